@@ -1,0 +1,65 @@
+"""One settings object for the whole service, read from the environment."""
+
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    database_url: str = "sqlite+aiosqlite:///./clinic_availability.db"
+    # IANA zone in which calendar-day filters (start_date, end_date, date) are read.
+    clinic_time_zone: str = "UTC"
+
+    default_page_size: int = 25
+    max_page_size: int = 100
+    max_batch_size: int = 500
+    # How many occurrences one request may create, and how far ahead series are kept.
+    max_occurrences: int = 500
+    recurrence_horizon_days: int = 90
+    recurrence_extend_interval_seconds: int = 3600
+    # Widest start_date..end_date range a list or search may ask for.
+    max_query_range_days: int = 366
+    max_body_bytes: int = 1_048_576
+    booking_notes_max_length: int = 2000
+
+    # Token lookups are cached this long in each process; revocation takes effect
+    # within this delay on other processes (immediately on the one that revoked).
+    token_cache_seconds: float = 5.0
+
+    graphiql: bool = True
+    introspection: bool = True
+    graphql_max_depth: int = 10
+    graphql_max_aliases: int = 30
+    graphql_max_tokens: int = 2000
+    graphql_max_cost: int = 5000
+
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+    sql_echo: bool = False
+    log_level: str = "INFO"
+
+    @field_validator("clinic_time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @property
+    def clinic_zone(self) -> ZoneInfo:
+        return ZoneInfo(self.clinic_time_zone)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

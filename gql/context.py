@@ -1,0 +1,44 @@
+"""Per-request GraphQL context: settings, a database session, the caller, loaders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import Request
+from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.fastapi import BaseContext
+
+from clinic_availability.settings import Settings
+from models.users import Principal, authenticate
+
+
+def token_from(request: Request) -> str | None:
+    token = request.headers.get("x-user-token")
+    if token:
+        return token
+    authorization = request.headers.get("authorization", "")
+    scheme, _, credentials = authorization.partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        return credentials.strip()
+    return None
+
+
+@dataclass
+class Context(BaseContext):
+    settings: Settings
+    session: AsyncSession
+    token: str | None
+    loaders: dict[str, Any] = field(default_factory=dict)
+    _principal: Principal | None = None
+
+    def __post_init__(self) -> None:
+        super().__init__()
+
+    async def require_admin(self) -> Principal:
+        """The authenticated admin; raises the contract's 401 or 403 otherwise."""
+        if self._principal is None:
+            self._principal = await authenticate(
+                self.session, self.token, cache_seconds=self.settings.token_cache_seconds
+            )
+        return self._principal

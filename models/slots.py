@@ -1,0 +1,526 @@
+"""Available slots: validation, conflict rules, and the operations on single slots."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Select, and_, delete, exists, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
+
+from models.db import is_constraint_violation, write_transaction
+from models.entities import (
+    APPOINTMENT_TYPES,
+    RECURRENCE_PATTERNS,
+    AvailableSlot,
+    Booking,
+    BookingStatus,
+    Provider,
+)
+from models.errors import (
+    FieldErrors,
+    NotFound,
+    SlotConflict,
+    SlotHasActiveBooking,
+)
+from models.pagination import Page, PageRequest
+from models.timeutil import (
+    day_end,
+    day_start,
+    format_timestamp,
+    now_utc,
+    parse_date,
+    parse_timestamp,
+)
+
+OVERLAP_CONSTRAINT = "ex_available_slots_no_overlap"
+MAX_CONFLICTS_REPORTED = 20
+UNSET: Any = object()
+
+
+@dataclass(slots=True)
+class SlotInput:
+    """Raw slot fields as a caller sent them; ``UNSET`` marks a field not sent.
+
+    Times may be datetimes or ISO 8601 text; text that does not parse is ``is invalid``.
+    """
+
+    provider_id: Any = UNSET
+    start_time: Any = UNSET
+    end_time: Any = UNSET
+    appointment_type: Any = UNSET
+    available: Any = UNSET
+    recurring: Any = UNSET
+    recurrence_pattern: Any = UNSET
+    recurrence_rule: Any = UNSET
+    recurrence_end_date: Any = UNSET
+
+    def sent(self, name: str) -> bool:
+        return getattr(self, name) is not UNSET
+
+    def value(self, name: str, default: Any = None) -> Any:
+        current = getattr(self, name)
+        return default if current is UNSET else current
+
+
+@dataclass(slots=True)
+class ValidSlot:
+    """Slot fields after validation, ready to store."""
+
+    provider_id: int
+    start_time: datetime
+    end_time: datetime
+    appointment_type: str | None = None
+    available: bool = True
+    recurring: bool = False
+    recurrence_pattern: str | None = None
+    recurrence_rule: str | None = None
+    recurrence_end_date: date | None = None
+    provider: Provider | None = field(default=None, repr=False)
+
+    @property
+    def duration_minutes(self) -> int:
+        return duration_minutes(self.start_time, self.end_time)
+
+
+@dataclass(frozen=True, slots=True)
+class SlotFilters:
+    provider_id: int | None = None
+    start_date: date | None = None
+    end_date: date | None = None
+    available: bool | None = None
+    appointment_type: str | None = None
+
+
+def duration_minutes(start: datetime, end: datetime) -> int:
+    return int((end - start).total_seconds() // 60)
+
+
+def _blank(value: Any) -> bool:
+    return value is None or value is UNSET or (isinstance(value, str) and not value.strip())
+
+
+def _int_field(errors: FieldErrors, name: str, value: Any) -> int | None:
+    if _blank(value):
+        errors.add(name, "can't be blank")
+        return None
+    if isinstance(value, bool):
+        errors.add(name, "is invalid")
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    errors.add(name, "is invalid")
+    return None
+
+
+def _time_field(errors: FieldErrors, name: str, value: Any) -> datetime | None:
+    if _blank(value):
+        errors.add(name, "can't be blank")
+        return None
+    parsed = parse_timestamp(value)
+    if parsed is None:
+        errors.add(name, "is invalid")
+    return parsed
+
+
+def check_appointment_type(errors: FieldErrors, value: Any, name: str = "appointment_type") -> None:
+    if value is None:
+        return
+    if not isinstance(value, str) or value not in APPOINTMENT_TYPES:
+        errors.add(name, "is not included in the list")
+
+
+def check_recurrence_fields(errors: FieldErrors, data: SlotInput) -> None:
+    """Shape checks for the recurrence fields; the rule itself is checked on expansion."""
+    recurring = data.value("recurring", False)
+    if recurring is not None and not isinstance(recurring, bool):
+        errors.add("recurring", "is invalid")
+        return
+    pattern = data.value("recurrence_pattern")
+    if pattern is not None and pattern not in RECURRENCE_PATTERNS:
+        errors.add("recurrence_pattern", "is not included in the list")
+    if recurring and _blank(pattern):
+        errors.add("recurrence_pattern", "can't be blank")
+    rule = data.value("recurrence_rule")
+    if rule is not None and not isinstance(rule, str):
+        errors.add("recurrence_rule", "is invalid")
+    if recurring and pattern == "custom" and _blank(rule):
+        errors.add("recurrence_rule", "can't be blank")
+    end_date = data.value("recurrence_end_date")
+    if end_date is not None and parse_date(end_date) is None:
+        errors.add("recurrence_end_date", "is invalid")
+
+
+async def _load_provider(
+    session: AsyncSession, errors: FieldErrors, provider_id: int | None
+) -> Provider | None:
+    if provider_id is None:
+        return None
+    provider = await session.get(Provider, provider_id)
+    if provider is None:
+        errors.add("provider_id", "must exist")
+    elif not provider.active:
+        errors.add("provider_id", "is inactive")
+    return provider
+
+
+async def validate_new_slot(
+    session: AsyncSession, data: SlotInput, *, now: datetime | None = None
+) -> ValidSlot:
+    """All field checks of a new slot, reported together; raises ValidationFailed."""
+    now = now or now_utc()
+    errors = FieldErrors()
+    provider_id = _int_field(errors, "provider_id", data.provider_id)
+    start = _time_field(errors, "start_time", data.start_time)
+    end = _time_field(errors, "end_time", data.end_time)
+    if start is not None and start <= now:
+        errors.add("start_time", "must be in the future")
+    if start is not None and end is not None and end <= start:
+        errors.add("end_time", "must be after start time")
+    appointment_type = data.value("appointment_type")
+    check_appointment_type(errors, appointment_type)
+    available = data.value("available", True)
+    if not isinstance(available, bool):
+        errors.add("available", "is invalid")
+    check_recurrence_fields(errors, data)
+    provider = await _load_provider(session, errors, provider_id)
+    errors.raise_if_any()
+    assert provider_id is not None and start is not None and end is not None
+    recurring = bool(data.value("recurring", False))
+    return ValidSlot(
+        provider_id=provider_id,
+        start_time=start,
+        end_time=end,
+        appointment_type=appointment_type,
+        available=bool(available),
+        recurring=recurring,
+        recurrence_pattern=data.value("recurrence_pattern") if recurring else None,
+        recurrence_rule=data.value("recurrence_rule") if recurring else None,
+        recurrence_end_date=parse_date(data.value("recurrence_end_date")) if recurring else None,
+        provider=provider,
+    )
+
+
+def overlapping(
+    provider_id: int, start: datetime, end: datetime, *, exclude_ids: tuple[int, ...] = ()
+) -> Select[AvailableSlot]:
+    """Slots of ``provider_id`` whose half-open interval overlaps ``[start, end)``."""
+    stmt = (
+        select(AvailableSlot)
+        .where(
+            AvailableSlot.provider_id == provider_id,
+            AvailableSlot.start_time < end,
+            AvailableSlot.end_time > start,
+        )
+        .order_by(AvailableSlot.start_time, AvailableSlot.id)
+        .limit(MAX_CONFLICTS_REPORTED)
+    )
+    if exclude_ids:
+        stmt = stmt.where(AvailableSlot.id.not_in(exclude_ids))
+    return stmt
+
+
+def conflict_summary(slots: list[AvailableSlot]) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": slot.id,
+            "start_time": format_timestamp(slot.start_time),
+            "end_time": format_timestamp(slot.end_time),
+        }
+        for slot in slots
+    ]
+
+
+async def raise_if_overlapping(
+    session: AsyncSession,
+    provider_id: int,
+    start: datetime,
+    end: datetime,
+    *,
+    exclude_ids: tuple[int, ...] = (),
+) -> None:
+    clashes = list(
+        (
+            await session.execute(overlapping(provider_id, start, end, exclude_ids=exclude_ids))
+        ).scalars()
+    )
+    if clashes:
+        raise SlotConflict(conflicts=conflict_summary(clashes))
+
+
+async def _conflict_from_database(
+    session: AsyncSession, provider_id: int, start: datetime, end: datetime, exclude_id: int | None
+) -> SlotConflict:
+    """The 409 for a write the database refused: a concurrent writer won the race."""
+    exclude = (exclude_id,) if exclude_id is not None else ()
+    clashes = list(
+        (await session.execute(overlapping(provider_id, start, end, exclude_ids=exclude))).scalars()
+    )
+    await session.rollback()
+    return SlotConflict(conflicts=conflict_summary(clashes))
+
+
+def new_slot_row(valid: ValidSlot, *, series_id: int | None = None) -> AvailableSlot:
+    return AvailableSlot(
+        provider_id=valid.provider_id,
+        start_time=valid.start_time,
+        end_time=valid.end_time,
+        duration_minutes=valid.duration_minutes,
+        appointment_type=valid.appointment_type,
+        available=valid.available,
+        recurring=valid.recurring,
+        recurrence_pattern=valid.recurrence_pattern,
+        recurrence_rule=valid.recurrence_rule,
+        series_id=series_id,
+    )
+
+
+async def create_single_slot(
+    session: AsyncSession, data: SlotInput, *, now: datetime | None = None
+) -> AvailableSlot:
+    """Validate and store one slot; 422 on bad fields, 409 on overlap."""
+    valid = await validate_new_slot(session, data, now=now)
+    try:
+        async with write_transaction(session):
+            await raise_if_overlapping(session, valid.provider_id, valid.start_time, valid.end_time)
+            slot = new_slot_row(valid)
+            session.add(slot)
+            await session.flush()
+    except IntegrityError as exc:
+        if not is_constraint_violation(exc, OVERLAP_CONSTRAINT):
+            raise
+        raise await _conflict_from_database(
+            session, valid.provider_id, valid.start_time, valid.end_time, None
+        ) from None
+    return await get_slot(session, slot.id)
+
+
+async def get_slot(session: AsyncSession, slot_id: int) -> AvailableSlot:
+    slot = (
+        await session.execute(
+            select(AvailableSlot)
+            .options(joinedload(AvailableSlot.provider))
+            .where(AvailableSlot.id == slot_id)
+            .execution_options(populate_existing=True)
+        )
+    ).scalar_one_or_none()
+    if slot is None:
+        raise NotFound()
+    return slot
+
+
+def active_booking_exists(slot_id_column: Any) -> Any:
+    return exists().where(
+        Booking.available_slot_id == slot_id_column, Booking.status != BookingStatus.CANCELLED
+    )
+
+
+async def has_active_booking(session: AsyncSession, slot_id: int) -> bool:
+    return bool((await session.execute(select(active_booking_exists(slot_id)))).scalar())
+
+
+async def update_slot(
+    session: AsyncSession, slot_id: int, data: SlotInput, *, now: datetime | None = None
+) -> AvailableSlot:
+    """Partial update; re-checks the fields sent and conflicts, excluding the slot itself."""
+    now = now or now_utc()
+    errors = FieldErrors()
+    async with write_transaction(session):
+        slot = await session.get(AvailableSlot, slot_id)
+        if slot is None:
+            raise NotFound()
+        provider_id = slot.provider_id
+        if data.sent("provider_id"):
+            provider_id = _int_field(errors, "provider_id", data.provider_id) or provider_id
+        start, end = slot.start_time, slot.end_time
+        if data.sent("start_time"):
+            start = _time_field(errors, "start_time", data.start_time) or start
+            if data.start_time is not None and start <= now and not errors.has("start_time"):
+                errors.add("start_time", "must be in the future")
+        if data.sent("end_time"):
+            end = _time_field(errors, "end_time", data.end_time) or end
+        if (data.sent("start_time") or data.sent("end_time")) and end <= start:
+            errors.add("end_time", "must be after start time")
+        if data.sent("appointment_type"):
+            check_appointment_type(errors, data.appointment_type)
+        if data.sent("available") and not isinstance(data.available, bool):
+            errors.add("available", "is invalid")
+        if any(data.sent(name) for name in ("recurring", "recurrence_pattern", "recurrence_rule")):
+            merged = SlotInput(
+                recurring=data.value("recurring", slot.recurring),
+                recurrence_pattern=data.value("recurrence_pattern", slot.recurrence_pattern),
+                recurrence_rule=data.value("recurrence_rule", slot.recurrence_rule),
+            )
+            check_recurrence_fields(errors, merged)
+        if data.sent("provider_id") and provider_id != slot.provider_id:
+            await _load_provider(session, errors, provider_id)
+        errors.raise_if_any()
+
+        moved = (start, end, provider_id) != (slot.start_time, slot.end_time, slot.provider_id)
+        reopened = data.value("available") is True and not slot.available
+        if (moved or reopened) and await has_active_booking(session, slot.id):
+            raise SlotHasActiveBooking()
+        if moved:
+            await raise_if_overlapping(session, provider_id, start, end, exclude_ids=(slot.id,))
+        slot.provider_id, slot.start_time, slot.end_time = provider_id, start, end
+        slot.duration_minutes = duration_minutes(start, end)
+        for name in ("appointment_type", "available", "recurring", "recurrence_pattern"):
+            if data.sent(name):
+                setattr(slot, name, getattr(data, name))
+        if data.sent("recurrence_rule"):
+            slot.recurrence_rule = data.recurrence_rule
+        if data.sent("recurring") and not data.recurring:
+            slot.recurrence_pattern = None
+            slot.recurrence_rule = None
+        try:
+            await session.flush()
+        except IntegrityError as exc:
+            if not is_constraint_violation(exc, OVERLAP_CONSTRAINT):
+                raise
+            raise await _conflict_from_database(session, provider_id, start, end, slot_id) from None
+    return await get_slot(session, slot_id)
+
+
+async def delete_slot(session: AsyncSession, slot_id: int) -> None:
+    async with write_transaction(session):
+        slot = await session.get(AvailableSlot, slot_id)
+        if slot is None:
+            raise NotFound()
+        if await has_active_booking(session, slot_id):
+            raise SlotHasActiveBooking()
+        await _delete_cancelled_bookings(session, (slot_id,))
+        await session.delete(slot)
+
+
+async def _delete_cancelled_bookings(session: AsyncSession, slot_ids: tuple[int, ...]) -> None:
+    """Cancelled bookings keep no hold on a slot; they go with it."""
+    await session.execute(delete(Booking).where(Booking.available_slot_id.in_(slot_ids)))
+
+
+def check_filters(
+    errors: FieldErrors,
+    *,
+    start_date: Any = None,
+    end_date: Any = None,
+    appointment_type: Any = None,
+    max_range_days: int | None = None,
+) -> tuple[date | None, date | None]:
+    start = parse_date(start_date) if start_date is not None else None
+    end = parse_date(end_date) if end_date is not None else None
+    if start_date is not None and start is None:
+        errors.add("start_date", "is invalid")
+    if end_date is not None and end is None:
+        errors.add("end_date", "is invalid")
+    if start is not None and end is not None:
+        if end < start:
+            errors.add("end_date", "must be on or after start date")
+        elif max_range_days is not None and (end - start).days + 1 > max_range_days:
+            errors.add("end_date", f"must be at most {max_range_days} days after start date")
+    check_appointment_type(errors, appointment_type)
+    return start, end
+
+
+def filter_conditions(filters: SlotFilters, zone: ZoneInfo) -> list[Any]:
+    conditions: list[Any] = []
+    if filters.provider_id is not None:
+        conditions.append(AvailableSlot.provider_id == filters.provider_id)
+    if filters.start_date is not None:
+        conditions.append(AvailableSlot.start_time >= day_start(filters.start_date, zone))
+    if filters.end_date is not None:
+        conditions.append(AvailableSlot.start_time < day_end(filters.end_date, zone))
+    if filters.available is not None:
+        conditions.append(AvailableSlot.available.is_(filters.available))
+    if filters.appointment_type is not None:
+        conditions.append(
+            (AvailableSlot.appointment_type == filters.appointment_type)
+            | AvailableSlot.appointment_type.is_(None)
+        )
+    return conditions
+
+
+SlotKey = tuple[datetime, int]
+
+
+async def list_slots(
+    session: AsyncSession,
+    filters: SlotFilters,
+    *,
+    page: PageRequest,
+    zone: ZoneInfo,
+    after: SlotKey | None = None,
+    extra_conditions: tuple[Any, ...] = (),
+) -> Page[AvailableSlot]:
+    """Slots in time order with their providers: two statements whatever the page size.
+
+    ``after`` continues after a (start_time, id) key instead of using the page offset.
+    """
+    conditions = [*filter_conditions(filters, zone), *extra_conditions]
+    total = (
+        await session.execute(select(func.count()).select_from(AvailableSlot).where(*conditions))
+    ).scalar_one()
+    stmt = (
+        select(AvailableSlot)
+        .options(joinedload(AvailableSlot.provider))
+        .where(*conditions)
+        .order_by(AvailableSlot.start_time, AvailableSlot.id)
+        .limit(page.page_size)
+    )
+    if after is not None:
+        after_start, after_id = after
+        stmt = stmt.where(
+            (AvailableSlot.start_time > after_start)
+            | and_(AvailableSlot.start_time == after_start, AvailableSlot.id > after_id)
+        )
+    else:
+        stmt = stmt.offset(page.offset)
+    items = list((await session.execute(stmt)).scalars())
+    return Page(items=items, total=total, page=page.page, page_size=page.page_size)
+
+
+async def search_slots(
+    session: AsyncSession,
+    *,
+    provider_id: int | None,
+    on_date: date | None,
+    duration: int | None,
+    appointment_type: str | None,
+    page: PageRequest,
+    zone: ZoneInfo,
+    now: datetime | None = None,
+    after: SlotKey | None = None,
+) -> Page[AvailableSlot]:
+    """Available, future slots, at least ``duration`` minutes long."""
+    errors = FieldErrors()
+    if duration is not None and duration < 1:
+        errors.add("duration", "must be greater than or equal to 1")
+    if duration is not None and duration > 24 * 60 * 31:
+        errors.add("duration", f"must be less than or equal to {24 * 60 * 31}")
+    check_appointment_type(errors, appointment_type)
+    errors.raise_if_any()
+    now = now or now_utc()
+    extra: list[Any] = [AvailableSlot.start_time > now]
+    if duration is not None:
+        extra.append(AvailableSlot.duration_minutes >= duration)
+    filters = SlotFilters(
+        provider_id=provider_id,
+        start_date=on_date,
+        end_date=on_date,
+        available=True,
+        appointment_type=appointment_type,
+    )
+    return await list_slots(
+        session, filters, page=page, zone=zone, after=after, extra_conditions=tuple(extra)
+    )
+
+
+async def create_slot(
+    session: AsyncSession, data: SlotInput, *, now: datetime | None = None
+) -> AvailableSlot:
+    """Create a slot as the REST and GraphQL faces ask for it."""
+    return await create_single_slot(session, data, now=now)

@@ -1,0 +1,47 @@
+"""Request dependencies: settings, a database session, the authenticated admin."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clinic_availability.settings import Settings
+from models.users import Principal, authenticate
+
+token_header = APIKeyHeader(
+    name="X-User-Token",
+    auto_error=False,
+    description="An admin user's API token (`clinic-availability create-user --role admin`).",
+)
+
+
+def get_app_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.app.state.sessionmaker() as session:
+        yield session
+
+
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+async def get_principal(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    token: Annotated[str | None, Security(token_header)] = None,
+) -> Principal:
+    principal = await authenticate(session, token, cache_seconds=settings.token_cache_seconds)
+    request.state.principal = principal
+    return principal
+
+
+AdminDep = Annotated[Principal, Depends(get_principal)]

@@ -1,0 +1,107 @@
+"""The one mapping from domain errors (and request parsing errors) to HTTP replies."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from models.errors import DomainError, NotFound, ServiceUnavailable, ValidationFailed
+from rest_compat.responses import JSONBody
+
+logger = logging.getLogger("clinic_availability.errors")
+
+ROOT_KEYS = frozenset({"body", "query", "path", "header", "available_slot", "book"})
+INTERNAL_ERROR_BODY = {"errors": "Internal server error"}
+
+
+def domain_error_response(exc: DomainError) -> JSONBody:
+    headers = {"Retry-After": "1"} if isinstance(exc, ServiceUnavailable) else None
+    return JSONBody(exc.body(), status_code=exc.status, headers=headers)
+
+
+def _field_name(loc: Sequence[Any]) -> str:
+    names = [str(part) for part in loc if isinstance(part, str) and part not in ROOT_KEYS]
+    if names:
+        return names[-1]
+    keys = [str(part) for part in loc if isinstance(part, str) and part not in ("body", "query")]
+    return keys[-1] if keys else "body"
+
+
+def _message(error: dict[str, Any]) -> str:
+    kind = error.get("type", "")
+    ctx = error.get("ctx") or {}
+    if kind == "missing":
+        return "can't be blank"
+    if kind in ("less_than_equal", "less_than"):
+        return f"must be less than or equal to {ctx.get('le', ctx.get('lt'))}"
+    if kind in ("greater_than_equal", "greater_than"):
+        return f"must be greater than or equal to {ctx.get('ge', ctx.get('gt'))}"
+    if kind == "too_long" or kind == "string_too_long":
+        return f"is too long (maximum is {ctx.get('max_length')})"
+    return "is invalid"
+
+
+def validation_failed_from(errors: Sequence[Any]) -> DomainError:
+    """A request parsing failure as the contract's error: 404 for a bad path id, else 422."""
+    if any(error.get("loc", ("",))[0] == "path" for error in errors):
+        return NotFound()
+    fields: dict[str, list[str]] = {}
+    for error in errors:
+        messages = fields.setdefault(_field_name(error.get("loc", ())), [])
+        message = _message(error)
+        if message not in messages:
+            messages.append(message)
+    return ValidationFailed(fields)
+
+
+async def _on_domain_error(_request: Request, exc: Exception) -> JSONBody:
+    assert isinstance(exc, DomainError)
+    return domain_error_response(exc)
+
+
+async def _on_request_validation(_request: Request, exc: Exception) -> JSONBody:
+    assert isinstance(exc, RequestValidationError)
+    return domain_error_response(validation_failed_from(exc.errors()))
+
+
+async def _on_http_exception(_request: Request, exc: Exception) -> JSONBody:
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 404:
+        return domain_error_response(NotFound())
+    if exc.status_code == 405:
+        return JSONBody({"errors": "Method not allowed"}, status_code=405)
+    return JSONBody({"errors": str(exc.detail)}, status_code=exc.status_code)
+
+
+def is_connection_loss(exc: BaseException) -> bool:
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, (ConnectionError, TimeoutError, OSError))
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> JSONBody:
+    if is_connection_loss(exc):
+        logger.warning("database unavailable: %s", type(exc).__name__)
+        return domain_error_response(ServiceUnavailable())
+    logger.error(
+        "unhandled error on %s %s",
+        request.method,
+        request.url.path,
+        exc_info=(type(exc), exc, exc.__traceback__),
+    )
+    return JSONBody(INTERNAL_ERROR_BODY, status_code=500)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, _on_domain_error)
+    app.add_exception_handler(RequestValidationError, _on_request_validation)
+    app.add_exception_handler(StarletteHTTPException, _on_http_exception)
+    app.add_exception_handler(Exception, _on_unexpected)

@@ -1,0 +1,35 @@
+"""Pagination headers of the contract: X-Total-Count and friends, and an RFC 8288 Link."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+
+from models.pagination import Page
+from rest_compat.responses import JSONBody
+
+
+def page_headers(request: Request, page: Page[Any]) -> dict[str, str]:
+    headers = {
+        "X-Total-Count": str(page.total),
+        "X-Page": str(page.page),
+        "X-Page-Size": str(page.page_size),
+        "X-Total-Pages": str(page.total_pages),
+    }
+    links = {"first": 1, "last": page.total_pages}
+    if page.page > 1:
+        links["prev"] = min(page.page - 1, page.total_pages)
+    if page.has_next:
+        links["next"] = page.page + 1
+    parts = []
+    for rel in ("next", "prev", "first", "last"):
+        if rel in links:
+            url = request.url.include_query_params(page=links[rel], page_size=page.page_size)
+            parts.append(f'<{url}>; rel="{rel}"')
+    headers["Link"] = ", ".join(parts)
+    return headers
+
+
+def page_response(request: Request, page: Page[Any], items: list[Any]) -> JSONBody:
+    return JSONBody(items, headers=page_headers(request, page))

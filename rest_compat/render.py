@@ -1,0 +1,29 @@
+"""The documented legacy JSON shapes, built straight from the rows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from models.entities import AvailableSlot, Provider
+from models.timeutil import format_timestamp
+
+
+def provider_json(provider: Provider) -> dict[str, Any]:
+    return {"id": provider.id, "first_name": provider.first_name, "last_name": provider.last_name}
+
+
+def slot_json(slot: AvailableSlot) -> dict[str, Any]:
+    """The documented Available Slot Response, nested provider included."""
+    return {
+        "id": slot.id,
+        "provider_id": slot.provider_id,
+        "start_time": format_timestamp(slot.start_time),
+        "end_time": format_timestamp(slot.end_time),
+        "appointment_type": slot.appointment_type,
+        "available": slot.available,
+        "recurring": slot.recurring,
+        "recurrence_pattern": slot.recurrence_pattern,
+        "created_at": format_timestamp(slot.created_at),
+        "updated_at": format_timestamp(slot.updated_at),
+        "provider": provider_json(slot.provider),
+    }

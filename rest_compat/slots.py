@@ -1,0 +1,160 @@
+"""The six available-slot routes."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from models import slots as slot_ops
+from models.errors import FieldErrors
+from models.pagination import MAX_PAGE_SIZE, PageRequest
+from models.slots import SlotFilters, SlotInput
+from rest_compat.deps import AdminDep, SessionDep, SettingsDep
+from rest_compat.pagination import page_response
+from rest_compat.render import slot_json
+from rest_compat.responses import JSONBody
+from rest_compat.schemas import AUTH_ERRORS, MAX_ID, SlotBody, SlotOut, error_responses
+
+router = APIRouter(prefix="/available_slots", tags=["Available slots"])
+
+SlotId = Annotated[int, Path(ge=1, le=MAX_ID, description="Slot id")]
+PageParam = Annotated[int | None, Query(ge=1, le=1_000_000, description="Page number, from 1")]
+PageSizeParam = Annotated[
+    int | None, Query(ge=1, le=MAX_PAGE_SIZE, description="Items per page (default 25)")
+]
+ProviderParam = Annotated[int | None, Query(ge=1, le=MAX_ID, description="Provider id")]
+DateParam = Annotated[str | None, Query(description="YYYY-MM-DD, a day in the clinic time zone")]
+
+
+def _page(
+    settings: SettingsDep, page: int | None, page_size: int | None, errors: FieldErrors
+) -> PageRequest:
+    return PageRequest.checked(
+        page,
+        page_size,
+        default_size=settings.default_page_size,
+        max_size=settings.max_page_size,
+        errors=errors,
+    )
+
+
+@router.get(
+    "",
+    response_model=list[SlotOut],
+    responses=error_responses(*AUTH_ERRORS, 422),
+    summary="List available slots",
+)
+async def list_available_slots(
+    request: Request,
+    _admin: AdminDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    page: PageParam = None,
+    page_size: PageSizeParam = None,
+    provider_id: ProviderParam = None,
+    start_date: DateParam = None,
+    end_date: DateParam = None,
+    available: Annotated[bool | None, Query(description="Filter by availability")] = None,
+) -> Response:
+    errors = FieldErrors()
+    paging = _page(settings, page, page_size, errors)
+    start, end = slot_ops.check_filters(
+        errors,
+        start_date=start_date,
+        end_date=end_date,
+        max_range_days=settings.max_query_range_days,
+    )
+    errors.raise_if_any()
+    filters = SlotFilters(
+        provider_id=provider_id, start_date=start, end_date=end, available=available
+    )
+    result = await slot_ops.list_slots(session, filters, page=paging, zone=settings.clinic_zone)
+    return page_response(request, result, [slot_json(slot) for slot in result.items])
+
+
+@router.get(
+    "/search",
+    response_model=list[SlotOut],
+    responses=error_responses(*AUTH_ERRORS, 422),
+    summary="Search available slots (available and in the future only)",
+)
+async def search_available_slots(
+    request: Request,
+    _admin: AdminDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    provider_id: ProviderParam = None,
+    date: DateParam = None,
+    duration: Annotated[
+        int | None, Query(ge=1, le=44640, description="Minimum length in minutes")
+    ] = None,
+    appointment_type: Annotated[str | None, Query(description="Type of appointment")] = None,
+    page: PageParam = None,
+    page_size: PageSizeParam = None,
+) -> Response:
+    errors = FieldErrors()
+    paging = _page(settings, page, page_size, errors)
+    on_date, _ = slot_ops.check_filters(errors, start_date=date)
+    if "start_date" in errors.fields:
+        errors.fields["date"] = errors.fields.pop("start_date")
+    errors.raise_if_any()
+    result = await slot_ops.search_slots(
+        session,
+        provider_id=provider_id,
+        on_date=on_date,
+        duration=duration,
+        appointment_type=appointment_type,
+        page=paging,
+        zone=settings.clinic_zone,
+    )
+    return page_response(request, result, [slot_json(slot) for slot in result.items])
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=SlotOut,
+    responses=error_responses(*AUTH_ERRORS, 409, 422),
+    summary="Create an available slot (or a recurring series)",
+)
+async def create_available_slot(body: SlotBody, _admin: AdminDep, session: SessionDep) -> Response:
+    data = SlotInput(**body.available_slot.sent_fields())
+    slot = await slot_ops.create_slot(session, data)
+    return JSONBody(slot_json(slot), status_code=201)
+
+
+@router.get(
+    "/{slot_id}",
+    response_model=SlotOut,
+    responses=error_responses(*AUTH_ERRORS, 404),
+    summary="Get an available slot",
+)
+async def get_available_slot(slot_id: SlotId, _admin: AdminDep, session: SessionDep) -> Response:
+    return JSONBody(slot_json(await slot_ops.get_slot(session, slot_id)))
+
+
+@router.put(
+    "/{slot_id}",
+    response_model=SlotOut,
+    responses=error_responses(*AUTH_ERRORS, 404, 409, 422),
+    summary="Update an available slot (partial)",
+)
+async def update_available_slot(
+    slot_id: SlotId, body: SlotBody, _admin: AdminDep, session: SessionDep
+) -> Response:
+    data = SlotInput(**body.available_slot.sent_fields())
+    slot = await slot_ops.update_slot(session, slot_id, data)
+    return JSONBody(slot_json(slot))
+
+
+@router.delete(
+    "/{slot_id}",
+    status_code=204,
+    response_class=Response,
+    responses=error_responses(*AUTH_ERRORS, 404, 409),
+    summary="Delete an available slot",
+)
+async def delete_available_slot(slot_id: SlotId, _admin: AdminDep, session: SessionDep) -> Response:
+    await slot_ops.delete_slot(session, slot_id)
+    return Response(status_code=204)
