@@ -6,6 +6,7 @@ from datetime import datetime
 
 import strawberry
 
+from models.entities import AvailableSlot as SlotRow
 from models.entities import Patient as PatientRow
 from models.entities import Provider as ProviderRow
 
@@ -45,4 +46,42 @@ class Patient:
             last_name=row.last_name,
             active=row.active,
             created_at=row.created_at,
+        )
+
+
+@strawberry.type
+class AvailableSlot:
+    id: int
+    provider_id: int
+    start_time: datetime
+    end_time: datetime
+    duration_minutes: int
+    appointment_type: str | None
+    available: bool
+    recurring: bool
+    recurrence_pattern: str | None
+    recurrence_rule: str | None
+    series_id: int | None
+    created_at: datetime
+    updated_at: datetime
+    provider: Provider
+
+    @classmethod
+    def from_row(cls, row: SlotRow) -> AvailableSlot:
+        """From a slot row whose provider is already loaded (the operations load it)."""
+        return cls(
+            id=row.id,
+            provider_id=row.provider_id,
+            start_time=row.start_time,
+            end_time=row.end_time,
+            duration_minutes=row.duration_minutes,
+            appointment_type=row.appointment_type,
+            available=row.available,
+            recurring=row.recurring,
+            recurrence_pattern=row.recurrence_pattern,
+            recurrence_rule=row.recurrence_rule,
+            series_id=row.series_id,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            provider=Provider.from_row(row.provider),
         )
