@@ -7,12 +7,18 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from clinic_availability.docs import docs_router, install_openapi
+from clinic_availability.horizon import periodic_extension
+from clinic_availability.ops import ObservedApp, install_operations
+from clinic_availability.pages import mount_static
 from clinic_availability.settings import Settings, get_settings
 from gql.router import graphql_router
 from models.db import create_engine, create_sessionmaker
 from rest_compat.errors import install_error_handlers
+from rest_compat.idempotency import document_idempotency_header
+from rest_compat.limits import install_request_guards
 from rest_compat.responses import JSONBody
-from rest_compat.router import legacy_router
+from rest_compat.router import BASE_PATH, legacy_router
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -26,10 +32,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
+        async with periodic_extension(_app.state.sessionmaker, settings):
+            yield
         await engine.dispose()
 
-    app = FastAPI(
+    # ObservedApp: FastAPI with request logging and metrics around everything else.
+    app = ObservedApp(
         title="Clinic Availability Admin API",
         version="1.0.0",
         description=(
@@ -38,11 +46,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ),
         default_response_class=JSONBody,
         lifespan=lifespan,
+        # /docs is the self-hosted page below; FastAPI's own pages load from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = create_sessionmaker(engine)
     install_error_handlers(app)
+    install_request_guards(app, settings, BASE_PATH)
     app.include_router(legacy_router())
     app.include_router(graphql_router(settings), prefix="/graphql", include_in_schema=False)
+    install_operations(app, engine, settings)
+    app.include_router(docs_router())
+    install_openapi(app)
+    document_idempotency_header(app, BASE_PATH)
+    mount_static(app)
     return app

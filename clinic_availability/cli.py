@@ -6,9 +6,16 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
+from clinic_availability.audit_view import add_audit_arguments
 from clinic_availability.settings import Settings, get_settings
+from models.errors import DomainError, ValidationFailed
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from models.entities import User
 
 T = TypeVar("T")
 
@@ -33,20 +40,36 @@ def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    import logging.config
+
     import uvicorn
 
+    from clinic_availability.logging import logging_config
     from clinic_availability.migrate import upgrade
 
+    log_config = logging_config(settings.log_level)
+    logging.config.dictConfig(log_config)
+    if args.workers > 1 and settings.is_sqlite:
+        logging.getLogger("clinic_availability").warning(
+            "several workers on SQLite serialise every write; use PostgreSQL"
+        )
     upgrade(settings.database_url)
+    # On SIGTERM or SIGINT uvicorn stops accepting connections, lets requests in flight
+    # finish (up to the timeout), then runs the lifespan shutdown (the pool is closed).
     uvicorn.run(
         "clinic_availability.app:create_app",
         factory=True,
         host=args.host,
         port=args.port,
         workers=args.workers,
+        log_config=log_config,
         log_level=settings.log_level.lower(),
+        access_log=False,
         proxy_headers=False,
         timeout_graceful_shutdown=20,
+        # A worker importing the app on a busy machine can take longer than uvicorn's
+        # default 5 s to answer the supervisor's ping; it would be killed and respawned.
+        timeout_worker_healthcheck=30,
     )
     return 0
 
@@ -56,9 +79,9 @@ def cmd_create_user(settings: Settings, args: argparse.Namespace) -> int:
 
     from models.users import create_user
 
-    expires = timedelta(days=args.expires_in_days) if args.expires_in_days else None
+    expires = timedelta(days=args.expires_in_days) if args.expires_in_days is not None else None
 
-    async def work(session):  # type: ignore[no-untyped-def]
+    async def work(session: AsyncSession) -> tuple[User, str]:
         return await create_user(
             session,
             role=args.role,
@@ -91,6 +114,32 @@ def cmd_export_schema(settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_extend_recurrences(settings: Settings, _args: argparse.Namespace) -> int:
+    from clinic_availability.horizon import extend_once
+    from models.db import create_engine, create_sessionmaker
+
+    async def work() -> str:
+        engine = create_engine(settings.database_url)
+        try:
+            report = await extend_once(create_sessionmaker(engine), settings)
+        finally:
+            await engine.dispose()
+        return (
+            f"{report.series_extended} of {report.series_checked} open series extended: "
+            f"{report.created} occurrences created, {report.skipped_conflicts} skipped "
+            "(clashing with other slots)"
+        )
+
+    print(asyncio.run(work()))
+    return 0
+
+
+def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
+    from clinic_availability.audit_view import print_audit_log
+
+    return asyncio.run(_with_session(settings, lambda s: print_audit_log(s, args)))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="clinic-availability",
@@ -119,13 +168,35 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = commands.add_parser("export-schema", help="print the GraphQL SDL")
     export.set_defaults(handler=cmd_export_schema)
+
+    extend = commands.add_parser(
+        "extend-recurrences",
+        help="create recurring series' occurrences up to the rolling horizon (idempotent)",
+    )
+    extend.set_defaults(handler=cmd_extend_recurrences)
+
+    audit = commands.add_parser("audit", help="print the audit trail, newest first (JSON lines)")
+    add_audit_arguments(audit)
+    audit.set_defaults(handler=cmd_audit)
     return parser
+
+
+def _describe(error: DomainError) -> str:
+    if isinstance(error, ValidationFailed):
+        return "; ".join(
+            f"{field} {message}" for field, messages in error.fields.items() for message in messages
+        )
+    return error.detail
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler: Callable[[Settings, argparse.Namespace], int] = args.handler
-    return handler(get_settings(), args)
+    try:
+        return handler(get_settings(), args)
+    except DomainError as error:
+        print(f"clinic-availability: {_describe(error)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clinic_availability.settings import Settings
 from models import people
-from models.entities import Role
+from models.bookings import BookingInput, create_booking
+from models.entities import AvailableSlot, Patient, Role
 from models.slots import SlotInput, create_single_slot
 from models.users import create_user
 
@@ -55,11 +56,10 @@ async def seed_demo(session: AsyncSession, settings: Settings) -> tuple[str, str
     return summary, token
 
 
-async def _book_a_few(session: AsyncSession, slots: list, patients: list) -> int:  # type: ignore[type-arg]
-    try:
-        from models.bookings import BookingInput, create_booking
-    except ImportError:
-        return 0
+async def _book_a_few(
+    session: AsyncSession, slots: list[AvailableSlot], patients: list[Patient]
+) -> int:
+    """Books one patient into every seventh slot, so some days show bookings."""
     count = 0
     for slot, patient in zip(slots[::7], patients, strict=False):
         await create_booking(

@@ -36,11 +36,15 @@ class Settings(BaseSettings):
     graphql_max_aliases: int = 30
     graphql_max_tokens: int = 2000
     graphql_max_cost: int = 5000
+    # Parsed and validated documents kept per process (LRU), so repeats skip the work.
+    graphql_cache_size: int = 256
 
     db_pool_size: int = 10
     db_max_overflow: int = 10
     sql_echo: bool = False
     log_level: str = "INFO"
+    metrics_enabled: bool = True
+    readiness_timeout_seconds: float = 2.0
 
     @field_validator("clinic_time_zone")
     @classmethod

@@ -9,6 +9,7 @@ from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.fastapi import BaseContext
 
+from clinic_availability.request_context import set_principal
 from clinic_availability.settings import Settings
 from models.users import Principal, authenticate
 
@@ -41,4 +42,6 @@ class Context(BaseContext):
             self._principal = await authenticate(
                 self.session, self.token, cache_seconds=self.settings.token_cache_seconds
             )
+        # Resolvers may run as separate tasks: each sets the caller for its own audit.
+        set_principal(self._principal)
         return self._principal

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
+from clinic_availability.request_context import current_request_id, new_request_id
 from models.errors import DomainError, ServiceUnavailable
 from rest_compat.errors import is_connection_loss
 
@@ -26,8 +27,10 @@ def error_extensions(error: DomainError) -> dict[str, object]:
 
 def _translate(error: GraphQLError) -> GraphQLError:
     original = error.original_error
-    if original is None:
-        return error  # a parse or validation error: already about the document
+    if original is None or isinstance(original, GraphQLError):
+        # About the document or the variables (a value a scalar cannot read): the
+        # message is meant for the client as it is.
+        return error
     if isinstance(original, DomainError):
         domain = original
     elif is_connection_loss(original):
@@ -39,14 +42,25 @@ def _translate(error: GraphQLError) -> GraphQLError:
             exc_info=(type(original), original, original.__traceback__),
         )
         domain = DomainError()
+    extensions = error_extensions(domain)
+    if type(domain) is DomainError:
+        extensions["request_id"] = current_request_id() or new_request_id()
     return GraphQLError(
         domain.detail if not isinstance(domain.errors, dict) else "Validation failed",
         nodes=error.nodes,
         source=error.source,
         positions=error.positions,
         path=error.path,
-        extensions=error_extensions(domain),
+        extensions=extensions,
     )
+
+
+def _signal_unavailable(context: object) -> None:
+    """Database gone: the HTTP reply itself says 503 and when to retry, as REST does."""
+    response = getattr(context, "response", None)
+    if response is not None:
+        response.status_code = ServiceUnavailable.status
+        response.headers["Retry-After"] = "1"
 
 
 class DomainErrors(SchemaExtension):
@@ -57,3 +71,6 @@ class DomainErrors(SchemaExtension):
         result = self.execution_context.result
         if result is not None and result.errors:
             result.errors = [_translate(error) for error in result.errors]
+            codes = {(error.extensions or {}).get("code") for error in result.errors}
+            if ServiceUnavailable.code in codes:
+                _signal_unavailable(self.execution_context.context)

@@ -1,16 +1,24 @@
-"""Connections: ``first``/``after`` keyset cursors, ``totalCount``, ``pageInfo``."""
+"""Connections: ``first``/``after`` keyset cursors, ``totalCount``, ``pageInfo``.
+
+A list resolver asks for a :class:`PageWindow`, fetches ``window.request`` (one row more
+than ``first``, which tells whether a next page exists without another statement), and
+builds the reply with :func:`connection`.
+"""
 
 from __future__ import annotations
 
 import base64
+import binascii
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, TypeVar
 
 import strawberry
 
+from clinic_availability.settings import Settings
 from models.errors import ValidationFailed
-from models.pagination import MAX_PAGE_SIZE, Page, PageRequest
+from models.pagination import Page, PageRequest
 
 T = TypeVar("T")
 Row = TypeVar("Row")
@@ -30,7 +38,7 @@ class Edge(Generic[T]):
 
 @strawberry.type
 class Connection(Generic[T]):
-    total_count: int
+    total_count: int = strawberry.field(description="Items matching the filters, all pages.")
     page_info: PageInfo
     edges: list[Edge[T]]
 
@@ -39,11 +47,27 @@ class Connection(Generic[T]):
         return [edge.node for edge in self.edges]
 
 
-def page_request(first: int | None, default: int = 25) -> PageRequest:
-    """The page size asked for with ``first``; at most 100, as in REST."""
-    return PageRequest.checked(
-        1, first, default_size=default, max_size=MAX_PAGE_SIZE, size_field="first"
+@dataclass(frozen=True, slots=True)
+class PageWindow:
+    """``first`` items after a cursor."""
+
+    first: int
+
+    @property
+    def request(self) -> PageRequest:
+        return PageRequest(page=1, page_size=self.first + 1)
+
+
+def page_window(first: int | None, settings: Settings) -> PageWindow:
+    """The validated ``first``: default and maximum as for REST ``page_size``."""
+    checked = PageRequest.checked(
+        1,
+        first,
+        default_size=settings.default_page_size,
+        max_size=settings.max_page_size,
+        size_field="first",
     )
+    return PageWindow(first=checked.page_size)
 
 
 def encode_cursor(*parts: object) -> str:
@@ -51,11 +75,15 @@ def encode_cursor(*parts: object) -> str:
     return base64.urlsafe_b64encode(text.encode()).decode()
 
 
+def _invalid_cursor() -> ValidationFailed:
+    return ValidationFailed.one("after", "is invalid")
+
+
 def decode_cursor(cursor: str) -> list[str]:
     try:
         return base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValidationFailed.one("after", "is invalid") from exc
+    except (ValueError, UnicodeDecodeError, binascii.Error) as exc:
+        raise _invalid_cursor() from exc
 
 
 def decode_time_id_cursor(cursor: str | None) -> tuple[datetime, int] | None:
@@ -65,9 +93,13 @@ def decode_time_id_cursor(cursor: str | None) -> tuple[datetime, int] | None:
     parts = decode_cursor(cursor)
     try:
         start, ident = parts
-        return datetime.fromisoformat(start), int(ident)
+        moment = datetime.fromisoformat(start)
+        key = int(ident)
     except ValueError as exc:
-        raise ValidationFailed.one("after", "is invalid") from exc
+        raise _invalid_cursor() from exc
+    if moment.tzinfo is None:
+        raise _invalid_cursor()
+    return moment, key
 
 
 def decode_id_cursor(cursor: str | None) -> int | None:
@@ -75,21 +107,23 @@ def decode_id_cursor(cursor: str | None) -> int | None:
         return None
     parts = decode_cursor(cursor)
     if len(parts) != 1 or not parts[0].isdigit():
-        raise ValidationFailed.one("after", "is invalid")
+        raise _invalid_cursor()
     return int(parts[0])
 
 
 def connection(
     page: Page[Row],
+    window: PageWindow,
     convert: Callable[[Row], T],
     cursor_of: Callable[[Row], Sequence[object]],
 ) -> Connection[T]:
-    edges = [Edge(cursor=encode_cursor(*cursor_of(row)), node=convert(row)) for row in page.items]
-    has_next = len(page.items) == page.page_size and page.total > 0
+    """The first ``window.first`` rows of ``page`` (fetched with ``window.request``)."""
+    rows = page.items[: window.first]
+    edges = [Edge(cursor=encode_cursor(*cursor_of(row)), node=convert(row)) for row in rows]
     return Connection(
         total_count=page.total,
         page_info=PageInfo(
-            has_next_page=has_next and bool(edges),
+            has_next_page=len(page.items) > window.first,
             end_cursor=edges[-1].cursor if edges else None,
         ),
         edges=edges,

@@ -3,18 +3,69 @@
 from __future__ import annotations
 
 import strawberry
+from graphql import GraphQLError
+from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
 
 from clinic_availability.settings import Settings
+from gql.batch import BatchMutation, BatchQuery
+from gql.bookings import BookingMutation, BookingQuery
 from gql.errors import DomainErrors
+from gql.limits import LimitPolicy, limits_extension
 from gql.people import PeopleMutation, PeopleQuery
+from gql.recurrence import RecurrenceMutation, RecurrenceQuery
+from gql.serial import SerialRootFields
+from gql.slots import SlotMutation, SlotQuery
+from gql.types import SCALAR_OVERRIDES
 
-QUERY_TYPES: tuple[type, ...] = (PeopleQuery,)
-MUTATION_TYPES: tuple[type, ...] = (PeopleMutation,)
+QUERY_TYPES: tuple[type, ...] = (
+    SlotQuery,
+    PeopleQuery,
+    BookingQuery,
+    RecurrenceQuery,
+    BatchQuery,
+)
+MUTATION_TYPES: tuple[type, ...] = (
+    SlotMutation,
+    PeopleMutation,
+    BookingMutation,
+    RecurrenceMutation,
+    BatchMutation,
+)
 
 Query = merge_types("Query", QUERY_TYPES)
 Mutation = merge_types("Mutation", MUTATION_TYPES)
 
 
+class ClinicSchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """Log nothing here: Strawberry would log each error with the query text around it,
+        which can quote booking notes. Resolver faults are logged by DomainErrors (path and
+        stack); client errors are answers, not faults."""
+
+
+def limit_policy(settings: Settings) -> LimitPolicy:
+    return LimitPolicy(
+        max_depth=settings.graphql_max_depth,
+        max_aliases=settings.graphql_max_aliases,
+        max_tokens=settings.graphql_max_tokens,
+        max_cost=settings.graphql_max_cost,
+        default_page_size=settings.default_page_size,
+        introspection=settings.introspection,
+        cache_size=settings.graphql_cache_size,
+    )
+
+
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
-    return strawberry.Schema(query=Query, mutation=Mutation, extensions=[DomainErrors])
+    settings = settings or Settings()
+    return ClinicSchema(
+        query=Query,
+        mutation=Mutation,
+        extensions=[limits_extension(limit_policy(settings)), DomainErrors, SerialRootFields],
+        scalar_overrides=SCALAR_OVERRIDES,
+        # No "Did you mean ...", and one operation per request (no batching).
+        config=StrawberryConfig(disable_field_suggestions=True, batching_config=None),
+    )

@@ -2,13 +2,42 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
 import strawberry
+from strawberry.exceptions import StrawberryInputCoercionError
+from strawberry.types.scalar import ScalarDefinition
 
 from models.entities import AvailableSlot as SlotRow
 from models.entities import Patient as PatientRow
 from models.entities import Provider as ProviderRow
+from models.timeutil import format_timestamp, parse_timestamp
+
+
+def _serialize_instant(value: datetime) -> str:
+    return format_timestamp(value if value.tzinfo is not None else value.replace(tzinfo=UTC))
+
+
+def _parse_instant(value: Any) -> datetime:
+    parsed = parse_timestamp(value) if isinstance(value, str) else None
+    if parsed is None:
+        raise StrawberryInputCoercionError(
+            f"Value cannot represent a DateTime: {value!r}. "
+            "Expected ISO 8601 with an offset or Z, like 2023-10-27T14:00:00.000Z."
+        )
+    return parsed
+
+
+# Instants are written as in REST (UTC, milliseconds, Z), so both faces agree.
+UTC_DATETIME = strawberry.scalar(
+    name="DateTime",
+    description="An instant: 2023-10-27T14:00:00.000Z on output; any ISO 8601 date-time "
+    "with an offset or Z on input (a time without one is read as UTC).",
+    serialize=_serialize_instant,
+    parse_value=_parse_instant,
+)
+SCALAR_OVERRIDES: dict[object, ScalarDefinition] = {datetime: UTC_DATETIME}
 
 
 @strawberry.type

@@ -19,22 +19,45 @@ from sqlalchemy.ext.asyncio import (
 _IMMEDIATE = "clinic_sqlite_immediate"
 
 
+_WRITING = "clinic_write_transaction"
+
+# Nothing waits on the database for ever: a connection attempt, a pool checkout and a
+# statement each give up after these many seconds (the request then gets a 503).
+CONNECT_TIMEOUT = 5.0
+POOL_TIMEOUT = 10.0
+STATEMENT_TIMEOUT = 30.0
+
+
 def create_engine(
     url: str, *, echo: bool = False, pool_size: int = 10, max_overflow: int = 10
 ) -> AsyncEngine:
     parsed = make_url(url)
+    # Bound parameters (booking notes among them) never appear in exception messages.
+    hide_parameters = not echo
     if parsed.get_backend_name() == "sqlite":
-        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+        engine = create_async_engine(
+            url, echo=echo, hide_parameters=hide_parameters, connect_args={"timeout": 30}
+        )
         _configure_sqlite(engine)
         return engine
+    connect_args: dict[str, Any] = {}
+    if parsed.get_driver_name() == "asyncpg":
+        connect_args = {
+            "timeout": CONNECT_TIMEOUT,
+            "command_timeout": STATEMENT_TIMEOUT,
+            "server_settings": {"statement_timeout": str(int(STATEMENT_TIMEOUT * 1000))},
+        }
     return create_async_engine(
         url,
         echo=echo,
+        hide_parameters=hide_parameters,
         pool_size=pool_size,
         max_overflow=max_overflow,
+        # A pooled connection that died with a server restart is replaced on checkout.
         pool_pre_ping=True,
         pool_recycle=1800,
-        pool_timeout=10,
+        pool_timeout=POOL_TIMEOUT,
+        connect_args=connect_args,
     )
 
 
@@ -64,6 +87,12 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    # Imported here: both modules build on this one.
+    from models.audit import install_audit_hooks
+    from models.idempotency import install_idempotency_hooks
+
+    install_audit_hooks()
+    install_idempotency_hooks()
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
@@ -77,13 +106,23 @@ async def write_transaction(session: AsyncSession) -> AsyncIterator[AsyncSession
     if session.in_transaction():
         await session.commit()
     await session.connection(execution_options={_IMMEDIATE: True})
+    session.info[_WRITING] = True
     try:
         yield session
     except BaseException:
+        session.info.pop(_WRITING, None)
         await session.rollback()
         raise
     else:
-        await session.commit()
+        try:
+            await session.commit()
+        finally:
+            session.info.pop(_WRITING, None)
+
+
+def in_write_transaction(session: AsyncSession) -> bool:
+    """True inside ``write_transaction``: work added now commits with the change."""
+    return bool(session.info.get(_WRITING)) and session.in_transaction()
 
 
 def is_constraint_violation(exc: BaseException, *names: str) -> bool:

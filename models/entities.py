@@ -41,6 +41,10 @@ class BookingStatus(enum.StrEnum):
     COMPLETED = "completed"
 
 
+# Ids are INTEGER columns: 32-bit on PostgreSQL, so a larger id can name no record (and
+# must never reach a query, where the driver would refuse it).
+MAX_ID = 2**31 - 1
+
 APPOINTMENT_TYPES: tuple[str, ...] = (
     "therapy",
     "consultation",
@@ -145,7 +149,9 @@ class AvailableSlot(TimestampMixin, Base):
         CheckConstraint("end_time > start_time", name="end_after_start"),
         Index("ix_available_slots_provider_start", "provider_id", "start_time", "id"),
         Index("ix_available_slots_start", "start_time", "id"),
-        Index("ix_available_slots_series_start", "series_id", "start_time"),
+        # One occurrence per series and start: the last guard against a duplicate when
+        # two processes extend the same series at once.
+        Index("uq_available_slots_series_start", "series_id", "start_time", unique=True),
         ExcludeConstraint(
             ("provider_id", "="),
             (text("tstzrange(start_time, end_time, '[)')"), "&&"),
@@ -234,3 +240,7 @@ class IdempotencyRecord(Base):
     response_headers: Mapped[dict[str, str] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(index=True)
+    # The server process working on the request, while it has no reply yet.
+    owner: Mapped[str | None] = mapped_column(String(64))
+    # Set in the transaction of the request's change: from then on it must never re-run.
+    changed_at: Mapped[datetime | None]

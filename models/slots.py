@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, and_, delete, exists, func, select
@@ -15,6 +15,7 @@ from sqlalchemy.orm import joinedload
 from models.db import is_constraint_violation, write_transaction
 from models.entities import (
     APPOINTMENT_TYPES,
+    MAX_ID,
     RECURRENCE_PATTERNS,
     AvailableSlot,
     Booking,
@@ -36,6 +37,9 @@ from models.timeutil import (
     parse_date,
     parse_timestamp,
 )
+
+if TYPE_CHECKING:
+    from models.series import RecurrenceLimits
 
 OVERLAP_CONSTRAINT = "ex_available_slots_no_overlap"
 MAX_CONFLICTS_REPORTED = 20
@@ -111,10 +115,11 @@ def _int_field(errors: FieldErrors, name: str, value: Any) -> int | None:
     if isinstance(value, bool):
         errors.add(name, "is invalid")
         return None
-    if isinstance(value, int):
-        return value
+    number = value if isinstance(value, int) else None
     if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value.strip())
+        number = int(value.strip())
+    if number is not None and abs(number) <= MAX_ID:
+        return number
     errors.add(name, "is invalid")
     return None
 
@@ -258,12 +263,14 @@ async def _conflict_from_database(
     session: AsyncSession, provider_id: int, start: datetime, end: datetime, exclude_id: int | None
 ) -> SlotConflict:
     """The 409 for a write the database refused: a concurrent writer won the race."""
+    await session.rollback()
     exclude = (exclude_id,) if exclude_id is not None else ()
     clashes = list(
         (await session.execute(overlapping(provider_id, start, end, exclude_ids=exclude))).scalars()
     )
+    conflict = SlotConflict(conflicts=conflict_summary(clashes))  # before rollback expires rows
     await session.rollback()
-    return SlotConflict(conflicts=conflict_summary(clashes))
+    return conflict
 
 
 def new_slot_row(valid: ValidSlot, *, series_id: int | None = None) -> AvailableSlot:
@@ -292,13 +299,15 @@ async def create_single_slot(
             slot = new_slot_row(valid)
             session.add(slot)
             await session.flush()
+            # Read back before the commit (see update_slot).
+            created = await get_slot(session, slot.id)
     except IntegrityError as exc:
         if not is_constraint_violation(exc, OVERLAP_CONSTRAINT):
             raise
         raise await _conflict_from_database(
             session, valid.provider_id, valid.start_time, valid.end_time, None
         ) from None
-    return await get_slot(session, slot.id)
+    return created
 
 
 async def get_slot(session: AsyncSession, slot_id: int) -> AvailableSlot:
@@ -332,7 +341,11 @@ async def update_slot(
     now = now or now_utc()
     errors = FieldErrors()
     async with write_transaction(session):
-        slot = await session.get(AvailableSlot, slot_id)
+        # Row lock (PostgreSQL): a booking claiming this slot at the same moment either
+        # commits first and is seen below, or waits for this change.
+        slot = await session.get(
+            AvailableSlot, slot_id, with_for_update=True, populate_existing=True
+        )
         if slot is None:
             raise NotFound()
         provider_id = slot.provider_id
@@ -351,6 +364,8 @@ async def update_slot(
             check_appointment_type(errors, data.appointment_type)
         if data.sent("available") and not isinstance(data.available, bool):
             errors.add("available", "is invalid")
+        if data.sent("recurring") and not isinstance(data.recurring, bool):
+            errors.add("recurring", "is invalid")
         if any(data.sent(name) for name in ("recurring", "recurrence_pattern", "recurrence_rule")):
             merged = SlotInput(
                 recurring=data.value("recurring", slot.recurring),
@@ -384,12 +399,19 @@ async def update_slot(
             if not is_constraint_violation(exc, OVERLAP_CONSTRAINT):
                 raise
             raise await _conflict_from_database(session, provider_id, start, end, slot_id) from None
-    return await get_slot(session, slot_id)
+        # Read back before the commit: once committed, the reply must not depend on the
+        # database still answering (a failure then would report a stored change as failed).
+        updated = await get_slot(session, slot_id)
+    return updated
 
 
 async def delete_slot(session: AsyncSession, slot_id: int) -> None:
     async with write_transaction(session):
-        slot = await session.get(AvailableSlot, slot_id)
+        # Row lock (PostgreSQL): a booking claiming this slot at the same moment either
+        # commits first and is seen below, or waits for this change.
+        slot = await session.get(
+            AvailableSlot, slot_id, with_for_update=True, populate_existing=True
+        )
         if slot is None:
             raise NotFound()
         if await has_active_booking(session, slot_id):
@@ -403,6 +425,12 @@ async def _delete_cancelled_bookings(session: AsyncSession, slot_ids: tuple[int,
     await session.execute(delete(Booking).where(Booking.available_slot_id.in_(slot_ids)))
 
 
+def _filter_date(value: Any) -> date | None:
+    """A filter day, or None; days at the very ends of the calendar have no UTC bounds."""
+    day = parse_date(value) if value is not None else None
+    return day if day is not None and 1 < day.year < 9999 else None
+
+
 def check_filters(
     errors: FieldErrors,
     *,
@@ -411,8 +439,8 @@ def check_filters(
     appointment_type: Any = None,
     max_range_days: int | None = None,
 ) -> tuple[date | None, date | None]:
-    start = parse_date(start_date) if start_date is not None else None
-    end = parse_date(end_date) if end_date is not None else None
+    start = _filter_date(start_date)
+    end = _filter_date(end_date)
     if start_date is not None and start is None:
         errors.add("start_date", "is invalid")
     if end_date is not None and end is None:
@@ -456,16 +484,16 @@ async def list_slots(
     after: SlotKey | None = None,
     extra_conditions: tuple[Any, ...] = (),
 ) -> Page[AvailableSlot]:
-    """Slots in time order with their providers: two statements whatever the page size.
+    """Slots in time order with their providers: one statement whatever the page size.
 
+    The total rides along as a column of the page query (computed once by the database),
+    which saves a round trip; only an empty page needs a second statement to count.
     ``after`` continues after a (start_time, id) key instead of using the page offset.
     """
     conditions = [*filter_conditions(filters, zone), *extra_conditions]
-    total = (
-        await session.execute(select(func.count()).select_from(AvailableSlot).where(*conditions))
-    ).scalar_one()
+    count = select(func.count()).select_from(AvailableSlot).where(*conditions)
     stmt = (
-        select(AvailableSlot)
+        select(AvailableSlot, count.correlate(None).scalar_subquery())
         .options(joinedload(AvailableSlot.provider))
         .where(*conditions)
         .order_by(AvailableSlot.start_time, AvailableSlot.id)
@@ -479,7 +507,9 @@ async def list_slots(
         )
     else:
         stmt = stmt.offset(page.offset)
-    items = list((await session.execute(stmt)).scalars())
+    rows = (await session.execute(stmt)).tuples().all()
+    items = [slot for slot, _total in rows]
+    total = rows[0][1] if rows else (await session.execute(count)).scalar_one()
     return Page(items=items, total=total, page=page.page, page_size=page.page_size)
 
 
@@ -520,7 +550,18 @@ async def search_slots(
 
 
 async def create_slot(
-    session: AsyncSession, data: SlotInput, *, now: datetime | None = None
+    session: AsyncSession,
+    data: SlotInput,
+    *,
+    now: datetime | None = None,
+    limits: RecurrenceLimits | None = None,
 ) -> AvailableSlot:
-    """Create a slot as the REST and GraphQL faces ask for it."""
+    """Create a slot as the REST and GraphQL faces ask for it.
+
+    A recurring slot starts a series; the reply is its first occurrence.
+    """
+    if data.value("recurring") is True:
+        from models.series import create_series_from_input
+
+        return await create_series_from_input(session, data, now=now, limits=limits)
     return await create_single_slot(session, data, now=now)

@@ -8,8 +8,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 def format_timestamp(value: datetime) -> str:
     """``2023-10-27T14:00:00.000Z``: UTC, milliseconds, ``Z``."""
-    value = value.astimezone(UTC)
-    return f"{value:%Y-%m-%dT%H:%M:%S}.{value.microsecond // 1000:03d}Z"
+    # Every listed slot formats four of these: isoformat is about twice as fast as strftime.
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def parse_timestamp(value: object) -> datetime | None:

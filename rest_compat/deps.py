@@ -9,6 +9,7 @@ from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from clinic_availability.request_context import set_principal
 from clinic_availability.settings import Settings
 from models.users import Principal, authenticate
 
@@ -41,6 +42,7 @@ async def get_principal(
 ) -> Principal:
     principal = await authenticate(session, token, cache_seconds=settings.token_cache_seconds)
     request.state.principal = principal
+    set_principal(principal)
     return principal
 
 

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import errno
 import logging
-from collections.abc import Sequence
+import socket
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from clinic_availability.request_context import current_request_id, new_request_id
 from models.errors import DomainError, NotFound, ServiceUnavailable, ValidationFailed
 from rest_compat.responses import JSONBody
 
@@ -65,39 +70,172 @@ async def _on_domain_error(_request: Request, exc: Exception) -> JSONBody:
     return domain_error_response(exc)
 
 
-async def _on_request_validation(_request: Request, exc: Exception) -> JSONBody:
+async def _authentication_refusal(request: Request) -> DomainError | None:
+    """The 401/403 the route would have given, if the caller is not an admin."""
+    from models.users import authenticate
+
+    settings = request.app.state.settings
+    async with request.app.state.sessionmaker() as session:
+        try:
+            await authenticate(
+                session,
+                request.headers.get("X-User-Token"),
+                cache_seconds=settings.token_cache_seconds,
+            )
+        except DomainError as refusal:
+            return refusal
+    return None
+
+
+async def _on_request_validation(request: Request, exc: Exception) -> JSONBody:
     assert isinstance(exc, RequestValidationError)
-    return domain_error_response(validation_failed_from(exc.errors()))
+    errors = exc.errors()
+    # Malformed JSON is refused before the route's dependencies run, authentication
+    # included; a caller without a valid admin token still learns only that.
+    if any(error.get("type") == "json_invalid" for error in errors):
+        refusal = await _authentication_refusal(request)
+        if refusal is not None:
+            return domain_error_response(refusal)
+    return domain_error_response(validation_failed_from(errors))
 
 
-async def _on_http_exception(_request: Request, exc: Exception) -> JSONBody:
+# FastAPI's 400 for a body it cannot even decode (not UTF-8, say).
+UNREADABLE_BODY = "There was an error parsing the body"
+
+
+async def _on_http_exception(request: Request, exc: Exception) -> JSONBody:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 404:
         return domain_error_response(NotFound())
+    if exc.status_code == 400 and exc.detail == UNREADABLE_BODY:
+        # The contract has no 400: an unreadable body is an invalid one (after auth).
+        refusal = await _authentication_refusal(request)
+        return domain_error_response(refusal or ValidationFailed.one("body", "is invalid"))
     if exc.status_code == 405:
         return JSONBody({"errors": "Method not allowed"}, status_code=405)
     return JSONBody({"errors": str(exc.detail)}, status_code=exc.status_code)
 
 
+# SQLSTATEs that mean "the database is not serving us right now", not "bad request":
+# connection exceptions (class 08), shutdown / cannot connect now / statement timeout
+# (57P01-57P03, 57014) and too many connections (53300).
+_UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "57014", "53300"})
+_NETWORK_ERRNOS = frozenset(
+    {
+        errno.ECONNREFUSED,
+        errno.ECONNRESET,
+        errno.ECONNABORTED,
+        errno.EHOSTUNREACH,
+        errno.ENETUNREACH,
+        errno.ETIMEDOUT,
+        errno.EPIPE,
+    }
+)
+# SQLite's way of saying another writer holds the lock for longer than busy_timeout.
+_SQLITE_BUSY = ("database is locked", "database table is locked")
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc``, the driver error SQLAlchemy wraps, and their causes (bounded)."""
+    seen: set[int] = set()
+    pending: list[BaseException] = [exc]
+    while pending and len(seen) < 12:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        for linked in (getattr(current, "orig", None), current.__cause__, current.__context__):
+            if isinstance(linked, BaseException):
+                pending.append(linked)
+
+
+def _is_unavailable(error: BaseException) -> bool:
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    if isinstance(error, SQLAlchemyTimeoutError):  # no pooled connection freed in time
+        return True
+    if isinstance(error, (ConnectionError, TimeoutError, socket.gaierror)):
+        return True
+    if isinstance(error, OSError) and error.errno in _NETWORK_ERRNOS:
+        return True
+    sqlstate = getattr(error, "sqlstate", None)
+    if isinstance(sqlstate, str) and (
+        sqlstate.startswith("08") or sqlstate in _UNAVAILABLE_SQLSTATES
+    ):
+        return True
+    name = type(error).__name__
+    if name in ("ConnectionDoesNotExistError", "InterfaceError") and "closed" in str(error):
+        return True  # asyncpg: the connection was closed under the operation
+    return type(error).__module__ == "sqlite3" and any(text in str(error) for text in _SQLITE_BUSY)
+
+
 def is_connection_loss(exc: BaseException) -> bool:
-    if isinstance(exc, (OperationalError, InterfaceError)):
-        return True
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
-    return isinstance(exc, (ConnectionError, TimeoutError, OSError))
+    """True if ``exc`` means the database is unreachable or shutting down: a 503, retryable.
+
+    Precise on purpose: an SQL error (a missing table, a bad statement) stays a 500.
+    """
+    return any(_is_unavailable(error) for error in _causes(exc))
 
 
-async def _on_unexpected(request: Request, exc: Exception) -> JSONBody:
+def unexpected_error_body() -> dict[str, Any]:
+    return {**INTERNAL_ERROR_BODY, "request_id": current_request_id() or new_request_id()}
+
+
+def _log_unexpected(method: str, path: str, exc: BaseException) -> None:
+    # Type and stack only reach the log (the formatter drops messages, which can quote
+    # stored values); the body and query string are never logged.
+    logger.error(
+        "unhandled error on %s %s",
+        method,
+        path,
+        exc_info=(type(exc), exc, exc.__traceback__),
+    )
+
+
+def unexpected_error_response(method: str, path: str, exc: BaseException) -> JSONBody:
+    if isinstance(exc, DomainError):  # raised outside a route (by a middleware)
+        return domain_error_response(exc)
     if is_connection_loss(exc):
         logger.warning("database unavailable: %s", type(exc).__name__)
         return domain_error_response(ServiceUnavailable())
-    logger.error(
-        "unhandled error on %s %s",
-        request.method,
-        request.url.path,
-        exc_info=(type(exc), exc, exc.__traceback__),
-    )
-    return JSONBody(INTERNAL_ERROR_BODY, status_code=500)
+    _log_unexpected(method, path, exc)
+    return JSONBody(unexpected_error_body(), status_code=500)
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> JSONBody:
+    return unexpected_error_response(request.method, request.url.path, exc)
+
+
+class UnexpectedErrorMiddleware:
+    """Answers an exception no handler took with the contract's 500 (or 503) body.
+
+    Starlette's own last-resort handler re-raises after answering, so the server would
+    log the exception a second time with its message; this one ends it here.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if started:
+                raise
+            response = unexpected_error_response(scope["method"], scope["path"], exc)
+            await response(scope, receive, send)
 
 
 def install_error_handlers(app: FastAPI) -> None:

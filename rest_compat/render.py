@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.entities import AvailableSlot, Provider
+from models.entities import AvailableSlot, Booking, Provider
 from models.timeutil import format_timestamp
 
 
@@ -27,3 +27,19 @@ def slot_json(slot: AvailableSlot) -> dict[str, Any]:
         "updated_at": format_timestamp(slot.updated_at),
         "provider": provider_json(slot.provider),
     }
+
+
+def book_json(booking: Booking, *, include_notes: bool = True) -> dict[str, Any]:
+    """The documented Book Response; without ``include_notes`` the ``notes`` key is left out."""
+    body: dict[str, Any] = {
+        "id": booking.id,
+        "available_slot_id": booking.available_slot_id,
+        "patient_id": booking.patient_id,
+        "appointment_type": booking.appointment_type,
+    }
+    if include_notes:
+        body["notes"] = booking.notes
+    body["status"] = booking.status.value
+    body["created_at"] = format_timestamp(booking.created_at)
+    body["updated_at"] = format_timestamp(booking.updated_at)
+    return body

@@ -3,10 +3,12 @@
 from typing import Any
 
 import orjson
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse
 
 
-class JSONBody(Response):
+# A JSONResponse subclass so that OpenAPI documents routes' response models (FastAPI
+# describes any other response class as a plain string).
+class JSONBody(JSONResponse):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:

@@ -2,12 +2,17 @@
 
 from fastapi import APIRouter
 
-from rest_compat import slots
+from rest_compat import batch, books, provider_slots, slots, utilization
 
 BASE_PATH = "/v1/admin/clinic/availability"
 
 
 def legacy_router() -> APIRouter:
     router = APIRouter(prefix=BASE_PATH)
+    # Before any /providers/{id} route, which would otherwise capture this path.
+    router.include_router(utilization.router)
+    router.include_router(provider_slots.router)
+    router.include_router(batch.router)
     router.include_router(slots.router)
+    router.include_router(books.router)
     return router

@@ -10,7 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-MAX_ID = 2**63 - 1
+from models.entities import MAX_ID
+
 TIMESTAMP_EXAMPLE = "2030-10-27T14:00:00.000Z"
 
 

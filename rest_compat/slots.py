@@ -6,15 +6,25 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
+from clinic_availability.horizon import limits_of
 from models import slots as slot_ops
 from models.errors import FieldErrors
 from models.pagination import MAX_PAGE_SIZE, PageRequest
+from models.series import preview_creation
+from models.series_changes import Scope, delete_scoped, parse_scope, update_scoped
 from models.slots import SlotFilters, SlotInput
 from rest_compat.deps import AdminDep, SessionDep, SettingsDep
 from rest_compat.pagination import page_response
 from rest_compat.render import slot_json
 from rest_compat.responses import JSONBody
 from rest_compat.schemas import AUTH_ERRORS, MAX_ID, SlotBody, SlotOut, error_responses
+from rest_compat.series import (
+    DryRunParam,
+    ScopeParam,
+    preview_json,
+    scoped_delete_json,
+    scoped_update_json,
+)
 
 router = APIRouter(prefix="/available_slots", tags=["Available slots"])
 
@@ -118,9 +128,19 @@ async def search_available_slots(
     responses=error_responses(*AUTH_ERRORS, 409, 422),
     summary="Create an available slot (or a recurring series)",
 )
-async def create_available_slot(body: SlotBody, _admin: AdminDep, session: SessionDep) -> Response:
+async def create_available_slot(
+    body: SlotBody,
+    _admin: AdminDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    dry_run: DryRunParam = False,
+) -> Response:
     data = SlotInput(**body.available_slot.sent_fields())
-    slot = await slot_ops.create_slot(session, data)
+    limits = limits_of(settings)
+    if dry_run:
+        preview = await preview_creation(session, data, limits=limits)
+        return JSONBody(preview_json(preview))
+    slot = await slot_ops.create_slot(session, data, limits=limits)
     return JSONBody(slot_json(slot), status_code=201)
 
 
@@ -138,12 +158,20 @@ async def get_available_slot(slot_id: SlotId, _admin: AdminDep, session: Session
     "/{slot_id}",
     response_model=SlotOut,
     responses=error_responses(*AUTH_ERRORS, 404, 409, 422),
-    summary="Update an available slot (partial)",
+    summary="Update an available slot (partial), or with `scope` several of its series",
 )
 async def update_available_slot(
-    slot_id: SlotId, body: SlotBody, _admin: AdminDep, session: SessionDep
+    slot_id: SlotId,
+    body: SlotBody,
+    _admin: AdminDep,
+    session: SessionDep,
+    scope: ScopeParam = None,
 ) -> Response:
     data = SlotInput(**body.available_slot.sent_fields())
+    chosen = parse_scope(scope)
+    if chosen is not Scope.SINGLE:
+        change = await update_scoped(session, slot_id, data, scope=chosen)
+        return JSONBody(scoped_update_json(change))
     slot = await slot_ops.update_slot(session, slot_id, data)
     return JSONBody(slot_json(slot))
 
@@ -152,9 +180,15 @@ async def update_available_slot(
     "/{slot_id}",
     status_code=204,
     response_class=Response,
-    responses=error_responses(*AUTH_ERRORS, 404, 409),
-    summary="Delete an available slot",
+    responses=error_responses(*AUTH_ERRORS, 404, 409, 422),
+    summary="Delete an available slot (204), or with `scope` several of its series (200)",
 )
-async def delete_available_slot(slot_id: SlotId, _admin: AdminDep, session: SessionDep) -> Response:
+async def delete_available_slot(
+    slot_id: SlotId, _admin: AdminDep, session: SessionDep, scope: ScopeParam = None
+) -> Response:
+    chosen = parse_scope(scope)
+    if chosen is not Scope.SINGLE:
+        change = await delete_scoped(session, slot_id, scope=chosen)
+        return JSONBody(scoped_delete_json(change))
     await slot_ops.delete_slot(session, slot_id)
     return Response(status_code=204)

@@ -8,7 +8,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import people
-from models.entities import AvailableSlot, Patient, Provider
+from models.bookings import BookingInput, create_booking
+from models.entities import AvailableSlot, Booking, Patient, Provider
 from models.slots import SlotInput, create_single_slot
 from models.users import create_user
 
@@ -68,3 +69,21 @@ class Factory:
             **fields,
         )
         return await create_single_slot(self.session, data)
+
+    async def booking(
+        self,
+        slot: AvailableSlot | None = None,
+        patient: Patient | None = None,
+        *,
+        notes: str | None = None,
+        appointment_type: str | None = None,
+    ) -> Booking:
+        slot = slot or await self.slot()
+        patient = patient or await self.patient()
+        data = BookingInput(
+            available_slot_id=slot.id,
+            patient_id=patient.id,
+            appointment_type=appointment_type,
+            notes=notes,
+        )
+        return await create_booking(self.session, data)

@@ -33,6 +33,22 @@ def upgrade() -> None:
     )
     op.create_index('ix_audit_log_entity', 'audit_log', ['entity', 'entity_id'], unique=False)
     op.create_index(op.f('ix_audit_log_occurred_at'), 'audit_log', ['occurred_at'], unique=False)
+    # The audit trail is append-only: the database itself refuses to change or delete entries.
+    if postgres:
+        op.execute(
+            "CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'audit_log is append-only'; END $$"
+        )
+        op.execute(
+            "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log "
+            "FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()"
+        )
+    else:
+        for event in ("UPDATE", "DELETE"):
+            op.execute(
+                f"CREATE TRIGGER audit_log_no_{event.lower()} BEFORE {event} ON audit_log "
+                "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END"
+            )
     op.create_table('idempotency_keys',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
@@ -45,6 +61,8 @@ def upgrade() -> None:
     sa.Column('response_headers', sa.JSON(), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('owner', sa.String(length=64), nullable=True),
+    sa.Column('changed_at', sa.DateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_idempotency_keys')),
     sa.UniqueConstraint('user_id', 'key', name='uq_idempotency_keys_user_key')
     )
@@ -138,7 +156,7 @@ def upgrade() -> None:
             "EXCLUDE USING gist (provider_id WITH =, tstzrange(start_time, end_time, '[)') WITH &&)"
         )
     op.create_index('ix_available_slots_provider_start', 'available_slots', ['provider_id', 'start_time', 'id'], unique=False)
-    op.create_index('ix_available_slots_series_start', 'available_slots', ['series_id', 'start_time'], unique=False)
+    op.create_index('uq_available_slots_series_start', 'available_slots', ['series_id', 'start_time'], unique=True)
     op.create_index('ix_available_slots_start', 'available_slots', ['start_time', 'id'], unique=False)
     op.create_table('bookings',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -166,7 +184,7 @@ def downgrade() -> None:
     op.drop_index('ix_bookings_patient', table_name='bookings')
     op.drop_table('bookings')
     op.drop_index('ix_available_slots_start', table_name='available_slots')
-    op.drop_index('ix_available_slots_series_start', table_name='available_slots')
+    op.drop_index('uq_available_slots_series_start', table_name='available_slots')
     op.drop_index('ix_available_slots_provider_start', table_name='available_slots')
     op.drop_table('available_slots')
     op.drop_index(op.f('ix_slot_series_provider_id'), table_name='slot_series')
@@ -181,3 +199,5 @@ def downgrade() -> None:
     op.drop_index(op.f('ix_audit_log_occurred_at'), table_name='audit_log')
     op.drop_index('ix_audit_log_entity', table_name='audit_log')
     op.drop_table('audit_log')
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP FUNCTION IF EXISTS audit_log_append_only()")

@@ -1,0 +1,1 @@
+"""Benchmark of the hot paths against a framework-free floor: ``python -m bench``."""

@@ -1,0 +1,64 @@
+"""The second reference: the served GraphQL schema with Strawberry's defaults.
+
+Same types, same root fields, same context and safety extensions, but no parser or
+validation cache, the stdlib ``json`` encoder, and every field resolved through an async
+resolver (what a schema of ``async def`` fields costs). The bench mounts it at
+``/graphql-defaults`` to show what the served configuration gains.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import strawberry
+from fastapi import Request
+from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
+from strawberry.fastapi import GraphQLRouter
+
+from clinic_availability.settings import Settings
+from gql.context import Context, token_from
+from gql.router import graphql_router
+from rest_compat.deps import SessionDep
+
+CACHES = (ParserCache, ValidationCache)
+
+
+class AsyncLeaves(SchemaExtension):
+    """Every field goes through an awaited resolver, as with ``async def`` leaf fields."""
+
+    async def resolve(
+        self, _next: Callable[..., Any], root: Any, info: Any, *args: Any, **kwargs: Any
+    ) -> Any:
+        result = _next(root, info, *args, **kwargs)
+        if inspect.isawaitable(result):
+            return await result
+        return result
+
+
+def _is_cache(extension: Any) -> bool:
+    if isinstance(extension, type):
+        return issubclass(extension, CACHES)
+    if isinstance(extension, CACHES):
+        return True
+    try:
+        return isinstance(extension(), CACHES)
+    except TypeError:
+        return False
+
+
+def defaults_schema(settings: Settings) -> strawberry.Schema:
+    """The schema exactly as served, less its caches, plus async resolution of every field."""
+    schema = graphql_router(settings).schema
+    assert isinstance(schema, strawberry.Schema)
+    kept = [extension for extension in schema.extensions if not _is_cache(extension)]
+    schema.extensions = (*kept, AsyncLeaves)
+    return schema
+
+
+def defaults_router(settings: Settings) -> GraphQLRouter[Context, None]:
+    async def context_getter(request: Request, session: SessionDep) -> Context:
+        return Context(settings=settings, session=session, token=token_from(request))
+
+    return GraphQLRouter(defaults_schema(settings), graphql_ide=None, context_getter=context_getter)

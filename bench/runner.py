@@ -1,0 +1,207 @@
+"""One benchmark run: build the database, start the server, drive every workload."""
+
+from __future__ import annotations
+
+import asyncio
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import profile
+from bench.build_db import BenchData, Target, prepare
+from bench.load import request_once, run_load
+from bench.process import HOST, ServerProcess
+from bench.report import Measurement, Outcome
+from bench.workloads import GRAPHQL_ERROR, WORKLOADS, Plan, Workload
+
+RESULTS = Path(__file__).resolve().parent / "results"
+# The server settings the bench runs with, beside the defaults: a one-year weekly series
+# is materialised in full, and the log stays quiet.
+SERVER_ENV = {"RECURRENCE_HORIZON_DAYS": "400", "LOG_LEVEL": "WARNING"}
+
+
+@dataclass
+class Options:
+    target: Target
+    slots: int
+    duration: float = 4.0
+    warmup: float = 1.0
+    # Seconds of one-request-at-a-time measurement: service time without queueing.
+    single: float = 1.5
+    concurrency: int = 16
+    only: tuple[str, ...] = ()
+    rebuild: bool = True
+    profile: tuple[str, ...] = ()
+    results: Path = RESULTS
+
+
+@dataclass
+class Run:
+    options: Options
+    data: BenchData
+    outcomes: list[Outcome] = field(default_factory=list)
+    memory_kb: dict[str, int] = field(default_factory=dict)
+    started: str = ""
+    profiles: dict[str, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "started": self.started,
+            "backend": self.data.target.backend,
+            "slots": self.data.slots,
+            "providers": self.data.providers,
+            "build_seconds": round(self.data.build_seconds, 1),
+            "database_reused": self.data.reused,
+            "duration": self.options.duration,
+            "concurrency": self.options.concurrency,
+            "machine": platform.platform(),
+            "server_memory_kb": self.memory_kb,
+            "workloads": {
+                o.key: {
+                    "title": o.title,
+                    "skipped": o.skipped,
+                    **{t: m.as_dict() for t, m in o.measurements.items()},
+                }
+                for o in self.outcomes
+            },
+            "profiles": self.profiles,
+        }
+
+
+def _route_missing(status: int, body: bytes) -> str | None:
+    if status in (404, 405):
+        return "route not available"
+    if b"Cannot query field" in body or b"Unknown type" in body:
+        return "GraphQL field not available"
+    return None
+
+
+class Runner:
+    def __init__(self, options: Options, say: Callable[[str], None] = print) -> None:
+        self.options = options
+        self.say = say
+
+    async def run(self) -> Run:
+        o = self.options
+        self.say(f"database: {o.target.label}, {o.slots:,} slots")
+        data = await prepare(o.target, o.slots, rebuild=o.rebuild)
+        if data.reused:
+            self.say("database: reused (built earlier with the same size)")
+        else:
+            self.say(f"database: built in {data.build_seconds:.1f} s")
+        run = Run(options=o, data=data, started=datetime.now(UTC).isoformat(timespec="seconds"))
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+        server = ServerProcess(o.target.url, o.results / f"server-{stamp}.log", SERVER_ENV)
+        await server.start()
+        self.say(f"server: uvicorn pid {server.pid} on {HOST}:{server.port}")
+        try:
+            for workload in WORKLOADS:
+                if o.only and workload.key not in o.only:
+                    continue
+                outcome = await self._workload(server, data, workload, run)
+                run.outcomes.append(outcome)
+            run.memory_kb = server.memory_kb()
+        finally:
+            server.stop()
+        return run
+
+    async def _workload(
+        self, server: ServerProcess, data: BenchData, workload: Workload, run: Run
+    ) -> Outcome:
+        outcome = Outcome(workload.key, workload.title)
+        headers = {"X-User-Token": data.token}
+        for target in workload.targets:
+            o = self.options
+            plan = await workload.make(data, target, o.warmup + o.duration + o.single)
+            if plan is None:
+                continue
+            status, body = await request_once(HOST, server.port, plan.build(0), headers)
+            missing = _route_missing(status, body)
+            if missing is not None:
+                if target == "api":
+                    outcome.skipped = missing
+                    self.say(f"{workload.title}: n/a ({missing})")
+                    return outcome
+                continue
+            measurement = await self._measure(server, workload, target, plan, headers, run)
+            outcome.measurements[target] = measurement
+            r = measurement.result
+            self.say(
+                f"{workload.title} [{target}]: {r.rps:.0f} req/s, p50 {r.percentile(0.5):.2f} ms,"
+                f" p99 {r.percentile(0.99):.2f} ms, one at a time p50"
+                f" {measurement.single_p50():.2f} ms, {measurement.statements:.2f} SQL/req,"
+                f" {measurement.errors} errors"
+            )
+        return outcome
+
+    async def _measure(
+        self,
+        server: ServerProcess,
+        workload: Workload,
+        target: str,
+        plan: Plan,
+        headers: dict[str, str],
+        run: Run,
+    ) -> Measurement:
+        o = self.options
+
+        def budget(first: int) -> int | None:
+            return None if plan.limit is None else max(0, plan.limit - first)
+
+        marker = plan.error_marker if plan.error_marker == GRAPHQL_ERROR else None
+        common: dict[str, Any] = {
+            "concurrency": o.concurrency,
+            "headers": headers,
+            "error_marker": marker,
+        }
+        warm = await run_load(
+            HOST,
+            server.port,
+            plan.build,
+            duration=o.warmup,
+            first_index=1,
+            max_requests=budget(1),
+            **common,
+        )
+        before = await server.stats()
+        spy = None
+        if target == "api" and workload.key in o.profile:
+            output = o.results / f"profile-{workload.key}-{o.target.backend}.txt"
+            spy = profile.start(server.pid, o.duration, output)
+        result = await run_load(
+            HOST,
+            server.port,
+            plan.build,
+            duration=o.duration,
+            first_index=warm.next_index,
+            max_requests=budget(warm.next_index),
+            **common,
+        )
+        after = await server.stats()
+        single = None
+        if o.single > 0:
+            single = await run_load(
+                HOST,
+                server.port,
+                plan.build,
+                duration=o.single,
+                first_index=result.next_index,
+                max_requests=budget(result.next_index),
+                **{**common, "concurrency": 1},
+            )
+        if spy is not None:
+            await asyncio.to_thread(spy.wait, 60)
+            summary = profile.summarise(output)
+            output.with_suffix(".summary.txt").write_text(summary + "\n")
+            run.profiles[workload.key] = str(output)
+        key = "floor_statements" if target == "floor" else "api_statements"
+        statements = (after[key] - before[key]) / result.requests if result.requests else 0.0
+        return Measurement(target, result, statements, single)
+
+
+def elapsed_since(start: float) -> str:
+    return f"{time.perf_counter() - start:.0f} s"

@@ -1,0 +1,222 @@
+"""The GraphiQL page at ``/graphql``: self-hosted, with a token field and example operations.
+
+The page loads React, GraphiQL and its own script from ``/static``. The admin token typed
+above the editor is kept in the browser's localStorage and sent as ``X-User-Token`` with
+every request GraphiQL makes (schema introspection included).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from html import escape
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+
+from clinic_availability.pages import STATIC_PATH, page_response, root_path, script_json
+
+
+@dataclass(frozen=True)
+class Example:
+    """One operation a user can load into the editor; its variables are JSON text."""
+
+    name: str
+    title: str
+    description: str
+    query: str
+    variables: str
+
+
+SLOT_FIELDS = """
+      id
+      providerId
+      startTime
+      endTime
+      appointmentType
+      available
+      recurring
+      recurrencePattern
+      provider { id firstName lastName }"""
+
+EXAMPLES: tuple[Example, ...] = (
+    Example(
+        name="ListAvailableSlots",
+        title="List slots",
+        description="Slots in time order, filtered by provider, days or availability; "
+        "20 a page (pass pageInfo.endCursor as after for the next).",
+        query=f"""query ListAvailableSlots(
+  $filter: AvailableSlotFilter
+  $first: Int
+  $after: String
+) {{
+  availableSlots(filter: $filter, first: $first, after: $after) {{
+    totalCount
+    pageInfo {{ hasNextPage endCursor }}
+    nodes {{{SLOT_FIELDS}
+    }}
+  }}
+}}
+""",
+        variables="""{
+  "first": 20,
+  "filter": { "available": true }
+}
+""",
+    ),
+    Example(
+        name="SearchAvailableSlots",
+        title="Search slots",
+        description="Open future slots on a day that are long enough for an appointment.",
+        query=f"""query SearchAvailableSlots(
+  $providerId: Int
+  $date: String
+  $duration: Int
+  $appointmentType: String
+) {{
+  searchAvailableSlots(
+    providerId: $providerId
+    date: $date
+    duration: $duration
+    appointmentType: $appointmentType
+    first: 20
+  ) {{
+    totalCount
+    nodes {{{SLOT_FIELDS}
+    }}
+  }}
+}}
+""",
+        variables="""{
+  "providerId": 1,
+  "date": "2030-10-27",
+  "duration": 60,
+  "appointmentType": "therapy"
+}
+""",
+    ),
+    Example(
+        name="CreateAvailableSlot",
+        title="Create a slot",
+        description="Publish one slot; with recurring and a pattern, a weekly series.",
+        query=f"""mutation CreateAvailableSlot($input: CreateAvailableSlotInput!) {{
+  createAvailableSlot(input: $input) {{{SLOT_FIELDS}
+  }}
+}}
+""",
+        variables="""{
+  "input": {
+    "providerId": 1,
+    "startTime": "2030-10-27T14:00:00.000Z",
+    "endTime": "2030-10-27T15:00:00.000Z",
+    "appointmentType": "therapy",
+    "recurring": true,
+    "recurrencePattern": "weekly"
+  }
+}
+""",
+    ),
+    Example(
+        name="CreateAvailableSlotsInBatch",
+        title="Create slots in a batch",
+        description="Several slots of one provider at once; the good ones are created and "
+        "the others reported by index. dryRun: true only checks.",
+        query="""mutation CreateAvailableSlotsInBatch(
+  $input: CreateAvailableSlotsInBatchInput!
+  $dryRun: Boolean! = false
+) {
+  createAvailableSlotsInBatch(input: $input, dryRun: $dryRun) {
+    dryRun
+    createdSlots
+    failedSlots
+    slotIds
+    errors { index startTime errors }
+  }
+}
+""",
+        variables="""{
+  "dryRun": false,
+  "input": {
+    "providerId": 1,
+    "slots": [
+      {
+        "startTime": "2030-10-27T09:00:00.000Z",
+        "endTime": "2030-10-27T10:00:00.000Z",
+        "appointmentType": "therapy"
+      },
+      {
+        "startTime": "2030-10-27T10:00:00.000Z",
+        "endTime": "2030-10-27T11:00:00.000Z",
+        "appointmentType": "therapy"
+      }
+    ]
+  }
+}
+""",
+    ),
+    Example(
+        name="CreateBook",
+        title="Book a patient",
+        description="Book a patient into an available future slot; the slot is then taken.",
+        query="""mutation CreateBook($input: CreateBookInput!) {
+  createBook(input: $input) {
+    id
+    availableSlotId
+    patientId
+    appointmentType
+    status
+    notes
+    createdAt
+  }
+}
+""",
+        variables="""{
+  "input": {
+    "availableSlotId": 1,
+    "patientId": 1,
+    "appointmentType": "therapy",
+    "notes": "Initial consultation"
+  }
+}
+""",
+    ),
+)
+
+
+def examples_json() -> list[dict[str, str]]:
+    return [asdict(example) for example in EXAMPLES]
+
+
+def explorer_page(request: Request) -> HTMLResponse:
+    base = root_path(request)
+    static = escape(f"{base}{STATIC_PATH}")
+    config = {"endpoint": f"{base}/graphql", "examples": examples_json()}
+    return page_response(
+        f"""<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Clinic Availability · GraphiQL</title>
+<link rel="icon" href="data:,">
+<link rel="stylesheet" href="{static}/vendor/graphiql/graphiql.min.css">
+<link rel="stylesheet" href="{static}/explorer/explorer.css">
+</head>
+<body>
+<header class="token-bar">
+  <label for="admin-token">Admin token</label>
+  <input id="admin-token" type="password" autocomplete="off" spellcheck="false"
+    placeholder="printed by: clinic-availability create-user --role admin">
+  <button id="forget-token" type="button">Forget</button>
+  <span id="token-state" class="token-state" role="status"></span>
+  <span class="token-hint">sent as <code>X-User-Token</code>, kept in this browser only</span>
+</header>
+<main id="graphiql">Loading GraphiQL…</main>
+<script id="explorer-config" type="application/json">{script_json(config)}</script>
+<script src="{static}/vendor/react/react.production.min.js"></script>
+<script src="{static}/vendor/react-dom/react-dom.production.min.js"></script>
+<script src="{static}/vendor/graphiql/graphiql.min.js"></script>
+<script src="{static}/explorer/explorer.js"></script>
+</body>
+</html>
+"""
+    )

@@ -1,0 +1,236 @@
+"""One-line JSON logs, and the request id every log line of a request carries.
+
+What is never logged: request or response bodies, query strings, headers (tokens travel
+there), and exception messages (a database error's message can quote the values of a
+booking's notes). A failure is logged with its exception type and stack only.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from time import perf_counter
+from typing import Any
+
+import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+# One request id variable for the whole service (error masking and audit read it too).
+from clinic_availability.request_context import new_request_id, request_id_var
+
+__all__ = [
+    "JsonFormatter",
+    "RequestIdFilter",
+    "RequestInfo",
+    "RequestLogMiddleware",
+    "logging_config",
+    "request_id_var",
+    "request_info_var",
+]
+
+REQUEST_ID_HEADER = b"x-request-id"
+# Probes and scrapes arrive every few seconds; their lines are DEBUG, not INFO.
+QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
+UNMATCHED_ROUTE = "unmatched"
+
+# Keys a caller passes in ``extra={"fields": {...}}`` are added to the JSON object.
+FIELDS_ATTR = "fields"
+
+access_logger = logging.getLogger("clinic_availability.access")
+
+
+@dataclass(slots=True)
+class RequestInfo:
+    """What one request's log line and metrics say; GraphQL adds the operation."""
+
+    request_id: str
+    method: str
+    route: str = UNMATCHED_ROUTE
+    status: int = 500
+    duration_s: float = 0.0
+    graphql_operation: str | None = None
+    graphql_operation_type: str | None = None
+    graphql_errors: bool = False
+
+
+request_info_var: ContextVar[RequestInfo | None] = ContextVar("request_info", default=None)
+
+
+def route_template(scope: Scope, root_path: str = "") -> str:
+    """The matched route's path template (``/available_slots/{slot_id}``), never the path."""
+    # FastAPI records the route as seen from the app, router prefixes included; the
+    # route object itself only knows its path inside its router.
+    fastapi_scope = scope.get("fastapi")
+    if isinstance(fastapi_scope, dict):
+        effective = getattr(fastapi_scope.get("effective_route_context"), "path_format", None)
+        if effective:
+            return str(effective)
+    route = scope.get("route")
+    path = getattr(route, "path_format", None) or getattr(route, "path", None)
+    if path:
+        return str(path)
+    # A mounted app (the static files) extends root_path by its prefix.
+    mounted = str(scope.get("root_path", ""))
+    if len(mounted) > len(root_path) and mounted.startswith(root_path):
+        return f"{mounted[len(root_path) :]}/{{path}}"
+    return UNMATCHED_ROUTE
+
+
+def _incoming_request_id(scope: Scope) -> str | None:
+    for name, value in scope.get("headers", ()):
+        if name == REQUEST_ID_HEADER:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+def _exception_fields(exc_info: Any) -> dict[str, Any]:
+    exc_type, exc, tb = exc_info
+    if exc_type is None:
+        return {}
+    chain: list[str] = []
+    cause: BaseException | None = exc
+    while cause is not None and len(chain) < 5:
+        chain.append(f"{type(cause).__module__}.{type(cause).__qualname__}")
+        cause = cause.__cause__ or cause.__context__
+    return {
+        "exc_type": chain[0],
+        "exc_chain": chain[1:] or None,
+        "stack": "".join(traceback.format_tb(tb)) if tb is not None else None,
+    }
+
+
+class RequestIdFilter(logging.Filter):
+    """Stamps the current request id on a record when it is emitted, not when formatted."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "request_id", None) is None:
+            record.request_id = request_id_var.get()
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """``{"ts", "level", "logger", "msg", "request_id", ...fields}`` on one line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+            "request_id": getattr(record, "request_id", None) or request_id_var.get(),
+        }
+        fields = getattr(record, FIELDS_ATTR, None)
+        if isinstance(fields, dict):
+            entry.update(fields)
+        if record.exc_info:
+            entry.update(_exception_fields(record.exc_info))
+        return orjson.dumps(
+            {key: value for key, value in entry.items() if value is not None},
+            default=str,
+        ).decode()
+
+
+def logging_config(level: str = "INFO") -> dict[str, Any]:
+    """A ``logging.config.dictConfig`` for the service and uvicorn: JSON lines on stderr.
+
+    uvicorn's access log is off: it writes query strings, and the request middleware
+    already logs one line per request without them.
+    """
+    level = level.upper()
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": JsonFormatter}},
+        "filters": {"request_id": {"()": RequestIdFilter}},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "filters": ["request_id"],
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "root": {"handlers": ["stderr"], "level": level},
+        "loggers": {
+            "uvicorn": {"handlers": [], "level": level, "propagate": True},
+            "uvicorn.error": {"handlers": [], "level": level, "propagate": True},
+            "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
+            # At INFO SQLAlchemy logs statements with their parameters (patient data);
+            # SQL_ECHO still turns that on explicitly for debugging.
+            "sqlalchemy.engine": {"level": "WARNING"},
+            # Its DEBUG lines print each statement with its parameters.
+            "aiosqlite": {"level": "INFO"},
+        },
+    }
+
+
+class RequestLogMiddleware:
+    """Request id in and out, one INFO line per request, and a hook for metrics.
+
+    Pure ASGI (no BaseHTTPMiddleware): it only wraps ``send`` to read the status and add
+    the ``X-Request-ID`` header. It sits outside the error handlers, so a 500 or 503
+    reply carries the id too and is logged with its real status.
+    """
+
+    def __init__(self, app: ASGIApp, observe: Callable[[RequestInfo], None] | None = None) -> None:
+        self.app = app
+        self.observe = observe
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = request_id_var.get() or new_request_id(_incoming_request_id(scope))
+        info = RequestInfo(request_id=request_id, method=scope["method"])
+        id_token = request_id_var.set(request_id)
+        info_token = request_info_var.set(info)
+        id_header = (REQUEST_ID_HEADER, request_id.encode("latin-1"))
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                info.status = message["status"]
+                headers = [
+                    (name, value)
+                    for name, value in message.get("headers", ())
+                    if name.lower() != REQUEST_ID_HEADER
+                ]
+                headers.append(id_header)
+                message = {**message, "headers": headers}
+            await send(message)
+
+        root_path = str(scope.get("root_path", ""))
+        started = perf_counter()
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            info.duration_s = perf_counter() - started
+            info.route = route_template(scope, root_path)
+            self._finish(info)
+            request_info_var.reset(info_token)
+            request_id_var.reset(id_token)
+
+    def _finish(self, info: RequestInfo) -> None:
+        if self.observe is not None:
+            try:
+                self.observe(info)
+            except Exception:
+                access_logger.exception("recording request metrics failed")
+        level = logging.DEBUG if info.route in QUIET_ROUTES else logging.INFO
+        if not access_logger.isEnabledFor(level):
+            return
+        fields: dict[str, Any] = {
+            "request_id": info.request_id,
+            "method": info.method,
+            "route": info.route,
+            "status": info.status,
+            "duration_ms": round(info.duration_s * 1000, 2),
+        }
+        if info.graphql_operation_type is not None:
+            fields["operation"] = info.graphql_operation or "anonymous"
+            fields["operation_type"] = info.graphql_operation_type
+            fields["graphql_errors"] = info.graphql_errors
+        access_logger.log(level, "request", extra={FIELDS_ATTR: fields})

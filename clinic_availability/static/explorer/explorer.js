@@ -1,0 +1,141 @@
+/* GraphiQL for the clinic availability API: token field, example operations. */
+(function () {
+  "use strict";
+
+  var TOKEN_KEY = "clinic-availability.admin-token";
+  var config = JSON.parse(document.getElementById("explorer-config").textContent);
+  var h = React.createElement;
+  var tokenInput = document.getElementById("admin-token");
+  var forgetButton = document.getElementById("forget-token");
+  var tokenState = document.getElementById("token-state");
+
+  function loadToken() {
+    try {
+      return window.localStorage.getItem(TOKEN_KEY) || "";
+    } catch (error) {
+      return "";
+    }
+  }
+
+  function storeToken(value) {
+    try {
+      if (value) {
+        window.localStorage.setItem(TOKEN_KEY, value);
+      } else {
+        window.localStorage.removeItem(TOKEN_KEY);
+      }
+    } catch (error) {
+      /* storage disabled: the token still works for this page */
+    }
+  }
+
+  var token = loadToken();
+
+  function showTokenState() {
+    tokenState.textContent = token ? "token set" : "no token: queries answer UNAUTHENTICATED";
+    tokenState.className = token ? "token-state token-set" : "token-state";
+  }
+
+  function fetcher(params, options) {
+    var headers = { "Content-Type": "application/json", Accept: "application/json" };
+    var extra = (options && options.headers) || {};
+    Object.keys(extra).forEach(function (name) {
+      headers[name] = extra[name];
+    });
+    if (token) {
+      headers["X-User-Token"] = token;
+    }
+    return fetch(config.endpoint, {
+      method: "POST",
+      headers: headers,
+      body: JSON.stringify(params),
+      credentials: "same-origin",
+    }).then(function (response) {
+      return response.text().then(function (body) {
+        try {
+          return JSON.parse(body);
+        } catch (error) {
+          return { errors: [{ message: "HTTP " + response.status + ": " + body.slice(0, 500) }] };
+        }
+      });
+    });
+  }
+
+  function ExamplesIcon() {
+    return h(
+      "svg",
+      { viewBox: "0 0 24 24", fill: "none", stroke: "currentColor", strokeWidth: 1.5, "aria-hidden": "true" },
+      h("path", { d: "M4 6h16M4 12h16M4 18h10" })
+    );
+  }
+
+  function ExamplesPanel() {
+    var editors = GraphiQL.React.useEditorContext({ nonNull: true });
+    return h(
+      "div",
+      { className: "explorer-examples" },
+      h("div", { className: "graphiql-doc-explorer-title" }, "Examples"),
+      h("p", null, "Load an operation into the editor, adjust its variables, then run it."),
+      config.examples.map(function (example) {
+        return h(
+          "button",
+          {
+            key: example.name,
+            type: "button",
+            className: "explorer-example",
+            "data-example": example.name,
+            onClick: function () {
+              if (editors.queryEditor) {
+                editors.queryEditor.setValue(example.query);
+              }
+              if (editors.variableEditor) {
+                editors.variableEditor.setValue(example.variables);
+              }
+            },
+          },
+          h("strong", null, example.title),
+          h("span", null, example.description)
+        );
+      })
+    );
+  }
+
+  var examplesPlugin = { title: "Examples", icon: ExamplesIcon, content: ExamplesPanel };
+  var defaultTabs = config.examples.map(function (example) {
+    return { query: example.query, variables: example.variables };
+  });
+  var root = ReactDOM.createRoot(document.getElementById("graphiql"));
+
+  function render() {
+    root.render(
+      h(GraphiQL, {
+        // A new fetcher makes GraphiQL load the schema again with the new token.
+        fetcher: function (params, options) {
+          return fetcher(params, options);
+        },
+        defaultTabs: defaultTabs,
+        plugins: [examplesPlugin],
+        visiblePlugin: examplesPlugin,
+        defaultEditorToolsVisibility: "variables",
+        shouldPersistHeaders: false,
+      })
+    );
+  }
+
+  tokenInput.value = token;
+  tokenInput.addEventListener("input", function () {
+    token = tokenInput.value.trim();
+    storeToken(token);
+    showTokenState();
+  });
+  tokenInput.addEventListener("change", render);
+  forgetButton.addEventListener("click", function () {
+    tokenInput.value = "";
+    token = "";
+    storeToken("");
+    showTokenState();
+    render();
+  });
+  showTokenState();
+  render();
+})();

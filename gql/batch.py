@@ -1,0 +1,222 @@
+"""Batch create and delete of one provider's slots, and slots grouped by provider."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from gql.context import Context
+from gql.pagination import Connection, connection, decode_id_cursor, page_window
+from gql.slots import AvailableSlotFilter
+from gql.types import AvailableSlot, Provider
+from models import slots as slot_ops
+from models.batch import BatchFailure, create_batch, delete_batch
+from models.errors import FieldErrors
+from models.provider_slots import (
+    DEFAULT_SLOTS_PER_PROVIDER,
+    MAX_SLOTS_PER_PROVIDER,
+    ProviderSlots,
+    list_provider_slots,
+)
+from models.slots import SlotFilters
+
+
+@strawberry.input
+class BatchSlotInput:
+    start_time: datetime
+    end_time: datetime
+    appointment_type: str | None = None
+
+
+@strawberry.input
+class CreateAvailableSlotsInBatchInput:
+    provider_id: int
+    slots: list[BatchSlotInput] = strawberry.field(description="At most 500 slots.")
+
+
+@strawberry.input
+class DeleteAvailableSlotsInBatchInput:
+    provider_id: int
+    slot_ids: list[int] = strawberry.field(description="At most 500 ids.")
+
+
+@strawberry.type(description="A slot of the batch that was not created.")
+class BatchSlotError:
+    index: int = strawberry.field(description="Its position in the input list, from 0.")
+    start_time: str | None
+    errors: JSON = strawberry.field(
+        description='A field map ({"start_time": ["must be in the future"]}) or a conflict '
+        "message, as in REST."
+    )
+
+    @classmethod
+    def from_failure(cls, failure: BatchFailure) -> BatchSlotError:
+        return cls(index=failure.index, start_time=failure.start_time, errors=JSON(failure.errors))
+
+
+@strawberry.type
+class BatchPlannedSlot:
+    index: int
+    start_time: datetime
+    end_time: datetime
+    appointment_type: str | None
+
+
+@strawberry.type
+class CreateAvailableSlotsInBatchPayload:
+    dry_run: bool
+    created_slots: int
+    failed_slots: int
+    slot_ids: list[int]
+    errors: list[BatchSlotError]
+    would_create: list[BatchPlannedSlot] = strawberry.field(
+        description="With dryRun: the slots that would be created (nothing is written)."
+    )
+
+
+@strawberry.type
+class BatchDeleteError:
+    id: int
+    errors: str
+
+
+@strawberry.type
+class DeleteAvailableSlotsInBatchPayload:
+    deleted_slots: int
+    failed_slots: int
+    slot_ids: list[int]
+    errors: list[BatchDeleteError]
+
+
+@strawberry.type
+class ProviderAvailableSlots:
+    provider: Provider
+    available_slots: list[AvailableSlot]
+
+    @classmethod
+    def from_group(cls, group: ProviderSlots) -> ProviderAvailableSlots:
+        return cls(
+            provider=Provider.from_row(group.provider),
+            available_slots=[AvailableSlot.from_row(slot) for slot in group.slots],
+        )
+
+
+@strawberry.type
+class BatchQuery:
+    @strawberry.field(
+        description="Slots grouped by provider (providers with a matching slot, by id); the "
+        "connection pages providers. Each carries its first `slotsPerProvider` slots."
+    )
+    async def provider_available_slots(
+        self,
+        info: Info[Context, None],
+        first: int | None = None,
+        after: str | None = None,
+        filter: AvailableSlotFilter | None = None,
+        slots_per_provider: int = DEFAULT_SLOTS_PER_PROVIDER,
+    ) -> Connection[ProviderAvailableSlots]:
+        await info.context.require_admin()
+        settings = info.context.settings
+        wanted = filter or AvailableSlotFilter()
+        errors = FieldErrors()
+        start, end = slot_ops.check_filters(
+            errors,
+            start_date=wanted.start_date,
+            end_date=wanted.end_date,
+            appointment_type=wanted.appointment_type,
+            max_range_days=settings.max_query_range_days,
+        )
+        if not 1 <= slots_per_provider <= MAX_SLOTS_PER_PROVIDER:
+            errors.add(
+                "slots_per_provider", f"must be less than or equal to {MAX_SLOTS_PER_PROVIDER}"
+            )
+        errors.raise_if_any()
+        window = page_window(first, settings)
+        page = await list_provider_slots(
+            info.context.session,
+            SlotFilters(
+                provider_id=wanted.provider_id,
+                start_date=start,
+                end_date=end,
+                available=wanted.available,
+                appointment_type=wanted.appointment_type,
+            ),
+            page=window.request,
+            zone=settings.clinic_zone,
+            slots_per_provider=slots_per_provider,
+            after_provider_id=decode_id_cursor(after),
+        )
+        return connection(
+            page, window, ProviderAvailableSlots.from_group, lambda group: (group.provider.id,)
+        )
+
+
+@strawberry.type
+class BatchMutation:
+    @strawberry.mutation(
+        description="Create slots for one provider; each is checked against stored slots and "
+        "the batch's earlier slots, the good ones are created and the others reported."
+    )
+    async def create_available_slots_in_batch(
+        self,
+        info: Info[Context, None],
+        input: CreateAvailableSlotsInBatchInput,
+        dry_run: bool = False,
+    ) -> CreateAvailableSlotsInBatchPayload:
+        await info.context.require_admin()
+        result = await create_batch(
+            info.context.session,
+            provider_id=input.provider_id,
+            slots=[
+                {
+                    "start_time": slot.start_time,
+                    "end_time": slot.end_time,
+                    "appointment_type": slot.appointment_type,
+                }
+                for slot in input.slots
+            ],
+            max_batch_size=info.context.settings.max_batch_size,
+            dry_run=dry_run,
+        )
+        return CreateAvailableSlotsInBatchPayload(
+            dry_run=dry_run,
+            created_slots=len(result.slot_ids),
+            failed_slots=len(result.failures),
+            slot_ids=result.slot_ids,
+            errors=[BatchSlotError.from_failure(failure) for failure in result.failures],
+            would_create=[
+                BatchPlannedSlot(
+                    index=slot.index,
+                    start_time=slot.start,
+                    end_time=slot.end,
+                    appointment_type=slot.appointment_type,
+                )
+                for slot in result.would_create
+            ],
+        )
+
+    @strawberry.mutation(
+        description="Delete slots of one provider that have no active booking; the others "
+        "(booked, unknown, another provider's) are reported."
+    )
+    async def delete_available_slots_in_batch(
+        self, info: Info[Context, None], input: DeleteAvailableSlotsInBatchInput
+    ) -> DeleteAvailableSlotsInBatchPayload:
+        await info.context.require_admin()
+        result = await delete_batch(
+            info.context.session,
+            provider_id=input.provider_id,
+            slot_ids=input.slot_ids,
+            max_batch_size=info.context.settings.max_batch_size,
+        )
+        return DeleteAvailableSlotsInBatchPayload(
+            deleted_slots=len(result.slot_ids),
+            failed_slots=len(result.failures),
+            slot_ids=result.slot_ids,
+            errors=[
+                BatchDeleteError(id=ident, errors=message) for ident, message in result.failures
+            ],
+        )

@@ -1,0 +1,304 @@
+"""Bookings and utilization: queries and mutations.
+
+``notes`` is health information: list resolvers read the column only when the client
+selected the field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from enum import Enum
+from typing import Annotated, Any
+
+import strawberry
+from strawberry.types import Info
+from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField
+
+from gql.context import Context
+from gql.pagination import Connection, connection, decode_time_id_cursor, page_window
+from models import bookings as booking_ops
+from models.audit import record_notes_read
+from models.bookings import BookingChange, BookingFilters, BookingInput
+from models.entities import Booking as BookingRow
+from models.errors import FieldErrors
+from models.utilization import UtilizationNumbers as NumbersRow
+from models.utilization import UtilizationReport, utilization
+
+DATE_HELP = "A calendar day, YYYY-MM-DD, in the clinic time zone."
+
+
+@strawberry.enum(description="confirmed, then cancelled, no_show or completed.")
+class BookingStatus(Enum):
+    CONFIRMED = "confirmed"
+    CANCELLED = "cancelled"
+    NO_SHOW = "no_show"
+    COMPLETED = "completed"
+
+
+@strawberry.type(description="A patient booked into an available slot.")
+class Booking:
+    id: int
+    available_slot_id: int
+    patient_id: int
+    appointment_type: str | None
+    status: BookingStatus
+    cancellation_reason: str | None
+    cancelled_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    notes_value: strawberry.Private[str | None]
+
+    @strawberry.field(description="Health information; read only when this field is selected.")
+    def notes(self) -> str | None:
+        return self.notes_value
+
+    @classmethod
+    def from_row(cls, row: BookingRow, *, with_notes: bool = True) -> Booking:
+        return cls(
+            id=row.id,
+            available_slot_id=row.available_slot_id,
+            patient_id=row.patient_id,
+            appointment_type=row.appointment_type,
+            status=BookingStatus(row.status.value),
+            cancellation_reason=row.cancellation_reason,
+            cancelled_at=row.cancelled_at,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            notes_value=row.notes if with_notes else None,
+        )
+
+
+@strawberry.input(description="Filters of books; all optional, combined with AND.")
+class BookingFilter:
+    provider_id: int | None = None
+    patient_id: int | None = None
+    available_slot_id: int | None = None
+    status: BookingStatus | None = None
+    start_date: str | None = strawberry.field(
+        default=None, description=f"{DATE_HELP} Compared with the slot's start."
+    )
+    end_date: str | None = strawberry.field(default=None, description=f"{DATE_HELP} Inclusive.")
+
+
+@strawberry.input
+class CreateBookInput:
+    available_slot_id: int
+    patient_id: int
+    appointment_type: str | None = strawberry.field(
+        default=None, description="Defaults to the slot's appointment type."
+    )
+    notes: str | None = strawberry.field(default=None, description="At most 2,000 characters.")
+
+
+@strawberry.input(description="Only the fields given change.")
+class UpdateBookInput:
+    status: BookingStatus | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="CANCELLED frees the slot; NO_SHOW and COMPLETED once the slot started.",
+    )
+    cancellation_reason: str | None = strawberry.field(
+        default=strawberry.UNSET, description="Only when cancelling; at most 500 characters."
+    )
+    notes: str | None = strawberry.UNSET
+
+
+@strawberry.type(description="Slot counts and minutes over a range of clinic days.")
+class UtilizationNumbers:
+    total_slots: int
+    booked_slots: int = strawberry.field(description="Slots with an active booking.")
+    open_slots: int = strawberry.field(description="Available slots without a booking.")
+    blocked_slots: int = strawberry.field(description="Unavailable slots without a booking.")
+    booked_minutes: int
+    open_minutes: int
+    utilization_rate: float = strawberry.field(
+        description="bookedMinutes / (bookedMinutes + openMinutes); 0 when nothing is bookable."
+    )
+
+    @classmethod
+    def from_numbers(cls, numbers: NumbersRow) -> UtilizationNumbers:
+        return cls(
+            total_slots=numbers.total_slots,
+            booked_slots=numbers.booked_slots,
+            open_slots=numbers.open_slots,
+            blocked_slots=numbers.blocked_slots,
+            booked_minutes=numbers.booked_minutes,
+            open_minutes=numbers.open_minutes,
+            utilization_rate=numbers.utilization_rate,
+        )
+
+
+@strawberry.type
+class ProviderUtilization:
+    provider_id: int
+    first_name: str
+    last_name: str
+    numbers: UtilizationNumbers
+
+
+@strawberry.type
+class Utilization:
+    start_date: str
+    end_date: str
+    time_zone: str
+    providers: list[ProviderUtilization]
+    totals: UtilizationNumbers
+
+    @classmethod
+    def from_report(cls, report: UtilizationReport) -> Utilization:
+        return cls(
+            start_date=report.start_date.isoformat(),
+            end_date=report.end_date.isoformat(),
+            time_zone=report.time_zone,
+            providers=[
+                ProviderUtilization(
+                    provider_id=row.provider_id,
+                    first_name=row.first_name,
+                    last_name=row.last_name,
+                    numbers=UtilizationNumbers.from_numbers(row.numbers),
+                )
+                for row in report.providers
+            ],
+            totals=UtilizationNumbers.from_numbers(report.totals),
+        )
+
+
+def _selects(selections: Iterable[Any], name: str) -> bool:
+    for selection in selections:
+        if isinstance(selection, SelectedField) and selection.name == name:
+            return True
+        if isinstance(selection, (SelectedField, FragmentSpread, InlineFragment)) and _selects(
+            selection.selections, name
+        ):
+            return True
+    return False
+
+
+def selects_notes(info: Info[Context, None]) -> bool:
+    """Whether the client asked for ``notes`` anywhere under this field."""
+    return _selects(info.selected_fields, "notes")
+
+
+def booking_cursor(row: BookingRow) -> tuple[datetime, int]:
+    return row.slot.start_time, row.id
+
+
+def _unset_to_domain(value: Any) -> Any:
+    return booking_ops.UNSET if value is strawberry.UNSET else value
+
+
+@strawberry.type
+class BookingQuery:
+    @strawberry.field(description="One booking by id.")
+    async def book(self, info: Info[Context, None], id: int) -> Booking:
+        await info.context.require_admin()
+        row = await booking_ops.get_booking(info.context.session, id)
+        if selects_notes(info):
+            await record_notes_read(info.context.session, [row.id])
+        return Booking.from_row(row)
+
+    @strawberry.field(description="Bookings in appointment order, filtered; keyset-paginated.")
+    async def books(
+        self,
+        info: Info[Context, None],
+        first: int | None = None,
+        after: str | None = None,
+        filter: BookingFilter | None = None,
+    ) -> Connection[Booking]:
+        await info.context.require_admin()
+        settings = info.context.settings
+        wanted = filter or BookingFilter()
+        errors = FieldErrors()
+        status, start, end = booking_ops.check_booking_filters(
+            errors,
+            status=wanted.status.value if wanted.status is not None else None,
+            start_date=wanted.start_date,
+            end_date=wanted.end_date,
+            max_range_days=settings.max_query_range_days,
+        )
+        errors.raise_if_any()
+        window = page_window(first, settings)
+        with_notes = selects_notes(info)
+        page = await booking_ops.list_bookings(
+            info.context.session,
+            BookingFilters(
+                provider_id=wanted.provider_id,
+                patient_id=wanted.patient_id,
+                available_slot_id=wanted.available_slot_id,
+                status=status,
+                start_date=start,
+                end_date=end,
+            ),
+            page=window.request,
+            zone=settings.clinic_zone,
+            include_notes=with_notes,
+            after=decode_time_id_cursor(after),
+        )
+        return connection(
+            page, window, lambda row: Booking.from_row(row, with_notes=with_notes), booking_cursor
+        )
+
+    @strawberry.field(description="Booked, open and blocked slots per provider, and in total.")
+    async def utilization(
+        self,
+        info: Info[Context, None],
+        start_date: Annotated[str, strawberry.argument(description=DATE_HELP)],
+        end_date: Annotated[str, strawberry.argument(description=f"{DATE_HELP} Inclusive.")],
+        provider_id: int | None = None,
+    ) -> Utilization:
+        await info.context.require_admin()
+        settings = info.context.settings
+        report = await utilization(
+            info.context.session,
+            start_date=start_date,
+            end_date=end_date,
+            provider_id=provider_id,
+            zone=settings.clinic_zone,
+            max_range_days=settings.max_query_range_days,
+        )
+        return Utilization.from_report(report)
+
+
+@strawberry.type
+class BookingMutation:
+    @strawberry.mutation(description="Book a patient into an available, future slot.")
+    async def create_book(self, info: Info[Context, None], input: CreateBookInput) -> Booking:
+        await info.context.require_admin()
+        row = await booking_ops.create_booking(
+            info.context.session,
+            BookingInput(
+                available_slot_id=input.available_slot_id,
+                patient_id=input.patient_id,
+                appointment_type=input.appointment_type,
+                notes=input.notes,
+            ),
+            notes_max_length=info.context.settings.booking_notes_max_length,
+        )
+        return Booking.from_row(row)
+
+    @strawberry.mutation(description="Change a booking's status, cancellation reason or notes.")
+    async def update_book(
+        self, info: Info[Context, None], id: int, input: UpdateBookInput
+    ) -> Booking:
+        await info.context.require_admin()
+        status = input.status
+        change = BookingChange(
+            status=status.value if isinstance(status, BookingStatus) else _unset_to_domain(status),
+            cancellation_reason=_unset_to_domain(input.cancellation_reason),
+            notes=_unset_to_domain(input.notes),
+        )
+        row = await booking_ops.update_booking(
+            info.context.session,
+            id,
+            change,
+            notes_max_length=info.context.settings.booking_notes_max_length,
+        )
+        return Booking.from_row(row)
+
+    @strawberry.mutation(description="Cancel a booking; its slot becomes available again.")
+    async def cancel_book(
+        self, info: Info[Context, None], id: int, reason: str | None = None
+    ) -> Booking:
+        await info.context.require_admin()
+        row = await booking_ops.cancel_booking(info.context.session, id, reason=reason)
+        return Booking.from_row(row)

@@ -1,0 +1,252 @@
+"""Recurring series: the series itself, create previews, and update/delete with a scope."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+import strawberry
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+from strawberry.types import Info
+
+from clinic_availability.horizon import limits_of
+from gql.context import Context
+from gql.slots import CreateAvailableSlotInput, UpdateAvailableSlotInput, slot_input
+from gql.types import AvailableSlot
+from models.bulk import StoredInterval
+from models.entities import AvailableSlot as SlotRow
+from models.entities import SlotSeries as SeriesRow
+from models.errors import ValidationFailed
+from models.recurrence import Occurrence
+from models.series import CreationPreview, get_series, preview_creation
+from models.series_changes import KeptSlot as KeptRow
+from models.series_changes import Scope, ScopedChange, delete_scoped, update_scoped
+from models.timeutil import now_utc
+
+MAX_UPCOMING = 100
+
+
+@strawberry.enum(description="Which occurrences of a recurring series a change applies to.")
+class SlotScope(enum.Enum):
+    SINGLE = "single"
+    FOLLOWING = "following"
+    SERIES = "series"
+
+
+@strawberry.type(description="A slot a change would clash with, or clashed with.")
+class ConflictingSlot:
+    id: int
+    start_time: datetime
+    end_time: datetime
+
+    @classmethod
+    def from_stored(cls, stored: StoredInterval) -> ConflictingSlot:
+        return cls(id=stored.id, start_time=stored.start_time, end_time=stored.end_time)
+
+
+@strawberry.type(description="A slot a create would make, and what it would clash with.")
+class PlannedSlot:
+    start_time: datetime
+    end_time: datetime
+    conflicts: list[ConflictingSlot]
+
+    @classmethod
+    def of(cls, occurrence: Occurrence, conflicts: list[StoredInterval]) -> PlannedSlot:
+        return cls(
+            start_time=occurrence.start,
+            end_time=occurrence.end,
+            conflicts=[ConflictingSlot.from_stored(item) for item in conflicts],
+        )
+
+
+@strawberry.type(
+    description="What createAvailableSlot would do, written nothing. A series is created "
+    "whole or not at all: with any clash the real create fails with CONFLICT."
+)
+class SlotCreationPreview:
+    would_create: list[PlannedSlot]
+    would_clash: list[PlannedSlot]
+    conflicts: list[ConflictingSlot]
+    recurrence_rule: str | None
+
+    @classmethod
+    def from_preview(cls, preview: CreationPreview) -> SlotCreationPreview:
+        unique: dict[int, StoredInterval] = {}
+        for clash in preview.clashes:
+            for stored in clash.conflicts:
+                unique.setdefault(stored.id, stored)
+        return cls(
+            would_create=[PlannedSlot.of(occurrence, []) for occurrence in preview.fits],
+            would_clash=[PlannedSlot.of(c.occurrence, c.conflicts) for c in preview.clashes],
+            conflicts=[
+                ConflictingSlot.from_stored(item)
+                for item in sorted(unique.values(), key=lambda item: (item.start_time, item.id))
+            ],
+            recurrence_rule=preview.rule,
+        )
+
+
+@strawberry.type(description="A recurring availability rule; its occurrences are slots.")
+class SlotSeries:
+    id: int
+    provider_id: int
+    recurrence_pattern: str
+    recurrence_rule: str = strawberry.field(description="The RFC 5545 RRULE expanded.")
+    time_zone: str = strawberry.field(description="IANA zone the rule is expanded in.")
+    start_local: str = strawberry.field(
+        description="First occurrence as local wall-clock time: 2030-10-04T09:00:00."
+    )
+    duration_minutes: int
+    appointment_type: str | None
+    recurrence_end_date: str | None
+    generated_until: datetime = strawberry.field(
+        description="Occurrences exist up to this instant (the rolling horizon)."
+    )
+    exhausted: bool = strawberry.field(description="True once the rule has nothing left.")
+    occurrences_created: int
+    skipped_conflicts: int = strawberry.field(
+        description="Occurrences the horizon extension skipped: another slot held the time."
+    )
+    upcoming_slots: list[AvailableSlot] = strawberry.field(
+        description="Occurrences not started yet, in time order (as many as slotSeries' "
+        "`upcoming` asks)."
+    )
+
+    @classmethod
+    def from_row(cls, row: SeriesRow, upcoming: list[SlotRow]) -> SlotSeries:
+        return cls(
+            id=row.id,
+            provider_id=row.provider_id,
+            recurrence_pattern=row.recurrence_pattern,
+            recurrence_rule=row.recurrence_rule,
+            time_zone=row.time_zone,
+            start_local=row.dtstart_local.isoformat(),
+            duration_minutes=row.duration_minutes,
+            appointment_type=row.appointment_type,
+            recurrence_end_date=(
+                row.recurrence_end_date.isoformat() if row.recurrence_end_date else None
+            ),
+            generated_until=row.generated_until,
+            exhausted=row.exhausted,
+            occurrences_created=row.occurrences_created,
+            skipped_conflicts=row.skipped_conflicts,
+            upcoming_slots=[AvailableSlot.from_row(slot) for slot in upcoming],
+        )
+
+
+@strawberry.type(description="An occurrence a scoped change left as it was, and why.")
+class KeptSlot:
+    id: int
+    start_time: datetime
+    end_time: datetime
+    reason: str
+
+    @classmethod
+    def from_kept(cls, kept: KeptRow) -> KeptSlot:
+        return cls(
+            id=kept.id, start_time=kept.start_time, end_time=kept.end_time, reason=kept.reason
+        )
+
+
+@strawberry.type
+class ScopedUpdatePayload:
+    scope: SlotScope
+    series_id: int | None
+    slot: AvailableSlot = strawberry.field(description="The slot addressed, after the change.")
+    updated_slots: list[AvailableSlot]
+    kept_slots: list[KeptSlot] = strawberry.field(
+        description="Occurrences with an active booking: never moved by a scoped change."
+    )
+
+    @classmethod
+    def from_change(cls, change: ScopedChange) -> ScopedUpdatePayload:
+        assert change.slot is not None
+        return cls(
+            scope=SlotScope(change.scope.value),
+            series_id=change.series_id,
+            slot=AvailableSlot.from_row(change.slot),
+            updated_slots=[AvailableSlot.from_row(row) for row in change.slots],
+            kept_slots=[KeptSlot.from_kept(kept) for kept in change.kept],
+        )
+
+
+@strawberry.type
+class ScopedDeletePayload:
+    scope: SlotScope
+    series_id: int | None
+    deleted_slot_ids: list[int]
+    kept_slots: list[KeptSlot] = strawberry.field(
+        description="Occurrences with an active booking: never removed by a scoped delete."
+    )
+
+
+@strawberry.type
+class RecurrenceQuery:
+    @strawberry.field(description="A recurring series by id, with its next occurrences.")
+    async def slot_series(
+        self, info: Info[Context, None], id: int, upcoming: int = 25
+    ) -> SlotSeries:
+        await info.context.require_admin()
+        if not 0 <= upcoming <= MAX_UPCOMING:
+            raise ValidationFailed.one("upcoming", f"must be less than or equal to {MAX_UPCOMING}")
+        session = info.context.session
+        series = await get_series(session, id)
+        rows = await session.execute(
+            select(SlotRow)
+            .options(joinedload(SlotRow.provider))
+            .where(SlotRow.series_id == id, SlotRow.start_time > now_utc())
+            .order_by(SlotRow.start_time, SlotRow.id)
+            .limit(upcoming)
+        )
+        return SlotSeries.from_row(series, list(rows.scalars()))
+
+    @strawberry.field(
+        description="Dry run of createAvailableSlot: the slots it would create (every "
+        "occurrence for a recurring one) and what they would clash with. Writes nothing."
+    )
+    async def available_slot_preview(
+        self, info: Info[Context, None], input: CreateAvailableSlotInput
+    ) -> SlotCreationPreview:
+        await info.context.require_admin()
+        preview = await preview_creation(
+            info.context.session, slot_input(input), limits=limits_of(info.context.settings)
+        )
+        return SlotCreationPreview.from_preview(preview)
+
+
+@strawberry.type
+class RecurrenceMutation:
+    @strawberry.mutation(
+        description="Update a slot; with scope FOLLOWING or SERIES also the other occurrences "
+        "of its series (a time change shifts each by the same local wall-clock amount). "
+        "All or nothing: CONFLICT if any moved occurrence would clash."
+    )
+    async def update_available_slot_with_scope(
+        self,
+        info: Info[Context, None],
+        id: int,
+        input: UpdateAvailableSlotInput,
+        scope: SlotScope = SlotScope.SINGLE,
+    ) -> ScopedUpdatePayload:
+        await info.context.require_admin()
+        change = await update_scoped(
+            info.context.session, id, slot_input(input), scope=Scope(scope.value)
+        )
+        return ScopedUpdatePayload.from_change(change)
+
+    @strawberry.mutation(
+        description="Delete a slot; with scope FOLLOWING or SERIES also the other occurrences "
+        "of its series, which then stops generating. Booked occurrences are kept."
+    )
+    async def delete_available_slot_with_scope(
+        self, info: Info[Context, None], id: int, scope: SlotScope = SlotScope.SINGLE
+    ) -> ScopedDeletePayload:
+        await info.context.require_admin()
+        change = await delete_scoped(info.context.session, id, scope=Scope(scope.value))
+        return ScopedDeletePayload(
+            scope=SlotScope(change.scope.value),
+            series_id=change.series_id,
+            deleted_slot_ids=change.slot_ids,
+            kept_slots=[KeptSlot.from_kept(kept) for kept in change.kept],
+        )

@@ -1,0 +1,188 @@
+"""Available slots: list, search, get, create, update, delete."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import strawberry
+from strawberry.types import Info
+
+from clinic_availability.horizon import limits_of
+from gql.context import Context
+from gql.pagination import Connection, connection, decode_time_id_cursor, page_window
+from gql.types import AvailableSlot
+from models import slots as slot_ops
+from models.entities import AvailableSlot as SlotRow
+from models.errors import FieldErrors
+from models.slots import SlotFilters, SlotInput
+
+DATE_HELP = "A calendar day, YYYY-MM-DD, in the clinic time zone."
+
+
+@strawberry.input(description="Filters of availableSlots; all optional, combined with AND.")
+class AvailableSlotFilter:
+    provider_id: int | None = None
+    start_date: str | None = strawberry.field(default=None, description=DATE_HELP)
+    end_date: str | None = strawberry.field(default=None, description=f"{DATE_HELP} Inclusive.")
+    available: bool | None = None
+    appointment_type: str | None = strawberry.field(
+        default=None, description="Slots of this type, and slots open to any type."
+    )
+
+
+@strawberry.input
+class CreateAvailableSlotInput:
+    provider_id: int
+    start_time: datetime
+    end_time: datetime
+    appointment_type: str | None = strawberry.UNSET
+    available: bool | None = strawberry.UNSET
+    recurring: bool | None = strawberry.UNSET
+    recurrence_pattern: str | None = strawberry.field(
+        default=strawberry.UNSET, description="daily, weekly, biweekly, monthly or custom."
+    )
+    recurrence_rule: str | None = strawberry.field(
+        default=strawberry.UNSET, description="RFC 5545 RRULE, needed for custom."
+    )
+    recurrence_end_date: str | None = strawberry.field(
+        default=strawberry.UNSET, description="YYYY-MM-DD, inclusive."
+    )
+
+
+@strawberry.input(description="Only the fields given change.")
+class UpdateAvailableSlotInput:
+    provider_id: int | None = strawberry.UNSET
+    start_time: datetime | None = strawberry.UNSET
+    end_time: datetime | None = strawberry.UNSET
+    appointment_type: str | None = strawberry.UNSET
+    available: bool | None = strawberry.UNSET
+    recurring: bool | None = strawberry.UNSET
+    recurrence_pattern: str | None = strawberry.UNSET
+    recurrence_rule: str | None = strawberry.UNSET
+
+
+@strawberry.type
+class DeleteAvailableSlotPayload:
+    id: int
+    deleted: bool
+
+
+def slot_input(data: CreateAvailableSlotInput | UpdateAvailableSlotInput) -> SlotInput:
+    """The fields the client gave, as the domain's partial input."""
+    sent: dict[str, Any] = {
+        name: value
+        for name, value in vars(data).items()
+        if value is not strawberry.UNSET and name in SlotInput.__dataclass_fields__
+    }
+    return SlotInput(**sent)
+
+
+def slot_cursor(row: SlotRow) -> tuple[datetime, int]:
+    return row.start_time, row.id
+
+
+@strawberry.type
+class SlotQuery:
+    @strawberry.field(description="Slots in time order, filtered; keyset-paginated.")
+    async def available_slots(
+        self,
+        info: Info[Context, None],
+        first: int | None = None,
+        after: str | None = None,
+        filter: AvailableSlotFilter | None = None,
+    ) -> Connection[AvailableSlot]:
+        await info.context.require_admin()
+        settings = info.context.settings
+        wanted = filter or AvailableSlotFilter()
+        errors = FieldErrors()
+        start, end = slot_ops.check_filters(
+            errors,
+            start_date=wanted.start_date,
+            end_date=wanted.end_date,
+            appointment_type=wanted.appointment_type,
+            max_range_days=settings.max_query_range_days,
+        )
+        errors.raise_if_any()
+        window = page_window(first, settings)
+        page = await slot_ops.list_slots(
+            info.context.session,
+            SlotFilters(
+                provider_id=wanted.provider_id,
+                start_date=start,
+                end_date=end,
+                available=wanted.available,
+                appointment_type=wanted.appointment_type,
+            ),
+            page=window.request,
+            zone=settings.clinic_zone,
+            after=decode_time_id_cursor(after),
+        )
+        return connection(page, window, AvailableSlot.from_row, slot_cursor)
+
+    @strawberry.field(
+        description="Available future slots at least `duration` minutes long, on `date`."
+    )
+    async def search_available_slots(
+        self,
+        info: Info[Context, None],
+        provider_id: int | None = None,
+        date: Annotated[str | None, strawberry.argument(description=DATE_HELP)] = None,
+        duration: Annotated[int | None, strawberry.argument(description="Minutes.")] = None,
+        appointment_type: str | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[AvailableSlot]:
+        await info.context.require_admin()
+        settings = info.context.settings
+        errors = FieldErrors()
+        on_date, _ = slot_ops.check_filters(errors, start_date=date)
+        if errors.has("start_date"):
+            errors.fields["date"] = errors.fields.pop("start_date")
+        errors.raise_if_any()
+        window = page_window(first, settings)
+        page = await slot_ops.search_slots(
+            info.context.session,
+            provider_id=provider_id,
+            on_date=on_date,
+            duration=duration,
+            appointment_type=appointment_type,
+            page=window.request,
+            zone=settings.clinic_zone,
+            after=decode_time_id_cursor(after),
+        )
+        return connection(page, window, AvailableSlot.from_row, slot_cursor)
+
+    @strawberry.field(description="One slot by id.")
+    async def available_slot(self, info: Info[Context, None], id: int) -> AvailableSlot:
+        await info.context.require_admin()
+        return AvailableSlot.from_row(await slot_ops.get_slot(info.context.session, id))
+
+
+@strawberry.type
+class SlotMutation:
+    @strawberry.mutation(description="Publish a slot, or a recurring series of slots.")
+    async def create_available_slot(
+        self, info: Info[Context, None], input: CreateAvailableSlotInput
+    ) -> AvailableSlot:
+        await info.context.require_admin()
+        row = await slot_ops.create_slot(
+            info.context.session, slot_input(input), limits=limits_of(info.context.settings)
+        )
+        return AvailableSlot.from_row(row)
+
+    @strawberry.mutation(description="Change the fields given; the others stay.")
+    async def update_available_slot(
+        self, info: Info[Context, None], id: int, input: UpdateAvailableSlotInput
+    ) -> AvailableSlot:
+        await info.context.require_admin()
+        row = await slot_ops.update_slot(info.context.session, id, slot_input(input))
+        return AvailableSlot.from_row(row)
+
+    @strawberry.mutation(description="Delete a slot that has no active booking.")
+    async def delete_available_slot(
+        self, info: Info[Context, None], id: int
+    ) -> DeleteAvailableSlotPayload:
+        await info.context.require_admin()
+        await slot_ops.delete_slot(info.context.session, id)
+        return DeleteAvailableSlotPayload(id=id, deleted=True)

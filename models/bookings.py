@@ -1,0 +1,419 @@
+"""Bookings: at most one active booking per slot, and the booking lifecycle.
+
+A booking claims its slot with a compare-and-swap on ``available_slots.available`` in the
+same write transaction that inserts the booking. On PostgreSQL concurrent claims queue on
+the slot's row lock and only the first finds the slot still available; the partial unique
+index ``uq_bookings_active_slot`` refuses anything that slips past. On SQLite write
+transactions are serialised (``BEGIN IMMEDIATE``). Either way the loser gets
+``SlotNotAvailable``, never a database error.
+
+Booking notes are health information: they are never put in log messages or reprs, and
+lists load them only when asked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import contains_eager, defer
+from sqlalchemy.orm.attributes import set_committed_value
+
+from models import audit
+from models.db import is_constraint_violation, write_transaction
+from models.entities import MAX_ID, AvailableSlot, Booking, BookingStatus, Patient
+from models.errors import FieldErrors, NotFound, SlotNotAvailable, ValidationFailed
+from models.pagination import Page, PageRequest
+from models.slots import (
+    UNSET,
+    active_booking_exists,
+    check_appointment_type,
+    check_filters,
+)
+from models.timeutil import day_end, day_start, now_utc
+
+ACTIVE_SLOT_INDEX = "uq_bookings_active_slot"
+# SQLite names the columns of the unique index instead of the index.
+ACTIVE_SLOT_COLUMNS = "bookings.available_slot_id"
+NOTES_MAX_LENGTH = 2000
+REASON_MAX_LENGTH = 500
+STATUSES: tuple[str, ...] = tuple(status.value for status in BookingStatus)
+# Where a confirmed booking may go; no_show and completed only once the slot has started.
+TRANSITIONS: dict[BookingStatus, frozenset[BookingStatus]] = {
+    BookingStatus.CONFIRMED: frozenset(
+        {BookingStatus.CANCELLED, BookingStatus.NO_SHOW, BookingStatus.COMPLETED}
+    ),
+}
+AFTER_START_ONLY = frozenset({BookingStatus.NO_SHOW, BookingStatus.COMPLETED})
+
+
+@dataclass(slots=True)
+class BookingInput:
+    """A new booking as a caller sent it. ``appointment_type`` defaults to the slot's."""
+
+    available_slot_id: Any = None
+    patient_id: Any = None
+    appointment_type: Any = None
+    notes: Any = field(default=None, repr=False)
+
+
+@dataclass(slots=True)
+class BookingChange:
+    """Fields of a booking update; ``UNSET`` marks a field not sent."""
+
+    status: Any = UNSET
+    cancellation_reason: Any = UNSET
+    notes: Any = field(default=UNSET, repr=False)
+
+    def sent(self, name: str) -> bool:
+        return getattr(self, name) is not UNSET
+
+
+@dataclass(frozen=True, slots=True)
+class BookingFilters:
+    provider_id: int | None = None
+    patient_id: int | None = None
+    available_slot_id: int | None = None
+    status: BookingStatus | None = None
+    start_date: date | None = None
+    end_date: date | None = None
+
+
+def _blank(value: Any) -> bool:
+    return value is None or value is UNSET or (isinstance(value, str) and not value.strip())
+
+
+def _id_field(errors: FieldErrors, name: str, value: Any) -> int | None:
+    if _blank(value):
+        errors.add(name, "can't be blank")
+        return None
+    number = value if isinstance(value, int) and not isinstance(value, bool) else None
+    if isinstance(value, str) and value.strip().isdigit():
+        number = int(value.strip())
+    if number is not None and abs(number) <= MAX_ID:
+        return number
+    errors.add(name, "is invalid")
+    return None
+
+
+def _text_field(errors: FieldErrors, name: str, value: Any, max_length: int) -> str | None:
+    """Optional free text; the value itself never appears in a message."""
+    if value is None or value is UNSET:
+        return None
+    if not isinstance(value, str):
+        errors.add(name, "is invalid")
+        return None
+    if len(value) > max_length:
+        errors.add(name, f"is too long (maximum is {max_length} characters)")
+    return value
+
+
+def check_status(errors: FieldErrors, value: Any, name: str = "status") -> BookingStatus | None:
+    if value is None:
+        return None
+    if isinstance(value, BookingStatus):
+        return value
+    if not isinstance(value, str) or value not in STATUSES:
+        errors.add(name, "is not included in the list")
+        return None
+    return BookingStatus(value)
+
+
+async def _fresh_slot(session: AsyncSession, slot_id: int) -> AvailableSlot | None:
+    stmt = (
+        select(AvailableSlot)
+        .where(AvailableSlot.id == slot_id)
+        .execution_options(populate_existing=True)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+def _check_slot(
+    errors: FieldErrors, slot: AvailableSlot | None, slot_id: int | None, now: datetime
+) -> None:
+    if slot_id is not None and slot is None:
+        errors.add("available_slot_id", "must exist")
+    elif slot is not None and slot.start_time <= now:
+        errors.add("available_slot_id", "has already started")
+
+
+async def _check_patient(
+    session: AsyncSession, errors: FieldErrors, patient_id: int | None
+) -> None:
+    if patient_id is None:
+        return
+    patient = await session.get(Patient, patient_id)
+    if patient is None:
+        errors.add("patient_id", "must exist")
+    elif not patient.active:
+        errors.add("patient_id", "is inactive")
+
+
+async def _claim_slot(session: AsyncSession, slot: AvailableSlot, now: datetime) -> bool:
+    """Compare-and-swap: mark the slot unavailable only if it still is available and future."""
+    result = await session.execute(
+        update(AvailableSlot.__table__)  # type: ignore[arg-type]
+        .where(
+            AvailableSlot.id == slot.id,
+            AvailableSlot.available.is_(True),
+            AvailableSlot.start_time > now,
+        )
+        .values(available=False, updated_at=now)
+    )
+    claimed = result.rowcount == 1  # type: ignore[attr-defined]
+    if claimed:
+        set_committed_value(slot, "available", False)
+        set_committed_value(slot, "updated_at", now)
+        # A Core statement passes the ORM audit hooks by; it is recorded here.
+        audit.record(session, audit.UPDATE, "available_slot", [slot.id], ["available"])
+    return claimed
+
+
+async def _refusal(session: AsyncSession, slot_id: int, now: datetime) -> Exception:
+    """Why a claim failed, read again after the competing writer committed."""
+    errors = FieldErrors()
+    _check_slot(errors, await _fresh_slot(session, slot_id), slot_id, now)
+    if errors:
+        return ValidationFailed(errors.fields)
+    return SlotNotAvailable()
+
+
+async def create_booking(
+    session: AsyncSession,
+    data: BookingInput,
+    *,
+    now: datetime | None = None,
+    notes_max_length: int = NOTES_MAX_LENGTH,
+) -> Booking:
+    """Book a patient into a slot: 422 on bad fields, 409 if the slot is not available."""
+    errors = FieldErrors()
+    slot_id = _id_field(errors, "available_slot_id", data.available_slot_id)
+    patient_id = _id_field(errors, "patient_id", data.patient_id)
+    check_appointment_type(errors, data.appointment_type)
+    notes = _text_field(errors, "notes", data.notes, notes_max_length)
+    try:
+        async with write_transaction(session):
+            moment = now or now_utc()
+            slot = await _fresh_slot(session, slot_id) if slot_id is not None else None
+            _check_slot(errors, slot, slot_id, moment)
+            await _check_patient(session, errors, patient_id)
+            errors.raise_if_any()
+            assert slot is not None and patient_id is not None
+            if not slot.available or not await _claim_slot(session, slot, moment):
+                raise await _refusal(session, slot.id, moment)
+            booking = Booking(
+                available_slot_id=slot.id,
+                patient_id=patient_id,
+                appointment_type=data.appointment_type or slot.appointment_type,
+                notes=notes,
+                status=BookingStatus.CONFIRMED,
+                created_at=moment,
+                updated_at=moment,
+            )
+            session.add(booking)
+            await session.flush()
+    except IntegrityError as exc:
+        if not is_constraint_violation(exc, ACTIVE_SLOT_INDEX, ACTIVE_SLOT_COLUMNS):
+            raise
+        raise SlotNotAvailable() from None
+    return booking
+
+
+async def get_booking(session: AsyncSession, booking_id: int) -> Booking:
+    booking = (
+        await session.execute(
+            select(Booking)
+            .where(Booking.id == booking_id)
+            .execution_options(populate_existing=True)
+        )
+    ).scalar_one_or_none()
+    if booking is None:
+        raise NotFound()
+    return booking
+
+
+def _check_transition(
+    errors: FieldErrors, booking: Booking, target: BookingStatus, now: datetime
+) -> None:
+    current = booking.status
+    if target == current:
+        return
+    if target not in TRANSITIONS.get(current, frozenset()):
+        errors.add("status", f"can't change from {current.value} to {target.value}")
+    elif target in AFTER_START_ONLY and booking.slot.start_time > now:
+        errors.add("status", f"can't be {target.value} before the appointment starts")
+
+
+async def _release_slot(session: AsyncSession, booking: Booking, now: datetime) -> None:
+    """Make the slot bookable again, unless some other booking still holds it."""
+    slot = booking.slot
+    result = await session.execute(
+        update(AvailableSlot.__table__)  # type: ignore[arg-type]
+        .where(AvailableSlot.id == slot.id, ~active_booking_exists(AvailableSlot.id))
+        .values(available=True, updated_at=now)
+    )
+    if result.rowcount == 1:  # type: ignore[attr-defined]
+        set_committed_value(slot, "available", True)
+        set_committed_value(slot, "updated_at", now)
+        audit.record(session, audit.UPDATE, "available_slot", [slot.id], ["available"])
+
+
+async def update_booking(
+    session: AsyncSession,
+    booking_id: int,
+    change: BookingChange,
+    *,
+    now: datetime | None = None,
+    notes_max_length: int = NOTES_MAX_LENGTH,
+) -> Booking:
+    """Change status (cancel, no-show, complete), cancellation reason or notes.
+
+    Cancelling frees the slot in the same transaction.
+    """
+    errors = FieldErrors()
+    async with write_transaction(session):
+        moment = now or now_utc()
+        # Locks the booking and its slot on PostgreSQL, so a concurrent cancel or
+        # slot change waits and then sees this one's outcome.
+        booking = (
+            await session.execute(
+                select(Booking)
+                .join(Booking.slot)
+                .options(contains_eager(Booking.slot))
+                .where(Booking.id == booking_id)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
+        ).scalar_one_or_none()
+        if booking is None:
+            raise NotFound()
+        target = booking.status
+        if change.sent("status"):
+            if change.status is None:
+                errors.add("status", "can't be blank")
+            else:
+                target = check_status(errors, change.status) or booking.status
+                _check_transition(errors, booking, target, moment)
+        reason = _text_field(
+            errors, "cancellation_reason", change.cancellation_reason, REASON_MAX_LENGTH
+        )
+        if reason is not None and target is not BookingStatus.CANCELLED:
+            errors.add("cancellation_reason", "is only allowed when cancelling")
+        notes = _text_field(errors, "notes", change.notes, notes_max_length)
+        errors.raise_if_any()
+
+        cancelling = target is BookingStatus.CANCELLED and booking.status is not target
+        booking.status = target
+        if cancelling:
+            booking.cancelled_at = moment
+        if change.sent("cancellation_reason"):
+            booking.cancellation_reason = reason
+        if change.sent("notes"):
+            booking.notes = notes
+        booking.updated_at = moment
+        await session.flush()
+        if cancelling:
+            await _release_slot(session, booking, moment)
+    return booking
+
+
+async def cancel_booking(
+    session: AsyncSession,
+    booking_id: int,
+    *,
+    reason: str | None = None,
+    now: datetime | None = None,
+) -> Booking:
+    change = BookingChange(status=BookingStatus.CANCELLED.value)
+    if reason is not None:
+        change.cancellation_reason = reason
+    return await update_booking(session, booking_id, change, now=now)
+
+
+def check_booking_filters(
+    errors: FieldErrors,
+    *,
+    status: Any = None,
+    start_date: Any = None,
+    end_date: Any = None,
+    max_range_days: int | None = None,
+) -> tuple[BookingStatus | None, date | None, date | None]:
+    """Parse the filter values that can be wrong; adds to ``errors``."""
+    parsed_status = check_status(errors, status)
+    start, end = check_filters(
+        errors, start_date=start_date, end_date=end_date, max_range_days=max_range_days
+    )
+    return parsed_status, start, end
+
+
+def _filter_conditions(filters: BookingFilters, zone: ZoneInfo) -> list[Any]:
+    conditions: list[Any] = []
+    if filters.provider_id is not None:
+        conditions.append(AvailableSlot.provider_id == filters.provider_id)
+    if filters.patient_id is not None:
+        conditions.append(Booking.patient_id == filters.patient_id)
+    if filters.available_slot_id is not None:
+        conditions.append(Booking.available_slot_id == filters.available_slot_id)
+    if filters.status is not None:
+        conditions.append(Booking.status == filters.status)
+    if filters.start_date is not None:
+        conditions.append(AvailableSlot.start_time >= day_start(filters.start_date, zone))
+    if filters.end_date is not None:
+        conditions.append(AvailableSlot.start_time < day_end(filters.end_date, zone))
+    return conditions
+
+
+BookingKey = tuple[datetime, int]
+
+
+async def list_bookings(
+    session: AsyncSession,
+    filters: BookingFilters,
+    *,
+    page: PageRequest,
+    zone: ZoneInfo,
+    include_notes: bool = False,
+    after: BookingKey | None = None,
+) -> Page[Booking]:
+    """Bookings in appointment order (slot start, then id), each with its slot loaded.
+
+    Without ``include_notes`` the notes column is not even read, and touching it raises.
+    ``after`` continues after a (slot start_time, booking id) key instead of the offset.
+    """
+    conditions = _filter_conditions(filters, zone)
+    total = (
+        await session.execute(
+            select(func.count())
+            .select_from(Booking)
+            .join(AvailableSlot, AvailableSlot.id == Booking.available_slot_id)
+            .where(*conditions)
+        )
+    ).scalar_one()
+    stmt = (
+        select(Booking)
+        .join(Booking.slot)
+        .options(contains_eager(Booking.slot))
+        .where(*conditions)
+        .order_by(AvailableSlot.start_time, Booking.id)
+        .limit(page.page_size)
+        .execution_options(populate_existing=True)
+    )
+    if not include_notes:
+        stmt = stmt.options(defer(Booking.notes, raiseload=True))
+    if after is not None:
+        after_start, after_id = after
+        stmt = stmt.where(
+            (AvailableSlot.start_time > after_start)
+            | and_(AvailableSlot.start_time == after_start, Booking.id > after_id)
+        )
+    else:
+        stmt = stmt.offset(page.offset)
+    items = list((await session.execute(stmt)).scalars())
+    if include_notes:
+        await audit.record_notes_read(session, [booking.id for booking in items])
+    return Page(items=items, total=total, page=page.page, page_size=page.page_size)

@@ -1,0 +1,157 @@
+"""How much of the published availability is booked, per provider, over clinic days.
+
+A slot counts on the clinic day its start falls on. It is *booked* when it has an active
+(not cancelled) booking, *open* when it is available and unbooked, and *blocked* when an
+admin made it unavailable without a booking. The rate is booked minutes over bookable
+minutes (booked + open); blocked time is not capacity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, case, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.entities import AvailableSlot, Booking, BookingStatus, Provider
+from models.errors import FieldErrors
+from models.slots import check_filters
+from models.timeutil import day_end, day_start
+
+
+@dataclass(frozen=True, slots=True)
+class UtilizationNumbers:
+    total_slots: int = 0
+    booked_slots: int = 0
+    open_slots: int = 0
+    blocked_slots: int = 0
+    booked_minutes: int = 0
+    open_minutes: int = 0
+
+    @property
+    def utilization_rate(self) -> float:
+        """Booked share of bookable minutes, 0 to 1 (4 decimals); 0 when nothing is bookable."""
+        bookable = self.booked_minutes + self.open_minutes
+        return round(self.booked_minutes / bookable, 4) if bookable else 0.0
+
+    def __add__(self, other: UtilizationNumbers) -> UtilizationNumbers:
+        return UtilizationNumbers(
+            total_slots=self.total_slots + other.total_slots,
+            booked_slots=self.booked_slots + other.booked_slots,
+            open_slots=self.open_slots + other.open_slots,
+            blocked_slots=self.blocked_slots + other.blocked_slots,
+            booked_minutes=self.booked_minutes + other.booked_minutes,
+            open_minutes=self.open_minutes + other.open_minutes,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderUtilization:
+    provider_id: int
+    first_name: str
+    last_name: str
+    numbers: UtilizationNumbers
+
+
+@dataclass(frozen=True, slots=True)
+class UtilizationReport:
+    start_date: date
+    end_date: date
+    time_zone: str
+    providers: list[ProviderUtilization]
+    totals: UtilizationNumbers
+
+
+def check_range(
+    errors: FieldErrors, start_date: Any, end_date: Any, max_range_days: int
+) -> tuple[date | None, date | None]:
+    if start_date is None:
+        errors.add("start_date", "can't be blank")
+    if end_date is None:
+        errors.add("end_date", "can't be blank")
+    return check_filters(
+        errors, start_date=start_date, end_date=end_date, max_range_days=max_range_days
+    )
+
+
+async def utilization(
+    session: AsyncSession,
+    *,
+    start_date: Any,
+    end_date: Any,
+    provider_id: int | None,
+    zone: ZoneInfo,
+    max_range_days: int,
+) -> UtilizationReport:
+    """One aggregate statement over the range, grouped by provider, whatever the data size."""
+    errors = FieldErrors()
+    start, end = check_range(errors, start_date, end_date, max_range_days)
+    provider: Provider | None = None
+    if provider_id is not None:
+        provider = await session.get(Provider, provider_id)
+        if provider is None:
+            errors.add("provider_id", "must exist")
+    errors.raise_if_any()
+    assert start is not None and end is not None
+
+    booked = Booking.id.is_not(None)
+    open_ = and_(Booking.id.is_(None), AvailableSlot.available.is_(True))
+    minutes = AvailableSlot.duration_minutes
+    stmt = (
+        select(
+            Provider.id,
+            Provider.first_name,
+            Provider.last_name,
+            func.count(AvailableSlot.id),
+            func.sum(case((booked, 1), else_=0)),
+            func.sum(case((open_, 1), else_=0)),
+            func.sum(case((booked, minutes), else_=0)),
+            func.sum(case((open_, minutes), else_=0)),
+        )
+        .select_from(AvailableSlot)
+        .join(Provider, Provider.id == AvailableSlot.provider_id)
+        # At most one active booking per slot (unique index), so one row per slot.
+        .outerjoin(
+            Booking,
+            and_(
+                Booking.available_slot_id == AvailableSlot.id,
+                Booking.status != BookingStatus.CANCELLED,
+            ),
+        )
+        .where(
+            AvailableSlot.start_time >= day_start(start, zone),
+            AvailableSlot.start_time < day_end(end, zone),
+        )
+        .group_by(Provider.id, Provider.first_name, Provider.last_name)
+        .order_by(Provider.last_name, Provider.first_name, Provider.id)
+    )
+    if provider_id is not None:
+        stmt = stmt.where(AvailableSlot.provider_id == provider_id)
+    rows = []
+    for pid, first, last, total, n_booked, n_open, m_booked, m_open in await session.execute(stmt):
+        numbers = UtilizationNumbers(
+            total_slots=int(total),
+            booked_slots=int(n_booked or 0),
+            open_slots=int(n_open or 0),
+            blocked_slots=int(total) - int(n_booked or 0) - int(n_open or 0),
+            booked_minutes=int(m_booked or 0),
+            open_minutes=int(m_open or 0),
+        )
+        rows.append(ProviderUtilization(pid, first, last, numbers))
+    if provider is not None and not rows:
+        rows.append(
+            ProviderUtilization(
+                provider.id, provider.first_name, provider.last_name, UtilizationNumbers()
+            )
+        )
+    totals = sum((row.numbers for row in rows), UtilizationNumbers())
+    return UtilizationReport(
+        start_date=start,
+        end_date=end,
+        time_zone=zone.key,
+        providers=rows,
+        totals=totals,
+    )

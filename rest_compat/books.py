@@ -1,0 +1,226 @@
+"""The booking routes: the two documented ones, plus get and update (cancel, no-show,
+completed)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from models import bookings as booking_ops
+from models.audit import record_notes_read
+from models.bookings import BookingChange, BookingFilters, BookingInput
+from models.errors import FieldErrors
+from models.pagination import MAX_PAGE_SIZE, PageRequest
+from rest_compat.deps import AdminDep, SessionDep, SettingsDep
+from rest_compat.pagination import page_response
+from rest_compat.render import book_json
+from rest_compat.responses import JSONBody
+from rest_compat.schemas import AUTH_ERRORS, MAX_ID, error_responses
+
+router = APIRouter(prefix="/books", tags=["Books"])
+
+BOOK_EXAMPLE: dict[str, Any] = {
+    "id": 123,
+    "available_slot_id": 789,
+    "patient_id": 1049,
+    "appointment_type": "therapy",
+    "notes": "Initial consultation",
+    "status": "confirmed",
+    "created_at": "2023-10-27T12:00:00.000Z",
+    "updated_at": "2023-10-27T12:00:00.000Z",
+}
+STATUS_DESCRIPTION = "confirmed, cancelled, no_show or completed"
+
+
+class BookOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"example": BOOK_EXAMPLE})
+
+    id: int
+    available_slot_id: int
+    patient_id: int
+    appointment_type: str | None
+    notes: str | None = Field(
+        default=None,
+        description="Health information. Lists leave this key out unless include_notes=true.",
+    )
+    status: str = Field(description=STATUS_DESCRIPTION)
+    created_at: str
+    updated_at: str
+
+
+class BookFields(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    available_slot_id: int | None = Field(default=None, le=MAX_ID)
+    patient_id: int | None = Field(default=None, le=MAX_ID)
+    appointment_type: str | None = Field(
+        default=None, description="One of the appointment types; defaults to the slot's"
+    )
+    notes: str | None = Field(default=None, description="At most 2,000 characters")
+
+
+class BookBody(BaseModel):
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={
+            "example": {
+                "book": {
+                    "available_slot_id": 789,
+                    "patient_id": 1049,
+                    "appointment_type": "therapy",
+                    "notes": "Initial consultation",
+                }
+            }
+        },
+    )
+
+    book: BookFields = Field(default_factory=BookFields)
+
+
+class BookChangeFields(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    status: str | None = Field(
+        default=None,
+        description="cancelled (frees the slot), or no_show / completed once the slot started",
+    )
+    cancellation_reason: str | None = Field(
+        default=None, description="Only with status cancelled; at most 500 characters"
+    )
+    notes: str | None = Field(default=None, description="At most 2,000 characters")
+
+    def sent_fields(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.model_fields_set}
+
+
+class BookChangeBody(BaseModel):
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={
+            "example": {"book": {"status": "cancelled", "cancellation_reason": "Patient request"}}
+        },
+    )
+
+    book: BookChangeFields = Field(default_factory=BookChangeFields)
+
+
+BookId = Annotated[int, Path(ge=1, le=MAX_ID, description="Booking id")]
+IdParam = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+DateParam = Annotated[
+    str | None, Query(description="YYYY-MM-DD, a day in the clinic time zone (slot start)")
+]
+
+
+@router.get(
+    "",
+    response_model=list[BookOut],
+    responses=error_responses(*AUTH_ERRORS, 422),
+    summary="List books",
+    description="Bookings in appointment order. `notes` is left out of every element unless "
+    "`include_notes=true`.",
+)
+async def list_books(
+    request: Request,
+    _admin: AdminDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    page: Annotated[int | None, Query(ge=1, le=1_000_000, description="From 1")] = None,
+    page_size: Annotated[int | None, Query(ge=1, le=MAX_PAGE_SIZE)] = None,
+    provider_id: IdParam = None,
+    patient_id: IdParam = None,
+    available_slot_id: IdParam = None,
+    status: Annotated[str | None, Query(description=STATUS_DESCRIPTION)] = None,
+    start_date: DateParam = None,
+    end_date: DateParam = None,
+    include_notes: Annotated[bool, Query(description="Return booking notes")] = False,
+) -> Response:
+    errors = FieldErrors()
+    paging = PageRequest.checked(
+        page,
+        page_size,
+        default_size=settings.default_page_size,
+        max_size=settings.max_page_size,
+        errors=errors,
+    )
+    parsed_status, start, end = booking_ops.check_booking_filters(
+        errors,
+        status=status,
+        start_date=start_date,
+        end_date=end_date,
+        max_range_days=settings.max_query_range_days,
+    )
+    errors.raise_if_any()
+    filters = BookingFilters(
+        provider_id=provider_id,
+        patient_id=patient_id,
+        available_slot_id=available_slot_id,
+        status=parsed_status,
+        start_date=start,
+        end_date=end,
+    )
+    result = await booking_ops.list_bookings(
+        session, filters, page=paging, zone=settings.clinic_zone, include_notes=include_notes
+    )
+    items = [book_json(booking, include_notes=include_notes) for booking in result.items]
+    return page_response(request, result, items)
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=BookOut,
+    responses=error_responses(*AUTH_ERRORS, 409, 422),
+    summary="Create book",
+    description="Books a patient into an available, future slot; the slot becomes "
+    '`available: false`. A slot that is booked or blocked is 409 `"Slot is not available"`.',
+)
+async def create_book(
+    body: BookBody, _admin: AdminDep, session: SessionDep, settings: SettingsDep
+) -> Response:
+    fields = body.book
+    data = BookingInput(
+        available_slot_id=fields.available_slot_id,
+        patient_id=fields.patient_id,
+        appointment_type=fields.appointment_type,
+        notes=fields.notes,
+    )
+    booking = await booking_ops.create_booking(
+        session, data, notes_max_length=settings.booking_notes_max_length
+    )
+    return JSONBody(book_json(booking), status_code=201)
+
+
+@router.get(
+    "/{book_id}",
+    response_model=BookOut,
+    responses=error_responses(*AUTH_ERRORS, 404),
+    summary="Get a book",
+)
+async def get_book(book_id: BookId, _admin: AdminDep, session: SessionDep) -> Response:
+    booking = await booking_ops.get_booking(session, book_id)
+    await record_notes_read(session, [booking.id])
+    return JSONBody(book_json(booking))
+
+
+@router.put(
+    "/{book_id}",
+    response_model=BookOut,
+    responses=error_responses(*AUTH_ERRORS, 404, 422),
+    summary="Update a book: cancel, mark no_show / completed, or edit notes",
+    description="`confirmed` may become `cancelled` (the slot is freed at once), or "
+    "`no_show` / `completed` once the slot has started. Any other change of status is 422.",
+)
+async def update_book(
+    book_id: BookId,
+    body: BookChangeBody,
+    _admin: AdminDep,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> Response:
+    change = BookingChange(**body.book.sent_fields())
+    booking = await booking_ops.update_booking(
+        session, book_id, change, notes_max_length=settings.booking_notes_max_length
+    )
+    return JSONBody(book_json(booking))

@@ -1,0 +1,179 @@
+"""Request body size cap and input hygiene, applied before any route reads the body."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from clinic_availability.settings import Settings
+
+TOO_LARGE_BODY = orjson.dumps({"errors": "Request body too large"})
+
+
+async def send_json(
+    send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]
+) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def buffered_receive(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that hands out ``body`` once, then defers to the real one."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+async def read_body(receive: Receive, limit: int) -> bytes | None:
+    """The whole request body, or None as soon as it exceeds ``limit`` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return b"".join(chunks)
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+class BodySizeLimitMiddleware:
+    """413 for a body over ``max_bytes`` (declared or streamed); the route never sees it.
+
+    The body is read here in full (it is small by then), so no route can be made to
+    buffer an unbounded stream.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _content_length(scope)
+        if declared is not None and declared > self.max_bytes:
+            await send_json(send, 413, TOO_LARGE_BODY, [(b"connection", b"close")])
+            return
+        if declared == 0 or (declared is None and not _has_body(scope)):
+            await self.app(scope, receive, send)
+            return
+        body = await read_body(receive, self.max_bytes)
+        if body is None:
+            await send_json(send, 413, TOO_LARGE_BODY, [(b"connection", b"close")])
+            return
+        await self.app(scope, buffered_receive(body, receive), send)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+def _has_body(scope: Scope) -> bool:
+    for name, _value in scope.get("headers", ()):
+        if name == b"transfer-encoding":
+            return True
+    return scope.get("method") not in ("GET", "HEAD", "OPTIONS")
+
+
+def install_request_guards(app: FastAPI, settings: Settings, path_prefix: str) -> None:
+    """Body cap, idempotency keys and the last-resort error reply, in that order inwards.
+
+    Added before the request log middleware so that one stays outermost.
+    """
+    from rest_compat.errors import UnexpectedErrorMiddleware
+    from rest_compat.idempotency import IdempotencyMiddleware
+
+    app.add_middleware(
+        IdempotencyMiddleware,
+        sessionmaker=app.state.sessionmaker,
+        path_prefix=path_prefix,
+        max_body_bytes=settings.max_body_bytes,
+        token_cache_seconds=settings.token_cache_seconds,
+    )
+    app.add_middleware(NulCharacterGuard, path_prefix=path_prefix)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(UnexpectedErrorMiddleware)
+
+
+def nul_field(value: Any, name: str = "body") -> str | None:
+    """The name of the first field whose text holds a NUL character, if any.
+
+    PostgreSQL cannot store NUL in text, and no field of this API has a use for it.
+    """
+    if isinstance(value, str):
+        return name if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = nul_field(key, name) or nul_field(item, str(key))
+            if found:
+                return found
+    elif isinstance(value, list):
+        for item in value:
+            found = nul_field(item, name)
+            if found:
+                return found
+    return None
+
+
+def _invalid_field_body(field: str) -> bytes:
+    return orjson.dumps({"errors": {field: ["is invalid"]}})
+
+
+class NulCharacterGuard:
+    """422 ``is invalid`` for a NUL character in a JSON body or a query parameter."""
+
+    def __init__(self, app: ASGIApp, *, path_prefix: str) -> None:
+        self.app = app
+        self.path_prefix = path_prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not str(scope.get("path", "")).startswith(self.path_prefix):
+            await self.app(scope, receive, send)
+            return
+        query = parse_qsl(bytes(scope.get("query_string", b"")).decode("latin-1"))
+        field = next((name for name, value in query if "\x00" in name + value), None)
+        if field is None and _has_body(scope):
+            body = await read_body(receive, 2**62) or b""
+            receive = buffered_receive(body, receive)
+            if b"\\u0000" in body.lower():
+                try:
+                    field = nul_field(orjson.loads(body))
+                except orjson.JSONDecodeError:
+                    field = None
+        if field is not None:
+            await send_json(send, 422, _invalid_field_body(field), [])
+            return
+        await self.app(scope, receive, send)

@@ -1,0 +1,114 @@
+"""Every list costs the same number of SQL statements whatever its page size."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+from models.bookings import BookingInput, create_booking
+from tests.factories import BOOKS, SLOTS, future
+
+ROWS = 12
+DAY = future(72).date()
+SLOT_FIELDS = "id startTime endTime provider { id firstName lastName }"
+
+
+class Counter:
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    def __call__(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if not statement.startswith("BEGIN"):
+            self.statements.append(statement)
+
+
+@contextmanager
+def counting(app: Any) -> Iterator[Counter]:
+    counter = Counter()
+    engine = app.state.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", counter)
+    try:
+        yield counter
+    finally:
+        event.remove(engine, "before_cursor_execute", counter)
+
+
+@pytest.fixture
+async def clinic(factory: Any, session: Any) -> dict[str, Any]:
+    """ROWS slots on one day, each of its own provider, each booked by its own patient."""
+    start = future(72).replace(hour=0)
+    slots = []
+    for n in range(ROWS):
+        provider = await factory.provider(first_name=f"P{n}")
+        slot_start = start + timedelta(hours=n)
+        slots.append(await factory.slot(provider, start=slot_start, minutes=45))
+    for n, slot in enumerate(slots[: ROWS // 2]):
+        patient = await factory.patient(first_name=f"A{n}")
+        await create_booking(
+            session, BookingInput(available_slot_id=slot.id, patient_id=patient.id, notes="x")
+        )
+    return {"provider_id": slots[0].provider_id, "day": str(start.date())}
+
+
+async def _rest_count(client: Any, app: Any, auth: Any, url: str, size: int) -> int:
+    with counting(app) as counter:
+        response = await client.get(url, params={"page_size": size}, headers=auth)
+    assert response.status_code == 200, response.text
+    assert len(response.json()) == min(size, int(response.headers["X-Total-Count"]))
+    return len(counter.statements)
+
+
+async def _graphql_count(client: Any, app: Any, auth: Any, query: str, size: int) -> int:
+    with counting(app) as counter:
+        response = await client.post(
+            "/graphql", json={"query": query, "variables": {"first": size}}, headers=auth
+        )
+    body = response.json()
+    assert "errors" not in body, body
+    connection = next(iter(body["data"].values()))
+    assert len(connection["edges"]) == min(size, connection["totalCount"])
+    return len(counter.statements)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"{SLOTS}",
+        f"{SLOTS}?start_date={DAY}&end_date={DAY}",
+        f"{SLOTS}/search?date={DAY}&duration=30",
+        f"{BOOKS}",
+    ],
+)
+async def test_rest_lists_cost_the_same_statements_at_any_page_size(
+    client: Any, app: Any, auth: Any, clinic: dict[str, Any], path: str
+) -> None:
+    await _rest_count(client, app, auth, path, 1)  # warms the token cache
+    counts = {size: await _rest_count(client, app, auth, path, size) for size in (1, 5, ROWS)}
+    assert len(set(counts.values())) == 1, counts
+    assert counts[1] <= 3, counts
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "query($first: Int) { availableSlots(first: $first) { totalCount "
+        f"edges {{ cursor node {{ {SLOT_FIELDS} }} }} }} }}",
+        "query($first: Int) { searchAvailableSlots(duration: 30, first: $first) { totalCount "
+        f"edges {{ node {{ {SLOT_FIELDS} }} }} }} }}",
+        "query($first: Int) { books(first: $first) { totalCount "
+        "edges { node { id status availableSlotId patientId } } } }",
+        "query($first: Int) { books(first: $first) { totalCount edges { node { id notes } } } }",
+    ],
+    ids=["availableSlots", "searchAvailableSlots", "books", "books-with-notes"],
+)
+async def test_graphql_lists_cost_the_same_statements_at_any_size(
+    client: Any, app: Any, auth: Any, clinic: dict[str, Any], query: str
+) -> None:
+    await _graphql_count(client, app, auth, query, 1)
+    counts = {size: await _graphql_count(client, app, auth, query, size) for size in (1, 5, ROWS)}
+    assert len(set(counts.values())) == 1, counts

@@ -1,0 +1,124 @@
+"""GET /books: bare array, pagination headers, filters, notes only when asked."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from models.bookings import cancel_booking
+from models.entities import Booking
+from tests.bookings.conftest import CANARY
+from tests.bookings.helpers import BOOK_KEYS, LIST_KEYS
+from tests.factories import BOOKS, future
+
+
+@pytest.fixture
+async def clinic(factory):
+    """Two providers, two patients, four bookings on two days (one cancelled)."""
+    jane = await factory.provider()
+    omar = await factory.provider("Omar", "Haddad")
+    alex = await factory.patient()
+    sam = await factory.patient("Sam", "Okafor")
+    day1 = future(48, minute=0).replace(hour=9)
+    day2 = day1 + timedelta(days=1)
+    b1 = await factory.booking(await factory.slot(jane, start=day1), alex, notes=CANARY)
+    b2 = await factory.booking(await factory.slot(omar, start=day1), sam, notes=CANARY)
+    b3 = await factory.booking(await factory.slot(jane, start=day2), sam, notes=CANARY)
+    b4 = await factory.booking(
+        await factory.slot(omar, start=day2 + timedelta(hours=2)), alex, notes=CANARY
+    )
+    await cancel_booking(factory.session, b4.id)
+    return {
+        "jane": jane,
+        "omar": omar,
+        "alex": alex,
+        "sam": sam,
+        "day1": day1.date().isoformat(),
+        "day2": day2.date().isoformat(),
+        "ids": [b1.id, b2.id, b3.id, b4.id],
+    }
+
+
+def ids(response):
+    return [book["id"] for book in response.json()]
+
+
+async def test_list_is_a_bare_array_without_notes(client, auth, clinic):
+    response = await client.get(BOOKS, headers=auth)
+    assert response.status_code == 200
+    body = response.json()
+    assert isinstance(body, list)
+    assert ids(response) == clinic["ids"]  # appointment order
+    assert all(list(book) == LIST_KEYS for book in body)
+    assert CANARY not in response.text
+    assert response.headers["X-Total-Count"] == "4"
+    assert response.headers["X-Page"] == "1"
+    assert response.headers["X-Page-Size"] == "25"
+    assert response.headers["X-Total-Pages"] == "1"
+
+
+async def test_include_notes(client, auth, clinic):
+    response = await client.get(BOOKS, params={"include_notes": "true"}, headers=auth)
+    assert all(list(book) == BOOK_KEYS for book in response.json())
+    assert {book["notes"] for book in response.json()} == {CANARY}
+
+
+async def test_pages(client, auth, clinic):
+    first = await client.get(BOOKS, params={"page_size": 3}, headers=auth)
+    second = await client.get(BOOKS, params={"page_size": 3, "page": 2}, headers=auth)
+    assert ids(first) + ids(second) == clinic["ids"]
+    assert first.headers["X-Total-Pages"] == "2"
+    assert 'rel="next"' in first.headers["Link"]
+    assert 'rel="prev"' in second.headers["Link"]
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        (lambda c: {"provider_id": c["jane"].id}, [0, 2]),
+        (lambda c: {"patient_id": c["sam"].id}, [1, 2]),
+        (lambda c: {"status": "cancelled"}, [3]),
+        (lambda c: {"status": "confirmed", "provider_id": c["omar"].id}, [1]),
+        (lambda c: {"start_date": c["day2"]}, [2, 3]),
+        (lambda c: {"end_date": c["day1"]}, [0, 1]),
+        (lambda c: {"start_date": c["day1"], "end_date": c["day1"]}, [0, 1]),
+    ],
+)
+async def test_filters(client, auth, clinic, params, expected):
+    response = await client.get(BOOKS, params=params(clinic), headers=auth)
+    assert response.status_code == 200
+    assert ids(response) == [clinic["ids"][i] for i in expected]
+    assert response.headers["X-Total-Count"] == str(len(expected))
+
+
+async def test_filter_by_slot(client, auth, factory, clinic):
+    booking = await factory.session.get(Booking, clinic["ids"][2])
+    response = await client.get(
+        BOOKS, params={"available_slot_id": booking.available_slot_id}, headers=auth
+    )
+    assert ids(response) == [clinic["ids"][2]]
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"status": "lost"}, {"status": ["is not included in the list"]}),
+        ({"start_date": "27-10-2023"}, {"start_date": ["is invalid"]}),
+        (
+            {"start_date": "2030-01-02", "end_date": "2030-01-01"},
+            {"end_date": ["must be on or after start date"]},
+        ),
+        ({"page_size": 101}, {"page_size": ["must be less than or equal to 100"]}),
+        ({"provider_id": "x"}, {"provider_id": ["is invalid"]}),
+    ],
+)
+async def test_bad_filters_are_422(client, auth, params, expected):
+    response = await client.get(BOOKS, params=params, headers=auth)
+    assert response.status_code == 422
+    assert response.json() == {"errors": expected}
+
+
+async def test_list_needs_admin(client):
+    response = await client.get(BOOKS)
+    assert response.status_code == 401

@@ -1,0 +1,25 @@
+"""schema.graphql at the repository root is the schema the server serves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from clinic_availability.settings import Settings
+from gql.schema import build_schema
+
+SCHEMA_FILE = Path(__file__).resolve().parents[2] / "schema.graphql"
+
+
+def test_schema_file_matches_the_served_schema() -> None:
+    served = build_schema(Settings()).as_str() + "\n"
+    assert SCHEMA_FILE.read_text() == served, (
+        "schema.graphql is stale: run `clinic-availability export-schema > schema.graphql`"
+    )
+
+
+def test_contract_names_are_in_the_schema() -> None:
+    sdl = SCHEMA_FILE.read_text()
+    assert "createProvider(input: CreateProviderInput!): Provider!" in sdl
+    assert "createPatient(input: CreatePatientInput!): Patient!" in sdl
+    for line in ("firstName: String!", "lastName: String!", "timeZone: String"):
+        assert line in sdl
