@@ -49,8 +49,13 @@ def _is_cache(extension: Any) -> bool:
 
 
 def defaults_schema(settings: Settings) -> strawberry.Schema:
-    """The schema exactly as served, less its caches, plus async resolution of every field."""
-    schema = graphql_router(settings).schema
+    """The schema exactly as served, less its caches, plus async resolution of every field.
+
+    The served limits extension keeps parsed documents and validation results in LRU
+    caches of ``graphql_cache_size`` entries; a size of 0 turns both off.
+    """
+    uncached = settings.model_copy(update={"graphql_cache_size": 0})
+    schema = graphql_router(uncached).schema
     assert isinstance(schema, strawberry.Schema)
     kept = [extension for extension in schema.extensions if not _is_cache(extension)]
     schema.extensions = (*kept, AsyncLeaves)

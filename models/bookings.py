@@ -386,14 +386,13 @@ async def list_bookings(
     ``after`` continues after a (slot start_time, booking id) key instead of the offset.
     """
     conditions = _filter_conditions(filters, zone)
-    total = (
-        await session.execute(
-            select(func.count())
-            .select_from(Booking)
-            .join(AvailableSlot, AvailableSlot.id == Booking.available_slot_id)
-            .where(*conditions)
-        )
-    ).scalar_one()
+    count = select(func.count()).select_from(Booking)
+    slot_filters = (filters.provider_id, filters.start_date, filters.end_date)
+    if any(value is not None for value in slot_filters):
+        # Only slot filters need the join; without them counting bookings alone is the
+        # same number (every booking has its slot) and avoids joining every slot.
+        count = count.join(AvailableSlot, AvailableSlot.id == Booking.available_slot_id)
+    total = (await session.execute(count.where(*conditions))).scalar_one()
     stmt = (
         select(Booking)
         .join(Booking.slot)
