@@ -20,7 +20,9 @@ token_header = APIKeyHeader(
 )
 
 
-def get_app_settings(request: Request) -> Settings:
+# Async on purpose: FastAPI runs a plain ``def`` dependency in a worker thread, which
+# cost a thread hand-off on every request.
+async def get_app_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
