@@ -21,7 +21,6 @@ from models.provider_slots import (
     ProviderSlots,
     list_provider_slots,
 )
-from models.slots import SlotFilters
 
 
 @strawberry.input
@@ -122,10 +121,12 @@ class BatchQuery:
         settings = info.context.settings
         wanted = filter or AvailableSlotFilter()
         errors = FieldErrors()
-        start, end = slot_ops.check_filters(
+        filters = slot_ops.checked_slot_filters(
             errors,
+            provider_id=wanted.provider_id,
             start_date=wanted.start_date,
             end_date=wanted.end_date,
+            available=wanted.available,
             appointment_type=wanted.appointment_type,
             max_range_days=settings.max_query_range_days,
         )
@@ -137,13 +138,7 @@ class BatchQuery:
         window = page_window(first, settings)
         page = await list_provider_slots(
             info.context.session,
-            SlotFilters(
-                provider_id=wanted.provider_id,
-                start_date=start,
-                end_date=end,
-                available=wanted.available,
-                appointment_type=wanted.appointment_type,
-            ),
+            filters,
             page=window.request,
             zone=settings.clinic_zone,
             slots_per_provider=slots_per_provider,

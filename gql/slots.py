@@ -15,7 +15,7 @@ from gql.types import AvailableSlot
 from models import slots as slot_ops
 from models.entities import AvailableSlot as SlotRow
 from models.errors import FieldErrors
-from models.slots import SlotFilters, SlotInput
+from models.slots import SlotInput
 
 DATE_HELP = "A calendar day, YYYY-MM-DD, in the clinic time zone."
 
@@ -96,10 +96,12 @@ class SlotQuery:
         settings = info.context.settings
         wanted = filter or AvailableSlotFilter()
         errors = FieldErrors()
-        start, end = slot_ops.check_filters(
+        filters = slot_ops.checked_slot_filters(
             errors,
+            provider_id=wanted.provider_id,
             start_date=wanted.start_date,
             end_date=wanted.end_date,
+            available=wanted.available,
             appointment_type=wanted.appointment_type,
             max_range_days=settings.max_query_range_days,
         )
@@ -107,13 +109,7 @@ class SlotQuery:
         window = page_window(first, settings)
         page = await slot_ops.list_slots(
             info.context.session,
-            SlotFilters(
-                provider_id=wanted.provider_id,
-                start_date=start,
-                end_date=end,
-                available=wanted.available,
-                appointment_type=wanted.appointment_type,
-            ),
+            filters,
             page=window.request,
             zone=settings.clinic_zone,
             after=decode_time_id_cursor(after),

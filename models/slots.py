@@ -454,6 +454,33 @@ def check_filters(
     return start, end
 
 
+def checked_slot_filters(
+    errors: FieldErrors,
+    *,
+    provider_id: int | None = None,
+    start_date: Any = None,
+    end_date: Any = None,
+    available: bool | None = None,
+    appointment_type: str | None = None,
+    max_range_days: int | None = None,
+) -> SlotFilters:
+    """List filters with their day texts parsed and checked; problems go into ``errors``."""
+    start, end = check_filters(
+        errors,
+        start_date=start_date,
+        end_date=end_date,
+        appointment_type=appointment_type,
+        max_range_days=max_range_days,
+    )
+    return SlotFilters(
+        provider_id=provider_id,
+        start_date=start,
+        end_date=end,
+        available=available,
+        appointment_type=appointment_type,
+    )
+
+
 def filter_conditions(filters: SlotFilters, zone: ZoneInfo) -> list[Any]:
     conditions: list[Any] = []
     if filters.provider_id is not None:

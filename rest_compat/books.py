@@ -12,9 +12,9 @@ from models import bookings as booking_ops
 from models.audit import record_notes_read
 from models.bookings import BookingChange, BookingFilters, BookingInput
 from models.errors import FieldErrors
-from models.pagination import MAX_PAGE_SIZE, PageRequest
+from models.pagination import MAX_PAGE_SIZE
 from rest_compat.deps import AdminDep, SessionDep, SettingsDep
-from rest_compat.pagination import page_response
+from rest_compat.pagination import page_request, page_response
 from rest_compat.render import book_json
 from rest_compat.responses import JSONBody
 from rest_compat.schemas import AUTH_ERRORS, MAX_ID, error_responses
@@ -137,13 +137,7 @@ async def list_books(
     include_notes: Annotated[bool, Query(description="Return booking notes")] = False,
 ) -> Response:
     errors = FieldErrors()
-    paging = PageRequest.checked(
-        page,
-        page_size,
-        default_size=settings.default_page_size,
-        max_size=settings.max_page_size,
-        errors=errors,
-    )
+    paging = page_request(settings, page, page_size, errors)
     parsed_status, start, end = booking_ops.check_booking_filters(
         errors,
         status=status,

@@ -6,8 +6,23 @@ from typing import Any
 
 from fastapi import Request
 
-from models.pagination import Page
+from clinic_availability.settings import Settings
+from models.errors import FieldErrors
+from models.pagination import Page, PageRequest
 from rest_compat.responses import JSONBody
+
+
+def page_request(
+    settings: Settings, page: int | None, page_size: int | None, errors: FieldErrors
+) -> PageRequest:
+    """The page asked for, checked against the settings; problems go into ``errors``."""
+    return PageRequest.checked(
+        page,
+        page_size,
+        default_size=settings.default_page_size,
+        max_size=settings.max_page_size,
+        errors=errors,
+    )
 
 
 def page_headers(request: Request, page: Page[Any]) -> dict[str, str]:

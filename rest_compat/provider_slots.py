@@ -9,15 +9,13 @@ from pydantic import BaseModel
 
 from models import slots as slot_ops
 from models.errors import FieldErrors
-from models.pagination import PageRequest
 from models.provider_slots import (
     DEFAULT_SLOTS_PER_PROVIDER,
     MAX_SLOTS_PER_PROVIDER,
     list_provider_slots,
 )
-from models.slots import SlotFilters
 from rest_compat.deps import AdminDep, SessionDep, SettingsDep
-from rest_compat.pagination import page_response
+from rest_compat.pagination import page_request, page_response
 from rest_compat.render import provider_json, slot_json
 from rest_compat.schemas import AUTH_ERRORS, ProviderOut, SlotOut, error_responses
 from rest_compat.slots import DateParam, PageParam, PageSizeParam, ProviderParam
@@ -59,28 +57,17 @@ async def list_provider_available_slots(
     ] = DEFAULT_SLOTS_PER_PROVIDER,
 ) -> Response:
     errors = FieldErrors()
-    paging = PageRequest.checked(
-        page,
-        page_size,
-        default_size=settings.default_page_size,
-        max_size=settings.max_page_size,
-        errors=errors,
-    )
-    start, end = slot_ops.check_filters(
+    paging = page_request(settings, page, page_size, errors)
+    filters = slot_ops.checked_slot_filters(
         errors,
+        provider_id=provider_id,
         start_date=start_date,
         end_date=end_date,
+        available=available,
         appointment_type=appointment_type,
         max_range_days=settings.max_query_range_days,
     )
     errors.raise_if_any()
-    filters = SlotFilters(
-        provider_id=provider_id,
-        start_date=start,
-        end_date=end,
-        available=available,
-        appointment_type=appointment_type,
-    )
     result = await list_provider_slots(
         session,
         filters,

@@ -9,12 +9,12 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from clinic_availability.horizon import limits_of
 from models import slots as slot_ops
 from models.errors import FieldErrors
-from models.pagination import MAX_PAGE_SIZE, PageRequest
+from models.pagination import MAX_PAGE_SIZE
 from models.series import preview_creation
 from models.series_changes import Scope, delete_scoped, parse_scope, update_scoped
-from models.slots import SlotFilters, SlotInput
+from models.slots import SlotInput
 from rest_compat.deps import AdminDep, SessionDep, SettingsDep
-from rest_compat.pagination import page_response
+from rest_compat.pagination import page_request, page_response
 from rest_compat.render import slot_json
 from rest_compat.responses import JSONBody
 from rest_compat.schemas import AUTH_ERRORS, MAX_ID, SlotBody, SlotOut, error_responses
@@ -37,18 +37,6 @@ ProviderParam = Annotated[int | None, Query(ge=1, le=MAX_ID, description="Provid
 DateParam = Annotated[str | None, Query(description="YYYY-MM-DD, a day in the clinic time zone")]
 
 
-def _page(
-    settings: SettingsDep, page: int | None, page_size: int | None, errors: FieldErrors
-) -> PageRequest:
-    return PageRequest.checked(
-        page,
-        page_size,
-        default_size=settings.default_page_size,
-        max_size=settings.max_page_size,
-        errors=errors,
-    )
-
-
 @router.get(
     "",
     response_model=list[SlotOut],
@@ -68,17 +56,16 @@ async def list_available_slots(
     available: Annotated[bool | None, Query(description="Filter by availability")] = None,
 ) -> Response:
     errors = FieldErrors()
-    paging = _page(settings, page, page_size, errors)
-    start, end = slot_ops.check_filters(
+    paging = page_request(settings, page, page_size, errors)
+    filters = slot_ops.checked_slot_filters(
         errors,
+        provider_id=provider_id,
         start_date=start_date,
         end_date=end_date,
+        available=available,
         max_range_days=settings.max_query_range_days,
     )
     errors.raise_if_any()
-    filters = SlotFilters(
-        provider_id=provider_id, start_date=start, end_date=end, available=available
-    )
     result = await slot_ops.list_slots(session, filters, page=paging, zone=settings.clinic_zone)
     return page_response(request, result, [slot_json(slot) for slot in result.items])
 
@@ -104,7 +91,7 @@ async def search_available_slots(
     page_size: PageSizeParam = None,
 ) -> Response:
     errors = FieldErrors()
-    paging = _page(settings, page, page_size, errors)
+    paging = page_request(settings, page, page_size, errors)
     on_date, _ = slot_ops.check_filters(errors, start_date=date)
     if "start_date" in errors.fields:
         errors.fields["date"] = errors.fields.pop("start_date")

@@ -54,7 +54,10 @@ async def test_every_workload_runs_against_its_floor(backend: str, tmp_path: Pat
             assert measured.single is not None and measured.single.requests > 0
             assert measured.errors == 0, (outcome.key, target_name, measured.sample_error)
         if outcome.key in READS:
-            assert outcome.measurements["api"].statements <= 2.0, outcome.key
+            api = outcome.measurements["api"]
+            # The token's last use is written at most once a minute: one statement that
+            # may land in any workload's measurement.
+            assert api.statements <= 2.0 + 1 / api.result.requests, outcome.key
     assert "defaults" in run.outcomes[1].measurements
     assert run.memory_kb.get("VmRSS", 0) > 0
 

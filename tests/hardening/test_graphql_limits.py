@@ -90,7 +90,8 @@ async def test_abuse_query_refused(
     assert body["errors"], body
     assert "Did you mean" not in response.text
     assert "INTERNAL_SERVER_ERROR" not in response.text
-    assert elapsed < 2.0, f"{name} took {elapsed:.2f}s"
+    # Refused up front: executing any of these would take minutes or never end.
+    assert elapsed < 10.0, f"{name} took {elapsed:.2f}s"
 
 
 @pytest.mark.parametrize(
@@ -168,5 +169,6 @@ def test_fragment_bomb_is_measured_linearly() -> None:
     schema = build_schema(Settings())
     started = time.perf_counter()
     figures = measure(schema._schema, parse(_fragment_fan_out(60)))
-    assert time.perf_counter() - started < 0.5
+    # Walking the 2**60 expanded selections would never end; measuring must not.
+    assert time.perf_counter() - started < 5.0
     assert figures.aliases == 2**60

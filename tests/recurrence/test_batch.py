@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -176,19 +175,18 @@ async def test_statement_count_does_not_grow_with_the_batch(app, client, auth, f
     assert counts[500] <= 7, counts
 
 
-async def test_500_slot_batch_is_fast(client, auth, factory: Factory, backend):
+async def test_500_slot_batch_is_created_whole(client, auth, factory: Factory, db_count):
     provider = await factory.provider()
     start = future(24)
     body = {
         "provider_id": provider.id,
         "slots": [slot(start + timedelta(hours=i), minutes=50) for i in range(500)],
     }
-    began = time.perf_counter()
+    # Its speed is measured by the benchmark (bench/), not here.
     response = await client.post(CREATE, json=body, headers=auth)
-    elapsed = time.perf_counter() - began
-    print(f"500-slot batch on {backend}: {elapsed * 1000:.0f} ms")
     assert response.status_code == 201 and response.json()["created_slots"] == 500
-    assert elapsed < 2.0
+    assert len(set(response.json()["slot_ids"])) == 500
+    assert await db_count("available_slots", f"provider_id = {provider.id}") == 500
 
 
 async def test_batch_delete(client, auth, factory: Factory, db_count):
