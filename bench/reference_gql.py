@@ -17,10 +17,10 @@ from fastapi import Request
 from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
 from strawberry.fastapi import GraphQLRouter
 
-from clinic_availability.settings import Settings
+from common.deps import SessionDep
+from common.settings import Settings
 from gql.context import Context, token_from
 from gql.router import graphql_router
-from rest_compat.deps import SessionDep
 
 CACHES = (ParserCache, ValidationCache)
 

@@ -17,7 +17,7 @@ from bench.floor import Floor, Receive, Scope, Send
 from bench.floor_db import open_floor_db
 from bench.reference_gql import defaults_router
 from clinic_availability.app import create_app
-from clinic_availability.settings import Settings
+from common.settings import Settings
 
 STATS_PATH = "/__bench/stats"
 FLOOR_PREFIX = "/floor/"

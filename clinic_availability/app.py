@@ -8,15 +8,17 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from clinic_availability.docs import docs_router, install_openapi
+from clinic_availability.explorer import explorer_page
 from clinic_availability.horizon import periodic_extension
-from clinic_availability.ops import ObservedApp, install_operations
+from clinic_availability.ops import GraphQLOperationTracker, ObservedApp, install_operations
 from clinic_availability.pages import mount_static
-from clinic_availability.settings import Settings, get_settings
+from common.settings import Settings, get_settings
 from gql.router import graphql_router
-from models.db import create_engine, create_sessionmaker
+from models.db import create_engine
+from models.sessions import create_sessionmaker
 from rest_compat.errors import install_error_handlers
+from rest_compat.guards import install_request_guards
 from rest_compat.idempotency import document_idempotency_header
-from rest_compat.limits import install_request_guards
 from rest_compat.responses import JSONBody
 from rest_compat.router import BASE_PATH, legacy_router
 
@@ -56,7 +58,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     install_request_guards(app, settings, BASE_PATH)
     app.include_router(legacy_router())
-    app.include_router(graphql_router(settings), prefix="/graphql", include_in_schema=False)
+    app.include_router(
+        graphql_router(settings, ide_page=explorer_page, extensions=(GraphQLOperationTracker,)),
+        prefix="/graphql",
+        include_in_schema=False,
+    )
     install_operations(app, engine, settings)
     app.include_router(docs_router())
     install_openapi(app)

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
 from clinic_availability.audit_view import add_audit_arguments
-from clinic_availability.settings import Settings, get_settings
+from common.settings import Settings, get_settings
 from models.errors import DomainError, ValidationFailed
 
 if TYPE_CHECKING:
@@ -21,7 +21,8 @@ T = TypeVar("T")
 
 
 async def _with_session(settings: Settings, work: Callable[..., Awaitable[T]]) -> T:
-    from models.db import create_engine, create_sessionmaker
+    from models.db import create_engine
+    from models.sessions import create_sessionmaker
 
     engine = create_engine(settings.database_url)
     try:
@@ -116,7 +117,8 @@ def cmd_export_schema(settings: Settings, _args: argparse.Namespace) -> int:
 
 def cmd_extend_recurrences(settings: Settings, _args: argparse.Namespace) -> int:
     from clinic_availability.horizon import extend_once
-    from models.db import create_engine, create_sessionmaker
+    from models.db import create_engine
+    from models.sessions import create_sessionmaker
 
     async def work() -> str:
         engine = create_engine(settings.database_url)

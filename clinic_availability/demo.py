@@ -6,7 +6,7 @@ from datetime import UTC, datetime, time, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clinic_availability.settings import Settings
+from common.settings import Settings
 from models import people
 from models.bookings import BookingInput, create_booking
 from models.entities import AvailableSlot, Patient, Role

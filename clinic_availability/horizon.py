@@ -11,17 +11,10 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from clinic_availability.settings import Settings
-from models.series import ExtensionReport, RecurrenceLimits, extend_open_series
+from common.settings import Settings, limits_of
+from models.series import ExtensionReport, extend_open_series
 
 logger = logging.getLogger("clinic_availability.recurrence")
-
-
-def limits_of(settings: Settings) -> RecurrenceLimits:
-    return RecurrenceLimits(
-        horizon_days=settings.recurrence_horizon_days,
-        max_occurrences=settings.max_occurrences,
-    )
 
 
 async def extend_once(

@@ -20,7 +20,7 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # One request id variable for the whole service (error masking and audit read it too).
-from clinic_availability.request_context import new_request_id, request_id_var
+from common.request_context import new_request_id, request_id_var
 
 __all__ = [
     "JsonFormatter",

@@ -33,7 +33,7 @@ from strawberry.extensions import SchemaExtension
 
 from clinic_availability.logging import RequestInfo, RequestLogMiddleware, request_info_var
 from clinic_availability.migrate import head_revision
-from clinic_availability.settings import Settings
+from common.settings import Settings
 from rest_compat.responses import JSONBody
 
 logger = logging.getLogger("clinic_availability.ops")

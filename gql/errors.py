@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
-from clinic_availability.request_context import current_request_id, new_request_id
+from common.db_errors import is_connection_loss
+from common.request_context import current_request_id, new_request_id
 from models.errors import DomainError, ServiceUnavailable
-from rest_compat.errors import is_connection_loss
 
 logger = logging.getLogger("clinic_availability.graphql")
 

@@ -48,7 +48,7 @@ from graphql.validation import ASTValidationRule
 from strawberry.extensions import SchemaExtension
 from strawberry.utils.str_converters import to_snake_case
 
-from rest_compat.limits import nul_field
+from common.text_checks import nul_field
 
 LIMIT_CODE = "QUERY_TOO_COMPLEX"
 # A page-size argument not given counts as its default (the REST default page size).

@@ -16,7 +16,7 @@ from typing import Generic, TypeVar
 
 import strawberry
 
-from clinic_availability.settings import Settings
+from common.settings import Settings
 from models.errors import ValidationFailed
 from models.pagination import Page, PageRequest
 

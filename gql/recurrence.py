@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 from strawberry.types import Info
 
-from clinic_availability.horizon import limits_of
+from common.settings import limits_of
 from gql.context import Context
 from gql.slots import CreateAvailableSlotInput, UpdateAvailableSlotInput, slot_input
 from gql.types import AvailableSlot

@@ -8,10 +8,11 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.types import Info
 
-from clinic_availability.horizon import limits_of
+from common.settings import limits_of
 from gql.context import Context
 from gql.pagination import Connection, connection, decode_time_id_cursor, page_window
 from gql.types import AvailableSlot
+from models import series as series_ops
 from models import slots as slot_ops
 from models.entities import AvailableSlot as SlotRow
 from models.errors import FieldErrors
@@ -162,7 +163,7 @@ class SlotMutation:
         self, info: Info[Context, None], input: CreateAvailableSlotInput
     ) -> AvailableSlot:
         await info.context.require_admin()
-        row = await slot_ops.create_slot(
+        row = await series_ops.create_slot(
             info.context.session, slot_input(input), limits=limits_of(info.context.settings)
         )
         return AvailableSlot.from_row(row)

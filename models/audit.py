@@ -18,7 +18,7 @@ from sqlalchemy import Table, event, insert, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session
 
-from clinic_availability.request_context import current_principal, current_request_id
+from models.acting import current_principal, current_request_id
 from models.base import utcnow
 from models.db import in_write_transaction, write_transaction
 from models.entities import (

@@ -36,7 +36,7 @@ from models.recurrence import (
     normalized_rule,
     to_local,
 )
-from models.slots import SlotInput, ValidSlot, get_slot, validate_new_slot
+from models.slots import SlotInput, ValidSlot, create_single_slot, get_slot, validate_new_slot
 from models.timeutil import format_timestamp, now_utc, zone_or_none
 
 logger = logging.getLogger("clinic_availability.recurrence")
@@ -393,3 +393,19 @@ async def extend_open_series(
         report.created += outcome[0]
         report.skipped_conflicts += outcome[1]
     return report
+
+
+async def create_slot(
+    session: AsyncSession,
+    data: SlotInput,
+    *,
+    now: datetime | None = None,
+    limits: RecurrenceLimits | None = None,
+) -> AvailableSlot:
+    """Create a slot as the REST and GraphQL faces ask for it.
+
+    A recurring slot starts a series; the reply is its first occurrence.
+    """
+    if data.value("recurring") is True:
+        return await create_series_from_input(session, data, now=now, limits=limits)
+    return await create_single_slot(session, data, now=now)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, and_, delete, exists, func, select
@@ -37,9 +37,6 @@ from models.timeutil import (
     parse_date,
     parse_timestamp,
 )
-
-if TYPE_CHECKING:
-    from models.series import RecurrenceLimits
 
 OVERLAP_CONSTRAINT = "ex_available_slots_no_overlap"
 MAX_CONFLICTS_REPORTED = 20
@@ -574,21 +571,3 @@ async def search_slots(
     return await list_slots(
         session, filters, page=page, zone=zone, after=after, extra_conditions=tuple(extra)
     )
-
-
-async def create_slot(
-    session: AsyncSession,
-    data: SlotInput,
-    *,
-    now: datetime | None = None,
-    limits: RecurrenceLimits | None = None,
-) -> AvailableSlot:
-    """Create a slot as the REST and GraphQL faces ask for it.
-
-    A recurring slot starts a series; the reply is its first occurrence.
-    """
-    if data.value("recurring") is True:
-        from models.series import create_series_from_input
-
-        return await create_series_from_input(session, data, now=now, limits=limits)
-    return await create_single_slot(session, data, now=now)

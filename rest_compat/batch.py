@@ -7,9 +7,9 @@ from typing import Any
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from common.deps import AdminDep, SessionDep, SettingsDep
 from models.batch import BatchCreation, BatchDeletion, create_batch, delete_batch
 from models.timeutil import format_timestamp
-from rest_compat.deps import AdminDep, SessionDep, SettingsDep
 from rest_compat.responses import JSONBody
 from rest_compat.schemas import AUTH_ERRORS, TIMESTAMP_EXAMPLE, error_responses
 from rest_compat.series import DryRunParam

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
-from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from clinic_availability.settings import Settings
+from common.text_checks import nul_field
 
 TOO_LARGE_BODY = orjson.dumps({"errors": "Request body too large"})
 
@@ -106,46 +104,6 @@ def _has_body(scope: Scope) -> bool:
         if name == b"transfer-encoding":
             return True
     return scope.get("method") not in ("GET", "HEAD", "OPTIONS")
-
-
-def install_request_guards(app: FastAPI, settings: Settings, path_prefix: str) -> None:
-    """Body cap, idempotency keys and the last-resort error reply, in that order inwards.
-
-    Added before the request log middleware so that one stays outermost.
-    """
-    from rest_compat.errors import UnexpectedErrorMiddleware
-    from rest_compat.idempotency import IdempotencyMiddleware
-
-    app.add_middleware(
-        IdempotencyMiddleware,
-        sessionmaker=app.state.sessionmaker,
-        path_prefix=path_prefix,
-        max_body_bytes=settings.max_body_bytes,
-        token_cache_seconds=settings.token_cache_seconds,
-    )
-    app.add_middleware(NulCharacterGuard, path_prefix=path_prefix)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(UnexpectedErrorMiddleware)
-
-
-def nul_field(value: Any, name: str = "body") -> str | None:
-    """The name of the first field whose text holds a NUL character, if any.
-
-    PostgreSQL cannot store NUL in text, and no field of this API has a use for it.
-    """
-    if isinstance(value, str):
-        return name if "\x00" in value else None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            found = nul_field(key, name) or nul_field(item, str(key))
-            if found:
-                return found
-    elif isinstance(value, list):
-        for item in value:
-            found = nul_field(item, name)
-            if found:
-                return found
-    return None
 
 
 def _invalid_field_body(field: str) -> bytes:

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import Request
 
-from clinic_availability.settings import Settings
+from common.settings import Settings
 from models.errors import FieldErrors
 from models.pagination import Page, PageRequest
 from rest_compat.responses import JSONBody

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
 
+from common.deps import AdminDep, SessionDep, SettingsDep
 from models import slots as slot_ops
 from models.errors import FieldErrors
 from models.provider_slots import (
@@ -14,7 +15,6 @@ from models.provider_slots import (
     MAX_SLOTS_PER_PROVIDER,
     list_provider_slots,
 )
-from rest_compat.deps import AdminDep, SessionDep, SettingsDep
 from rest_compat.pagination import page_request, page_response
 from rest_compat.render import provider_json, slot_json
 from rest_compat.schemas import AUTH_ERRORS, ProviderOut, SlotOut, error_responses

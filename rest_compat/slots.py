@@ -6,14 +6,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from clinic_availability.horizon import limits_of
+from common.deps import AdminDep, SessionDep, SettingsDep
+from common.settings import limits_of
+from models import series as series_ops
 from models import slots as slot_ops
 from models.errors import FieldErrors
 from models.pagination import MAX_PAGE_SIZE
 from models.series import preview_creation
 from models.series_changes import Scope, delete_scoped, parse_scope, update_scoped
 from models.slots import SlotInput
-from rest_compat.deps import AdminDep, SessionDep, SettingsDep
 from rest_compat.pagination import page_request, page_response
 from rest_compat.render import slot_json
 from rest_compat.responses import JSONBody
@@ -127,7 +128,7 @@ async def create_available_slot(
     if dry_run:
         preview = await preview_creation(session, data, limits=limits)
         return JSONBody(preview_json(preview))
-    slot = await slot_ops.create_slot(session, data, limits=limits)
+    slot = await series_ops.create_slot(session, data, limits=limits)
     return JSONBody(slot_json(slot), status_code=201)
 
 

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict
 
+from common.deps import AdminDep, SessionDep, SettingsDep
 from models.utilization import UtilizationNumbers, UtilizationReport, utilization
-from rest_compat.deps import AdminDep, SessionDep, SettingsDep
 from rest_compat.responses import JSONBody
 from rest_compat.schemas import AUTH_ERRORS, MAX_ID, error_responses
 

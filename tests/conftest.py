@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clinic_availability.app import create_app
 from clinic_availability.migrate import upgrade
-from clinic_availability.settings import Settings
+from common.settings import Settings
 from models.db import create_engine
 from models.entities import Base
 from tests.factories import Factory

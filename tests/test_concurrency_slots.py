@@ -16,7 +16,7 @@ import pytest
 import uvicorn
 
 from clinic_availability.app import create_app
-from clinic_availability.settings import Settings
+from common.settings import Settings
 from tests.factories import SLOTS, Factory, future, iso
 
 CLIENTS = 50

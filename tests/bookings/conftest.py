@@ -22,7 +22,7 @@ import uvicorn
 
 from clinic_availability.app import create_app
 from clinic_availability.logging import logging_config
-from clinic_availability.settings import Settings
+from common.settings import Settings
 
 CANARY = "CANARY-7f3a-notes-must-never-be-logged"
 WATCHED_LOGGERS = ("", "uvicorn", "uvicorn.error", "uvicorn.access")

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from clinic_availability.settings import Settings
+from common.settings import Settings
 from models.entities import AvailableSlot, Booking
 from tests.bookings.conftest import CANARY
 from tests.bookings.helpers import book_body

@@ -20,8 +20,9 @@ import pytest
 import uvicorn
 
 from clinic_availability.app import create_app
-from clinic_availability.settings import Settings
-from models.db import create_engine, create_sessionmaker
+from common.settings import Settings
+from models.db import create_engine
+from models.sessions import create_sessionmaker
 from tests.factories import Factory
 
 IN_CI = os.environ.get("CI", "").lower() == "true"

@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clinic_availability import cli
-from clinic_availability.settings import Settings
+from common.settings import Settings
 from models.entities import AuditEntry
 from models.users import authenticate
 from rest_compat.router import BASE_PATH

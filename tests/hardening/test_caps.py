@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from clinic_availability.settings import Settings
+from common.settings import Settings
 from rest_compat.router import BASE_PATH
 from tests.factories import SLOTS, Factory, future, iso
 

@@ -22,10 +22,10 @@ from sqlalchemy.exc import (
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from clinic_availability.app import create_app
-from clinic_availability.settings import Settings
+from common.db_errors import is_connection_loss
+from common.settings import Settings
 from models import slots as slot_ops
 from models.db import create_engine
-from rest_compat.errors import is_connection_loss
 from tests.factories import SLOTS, Factory, future, iso
 
 UNREACHABLE = "postgresql+asyncpg://postgres@127.0.0.1:1/nowhere"

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from clinic_availability.logging import JsonFormatter
-from models import slots as slot_ops
+from models import series as slot_ops
 from tests.factories import SLOTS, Factory, future, iso
 
 SECRET = "patient-says-SECRET-detail"

@@ -24,10 +24,11 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from clinic_availability.app import create_app
-from clinic_availability.settings import Settings
+from common.settings import Settings
 from models import people
 from models.bookings import BookingInput, create_booking
-from models.db import create_engine, create_sessionmaker
+from models.db import create_engine
+from models.sessions import create_sessionmaker
 from models.slots import SlotInput, create_single_slot
 from models.users import create_user
 from tests.factories import future

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from clinic_availability.settings import Settings
+from common.settings import Settings
 from gql.limits import LIMIT_CODE, measure
 from gql.router import graphql_router
 from gql.schema import build_schema

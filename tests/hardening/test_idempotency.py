@@ -12,7 +12,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import idempotency as keys
-from models import slots as slot_ops
+from models import series as slot_ops
 from models.entities import IdempotencyRecord
 from models.timeutil import now_utc
 from rest_compat.router import BASE_PATH

@@ -25,7 +25,8 @@ import pytest
 from sqlalchemy import text
 
 from models import people
-from models.db import create_engine, create_sessionmaker
+from models.db import create_engine
+from models.sessions import create_sessionmaker
 from models.users import create_user
 from tests.conftest import TABLES, _admin_execute
 from tests.factories import SLOTS, future, iso

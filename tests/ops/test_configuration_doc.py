@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from clinic_availability.settings import Settings
+from common.settings import Settings
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

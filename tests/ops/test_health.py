@@ -9,7 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clinic_availability.app import create_app
-from clinic_availability.settings import Settings
+from common.settings import Settings
 
 
 async def test_healthz_answers_without_a_token(client: httpx.AsyncClient) -> None:

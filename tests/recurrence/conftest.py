@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clinic_availability.settings import Settings
+from common.settings import Settings
 from models.entities import AvailableSlot, SlotSeries
 
 HORIZON_DAYS = 800

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from clinic_availability.horizon import extend_once, periodic_extension
-from clinic_availability.settings import Settings
+from common.settings import Settings
 from models.entities import AvailableSlot
 from models.series import RecurrenceLimits, create_series_from_input, extend_open_series
 from models.slots import SlotInput

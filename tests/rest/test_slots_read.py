@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clinic_availability.app import create_app
-from clinic_availability.settings import Settings
+from common.settings import Settings
 from models.db import write_transaction
 from models.entities import AvailableSlot
 from tests.factories import SLOTS, Factory, future, iso

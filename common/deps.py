@@ -9,8 +9,8 @@ from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clinic_availability.request_context import set_principal
-from clinic_availability.settings import Settings
+from common.request_context import set_principal
+from common.settings import Settings
 from models.users import Principal, authenticate
 
 token_header = APIKeyHeader(

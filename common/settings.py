@@ -6,6 +6,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from models.series import RecurrenceLimits
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
@@ -67,3 +69,10 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def limits_of(settings: Settings) -> RecurrenceLimits:
+    return RecurrenceLimits(
+        horizon_days=settings.recurrence_horizon_days,
+        max_occurrences=settings.max_occurrences,
+    )

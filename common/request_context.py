@@ -1,0 +1,36 @@
+"""Request ids for the request pipeline; the acting principal lives in the domain.
+
+The REST auth dependency and the GraphQL context set the principal; the request
+pipeline sets the request id. The audit trail and error masking read them.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from models.acting import (
+    current_principal,
+    current_request_id,
+    principal_var,
+    request_id_var,
+    set_principal,
+)
+
+__all__ = [
+    "current_principal",
+    "current_request_id",
+    "new_request_id",
+    "principal_var",
+    "request_id_var",
+    "set_principal",
+]
+
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+def new_request_id(offered: str | None = None) -> str:
+    """The caller's ``X-Request-ID`` if it is short and plain, else a fresh one."""
+    if offered and _SAFE_REQUEST_ID.match(offered):
+        return offered
+    return uuid.uuid4().hex
