@@ -55,6 +55,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             "several workers on SQLite serialise every write; use PostgreSQL"
         )
     upgrade(settings.database_url)
+    if args.demo:
+        _announce_demo(settings, args)
     # On SIGTERM or SIGINT uvicorn stops accepting connections, lets requests in flight
     # finish (up to the timeout), then runs the lifespan shutdown (the pool is closed).
     uvicorn.run(
@@ -73,6 +75,26 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         timeout_worker_healthcheck=30,
     )
     return 0
+
+
+def _announce_demo(settings: Settings, args: argparse.Namespace) -> None:
+    """Readies the demo clinic and prints how to reach it, token included."""
+    from clinic_availability.demo import prepare_demo
+
+    report = asyncio.run(_with_session(settings, prepare_demo))
+    host = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
+    base = f"http://{host}:{args.port}"
+    state = "built" if report.built else "ready"
+    print(
+        f"Demo clinic {state}: {report.slots_created} slots and "
+        f"{report.bookings_created} bookings added for the coming two weeks.\n"
+        f"  GraphiQL (token included): {base}/graphql#token={report.token}\n"
+        f"  REST base:                 {base}/v1/admin/clinic/availability\n"
+        f"  REST reference:            {base}/docs\n"
+        f"Admin token (send it as X-User-Token; the previous demo token is revoked):\n"
+        f"{report.token}",
+        flush=True,
+    )
 
 
 def cmd_create_user(settings: Settings, args: argparse.Namespace) -> int:
@@ -153,6 +175,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1, help="processes (use PostgreSQL for >1)")
+    serve.add_argument(
+        "--demo",
+        action="store_true",
+        help="fill the database with the demo clinic, mint a demo admin token and print it",
+    )
     serve.set_defaults(handler=cmd_serve)
 
     migrate = commands.add_parser("migrate", help="bring the database schema up to date")

@@ -1,17 +1,28 @@
-"""A small demo clinic to explore: providers, patients, a week of slots, an admin."""
+"""The demo clinic: providers, patients, slots with a few bookings, and an admin token.
+
+``seed-demo`` builds it once (a week of slots). ``serve --demo`` keeps it ready on every
+start: it builds the clinic in an empty database, tops it up so the coming two weeks
+always have open and booked slots, and mints a fresh demo admin token (the previous demo
+token is revoked; tokens are stored only as hashes).
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from common.settings import Settings
 from models import people
 from models.bookings import BookingInput, create_booking
-from models.entities import AvailableSlot, Patient, Role
+from models.db import write_transaction
+from models.entities import AvailableSlot, Patient, Provider, Role, User
+from models.errors import Conflict
 from models.slots import SlotInput, create_single_slot
-from models.users import create_user
+from models.timeutil import now_utc
+from models.users import create_user, issue_token
 
 PROVIDERS = (
     ("Dr. Jane", "Smith", "America/New_York"),
@@ -20,13 +31,62 @@ PROVIDERS = (
 )
 PATIENTS = (("Alex", "Rivera"), ("Sam", "Okafor"), ("Priya", "Nair"), ("Jordan", "Lee"))
 TYPES = ("therapy", "consultation", "follow_up", "medication_review")
+# Slot start hours (UTC) of each demo provider's day, and their length.
+HOURS = (14, 15, 16)
+SLOT_MINUTES = 50
+DEMO_ADMIN = ("Demo", "Admin")
+DEMO_TOKEN_NAME = "demo"
+# serve --demo keeps this many days ahead filled.
+TOP_UP_DAYS = 14
+
+
+@dataclass(frozen=True, slots=True)
+class DemoReport:
+    token: str
+    built: bool
+    slots_created: int
+    bookings_created: int
 
 
 async def seed_demo(session: AsyncSession, settings: Settings) -> tuple[str, str]:
     """Creates the demo records; returns a summary line and a new admin token."""
     _admin, token = await create_user(
-        session, role=Role.ADMIN, first_name="Demo", last_name="Admin"
+        session, role=Role.ADMIN, first_name=DEMO_ADMIN[0], last_name=DEMO_ADMIN[1]
     )
+    providers, patients = await _create_people(session)
+    tomorrow = datetime.now(UTC).date() + timedelta(days=1)
+    slots = await _fill_days(session, providers, tomorrow, days=7)
+    booked = await _book_every_seventh(session, slots, patients)
+    summary = (
+        f"seeded {len(providers)} providers, {len(patients)} patients, "
+        f"{len(slots)} slots, {booked} bookings"
+    )
+    return summary, token
+
+
+async def prepare_demo(session: AsyncSession, *, today: date | None = None) -> DemoReport:
+    """The demo clinic ready to explore now, with a fresh demo admin token."""
+    today = today or now_utc().date()
+    built = not await session.scalar(select(func.count()).select_from(Provider))
+    if built:
+        await _create_people(session)
+    providers = list(
+        (
+            await session.scalars(select(Provider).where(Provider.active).order_by(Provider.id))
+        ).all()[: len(PROVIDERS)]
+    )
+    patients = list(
+        (await session.scalars(select(Patient).where(Patient.active).order_by(Patient.id))).all()[
+            : len(PATIENTS)
+        ]
+    )
+    created = await _fill_days(session, providers, today, days=TOP_UP_DAYS)
+    booked = await _top_up_bookings(session, providers, patients, today)
+    token = await _fresh_demo_token(session)
+    return DemoReport(token=token, built=built, slots_created=len(created), bookings_created=booked)
+
+
+async def _create_people(session: AsyncSession) -> tuple[list[Provider], list[Patient]]:
     providers = [
         await people.create_provider(session, first_name=first, last_name=last, time_zone=tz)
         for first, last, tz in PROVIDERS
@@ -35,28 +95,47 @@ async def seed_demo(session: AsyncSession, settings: Settings) -> tuple[str, str
         await people.create_patient(session, first_name=first, last_name=last)
         for first, last in PATIENTS
     ]
-    tomorrow = datetime.now(UTC).date() + timedelta(days=1)
-    slots = []
-    for day in range(7):
+    return providers, patients
+
+
+async def _fill_days(
+    session: AsyncSession, providers: list[Provider], first_day: date, *, days: int
+) -> list[AvailableSlot]:
+    """Each provider's demo hours on each day, where no slot is there yet and still ahead."""
+    start = datetime.combine(first_day, time(0), tzinfo=UTC)
+    taken = set(
+        (
+            await session.execute(
+                select(AvailableSlot.provider_id, AvailableSlot.start_time).where(
+                    AvailableSlot.start_time >= start,
+                    AvailableSlot.start_time < start + timedelta(days=days),
+                )
+            )
+        ).all()
+    )
+    taken = {(provider_id, _as_utc(moment)) for provider_id, moment in taken}
+    now = now_utc()
+    slots: list[AvailableSlot] = []
+    for day in range(days):
         for index, provider in enumerate(providers):
-            for hour in (14, 15, 16):
-                start = datetime.combine(tomorrow + timedelta(days=day), time(hour), tzinfo=UTC)
+            for hour in HOURS:
+                begins = datetime.combine(first_day + timedelta(days=day), time(hour), tzinfo=UTC)
+                if begins <= now or (provider.id, begins) in taken:
+                    continue
                 data = SlotInput(
                     provider_id=provider.id,
-                    start_time=start,
-                    end_time=start + timedelta(minutes=50),
+                    start_time=begins,
+                    end_time=begins + timedelta(minutes=SLOT_MINUTES),
                     appointment_type=TYPES[(day + index + hour) % len(TYPES)],
                 )
-                slots.append(await create_single_slot(session, data))
-    booked = await _book_a_few(session, slots, patients)
-    summary = (
-        f"seeded {len(providers)} providers, {len(patients)} patients, "
-        f"{len(slots)} slots, {booked} bookings"
-    )
-    return summary, token
+                try:
+                    slots.append(await create_single_slot(session, data))
+                except Conflict:
+                    continue  # an admin put another slot there: theirs stays
+    return slots
 
 
-async def _book_a_few(
+async def _book_every_seventh(
     session: AsyncSession, slots: list[AvailableSlot], patients: list[Patient]
 ) -> int:
     """Books one patient into every seventh slot, so some days show bookings."""
@@ -67,3 +146,59 @@ async def _book_a_few(
         )
         count += 1
     return count
+
+
+async def _top_up_bookings(
+    session: AsyncSession, providers: list[Provider], patients: list[Patient], today: date
+) -> int:
+    """Books the middle hour of every third day ahead, where nobody is booked that day.
+
+    The first and last hours stay open, so search and booking examples always find a slot.
+    """
+    if not patients:
+        return 0
+    count = 0
+    now = now_utc()
+    for day in range(1, TOP_UP_DAYS, 3):
+        begins = datetime.combine(today + timedelta(days=day), time(HOURS[1]), tzinfo=UTC)
+        for index, provider in enumerate(providers):
+            slot = await session.scalar(
+                select(AvailableSlot).where(
+                    AvailableSlot.provider_id == provider.id,
+                    AvailableSlot.start_time == begins,
+                    AvailableSlot.available,
+                )
+            )
+            if slot is None or slot.start_time.replace(tzinfo=UTC) <= now:
+                continue
+            patient = patients[(day + index) % len(patients)]
+            try:
+                await create_booking(
+                    session,
+                    BookingInput(available_slot_id=slot.id, patient_id=patient.id, notes=None),
+                )
+            except Conflict:
+                continue
+            count += 1
+    return count
+
+
+async def _fresh_demo_token(session: AsyncSession) -> str:
+    """A new token for the demo admin; the demo token issued before is revoked."""
+    admin_id = await session.scalar(
+        select(User.id).where(
+            User.role == Role.ADMIN,
+            User.first_name == DEMO_ADMIN[0],
+            User.last_name == DEMO_ADMIN[1],
+        )
+    )
+    if admin_id is None:
+        async with write_transaction(session):
+            admin = User(role=Role.ADMIN, first_name=DEMO_ADMIN[0], last_name=DEMO_ADMIN[1])
+            session.add(admin)
+        admin_id = admin.id
+    return await issue_token(session, user_id=admin_id, name=DEMO_TOKEN_NAME, revoke_named=True)
+
+
+def _as_utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -113,8 +113,8 @@ DESCRIPTION = """\
 Publish when providers are available and book patients into those slots.
 
 **Authentication.** Every route needs an admin user's token in the `X-User-Token` header
-(`clinic-availability create-user --role admin` prints one). Use **Authorize** to set it
-for *Try it out*.
+(`clinic-availability serve --demo` prints one on start; `clinic-availability create-user
+--role admin` makes more). Use **Authorize** to set it for *Try it out*.
 
 **Errors.** Every error body has an `errors` key: a message, or for 422 the failing fields
 with their messages. 401: no or bad token; 403: not an admin; 404: unknown record;
@@ -250,7 +250,9 @@ def install_openapi(app: FastAPI) -> None:
 def docs_page(request: Request) -> HTMLResponse:
     base = root_path(request)
     static = escape(f"{base}{STATIC_PATH}")
-    config = {"openapiUrl": f"{base}{request.app.openapi_url}"}
+    # The document travels inside the page, so the reference is drawn before the load
+    # event rather than after a second request (no spinner).
+    config = {"openapiUrl": f"{base}{request.app.openapi_url}", "spec": request.app.openapi()}
     return page_response(
         f"""<!doctype html>
 <html lang="en">

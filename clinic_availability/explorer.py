@@ -7,13 +7,18 @@ every request GraphiQL makes (schema introspection included).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import json
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, date, datetime, time, timedelta
 from html import escape
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
+from sqlalchemy import select
 
 from clinic_availability.pages import STATIC_PATH, page_response, root_path, script_json
+from models.entities import AvailableSlot, Patient, Provider
+from models.timeutil import format_timestamp, now_utc
 
 
 @dataclass(frozen=True)
@@ -182,14 +187,113 @@ EXAMPLES: tuple[Example, ...] = (
 )
 
 
-def examples_json() -> list[dict[str, str]]:
-    return [asdict(example) for example in EXAMPLES]
+@dataclass(frozen=True, slots=True)
+class ClinicFacts:
+    """What the examples point at: records that exist and a day ahead."""
+
+    provider_id: int = 1
+    patient_id: int = 1
+    open_slot_id: int = 1
+    day: date = date(2030, 10, 27)
 
 
-def explorer_page(request: Request) -> HTMLResponse:
+def _at(day: date, hour: int) -> str:
+    return format_timestamp(datetime.combine(day, time(hour), tzinfo=UTC))
+
+
+def _variables(value: object) -> str:
+    return json.dumps(value, indent=2) + "\n"
+
+
+def examples_for(facts: ClinicFacts) -> tuple[Example, ...]:
+    """The examples with variables that run as they are against this clinic."""
+    day, provider = facts.day, facts.provider_id
+    variables = {
+        "ListAvailableSlots": {
+            "first": 20,
+            "filter": {"providerId": provider, "startDate": day.isoformat(), "available": True},
+        },
+        "SearchAvailableSlots": {"providerId": provider, "date": day.isoformat(), "duration": 45},
+        "CreateAvailableSlot": {
+            "input": {
+                "providerId": provider,
+                "startTime": _at(day, 20),
+                "endTime": _at(day, 21),
+                "appointmentType": "therapy",
+            }
+        },
+        "CreateAvailableSlotsInBatch": {
+            "dryRun": False,
+            "input": {
+                "providerId": provider,
+                "slots": [
+                    {
+                        "startTime": _at(day, 9),
+                        "endTime": _at(day, 10),
+                        "appointmentType": "therapy",
+                    },
+                    {
+                        "startTime": _at(day, 10),
+                        "endTime": _at(day, 11),
+                        "appointmentType": "therapy",
+                    },
+                ],
+            },
+        },
+        "CreateBook": {
+            "input": {
+                "availableSlotId": facts.open_slot_id,
+                "patientId": facts.patient_id,
+                "notes": "Initial consultation",
+            }
+        },
+    }
+    return tuple(
+        replace(example, variables=_variables(variables[example.name]))
+        if example.name in variables
+        else example
+        for example in EXAMPLES
+    )
+
+
+async def clinic_facts(request: Request) -> ClinicFacts:
+    """The first provider and patient, tomorrow, and the latest open slot ahead."""
+    tomorrow = now_utc().date() + timedelta(days=1)
+    async with request.app.state.sessionmaker() as session:
+        provider_id = await session.scalar(
+            select(Provider.id).where(Provider.active).order_by(Provider.id).limit(1)
+        )
+        patient_id = await session.scalar(
+            select(Patient.id).where(Patient.active).order_by(Patient.id).limit(1)
+        )
+        # The latest open slot: the earlier ones stay free for the list and search examples.
+        slot_id = await session.scalar(
+            select(AvailableSlot.id)
+            .where(
+                AvailableSlot.available,
+                AvailableSlot.start_time > now_utc(),
+                AvailableSlot.provider_id == (provider_id or 1),
+            )
+            .order_by(AvailableSlot.start_time.desc(), AvailableSlot.id.desc())
+            .limit(1)
+        )
+    return ClinicFacts(
+        provider_id=provider_id or 1,
+        patient_id=patient_id or 1,
+        open_slot_id=slot_id or 1,
+        day=tomorrow,
+    )
+
+
+def examples_json(examples: tuple[Example, ...] = EXAMPLES) -> list[dict[str, str]]:
+    return [asdict(example) for example in examples]
+
+
+async def explorer_page(request: Request) -> HTMLResponse:
     base = root_path(request)
     static = escape(f"{base}{STATIC_PATH}")
-    config = {"endpoint": f"{base}/graphql", "examples": examples_json()}
+    examples = examples_for(await clinic_facts(request))
+    config = {"endpoint": f"{base}/graphql", "examples": examples_json(examples)}
     return page_response(
         f"""<!doctype html>
 <html lang="en">
@@ -205,7 +309,7 @@ def explorer_page(request: Request) -> HTMLResponse:
 <header class="token-bar">
   <label for="admin-token">Admin token</label>
   <input id="admin-token" type="password" autocomplete="off" spellcheck="false"
-    placeholder="printed by: clinic-availability create-user --role admin">
+    placeholder="printed by: clinic-availability serve --demo">
   <button id="forget-token" type="button">Forget</button>
   <span id="token-state" class="token-state" role="status"></span>
   <span class="token-hint">sent as <code>X-User-Token</code>, kept in this browser only</span>

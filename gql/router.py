@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import orjson
 from fastapi import Request
@@ -15,7 +15,7 @@ from common.settings import Settings
 from gql.context import Context, token_from
 from gql.schema import build_schema
 
-IdePage = Callable[[Request], HTMLResponse]
+IdePage = Callable[[Request], Awaitable[HTMLResponse]]
 
 
 class ExplorerRouter(GraphQLRouter[Context, None]):
@@ -25,7 +25,7 @@ class ExplorerRouter(GraphQLRouter[Context, None]):
 
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
         if self.ide_page is not None:
-            return self.ide_page(request)
+            return await self.ide_page(request)
         return await super().render_graphql_ide(request)
 
     def encode_json(self, data: object) -> bytes:

@@ -94,18 +94,43 @@ async def create_user(
 
 
 async def issue_token(
-    session: AsyncSession, *, user_id: int, expires_in: timedelta | None = None
+    session: AsyncSession,
+    *,
+    user_id: int,
+    expires_in: timedelta | None = None,
+    name: str | None = None,
+    revoke_named: bool = False,
 ) -> str:
+    """A new token for the user; with ``revoke_named``, their live tokens of that name end."""
     async with write_transaction(session):
         if await session.get(User, user_id) is None:
             raise NotFound()
-        return await _add_token(session, user_id=user_id, expires_in=expires_in)
+        if revoke_named:
+            await session.execute(
+                update(ApiToken)
+                .where(
+                    ApiToken.user_id == user_id,
+                    ApiToken.name == name,
+                    ApiToken.revoked_at.is_(None),
+                )
+                .values(revoked_at=now_utc())
+            )
+            token_cache.clear()
+        return await _add_token(session, user_id=user_id, expires_in=expires_in, name=name)
 
 
-async def _add_token(session: AsyncSession, *, user_id: int, expires_in: timedelta | None) -> str:
+async def _add_token(
+    session: AsyncSession,
+    *,
+    user_id: int,
+    expires_in: timedelta | None,
+    name: str | None = None,
+) -> str:
     token = new_token()
     expires_at = now_utc() + expires_in if expires_in is not None else None
-    session.add(ApiToken(user_id=user_id, token_hash=hash_token(token), expires_at=expires_at))
+    session.add(
+        ApiToken(user_id=user_id, token_hash=hash_token(token), expires_at=expires_at, name=name)
+    )
     await session.flush()
     return token
 

@@ -92,7 +92,11 @@ async def test_rest_reference_lists_every_documented_route(
     assert ("post", "/v1/admin/clinic/availability/available_slots") in operations
     page = offline_page.page
 
-    await page.goto(f"{live_server.url}/docs")
+    await page.goto(f"{live_server.url}/docs", wait_until="load")
+    # Drawn by the time the load event fires: no spinner, every route already there.
+    assert await page.locator(".swagger-ui .loading-container").count() == 0
+    assert await page.locator(".opblock-summary-path").count() >= len(operations)
+    await offline_page.screenshot("rest-reference-at-load.png")
     await expect(page.locator(".swagger-ui .info .title")).to_contain_text(
         "Clinic Availability Admin API"
     )
@@ -101,4 +105,45 @@ async def test_rest_reference_lists_every_documented_route(
         block = page.locator(f".opblock-{method} .opblock-summary-path[data-path='{path}']")
         await expect(block).to_have_count(1)
     await offline_page.screenshot("rest-reference.png")
+    assert_offline_and_clean(offline_page)
+
+
+async def test_a_first_visit_through_the_demo_address_runs_the_first_tab(
+    live_server: LiveServer, seed: Factory, offline_page: Offline
+) -> None:
+    """What `serve --demo` prints: the GraphiQL address with the token in its fragment."""
+    from clinic_availability.demo import prepare_demo
+
+    report = await prepare_demo(seed.session)
+    page = offline_page.page
+    sent: list[tuple[str | None, Any]] = []
+    page.on(
+        "request",
+        lambda request: (
+            sent.append((request.headers.get("x-user-token"), request.post_data_json))
+            if request.method == "POST" and request.url.endswith("/graphql")
+            else None
+        ),
+    )
+
+    await page.goto(f"{live_server.url}/graphql#token={report.token}")
+    await expect(page.locator("#token-state")).to_have_text("token set")
+    # The fragment is taken off the address once read.
+    await expect(page).to_have_url(f"{live_server.url}/graphql")
+    await page.click(".graphiql-execute-button")
+
+    result = page.locator(".result-window")
+    await expect(result).to_contain_text('"totalCount"')
+    await expect(result).to_contain_text('"firstName": "Dr. Jane"')
+    await offline_page.screenshot("graphiql-first-visit.png")
+    runs = [body for token, body in sent if body and body.get("operationName")]
+    assert runs and runs[-1]["operationName"] == "ListAvailableSlots"
+    assert runs[-1]["variables"]["filter"]["providerId"] == 1
+    assert all(token == report.token for token, _body in sent)
+
+    # An example opens in its own tab; the tab being worked on is left as it is.
+    await page.click("[data-example=CreateBook]")
+    await expect(page.locator(".graphiql-tab-active")).to_contain_text("CreateBook")
+    await page.click("[data-example=ListAvailableSlots]")
+    await expect(page.locator(".graphiql-tab-active")).to_contain_text("ListAvailableSlots")
     assert_offline_and_clean(offline_page)

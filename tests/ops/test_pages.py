@@ -125,3 +125,28 @@ async def test_the_examples_run_in_order_on_a_new_clinic(
         assert "errors" not in reply, (example.name, reply)
     booked = reply["data"]["createBook"]
     assert (booked["availableSlotId"], booked["notes"]) == (1, "Initial consultation")
+
+
+async def test_the_served_examples_run_as_shown_on_the_demo_clinic(
+    client: httpx.AsyncClient, session: Any
+) -> None:
+    from clinic_availability.demo import prepare_demo
+
+    report = await prepare_demo(session)
+    page = await client.get("/graphql", headers=HTML)
+    config = re.search(
+        r'<script id="explorer-config" type="application/json">(.*?)</script>', page.text, re.S
+    )
+    assert config is not None
+    examples = json.loads(config.group(1))["examples"]
+    auth = {"X-User-Token": report.token}
+    replies = {}
+    for example in examples:
+        payload = {"query": example["query"], "variables": json.loads(example["variables"])}
+        reply = (await client.post("/graphql", json=payload, headers=auth)).json()
+        assert "errors" not in reply, (example["name"], reply)
+        replies[example["name"]] = reply["data"]
+    # The list and search examples find the demo's open slots; the booking books one of them.
+    assert replies["ListAvailableSlots"]["availableSlots"]["totalCount"] > 0
+    assert replies["SearchAvailableSlots"]["searchAvailableSlots"]["totalCount"] > 0
+    assert replies["CreateBook"]["createBook"]["status"] == "CONFIRMED"

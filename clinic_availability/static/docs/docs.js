@@ -4,7 +4,7 @@
 
   var config = JSON.parse(document.getElementById("docs-config").textContent);
   window.ui = SwaggerUIBundle({
-    url: config.openapiUrl,
+    spec: config.spec,
     dom_id: "#swagger-ui",
     presets: [SwaggerUIBundle.presets.apis],
     layout: "BaseLayout",

@@ -29,7 +29,35 @@
     }
   }
 
-  var token = loadToken();
+  // serve --demo prints a GraphiQL address carrying the token in its fragment, which
+  // browsers never send to the server: take it, keep it, and clear it from the address bar.
+  function tokenFromFragment() {
+    var match = /(?:^#|&)token=([^&]+)/.exec(window.location.hash);
+    if (!match) {
+      return "";
+    }
+    window.history.replaceState(null, "", window.location.pathname + window.location.search);
+    try {
+      return decodeURIComponent(match[1]).trim();
+    } catch (error) {
+      return "";
+    }
+  }
+
+  var token = tokenFromFragment();
+  if (token) {
+    storeToken(token);
+  } else {
+    token = loadToken();
+  }
+
+  function firstVisit() {
+    try {
+      return !window.localStorage.getItem("graphiql:tabState");
+    } catch (error) {
+      return true;
+    }
+  }
 
   function showTokenState() {
     tokenState.textContent = token ? "token set" : "no token: queries answer UNAUTHENTICATED";
@@ -69,6 +97,27 @@
     );
   }
 
+  // An example opens in a tab of its own (the one it already has, if still unedited), so
+  // the work in the current tab is never overwritten.
+  function openExample(editors, example) {
+    var tabs = editors.tabs || [];
+    for (var index = 0; index < tabs.length; index++) {
+      if (tabs[index].query === example.query && tabs[index].variables === example.variables) {
+        editors.changeTab(index);
+        return;
+      }
+    }
+    editors.addTab();
+    window.setTimeout(function () {
+      if (editors.queryEditor) {
+        editors.queryEditor.setValue(example.query);
+      }
+      if (editors.variableEditor) {
+        editors.variableEditor.setValue(example.variables);
+      }
+    }, 0);
+  }
+
   function ExamplesPanel() {
     var editors = GraphiQL.React.useEditorContext({ nonNull: true });
     return h(
@@ -85,12 +134,7 @@
             className: "explorer-example",
             "data-example": example.name,
             onClick: function () {
-              if (editors.queryEditor) {
-                editors.queryEditor.setValue(example.query);
-              }
-              if (editors.variableEditor) {
-                editors.variableEditor.setValue(example.variables);
-              }
+              openExample(editors, example);
             },
           },
           h("strong", null, example.title),
@@ -104,6 +148,9 @@
   var defaultTabs = config.examples.map(function (example) {
     return { query: example.query, variables: example.variables };
   });
+  // On a first visit the active tab's editors start from the props, not from the tab:
+  // hand GraphiQL the first example so Run sends its variables.
+  var initial = firstVisit() && config.examples.length ? config.examples[0] : null;
   var root = ReactDOM.createRoot(document.getElementById("graphiql"));
 
   function render() {
@@ -114,6 +161,8 @@
           return fetcher(params, options);
         },
         defaultTabs: defaultTabs,
+        query: initial ? initial.query : undefined,
+        variables: initial ? initial.variables : undefined,
         plugins: [examplesPlugin],
         visiblePlugin: examplesPlugin,
         defaultEditorToolsVisibility: "variables",
