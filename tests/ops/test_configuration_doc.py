@@ -1,4 +1,4 @@
-"""The README's Configuration table names every setting with its real default."""
+"""The Configuration table of docs/operations.md names every setting with its real default."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from pathlib import Path
 
 from common.settings import Settings
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+PAGE = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
 
 
 def configuration_rows() -> dict[str, str]:
-    text = README.read_text(encoding="utf-8")
+    text = PAGE.read_text(encoding="utf-8")
     section = text.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
     rows = re.findall(r"^\| `([A-Z0-9_]+)` \| `([^`]*)` \|", section, re.M)
     return dict(rows)
@@ -21,7 +21,7 @@ def test_every_setting_is_documented_with_its_default() -> None:
     rows = configuration_rows()
     for name, field in Settings.model_fields.items():
         variable = name.upper()
-        assert variable in rows, f"README ## Configuration lacks a row for {variable}"
+        assert variable in rows, f"docs/operations.md ## Configuration lacks a row for {variable}"
         default = field.default
         shown = str(default).lower() if isinstance(default, bool) else str(default)
         assert rows[variable] == shown, (variable, rows[variable], shown)
