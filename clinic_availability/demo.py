@@ -103,17 +103,13 @@ async def _fill_days(
 ) -> list[AvailableSlot]:
     """Each provider's demo hours on each day, where no slot is there yet and still ahead."""
     start = datetime.combine(first_day, time(0), tzinfo=UTC)
-    taken = set(
-        (
-            await session.execute(
-                select(AvailableSlot.provider_id, AvailableSlot.start_time).where(
-                    AvailableSlot.start_time >= start,
-                    AvailableSlot.start_time < start + timedelta(days=days),
-                )
-            )
-        ).all()
+    rows = await session.execute(
+        select(AvailableSlot.provider_id, AvailableSlot.start_time).where(
+            AvailableSlot.start_time >= start,
+            AvailableSlot.start_time < start + timedelta(days=days),
+        )
     )
-    taken = {(provider_id, _as_utc(moment)) for provider_id, moment in taken}
+    taken = {(provider_id, _as_utc(moment)) for provider_id, moment in rows}
     now = now_utc()
     slots: list[AvailableSlot] = []
     for day in range(days):
