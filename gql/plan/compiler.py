@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from keyword import iskeyword
 from math import isfinite
 from operator import attrgetter
 from typing import Any
@@ -152,30 +153,52 @@ class _Compiler:
         )
         if collected.new_defer_usages:
             raise NotPlannable("@defer")
-        fields: list[tuple[str, Complete, Complete]] = []
+        entries: list[tuple[str, str]] = []
+        helpers: dict[str, Any] = {}
         for key, sub in collected.grouped_field_set.items():
             node = sub[0].node
             name = node.name.value
             if name == "__typename":
-                fields.append((key, _constant(type_.name), _identity))
+                entries.append((key, repr(type_.name)))
                 continue
             field = type_.fields.get(name)
             if field is None or node.arguments or field.args:
                 raise NotPlannable(f"{type_.name}.{name}")
-            fields.append((key, _getter(type_, name, field), self.value(field.type, sub)))
-        return _object(tuple(fields), required)
+            read = _read(type_, name, field, helpers)
+            complete = self.value(field.type, sub)
+            entries.append((key, _inline(field.type, read, complete, helpers)))
+        return _object(type_.name, entries, helpers, required)
 
 
-def _identity(value: Any) -> Any:
-    return value
+def _helper(helpers: dict[str, Any], value: Any) -> str:
+    name = f"h{len(helpers)}"
+    helpers[name] = value
+    return name
 
 
-def _constant(value: str) -> Complete:
-    return lambda _source: value
+# Values the built-in scalars return unchanged, tested inline: ``v`` is the value read.
+_SHORTCUTS: dict[Any, str] = {
+    GraphQLInt: f"type(v) is int and {MIN_INT} <= v <= {MAX_INT}",
+    GraphQLString: "type(v) is str",
+    GraphQLBoolean: "type(v) is bool",
+}
 
 
-def _getter(type_: GraphQLObjectType, name: str, field: GraphQLField) -> Complete:
-    """Reads the field from its source object as Strawberry would."""
+def _inline(
+    type_: GraphQLOutputType, read: str, complete: Complete, helpers: dict[str, Any]
+) -> str:
+    """The expression completing the value ``read`` yields."""
+    name = _helper(helpers, complete)
+    named = type_.of_type if isinstance(type_, GraphQLNonNull) else type_
+    shortcut = _SHORTCUTS.get(named)
+    if shortcut is None:
+        return f"{name}({read})"
+    test = shortcut.replace("type(v)", f"type(v := {read})", 1)
+    return f"(v if {test} else {name}(v))"
+
+
+def _read(type_: GraphQLObjectType, name: str, field: GraphQLField, helpers: dict[str, Any]) -> str:
+    """The expression reading the field from ``source`` as Strawberry would."""
     definition = (field.extensions or {}).get(DEFINITION)
     if definition is None or definition.extensions:
         raise NotPlannable(f"{type_.name}.{name}")
@@ -185,8 +208,10 @@ def _getter(type_: GraphQLObjectType, name: str, field: GraphQLField) -> Complet
             raise NotPlannable(f"{type_.name}.{name} resolver")
         if definition.default_resolver is not getattr:
             raise NotPlannable("custom default resolver")
-        getter: Complete = attrgetter(definition.python_name)
-        return getter
+        attribute = definition.python_name
+        if attribute.isidentifier() and not iskeyword(attribute):
+            return f"source.{attribute}"
+        return f"{_helper(helpers, attrgetter(attribute))}(source)"
     plain = (
         not resolver.is_async
         and resolver.info_parameter is None
@@ -196,9 +221,16 @@ def _getter(type_: GraphQLObjectType, name: str, field: GraphQLField) -> Complet
     )
     if not plain:
         raise NotPlannable(f"{type_.name}.{name} resolver")
-    if resolver.self_parameter is not None:
-        return lambda source: resolver(source)
-    return lambda _source: resolver()
+    call = _helper(helpers, resolver)
+    return f"{call}(source)" if resolver.self_parameter is not None else f"{call}()"
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _constant(value: str) -> Complete:
+    return lambda _source: value
 
 
 def _leaf(type_: Any, required: bool) -> Complete:
@@ -258,12 +290,23 @@ def _list(item: Complete, required: bool) -> Complete:
     return complete_list
 
 
-def _object(fields: tuple[tuple[str, Complete, Complete], ...], required: bool) -> Complete:
-    def complete_object(source: Any) -> Any:
-        if source is None:
-            if required:
-                raise Unusual
-            return None
-        return {key: complete(get(source)) for key, get, complete in fields}
+def _object(
+    type_name: str, entries: list[tuple[str, str]], helpers: dict[str, Any], required: bool
+) -> Complete:
+    """One generated function building the object's response dictionary.
 
-    return complete_object
+    The text holds only response keys (quoted with ``repr``), Python identifiers of the
+    Strawberry fields and helper names: nothing from a request's values.
+    """
+    on_null = "raise Unusual" if required else "return None"
+    items = "".join(f"\n        {key!r}: {expression}," for key, expression in entries)
+    source = (
+        f"def complete_{type_name}(source):\n"
+        f"    if source is None:\n"
+        f"        {on_null}\n"
+        f"    return {{{items}\n    }}\n"
+    )
+    namespace: dict[str, Any] = {**helpers, "Unusual": Unusual}
+    exec(compile(source, f"<plan {type_name}>", "exec"), namespace)
+    function: Complete = namespace[f"complete_{type_name}"]
+    return function
