@@ -215,6 +215,10 @@ class CompiledPlan(SchemaExtension):
             except NotPlannable as reason:
                 logger.debug("not planned: %s", reason)
                 compiled = None
+            except Exception:
+                # A planner fault must not fail the request: graphql-core runs it instead.
+                logger.exception("query plan compilation failed")
+                compiled = None
             if len(plan.variants) < MAX_VARIANTS:
                 plan.variants[variant] = compiled
         if compiled is None:

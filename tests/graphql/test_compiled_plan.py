@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 import strawberry.schema.schema as strawberry_schema
-from graphql import GraphQLObjectType, get_named_type, is_object_type
+from graphql import GraphQLObjectType, get_named_type, is_object_type, is_required_argument
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
@@ -57,7 +57,7 @@ def root_arguments() -> dict[str, list[str]]:
         f'input: {{providerId: 1, startTime: "{iso(start)}", '
         f'endTime: "{iso(start + timedelta(minutes=30))}"}}'
     )
-    return {
+    known = {
         "availableSlots": ["", "(first: 3)", "(first: 0)", "(filter: {providerId: 1})"],
         "searchAvailableSlots": ["", "(providerId: 1, duration: 30)", '(date: "soon")'],
         "availableSlot": ["(id: 1)", "(id: 999)"],
@@ -72,6 +72,14 @@ def root_arguments() -> dict[str, list[str]]:
         "providerAvailableSlots": ["", "(first: 2, slotsPerProvider: 2)"],
         "availableSlotPreview": [f"({preview})"],
     }
+    # Root fields added later are generated too when they need no argument.
+    query_type = SCHEMA.query_type
+    assert query_type is not None
+    for name, field in query_type.fields.items():
+        required = any(is_required_argument(argument) for argument in field.args.values())
+        if name not in known and not required and is_object_type(get_named_type(field.type)):
+            known[name] = [""]
+    return known
 
 
 DIRECTIVES = (
