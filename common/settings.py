@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     graphql_max_cost: int = 5000
     # Parsed and validated documents kept per process (LRU), so repeats skip the work.
     graphql_cache_size: int = 256
+    # Queries answered by a compiled plan (cached like the documents) instead of
+    # graphql-core completing every field; anything the plan does not cover still runs there.
+    graphql_compiled_plan: bool = True
 
     db_pool_size: int = 10
     db_max_overflow: int = 10

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import strawberry
 from graphql import GraphQLError
 from strawberry.schema.config import StrawberryConfig
@@ -14,6 +16,7 @@ from gql.bookings import BookingMutation, BookingQuery
 from gql.errors import DomainErrors
 from gql.limits import LimitPolicy, limits_extension
 from gql.people import PeopleMutation, PeopleQuery
+from gql.plan import compiled_plan_extension
 from gql.recurrence import RecurrenceMutation, RecurrenceQuery
 from gql.serial import SerialRootFields
 from gql.slots import SlotMutation, SlotQuery
@@ -61,10 +64,17 @@ def limit_policy(settings: Settings) -> LimitPolicy:
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     settings = settings or Settings()
+    extensions: list[Any] = [
+        limits_extension(limit_policy(settings)),
+        DomainErrors,
+        SerialRootFields,
+    ]
+    if settings.graphql_compiled_plan:
+        extensions.append(compiled_plan_extension(settings.graphql_cache_size))
     return ClinicSchema(
         query=Query,
         mutation=Mutation,
-        extensions=[limits_extension(limit_policy(settings)), DomainErrors, SerialRootFields],
+        extensions=extensions,
         scalar_overrides=SCALAR_OVERRIDES,
         # No "Did you mean ...", and one operation per request (no batching).
         config=StrawberryConfig(disable_field_suggestions=True, batching_config=None),

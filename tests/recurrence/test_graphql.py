@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from tests.factories import Factory, future, iso
 from tests.graphql.helpers import extensions, gql
+from tests.graphql.plan_switch import plan_settings  # noqa: F401  (with and without the plan)
 
 CREATE = """mutation($input: CreateAvailableSlotInput!) {
   createAvailableSlot(input: $input) { id seriesId startTime recurring recurrencePattern }
