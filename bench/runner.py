@@ -16,6 +16,7 @@ from bench.build_db import BenchData, Target, prepare
 from bench.load import request_once, run_load
 from bench.process import HOST, ServerProcess
 from bench.report import Measurement, Outcome
+from bench.restore import baseline, restore
 from bench.workloads import GRAPHQL_ERROR, WORKLOADS, Plan, Workload
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -47,6 +48,8 @@ class Run:
     memory_kb: dict[str, int] = field(default_factory=dict)
     started: str = ""
     profiles: dict[str, str] = field(default_factory=dict)
+    # Rows the run added and deleted again, per table.
+    restored: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -93,12 +96,16 @@ class Runner:
             self.say("database: reused (built earlier with the same size)")
         else:
             self.say(f"database: built in {data.build_seconds:.1f} s")
+        marks = await baseline(o.target)
+        leftover = await restore(o.target, marks)
+        if leftover:
+            self.say(f"database: deleted rows an interrupted run left: {_rows(leftover)}")
         run = Run(options=o, data=data, started=datetime.now(UTC).isoformat(timespec="seconds"))
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
         server = ServerProcess(o.target.url, o.results / f"server-{stamp}.log", SERVER_ENV)
-        await server.start()
-        self.say(f"server: uvicorn pid {server.pid} on {HOST}:{server.port}")
         try:
+            await server.start()
+            self.say(f"server: uvicorn pid {server.pid} on {HOST}:{server.port}")
             for workload in WORKLOADS:
                 if o.only and workload.key not in o.only:
                     continue
@@ -107,6 +114,9 @@ class Runner:
             run.memory_kb = server.memory_kb()
         finally:
             server.stop()
+            run.restored = await restore(o.target, marks)
+            if run.restored:
+                self.say(f"database: as built again, deleted {_rows(run.restored)}")
         return run
 
     async def _workload(
@@ -201,6 +211,10 @@ class Runner:
         key = "floor_statements" if target == "floor" else "api_statements"
         statements = (after[key] - before[key]) / result.requests if result.requests else 0.0
         return Measurement(target, result, statements, single)
+
+
+def _rows(deleted: dict[str, int]) -> str:
+    return ", ".join(f"{count:,} {table}" for table, count in deleted.items())
 
 
 def elapsed_since(start: float) -> str:
