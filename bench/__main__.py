@@ -7,7 +7,7 @@ import asyncio
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import orjson
@@ -50,6 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--profile", default="", help="workloads to sample with py-spy (comma-separated)"
     )
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument(
+        "--peer",
+        choices=("postgraphile",),
+        default=None,
+        help="instead of the workload table, the list page against a peer (PostgreSQL only; "
+        "needs npm and wrk)",
+    )
     return parser
 
 
@@ -91,6 +98,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     def say(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
+    if args.peer == "postgraphile":
+        return _peer(options, args.json, say, started)
     run = asyncio.run(Runner(options, say).run())
     data = run.data
     print()
@@ -108,6 +117,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     for key, path in run.profiles.items():
         print(f"profile of {key}: {path} (summary beside it)")
     destination = args.json or RESULTS / f"bench-{data.target.backend}-{data.slots}.json"
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    destination.write_bytes(orjson.dumps(run.as_dict(), option=orjson.OPT_INDENT_2))
+    print(f"results: {destination} ({elapsed_since(started)})")
+    return 0
+
+
+def _peer(
+    options: Options, json_path: Path | None, say: Callable[[str], None], started: float
+) -> int:
+    from bench.peer import peer_table, run_peer
+
+    run = asyncio.run(run_peer(options, say))
+    print()
+    print(peer_table(run, options))
+    destination = json_path or RESULTS / f"peer-postgraphile-{run.data.slots}.json"
     destination.parent.mkdir(parents=True, exist_ok=True)
     destination.write_bytes(orjson.dumps(run.as_dict(), option=orjson.OPT_INDENT_2))
     print(f"results: {destination} ({elapsed_since(started)})")

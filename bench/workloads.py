@@ -82,7 +82,7 @@ def _graphql(target: str, query: str, variables: Callable[[int], dict[str, Any]]
     return Plan(build, error_marker=GRAPHQL_ERROR)
 
 
-def _week(data: BenchData, index: int) -> tuple[date, date]:
+def week_of(data: BenchData, index: int) -> tuple[date, date]:
     start = data.first_day + timedelta(days=(index * 7) % DAYS)
     return start, start + timedelta(days=6)
 
@@ -103,7 +103,7 @@ async def rest_list(data: BenchData, target: str, _duration: float) -> Plan | No
     base = _base(target)
 
     def build(index: int) -> Request:
-        start, end = _week(data, index)
+        start, end = week_of(data, index)
         query = f"page_size={PAGE}&start_date={start}&end_date={end}"
         return Request("GET", f"{base}/available_slots?{query}")
 
@@ -115,7 +115,7 @@ async def graphql_list(data: BenchData, target: str, duration: float) -> Plan | 
         return await rest_list(data, target, duration)
 
     def variables(index: int) -> dict[str, Any]:
-        start, end = _week(data, index)
+        start, end = week_of(data, index)
         return {"first": PAGE, "filter": {"startDate": str(start), "endDate": str(end)}}
 
     return _graphql(target, LIST_QUERY, variables)
