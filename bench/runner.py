@@ -13,7 +13,7 @@ from typing import Any
 
 from bench import profile
 from bench.build_db import BenchData, Target, prepare
-from bench.load import request_once, run_load
+from bench.load import LoadResult, request_once, run_load
 from bench.process import HOST, ServerProcess
 from bench.report import Measurement, Outcome
 from bench.restore import baseline, restore
@@ -182,14 +182,19 @@ class Runner:
         if target == "api" and workload.key in o.profile:
             output = o.results / f"profile-{workload.key}-{o.target.backend}.txt"
             spy = profile.start(server.pid, o.duration, output)
-        result = await run_load(
-            HOST,
-            server.port,
-            plan.build,
-            duration=o.duration,
-            first_index=warm.next_index,
-            max_requests=budget(warm.next_index),
-            **common,
+        # A duration of 0 measures one request at a time only (the scale comparison).
+        result = (
+            await run_load(
+                HOST,
+                server.port,
+                plan.build,
+                duration=o.duration,
+                first_index=warm.next_index,
+                max_requests=budget(warm.next_index),
+                **common,
+            )
+            if o.duration > 0
+            else LoadResult(next_index=warm.next_index)
         )
         after = await server.stats()
         single = None

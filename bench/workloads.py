@@ -150,6 +150,19 @@ async def get_slot(data: BenchData, target: str, _duration: float) -> Plan | Non
     )
 
 
+async def provider_week(data: BenchData, target: str, _duration: float) -> Plan | None:
+    """One provider's 7-day window: an answer of the same size whatever the table's."""
+    base = _base(target)
+
+    def build(index: int) -> Request:
+        start, end = week_of(data, index)
+        provider = 1 + (index * 37) % data.providers
+        query = f"provider_id={provider}&page_size={PAGE}&start_date={start}&end_date={end}"
+        return Request("GET", f"{base}/available_slots?{query}")
+
+    return Plan(build)
+
+
 async def create_slot(data: BenchData, target: str, _duration: float) -> Plan | None:
     base = _base(target)
     writers = await add_providers(data.target, WRITERS)
@@ -247,6 +260,7 @@ WORKLOADS: tuple[Workload, ...] = (
     Workload("rest_search", "REST search provider/date/duration", rest_search),
     Workload("gql_search", "GraphQL search", graphql_search),
     Workload("get_slot", "REST get one slot", get_slot),
+    Workload("provider_week", "REST a provider's week (50)", provider_week),
     Workload("create_slot", "REST create one slot", create_slot),
     Workload("batch_500", "REST batch create 500 slots", batch_create),
     Workload("weekly_series", "REST weekly series, 1 year", weekly_series),
