@@ -140,11 +140,15 @@ class Runner:
             measurement = await self._measure(server, workload, target, plan, headers, run)
             outcome.measurements[target] = measurement
             r = measurement.result
+            loaded = (
+                f"{r.rps:.0f} req/s, p50 {r.percentile(0.5):.2f} ms,"
+                f" p99 {r.percentile(0.99):.2f} ms, {measurement.statements:.2f} SQL/req, "
+                if r.requests
+                else ""
+            )
             self.say(
-                f"{workload.title} [{target}]: {r.rps:.0f} req/s, p50 {r.percentile(0.5):.2f} ms,"
-                f" p99 {r.percentile(0.99):.2f} ms, one at a time p50"
-                f" {measurement.single_p50():.2f} ms, {measurement.statements:.2f} SQL/req,"
-                f" {measurement.errors} errors"
+                f"{workload.title} [{target}]: {loaded}one at a time p50"
+                f" {measurement.single_p50():.2f} ms, {measurement.errors} errors"
             )
         return outcome
 
