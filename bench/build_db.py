@@ -150,6 +150,18 @@ def plan_bookings(slots: int) -> Iterator[BookingRow]:
         yield number, slot_id, 1 + slot_id % patients, None
 
 
+def built_ids(slots: int) -> dict[str, int]:
+    """The highest id of each table the build fills (the others it leaves empty)."""
+    return {
+        "providers": provider_count(slots),
+        "patients": patient_count(slots),
+        "users": 1,
+        "api_tokens": 1,
+        "available_slots": slots,
+        "bookings": len(range(BOOKED_EVERY, slots + 1, BOOKED_EVERY)),
+    }
+
+
 def _people(count: int, *, with_zone: bool) -> list[tuple[object, ...]]:
     rows: list[tuple[object, ...]] = []
     for number in range(1, count + 1):

@@ -30,7 +30,7 @@ import httpx
 import orjson
 
 from bench import wrk
-from bench.build_db import BenchData, prepare
+from bench.build_db import BenchData, built_ids, prepare
 from bench.load import Request
 from bench.process import HOST, ServerProcess, free_port
 from bench.restore import baseline, restore
@@ -292,7 +292,7 @@ async def run_peer(options: Options, say: Callable[[str], None]) -> PeerRun:
     say(f"database: {options.target.label}, {options.slots:,} slots")
     data = await prepare(options.target, options.slots, rebuild=options.rebuild)
     say("database: reused" if data.reused else f"database: built in {data.build_seconds:.1f} s")
-    marks = await baseline(options.target)
+    marks = await baseline(options.target, built_ids(options.slots))
     await restore(options.target, marks)
     run = PeerRun(data, version(folder, "postgraphile"))
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")

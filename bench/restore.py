@@ -249,11 +249,12 @@ async def _pg_meta_marks(target: Target, store: str | None) -> str | None:
         await connection.close()
 
 
-async def baseline(target: Target) -> Marks:
+async def baseline(target: Target, built: Mapping[str, int] | None = None) -> Marks:
     """The marks recorded for this database, recorded now if it has none yet.
 
-    The bench records them right after a build; a database built before marks existed
-    gets them on its first run (the rows it holds then count as built).
+    The bench records them on the first run after a build. A database built before marks
+    existed gets them then too: ``built`` (what the build made of the tables it fills)
+    where given, what the other tables hold now.
     """
     path = target.sqlite_path
     text = (
@@ -264,6 +265,8 @@ async def baseline(target: Target) -> Marks:
     if text:
         return {str(k): int(v) for k, v in orjson.loads(text).items()}
     marks = await current_marks(target)
+    if built is not None:
+        marks.update({table: mark for table, mark in built.items() if table in marks})
     text = orjson.dumps(dict(sorted(marks.items()))).decode()
     if path is not None:
         await asyncio.to_thread(_sqlite_meta_marks, path, text)

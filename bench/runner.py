@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import profile
-from bench.build_db import BenchData, Target, prepare
+from bench.build_db import BenchData, Target, built_ids, prepare
 from bench.load import LoadResult, request_once, run_load
 from bench.process import HOST, ServerProcess
 from bench.report import Measurement, Outcome
@@ -96,7 +96,7 @@ class Runner:
             self.say("database: reused (built earlier with the same size)")
         else:
             self.say(f"database: built in {data.build_seconds:.1f} s")
-        marks = await baseline(o.target)
+        marks = await baseline(o.target, built_ids(o.slots))
         leftover = await restore(o.target, marks)
         if leftover:
             self.say(f"database: deleted rows an interrupted run left: {_rows(leftover)}")

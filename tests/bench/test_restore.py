@@ -9,7 +9,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from bench.build_db import Target, add_open_slots, add_providers, prepare
+from bench.build_db import Target, add_open_slots, add_providers, built_ids, prepare
 from bench.restore import baseline, children_first, restore
 from bench.runner import Options, Runner
 
@@ -122,4 +122,18 @@ async def test_a_run_of_the_write_workloads_keeps_the_size(
     assert run.data.reused
     assert run.restored["available_slots"] > 0 and run.restored["bookings"] > 0
     assert run.restored["slot_series"] > 0 and run.restored["providers"] > 0
+    assert await _counts(bench_target) == built
+
+
+async def test_a_database_built_before_marks_gets_the_build_s_own(bench_target: Target) -> None:
+    await prepare(bench_target, SLOTS)
+    built = await _counts(bench_target)
+    writers = await add_providers(bench_target, 2)
+    await add_open_slots(bench_target, writers, 5, datetime.now(UTC) + timedelta(days=2000))
+
+    marks = await baseline(bench_target, built_ids(SLOTS))
+
+    assert marks["providers"] == built["providers"]
+    assert marks["available_slots"] == SLOTS
+    assert await restore(bench_target, marks) == {"providers": 2, "available_slots": 5}
     assert await _counts(bench_target) == built
