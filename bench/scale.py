@@ -3,19 +3,25 @@
 Queries whose answer does not grow with the table (get one slot, search one provider's
 day, one provider's week) should cost the same at any size; a week's window over every
 provider counts rows in proportion to the table, so its total's time is reported beside
-them. Each size runs in its own database and server; only the one-request-at-a-time
-latency is measured (after a warm-up), for the API and for the floor.
+them. Each size gets its own database and server, both running at once; after a warm-up
+the requests go one at a time to each size in turn, so whatever else loads the machine
+falls on both alike, and the ratio holds even when the absolute figures wander.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from bench.build_db import Target
-from bench.runner import Options, Runner
+from bench.build_db import BenchData, Target, built_ids, prepare
+from bench.load import run_alternating, run_load
+from bench.process import HOST, ServerProcess
+from bench.restore import Marks, baseline, restore
+from bench.runner import SERVER_ENV, Options
+from bench.workloads import WORKLOADS
 
 # (workload key, title, answer grows with the table)
 SCALE_WORKLOADS = (
@@ -26,6 +32,7 @@ SCALE_WORKLOADS = (
 )
 # The most a query whose answer does not grow may slow down at the larger size.
 BOUND = 1.5
+TARGETS = ("api", "floor")
 
 
 @dataclass
@@ -41,26 +48,69 @@ class ScaleRow:
         return b / a if a else math.nan
 
 
+@dataclass
+class _Size:
+    slots: int
+    data: BenchData
+    marks: Marks
+    server: ServerProcess
+
+
+async def _open(options: Options, target: Target, slots: int, say: Callable[[str], None]) -> _Size:
+    say(f"database: {target.label}, {slots:,} slots")
+    data = await prepare(target, slots, rebuild=options.rebuild)
+    say("database: reused" if data.reused else f"database: built in {data.build_seconds:.1f} s")
+    marks = await baseline(target, built_ids(slots))
+    await restore(target, marks)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    log = options.results / f"server-{stamp}-{slots}.log"
+    return _Size(slots, data, marks, ServerProcess(target.url, log, SERVER_ENV))
+
+
 async def run_scale(
     options: Options,
     sizes: tuple[int, int],
     target_for: Callable[[int], Target],
     say: Callable[[str], None],
 ) -> list[ScaleRow]:
-    rows = {key: ScaleRow(key, title, grows, {}) for key, title, grows in SCALE_WORKLOADS}
-    for slots in sizes:
-        sized = replace(
-            options,
-            target=target_for(slots),
-            slots=slots,
-            duration=0.0,
-            only=tuple(rows),
-        )
-        run = await Runner(sized, say).run()
-        for outcome in run.outcomes:
-            for target, measurement in outcome.measurements.items():
-                rows[outcome.key].p50[(target, slots)] = measurement.single_p50()
-    return list(rows.values())
+    rows = [ScaleRow(key, title, grows, {}) for key, title, grows in SCALE_WORKLOADS]
+    makers = {w.key: w.make for w in WORKLOADS}
+    opened = [await _open(options, target_for(slots), slots, say) for slots in sizes]
+    try:
+        for size in opened:
+            await size.server.start()
+        for row in rows:
+            for target in TARGETS:
+                plans = []
+                for size in opened:
+                    plan = await makers[row.key](size.data, target, 0.0)
+                    assert plan is not None
+                    headers = {"X-User-Token": size.data.token}
+                    await run_load(
+                        HOST,
+                        size.server.port,
+                        plan.build,
+                        duration=options.warmup,
+                        concurrency=1,
+                        headers=headers,
+                    )
+                    plans.append((size.server.port, plan.build, headers))
+                results = await run_alternating(HOST, plans, duration=options.single)
+                for size, result in zip(opened, results, strict=True):
+                    if result.errors:
+                        raise RuntimeError(f"{row.key} [{target}]: {result.sample_error}")
+                    row.p50[(target, size.slots)] = result.percentile(0.5)
+                say(
+                    f"{row.title} [{target}]: p50 "
+                    + ", ".join(
+                        f"{row.p50[(target, s.slots)]:.2f} ms at {s.slots:,}" for s in opened
+                    )
+                )
+    finally:
+        for size in opened:
+            size.server.stop()
+            await restore(size.data.target, size.marks)
+    return rows
 
 
 def _cell(value: float) -> str:
