@@ -287,6 +287,7 @@ async def measure(target: PeerTarget, options: Options, folder: Path) -> None:
 async def run_peer(options: Options, say: Callable[[str], None]) -> PeerRun:
     if options.target.sqlite_path is not None:
         raise SystemExit("--peer postgraphile needs PostgreSQL (--database-url postgresql://...)")
+    wrk.binary()
     folder = cache_folder()
     command = await asyncio.to_thread(install, folder, say)
     say(f"database: {options.target.label}, {options.slots:,} slots")
