@@ -33,7 +33,7 @@ from bench import wrk
 from bench.build_db import BenchData, built_ids, prepare
 from bench.load import Request
 from bench.process import HOST, ServerProcess, free_port
-from bench.restore import baseline, restore
+from bench.restore import baseline, exclusive, restore
 from bench.runner import SERVER_ENV, Options
 from bench.workloads import PAGE, graphql_list, rest_list, week_of
 
@@ -290,6 +290,13 @@ async def run_peer(options: Options, say: Callable[[str], None]) -> PeerRun:
     wrk.binary()
     folder = cache_folder()
     command = await asyncio.to_thread(install, folder, say)
+    async with exclusive(options.target, say):
+        return await _run_peer(options, say, folder, command)
+
+
+async def _run_peer(
+    options: Options, say: Callable[[str], None], folder: Path, command: Path
+) -> PeerRun:
     say(f"database: {options.target.label}, {options.slots:,} slots")
     data = await prepare(options.target, options.slots, rebuild=options.rebuild)
     say("database: reused" if data.reused else f"database: built in {data.build_seconds:.1f} s")

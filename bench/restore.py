@@ -13,8 +13,12 @@ inside the restoring transaction and put back before it commits.
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import hashlib
+import os
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -273,3 +277,25 @@ async def baseline(target: Target, built: Mapping[str, int] | None = None) -> Ma
     else:
         await _pg_meta_marks(target, text)
     return marks
+
+
+def _lock_path(target: Target) -> Path:
+    base = Path(os.environ.get("TMPDIR", "/tmp")) / "clinic-bench" / "locks"
+    base.mkdir(parents=True, exist_ok=True)
+    return base / f"{hashlib.sha256(target.url.encode()).hexdigest()[:16]}.lock"
+
+
+@asynccontextmanager
+async def exclusive(target: Target, say: Callable[[str], None]) -> AsyncIterator[None]:
+    """One bench run at a time per database on this machine: a run's restore would delete
+    the rows another run's writes just made (and a build replaces the database)."""
+    with _lock_path(target).open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            say(f"database: waiting for another bench run on {target.label}")
+            await asyncio.to_thread(fcntl.flock, handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

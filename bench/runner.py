@@ -16,7 +16,7 @@ from bench.build_db import BenchData, Target, built_ids, prepare
 from bench.load import LoadResult, request_once, run_load
 from bench.process import HOST, ServerProcess
 from bench.report import Measurement, Outcome
-from bench.restore import baseline, restore
+from bench.restore import baseline, exclusive, restore
 from bench.workloads import GRAPHQL_ERROR, WORKLOADS, Plan, Workload
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -89,6 +89,10 @@ class Runner:
         self.say = say
 
     async def run(self) -> Run:
+        async with exclusive(self.options.target, self.say):
+            return await self._run()
+
+    async def _run(self) -> Run:
         o = self.options
         self.say(f"database: {o.target.label}, {o.slots:,} slots")
         data = await prepare(o.target, o.slots, rebuild=o.rebuild)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -19,7 +20,7 @@ from typing import Any
 from bench.build_db import BenchData, Target, built_ids, prepare
 from bench.load import run_alternating, run_load
 from bench.process import HOST, ServerProcess
-from bench.restore import Marks, baseline, restore
+from bench.restore import Marks, baseline, exclusive, restore
 from bench.runner import SERVER_ENV, Options
 from bench.workloads import WORKLOADS
 
@@ -68,6 +69,18 @@ async def _open(options: Options, target: Target, slots: int, say: Callable[[str
 
 
 async def run_scale(
+    options: Options,
+    sizes: tuple[int, int],
+    target_for: Callable[[int], Target],
+    say: Callable[[str], None],
+) -> list[ScaleRow]:
+    async with AsyncExitStack() as stack:
+        for slots in sorted(sizes):
+            await stack.enter_async_context(exclusive(target_for(slots), say))
+        return await _run_scale(options, sizes, target_for, say)
+
+
+async def _run_scale(
     options: Options,
     sizes: tuple[int, int],
     target_for: Callable[[int], Target],

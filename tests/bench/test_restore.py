@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -9,8 +10,15 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from bench.build_db import Target, add_open_slots, add_providers, built_ids, prepare
-from bench.restore import baseline, children_first, restore
+from bench.build_db import (
+    Target,
+    add_open_slots,
+    add_providers,
+    built_ids,
+    prepare,
+    sqlite_target,
+)
+from bench.restore import baseline, children_first, exclusive, restore
 from bench.runner import Options, Runner
 
 SLOTS = 300
@@ -137,3 +145,23 @@ async def test_a_database_built_before_marks_gets_the_build_s_own(bench_target: 
     assert marks["available_slots"] == SLOTS
     assert await restore(bench_target, marks) == {"providers": 2, "available_slots": 5}
     assert await _counts(bench_target) == built
+
+
+async def test_a_second_run_on_the_same_database_waits_for_the_first(tmp_path: Path) -> None:
+    target = sqlite_target(tmp_path / "shared.db")
+    said: list[str] = []
+    order: list[str] = []
+
+    async def second() -> None:
+        async with exclusive(target, said.append):
+            order.append("second")
+
+    async with exclusive(target, said.append):
+        waiting = asyncio.create_task(second())
+        await asyncio.sleep(0.2)
+        assert not waiting.done()
+        order.append("first")
+    await asyncio.wait_for(waiting, 5)
+
+    assert order == ["first", "second"]
+    assert said == [f"database: waiting for another bench run on {target.label}"]
