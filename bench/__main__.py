@@ -7,12 +7,12 @@ import asyncio
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import orjson
 
-from bench.build_db import default_sqlite_path, postgres_target, sqlite_target
+from bench.build_db import Target, default_sqlite_path, postgres_target, sqlite_target
 from bench.report import table
 from bench.runner import RESULTS, Options, Runner, elapsed_since
 from bench.workloads import WORKLOADS
@@ -50,6 +50,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--profile", default="", help="workloads to sample with py-spy (comma-separated)"
     )
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument(
+        "--peer",
+        choices=("postgraphile",),
+        default=None,
+        help="instead of the workload table, the list page against a peer (PostgreSQL only; "
+        "needs npm and wrk)",
+    )
+    parser.add_argument(
+        "--scale",
+        action="store_true",
+        help="instead of the workload table, the reads whose answer does not grow, one at a "
+        "time, at --scale-from slots and at --slots (e.g. --slots 10000000)",
+    )
+    parser.add_argument(
+        "--scale-from", type=int, default=100_000, help="the smaller size for --scale"
+    )
     return parser
 
 
@@ -57,15 +73,18 @@ def _split(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
-def options_from(args: argparse.Namespace) -> Options:
+def target_for(args: argparse.Namespace, slots: int) -> Target:
     url = args.database_url
     if url is None:
         env = os.environ.get("DATABASE_URL", "")
         url = env if env.startswith("postgres") else None
     if url is not None and args.sqlite_path is None:
-        target = postgres_target(url, args.slots)
-    else:
-        target = sqlite_target(args.sqlite_path or default_sqlite_path(args.slots))
+        return postgres_target(url, slots)
+    return sqlite_target(args.sqlite_path or default_sqlite_path(slots))
+
+
+def options_from(args: argparse.Namespace) -> Options:
+    target = target_for(args, args.slots)
     known = {w.key for w in WORKLOADS}
     unknown = set(_split(args.only)) - known
     if unknown:
@@ -91,6 +110,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     def say(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
+    if args.peer == "postgraphile":
+        return _peer(options, args.json, say, started)
+    if args.scale:
+        return _scale(args, options, say, started)
     run = asyncio.run(Runner(options, say).run())
     data = run.data
     print()
@@ -110,6 +133,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     destination = args.json or RESULTS / f"bench-{data.target.backend}-{data.slots}.json"
     destination.parent.mkdir(parents=True, exist_ok=True)
     destination.write_bytes(orjson.dumps(run.as_dict(), option=orjson.OPT_INDENT_2))
+    print(f"results: {destination} ({elapsed_since(started)})")
+    return 0
+
+
+def _peer(
+    options: Options, json_path: Path | None, say: Callable[[str], None], started: float
+) -> int:
+    from bench.peer import peer_table, run_peer
+
+    run = asyncio.run(run_peer(options, say))
+    print()
+    print(peer_table(run, options))
+    destination = json_path or RESULTS / f"peer-postgraphile-{run.data.slots}.json"
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    destination.write_bytes(orjson.dumps(run.as_dict(), option=orjson.OPT_INDENT_2))
+    print(f"results: {destination} ({elapsed_since(started)})")
+    return 0
+
+
+def _scale(
+    args: argparse.Namespace, options: Options, say: Callable[[str], None], started: float
+) -> int:
+    from bench.scale import run_scale, scale_dict, scale_table
+
+    if args.sqlite_path is not None:
+        raise SystemExit("--scale builds one database per size: leave out --sqlite-path")
+    sizes = (args.scale_from, args.slots)
+    rows = asyncio.run(run_scale(options, sizes, lambda n: target_for(args, n), say))
+    print()
+    print(scale_table(rows, options.target.backend, sizes))
+    name = f"scale-{options.target.backend}-{sizes[0]}-{sizes[1]}.json"
+    destination = args.json or RESULTS / name
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    destination.write_bytes(orjson.dumps(scale_dict(rows, sizes), option=orjson.OPT_INDENT_2))
     print(f"results: {destination} ({elapsed_since(started)})")
     return 0
 

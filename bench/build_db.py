@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -34,6 +35,8 @@ TIME_ZONES = ("America/New_York", "America/Chicago", "America/Los_Angeles", "Eur
 FIRST_NAMES = ("Dr. Jane", "Dr. Omar", "Dr. Mei", "Dr. Ana", "Dr. Luis", "Dr. Ravi")
 LAST_NAMES = ("Smith", "Haddad", "Chen", "Silva", "Garcia", "Patel", "Okafor", "Kim")
 BULK_CHUNK = 50_000
+# Rows per SQLite transaction while building: memory and the journal stay bounded at any size.
+SQLITE_CHUNK = 500_000
 
 SlotRow = tuple[int, int, datetime, datetime, int, str | None, bool]
 BookingRow = tuple[int, int, int, str | None]
@@ -147,6 +150,18 @@ def plan_bookings(slots: int) -> Iterator[BookingRow]:
         yield number, slot_id, 1 + slot_id % patients, None
 
 
+def built_ids(slots: int) -> dict[str, int]:
+    """The highest id of each table the build fills (the others it leaves empty)."""
+    return {
+        "providers": provider_count(slots),
+        "patients": patient_count(slots),
+        "users": 1,
+        "api_tokens": 1,
+        "available_slots": slots,
+        "bookings": len(range(BOOKED_EVERY, slots + 1, BOOKED_EVERY)),
+    }
+
+
 def _people(count: int, *, with_zone: bool) -> list[tuple[object, ...]]:
     rows: list[tuple[object, ...]] = []
     for number in range(1, count + 1):
@@ -197,6 +212,9 @@ def _sqlite_build(target: Target, slots: int, first_day: date, token: str) -> No
     now = _sqlite_time(datetime.now(UTC))
     connection = _sqlite_connect(path)
     try:
+        # No journal while loading a file nobody else has open (a failed build is rebuilt:
+        # its bench_meta, written last, is missing); WAL, as the migrations left it, after.
+        connection.execute("PRAGMA journal_mode=OFF")
         connection.execute("PRAGMA synchronous=OFF")
         connection.execute("PRAGMA cache_size=-262144")
         indexes = connection.execute(
@@ -217,7 +235,9 @@ def _sqlite_build(target: Target, slots: int, first_day: date, token: str) -> No
             [(*row, now, now) for row in _people(patient_count(slots), with_zone=False)],
         )
         _sqlite_admin(connection, token, now)
-        connection.executemany(
+        connection.execute("COMMIT")
+        _sqlite_chunks(
+            connection,
             "INSERT INTO available_slots (id, provider_id, start_time, end_time, "
             "duration_minutes, appointment_type, available, recurring, created_at, updated_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
@@ -226,21 +246,36 @@ def _sqlite_build(target: Target, slots: int, first_day: date, token: str) -> No
                 for i, p, s, e, m, k, a in plan_slots(slots, first_day)
             ),
         )
-        connection.executemany(
+        _sqlite_chunks(
+            connection,
             "INSERT INTO bookings (id, available_slot_id, patient_id, appointment_type, status, "
             "created_at, updated_at) VALUES (?, ?, ?, ?, 'confirmed', ?, ?)",
             ((*row, now, now) for row in plan_bookings(slots)),
         )
         for _name, sql in indexes:
             connection.execute(sql)
+        connection.execute("BEGIN")
         connection.execute("CREATE TABLE bench_meta (key TEXT PRIMARY KEY, value TEXT)")
         connection.executemany(
             "INSERT INTO bench_meta VALUES (?, ?)", _meta_rows(slots, token, first_day)
         )
         connection.execute("COMMIT")
-        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        connection.execute("PRAGMA journal_mode=WAL")
     finally:
         connection.close()
+
+
+def _sqlite_chunks(
+    connection: sqlite3.Connection, sql: str, rows: Iterable[tuple[object, ...]]
+) -> None:
+    """``executemany`` in transactions of ``SQLITE_CHUNK`` rows, streaming ``rows``."""
+    iterator = iter(rows)
+    while True:
+        connection.execute("BEGIN")
+        cursor = connection.executemany(sql, itertools.islice(iterator, SQLITE_CHUNK))
+        connection.execute("COMMIT")
+        if cursor.rowcount < SQLITE_CHUNK:
+            return
 
 
 def _sqlite_admin(connection: sqlite3.Connection, token: str, now: str) -> None:

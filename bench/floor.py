@@ -39,6 +39,14 @@ FROM available_slots s JOIN providers p ON p.id = s.provider_id
 WHERE s.start_time >= $1 AND s.start_time < $2
 ORDER BY s.start_time, s.id LIMIT $3 OFFSET $4
 """
+PROVIDER_WHERE = "{a}provider_id = $1 AND {a}start_time >= $2 AND {a}start_time < $3"
+PROVIDER_LIST_SQL = f"""
+SELECT (SELECT count(*) FROM available_slots WHERE {PROVIDER_WHERE.format(a="")}),
+       {SLOT_COLUMNS}
+FROM available_slots s JOIN providers p ON p.id = s.provider_id
+WHERE {PROVIDER_WHERE.format(a="s.")}
+ORDER BY s.start_time, s.id LIMIT $4 OFFSET $5
+"""
 SEARCH_WHERE = (
     "{a}provider_id = $1 AND {a}start_time >= $2 AND {a}start_time < $3 AND {a}start_time > $4 "
     "AND {a}available AND {a}duration_minutes >= $5"
@@ -253,8 +261,18 @@ class Floor:
         page, size = _int(params, "page", 1), _int(params, "page_size", 25)
         start = self.db.ts(_midnight(_day(params, "start_date")))
         end = self.db.ts(_midnight(_day(params, "end_date")) + timedelta(days=1))
+        if "provider_id" in params:
+            return await self._provider_slots(params, start, end, page, size)
         rows = await self.db.fetch(LIST_SQL, start, end, size, (page - 1) * size)
         total = rows[0][0] if rows else (await self.db.fetch(COUNT_SLOTS_SQL, start, end))[0][0]
+        return 200, [_slot(row, 1) for row in rows], _page_headers(total, page, size)
+
+    async def _provider_slots(
+        self, params: dict[str, str], start: Any, end: Any, page: int, size: int
+    ) -> Reply:
+        provider = _int(params, "provider_id")
+        rows = await self.db.fetch(PROVIDER_LIST_SQL, provider, start, end, size, (page - 1) * size)
+        total = rows[0][0] if rows else 0
         return 200, [_slot(row, 1) for row in rows], _page_headers(total, page, size)
 
     async def search_slots(self, params: dict[str, str]) -> Reply:

@@ -12,7 +12,7 @@ import asyncio
 import itertools
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 REQUEST_TIMEOUT = 30.0
@@ -192,3 +192,53 @@ async def request_once(
     finally:
         connection.close()
     return status, body
+
+
+async def run_alternating(
+    host: str,
+    targets: Sequence[tuple[int, RequestBuilder, dict[str, str]]],
+    *,
+    duration: float,
+    first_index: int = 0,
+) -> list[LoadResult]:
+    """One request at a time to each ``(port, build, headers)`` in turn, for ``duration`` s.
+
+    Whatever else loads the machine meanwhile falls on every target alike, so their
+    latencies compare even when the absolute figures wander.
+    """
+    results = [LoadResult() for _ in targets]
+    connections = [_Connection(host, port) for port, _build, _headers in targets]
+    started = time.perf_counter()
+    deadline = started + duration
+    index = first_index
+    try:
+        while time.perf_counter() < deadline:
+            for (port, build, headers), connection, result in zip(
+                targets, connections, results, strict=True
+            ):
+                raw = encode(build(index), f"{host}:{port}", headers)
+                sent = time.perf_counter()
+                try:
+                    status, body, keep = await asyncio.wait_for(
+                        connection.exchange(raw), REQUEST_TIMEOUT
+                    )
+                except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError) as exc:
+                    result.failures += 1
+                    result.sample_error = result.sample_error or f"{type(exc).__name__}: {exc}"
+                    connection.close()
+                    continue
+                result.latencies.append(time.perf_counter() - sent)
+                result.statuses[status] += 1
+                if status >= 400 and result.sample_error is None:
+                    result.sample_error = f"HTTP {status}: {body[:300].decode(errors='replace')}"
+                if not keep:
+                    connection.close()
+            index += 1
+    finally:
+        for connection in connections:
+            connection.close()
+    elapsed = time.perf_counter() - started
+    for result in results:
+        result.elapsed = elapsed
+        result.next_index = index
+    return results

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from bench import profile
-from bench.build_db import BenchData, Target, prepare
-from bench.load import request_once, run_load
+from bench.build_db import BenchData, Target, built_ids, prepare
+from bench.load import LoadResult, request_once, run_load
 from bench.process import HOST, ServerProcess
 from bench.report import Measurement, Outcome
+from bench.restore import baseline, exclusive, restore
 from bench.workloads import GRAPHQL_ERROR, WORKLOADS, Plan, Workload
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -47,6 +48,8 @@ class Run:
     memory_kb: dict[str, int] = field(default_factory=dict)
     started: str = ""
     profiles: dict[str, str] = field(default_factory=dict)
+    # Rows the run added and deleted again, per table.
+    restored: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -86,6 +89,10 @@ class Runner:
         self.say = say
 
     async def run(self) -> Run:
+        async with exclusive(self.options.target, self.say):
+            return await self._run()
+
+    async def _run(self) -> Run:
         o = self.options
         self.say(f"database: {o.target.label}, {o.slots:,} slots")
         data = await prepare(o.target, o.slots, rebuild=o.rebuild)
@@ -93,12 +100,16 @@ class Runner:
             self.say("database: reused (built earlier with the same size)")
         else:
             self.say(f"database: built in {data.build_seconds:.1f} s")
+        marks = await baseline(o.target, built_ids(o.slots))
+        leftover = await restore(o.target, marks)
+        if leftover:
+            self.say(f"database: deleted rows an interrupted run left: {_rows(leftover)}")
         run = Run(options=o, data=data, started=datetime.now(UTC).isoformat(timespec="seconds"))
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
         server = ServerProcess(o.target.url, o.results / f"server-{stamp}.log", SERVER_ENV)
-        await server.start()
-        self.say(f"server: uvicorn pid {server.pid} on {HOST}:{server.port}")
         try:
+            await server.start()
+            self.say(f"server: uvicorn pid {server.pid} on {HOST}:{server.port}")
             for workload in WORKLOADS:
                 if o.only and workload.key not in o.only:
                     continue
@@ -107,6 +118,9 @@ class Runner:
             run.memory_kb = server.memory_kb()
         finally:
             server.stop()
+            run.restored = await restore(o.target, marks)
+            if run.restored:
+                self.say(f"database: as built again, deleted {_rows(run.restored)}")
         return run
 
     async def _workload(
@@ -130,11 +144,15 @@ class Runner:
             measurement = await self._measure(server, workload, target, plan, headers, run)
             outcome.measurements[target] = measurement
             r = measurement.result
+            loaded = (
+                f"{r.rps:.0f} req/s, p50 {r.percentile(0.5):.2f} ms,"
+                f" p99 {r.percentile(0.99):.2f} ms, {measurement.statements:.2f} SQL/req, "
+                if r.requests
+                else ""
+            )
             self.say(
-                f"{workload.title} [{target}]: {r.rps:.0f} req/s, p50 {r.percentile(0.5):.2f} ms,"
-                f" p99 {r.percentile(0.99):.2f} ms, one at a time p50"
-                f" {measurement.single_p50():.2f} ms, {measurement.statements:.2f} SQL/req,"
-                f" {measurement.errors} errors"
+                f"{workload.title} [{target}]: {loaded}one at a time p50"
+                f" {measurement.single_p50():.2f} ms, {measurement.errors} errors"
             )
         return outcome
 
@@ -172,14 +190,19 @@ class Runner:
         if target == "api" and workload.key in o.profile:
             output = o.results / f"profile-{workload.key}-{o.target.backend}.txt"
             spy = profile.start(server.pid, o.duration, output)
-        result = await run_load(
-            HOST,
-            server.port,
-            plan.build,
-            duration=o.duration,
-            first_index=warm.next_index,
-            max_requests=budget(warm.next_index),
-            **common,
+        # A duration of 0 measures one request at a time only (the scale comparison).
+        result = (
+            await run_load(
+                HOST,
+                server.port,
+                plan.build,
+                duration=o.duration,
+                first_index=warm.next_index,
+                max_requests=budget(warm.next_index),
+                **common,
+            )
+            if o.duration > 0
+            else LoadResult(next_index=warm.next_index)
         )
         after = await server.stats()
         single = None
@@ -201,6 +224,10 @@ class Runner:
         key = "floor_statements" if target == "floor" else "api_statements"
         statements = (after[key] - before[key]) / result.requests if result.requests else 0.0
         return Measurement(target, result, statements, single)
+
+
+def _rows(deleted: dict[str, int]) -> str:
+    return ", ".join(f"{count:,} {table}" for table, count in deleted.items())
 
 
 def elapsed_since(start: float) -> str:

@@ -82,7 +82,7 @@ def _graphql(target: str, query: str, variables: Callable[[int], dict[str, Any]]
     return Plan(build, error_marker=GRAPHQL_ERROR)
 
 
-def _week(data: BenchData, index: int) -> tuple[date, date]:
+def week_of(data: BenchData, index: int) -> tuple[date, date]:
     start = data.first_day + timedelta(days=(index * 7) % DAYS)
     return start, start + timedelta(days=6)
 
@@ -103,7 +103,7 @@ async def rest_list(data: BenchData, target: str, _duration: float) -> Plan | No
     base = _base(target)
 
     def build(index: int) -> Request:
-        start, end = _week(data, index)
+        start, end = week_of(data, index)
         query = f"page_size={PAGE}&start_date={start}&end_date={end}"
         return Request("GET", f"{base}/available_slots?{query}")
 
@@ -115,7 +115,7 @@ async def graphql_list(data: BenchData, target: str, duration: float) -> Plan | 
         return await rest_list(data, target, duration)
 
     def variables(index: int) -> dict[str, Any]:
-        start, end = _week(data, index)
+        start, end = week_of(data, index)
         return {"first": PAGE, "filter": {"startDate": str(start), "endDate": str(end)}}
 
     return _graphql(target, LIST_QUERY, variables)
@@ -148,6 +148,19 @@ async def get_slot(data: BenchData, target: str, _duration: float) -> Plan | Non
     return Plan(
         lambda index: Request("GET", f"{base}/available_slots/{1 + index * 7919 % data.slots}")
     )
+
+
+async def provider_week(data: BenchData, target: str, _duration: float) -> Plan | None:
+    """One provider's 7-day window: an answer of the same size whatever the table's."""
+    base = _base(target)
+
+    def build(index: int) -> Request:
+        start, end = week_of(data, index)
+        provider = 1 + (index * 37) % data.providers
+        query = f"provider_id={provider}&page_size={PAGE}&start_date={start}&end_date={end}"
+        return Request("GET", f"{base}/available_slots?{query}")
+
+    return Plan(build)
 
 
 async def create_slot(data: BenchData, target: str, _duration: float) -> Plan | None:
@@ -247,6 +260,7 @@ WORKLOADS: tuple[Workload, ...] = (
     Workload("rest_search", "REST search provider/date/duration", rest_search),
     Workload("gql_search", "GraphQL search", graphql_search),
     Workload("get_slot", "REST get one slot", get_slot),
+    Workload("provider_week", "REST a provider's week (50)", provider_week),
     Workload("create_slot", "REST create one slot", create_slot),
     Workload("batch_500", "REST batch create 500 slots", batch_create),
     Workload("weekly_series", "REST weekly series, 1 year", weekly_series),

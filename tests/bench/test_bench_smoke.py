@@ -14,7 +14,15 @@ from bench.runner import Options, Runner
 from bench.workloads import WORKLOADS
 
 SLOTS = 400
-READS = ("rest_list", "gql_list", "rest_search", "gql_search", "get_slot", "list_books")
+READS = (
+    "rest_list",
+    "gql_list",
+    "rest_search",
+    "gql_search",
+    "get_slot",
+    "provider_week",
+    "list_books",
+)
 
 
 def _target(backend: str, tmp_path: Path) -> Target:
