@@ -5,15 +5,15 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from common.settings import Settings
-from rest_compat.errors import UnexpectedErrorMiddleware
 from rest_compat.idempotency import IdempotencyMiddleware
-from rest_compat.limits import BodySizeLimitMiddleware, NulCharacterGuard
+from rest_compat.limits import NulCharacterGuard
 
 
 def install_request_guards(app: FastAPI, settings: Settings, path_prefix: str) -> None:
-    """Body cap, idempotency keys and the last-resort error reply, in that order inwards.
+    """The NUL-character guard, then idempotency keys, inwards (REST paths only).
 
-    Added before the request log middleware so that one stays outermost.
+    The body cap, request id, log, metrics and last-resort error reply are the
+    application's request pipeline, outside these.
     """
     app.add_middleware(
         IdempotencyMiddleware,
@@ -23,5 +23,3 @@ def install_request_guards(app: FastAPI, settings: Settings, path_prefix: str) -
         token_cache_seconds=settings.token_cache_seconds,
     )
     app.add_middleware(NulCharacterGuard, path_prefix=path_prefix)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(UnexpectedErrorMiddleware)

@@ -1,4 +1,7 @@
-"""Request body size cap and input hygiene, applied before any route reads the body."""
+"""Input hygiene of the REST face, applied before any route reads the body.
+
+The body has already been read (and capped) by the application's request pipeline.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +11,6 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from common.text_checks import nul_field
-
-TOO_LARGE_BODY = orjson.dumps({"errors": "Request body too large"})
 
 
 async def send_json(
@@ -58,45 +59,6 @@ async def read_body(receive: Receive, limit: int) -> bytes | None:
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
-
-
-class BodySizeLimitMiddleware:
-    """413 for a body over ``max_bytes`` (declared or streamed); the route never sees it.
-
-    The body is read here in full (it is small by then), so no route can be made to
-    buffer an unbounded stream.
-    """
-
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = _content_length(scope)
-        if declared is not None and declared > self.max_bytes:
-            await send_json(send, 413, TOO_LARGE_BODY, [(b"connection", b"close")])
-            return
-        if declared == 0 or (declared is None and not _has_body(scope)):
-            await self.app(scope, receive, send)
-            return
-        body = await read_body(receive, self.max_bytes)
-        if body is None:
-            await send_json(send, 413, TOO_LARGE_BODY, [(b"connection", b"close")])
-            return
-        await self.app(scope, buffered_receive(body, receive), send)
-
-
-def _content_length(scope: Scope) -> int | None:
-    for name, value in scope.get("headers", ()):
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None
 
 
 def _has_body(scope: Scope) -> bool:

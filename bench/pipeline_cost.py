@@ -1,0 +1,119 @@
+"""What the request pipeline costs: an empty authenticated request, in process.
+
+``python -m bench.pipeline_cost`` builds the app on a throw-away SQLite database, adds a
+route that only runs the admin dependency (token lookups cached, so no SQL per request),
+and calls the ASGI app in a loop with no server and no client library in between. It
+prints the median microseconds per request through the whole app and through a bare
+FastAPI app holding only that route; the difference is what the service's layers cost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Response
+
+from clinic_availability.app import create_app
+from clinic_availability.migrate import upgrade
+from common.deps import AdminDep
+from common.settings import Settings
+from models.users import create_user
+
+EMPTY_PATH = "/_bench/empty"
+
+
+async def _token(app: Any) -> str:
+    async with app.state.sessionmaker() as session:
+        _user, token = await create_user(
+            session, role="admin", first_name="Bench", last_name="Admin"
+        )
+    return token
+
+
+def _scope(_app: Any, token: str) -> dict[str, Any]:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": EMPTY_PATH,
+        "raw_path": EMPTY_PATH.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"host", b"bench"), (b"x-user-token", token.encode())],
+        "client": ("127.0.0.1", 40000),
+        "server": ("bench", 80),
+        "state": {},
+    }
+
+
+async def _receive() -> dict[str, Any]:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+async def _time(app: Any, target: Any, token: str, rounds: int, per_round: int) -> float:
+    """Median over rounds of the mean microseconds per call within a round."""
+    statuses: list[int] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            statuses.append(message["status"])
+
+    samples = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        for _ in range(per_round):
+            await target(_scope(app, token), _receive, send)
+        samples.append((time.perf_counter() - started) / per_round * 1e6)
+    assert set(statuses) == {200}, set(statuses)
+    return statistics.median(samples)
+
+
+async def measure(rounds: int, per_round: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as folder:
+        url = f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}"
+        await asyncio.to_thread(upgrade, url)
+        app = create_app(Settings(database_url=url, token_cache_seconds=3600))
+
+        async def empty(_admin: AdminDep) -> Response:
+            return Response(b"", media_type="application/json")
+
+        app.add_api_route(EMPTY_PATH, empty)
+        try:
+            token = await _token(app)
+            # Warm-up: token cache, middleware stack, route lookups.
+            await _time(app, app, token, 1, 200)
+            whole = await _time(app, app, token, rounds, per_round)
+            bare = FastAPI()
+            bare.state.settings = app.state.settings
+            bare.state.sessionmaker = app.state.sessionmaker
+            bare.add_api_route(EMPTY_PATH, empty)
+            await _time(bare, bare, token, 1, 200)
+            bare_us = await _time(bare, bare, token, rounds, per_round)
+        finally:
+            await app.state.engine.dispose()
+    return {"app_us": whole, "bare_us": bare_us, "pipeline_us": whole - bare_us}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--per-round", type=int, default=400)
+    args = parser.parse_args()
+    result = asyncio.run(measure(args.rounds, args.per_round))
+    print(
+        f"empty authenticated GET: {result['app_us']:.1f} us through the app, "
+        f"{result['bare_us']:.1f} us through a bare FastAPI app, "
+        f"{result['pipeline_us']:.1f} us in the service's layers (medians)"
+    )
+
+
+if __name__ == "__main__":
+    main()
