@@ -8,7 +8,7 @@ from __future__ import annotations
 from urllib.parse import parse_qsl
 
 import orjson
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from common.text_checks import nul_field
 
@@ -68,32 +68,20 @@ def _has_body(scope: Scope) -> bool:
     return scope.get("method") not in ("GET", "HEAD", "OPTIONS")
 
 
-def _invalid_field_body(field: str) -> bytes:
+async def nul_field_of(scope: Scope, receive: Receive) -> tuple[str | None, Receive]:
+    """The field holding a NUL character (query or JSON body), and a ``receive`` to go on."""
+    query = parse_qsl(bytes(scope.get("query_string", b"")).decode("latin-1"))
+    field = next((name for name, value in query if "\x00" in name + value), None)
+    if field is None and _has_body(scope):
+        body = await read_body(receive, 2**62) or b""
+        receive = buffered_receive(body, receive)
+        if b"\\u0000" in body.lower():
+            try:
+                field = nul_field(orjson.loads(body))
+            except orjson.JSONDecodeError:
+                field = None
+    return field, receive
+
+
+def invalid_field_body(field: str) -> bytes:
     return orjson.dumps({"errors": {field: ["is invalid"]}})
-
-
-class NulCharacterGuard:
-    """422 ``is invalid`` for a NUL character in a JSON body or a query parameter."""
-
-    def __init__(self, app: ASGIApp, *, path_prefix: str) -> None:
-        self.app = app
-        self.path_prefix = path_prefix
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not str(scope.get("path", "")).startswith(self.path_prefix):
-            await self.app(scope, receive, send)
-            return
-        query = parse_qsl(bytes(scope.get("query_string", b"")).decode("latin-1"))
-        field = next((name for name, value in query if "\x00" in name + value), None)
-        if field is None and _has_body(scope):
-            body = await read_body(receive, 2**62) or b""
-            receive = buffered_receive(body, receive)
-            if b"\\u0000" in body.lower():
-                try:
-                    field = nul_field(orjson.loads(body))
-                except orjson.JSONDecodeError:
-                    field = None
-        if field is not None:
-            await send_json(send, 422, _invalid_field_body(field), [])
-            return
-        await self.app(scope, receive, send)
