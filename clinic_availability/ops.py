@@ -127,6 +127,8 @@ class Metrics:
             self.exposed.register(pool)
         self._operation_names: set[str] = set()
         self._http_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        # Bounded: operation names are capped (MAX_OPERATION_NAMES), types and outcomes few.
+        self._operation_children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
 
     def _operation_label(self, name: str | None) -> str:
         if not name:
@@ -155,10 +157,16 @@ class Metrics:
         if info.graphql_operation_type is not None:
             name = self._operation_label(info.graphql_operation)
             outcome = "error" if info.graphql_errors or info.status >= 400 else "ok"
-            self.operations.labels(name, info.graphql_operation_type, outcome).inc()
-            self.operation_latency.labels(name, info.graphql_operation_type).observe(
-                info.duration_s
-            )
+            op_key = (name, info.graphql_operation_type, outcome)
+            op_children = self._operation_children.get(op_key)
+            if op_children is None:
+                op_children = (
+                    self.operations.labels(*op_key),
+                    self.operation_latency.labels(name, info.graphql_operation_type),
+                )
+                self._operation_children[op_key] = op_children
+            op_children[0].inc()
+            op_children[1].observe(info.duration_s)
 
     def exposition(self) -> bytes:
         return generate_latest(self.exposed)
