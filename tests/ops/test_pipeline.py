@@ -203,3 +203,22 @@ async def test_a_failure_inside_a_middleware_is_the_contract_500(app: Any) -> No
     }
     assert reply.headers["content-type"] == "application/json"
     assert "Alex Rivera" not in reply.text
+
+
+def test_one_pipeline_outside_everything_and_one_rest_layer(app: Any) -> None:
+    from starlette.middleware.errors import ServerErrorMiddleware
+
+    from clinic_availability.pipeline import RequestPipeline
+    from rest_compat.guards import RestGuards
+
+    stack = app.build_middleware_stack()
+    assert isinstance(stack, RequestPipeline)
+    layers = []
+    layer: Any = stack
+    while layer is not app.router and hasattr(layer, "app"):
+        layers.append(type(layer))
+        layer = layer.app
+    assert ServerErrorMiddleware not in layers
+    ours = [kind for kind in layers if kind.__module__.split(".")[0] != "fastapi"]
+    ours = [kind for kind in ours if not kind.__module__.startswith("starlette")]
+    assert ours == [RequestPipeline, RestGuards]
