@@ -6,12 +6,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from clinic_availability.docs import docs_router, install_openapi
 from clinic_availability.explorer import explorer_page
 from clinic_availability.horizon import periodic_extension
-from clinic_availability.ops import GraphQLOperationTracker, ObservedApp, install_operations
-from clinic_availability.pages import mount_static
+from clinic_availability.ops import GraphQLOperationTracker, install_operations
+from clinic_availability.pages import STATIC_PATH, mount_static
+from clinic_availability.pipeline import Cors, PipelinedApp, RequestPipeline
 from common.settings import Settings, get_settings
 from gql.router import graphql_router
 from models.db import create_engine
@@ -38,8 +40,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         await engine.dispose()
 
-    # ObservedApp: FastAPI with request logging and metrics around everything else.
-    app = ObservedApp(
+    # PipelinedApp: FastAPI with the request pipeline outside everything else.
+    app = PipelinedApp(
         title="Clinic Availability Admin API",
         version="1.0.0",
         description=(
@@ -68,4 +70,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_openapi(app)
     document_idempotency_header(app, BASE_PATH)
     mount_static(app)
+    install_pipeline(app, settings)
     return app
+
+
+def install_pipeline(app: FastAPI, settings: Settings) -> None:
+    metrics = getattr(app.state, "metrics", None)
+    cors = Cors(settings.cors_allow_origins.split(","))
+
+    def pipeline(inner: ASGIApp) -> ASGIApp:
+        return RequestPipeline(
+            inner,
+            max_body_bytes=settings.max_body_bytes,
+            cors=cors,
+            static_prefix=f"{STATIC_PATH}/",
+            observe=metrics.observe if metrics is not None else None,
+        )
+
+    app.state.pipeline = pipeline

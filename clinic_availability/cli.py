@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+import os
 import sys
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, TypeVar
+import tempfile
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from clinic_availability.audit_view import add_audit_arguments
 from common.settings import Settings, get_settings
@@ -18,6 +22,8 @@ if TYPE_CHECKING:
     from models.entities import User
 
 T = TypeVar("T")
+# prometheus-client's multiprocess mode (the name is the library's).
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 async def _with_session(settings: Settings, work: Callable[..., Awaitable[T]]) -> T:
@@ -57,6 +63,36 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     upgrade(settings.database_url)
     if args.demo:
         _announce_demo(settings, args)
+    with shared_metrics_dir(args.workers):
+        _run_uvicorn(uvicorn, settings, args, log_config)
+    return 0
+
+
+@contextmanager
+def shared_metrics_dir(workers: int) -> Iterator[None]:
+    """With several workers, a fresh folder their metrics count into; removed afterwards.
+
+    prometheus-client reads ``PROMETHEUS_MULTIPROC_DIR`` when it is imported, which
+    happens in each worker process; one set by the operator is used as it is.
+    """
+    if workers <= 1 or os.environ.get(MULTIPROC_ENV):
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="clinic-metrics-") as folder:
+        os.environ[MULTIPROC_ENV] = folder
+        logging.getLogger("clinic_availability").info(
+            "metrics of all workers are gathered in a shared folder",
+            extra={"fields": {"metrics_dir": folder}},
+        )
+        try:
+            yield
+        finally:
+            del os.environ[MULTIPROC_ENV]
+
+
+def _run_uvicorn(
+    uvicorn: Any, settings: Settings, args: argparse.Namespace, log_config: dict[str, Any]
+) -> None:
     # On SIGTERM or SIGINT uvicorn stops accepting connections, lets requests in flight
     # finish (up to the timeout), then runs the lifespan shutdown (the pool is closed).
     uvicorn.run(
@@ -74,7 +110,6 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         # default 5 s to answer the supervisor's ping; it would be killed and respawned.
         timeout_worker_healthcheck=30,
     )
-    return 0
 
 
 def _announce_demo(settings: Settings, args: argparse.Namespace) -> None:

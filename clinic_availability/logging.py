@@ -9,30 +9,27 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from time import perf_counter
 from typing import Any
 
 import orjson
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 # One request id variable for the whole service (error masking and audit read it too).
-from common.request_context import new_request_id, request_id_var
+from common.request_context import request_id_var
 
 __all__ = [
     "JsonFormatter",
     "RequestIdFilter",
     "RequestInfo",
-    "RequestLogMiddleware",
+    "log_request",
     "logging_config",
     "request_id_var",
     "request_info_var",
 ]
 
-REQUEST_ID_HEADER = b"x-request-id"
 # Probes and scrapes arrive every few seconds; their lines are DEBUG, not INFO.
 QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
 UNMATCHED_ROUTE = "unmatched"
@@ -78,13 +75,6 @@ def route_template(scope: Scope, root_path: str = "") -> str:
     if len(mounted) > len(root_path) and mounted.startswith(root_path):
         return f"{mounted[len(root_path) :]}/{{path}}"
     return UNMATCHED_ROUTE
-
-
-def _incoming_request_id(scope: Scope) -> str | None:
-    for name, value in scope.get("headers", ()):
-        if name == REQUEST_ID_HEADER:
-            return bytes(value).decode("latin-1")
-    return None
 
 
 def _exception_fields(exc_info: Any) -> dict[str, Any]:
@@ -168,69 +158,20 @@ def logging_config(level: str = "INFO") -> dict[str, Any]:
     }
 
 
-class RequestLogMiddleware:
-    """Request id in and out, one INFO line per request, and a hook for metrics.
-
-    Pure ASGI (no BaseHTTPMiddleware): it only wraps ``send`` to read the status and add
-    the ``X-Request-ID`` header. It sits outside the error handlers, so a 500 or 503
-    reply carries the id too and is logged with its real status.
-    """
-
-    def __init__(self, app: ASGIApp, observe: Callable[[RequestInfo], None] | None = None) -> None:
-        self.app = app
-        self.observe = observe
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        request_id = request_id_var.get() or new_request_id(_incoming_request_id(scope))
-        info = RequestInfo(request_id=request_id, method=scope["method"])
-        id_token = request_id_var.set(request_id)
-        info_token = request_info_var.set(info)
-        id_header = (REQUEST_ID_HEADER, request_id.encode("latin-1"))
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                info.status = message["status"]
-                headers = [
-                    (name, value)
-                    for name, value in message.get("headers", ())
-                    if name.lower() != REQUEST_ID_HEADER
-                ]
-                headers.append(id_header)
-                message = {**message, "headers": headers}
-            await send(message)
-
-        root_path = str(scope.get("root_path", ""))
-        started = perf_counter()
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            info.duration_s = perf_counter() - started
-            info.route = route_template(scope, root_path)
-            self._finish(info)
-            request_info_var.reset(info_token)
-            request_id_var.reset(id_token)
-
-    def _finish(self, info: RequestInfo) -> None:
-        if self.observe is not None:
-            try:
-                self.observe(info)
-            except Exception:
-                access_logger.exception("recording request metrics failed")
-        level = logging.DEBUG if info.route in QUIET_ROUTES else logging.INFO
-        if not access_logger.isEnabledFor(level):
-            return
-        fields: dict[str, Any] = {
-            "request_id": info.request_id,
-            "method": info.method,
-            "route": info.route,
-            "status": info.status,
-            "duration_ms": round(info.duration_s * 1000, 2),
-        }
-        if info.graphql_operation_type is not None:
-            fields["operation"] = info.graphql_operation or "anonymous"
-            fields["operation_type"] = info.graphql_operation_type
-            fields["graphql_errors"] = info.graphql_errors
-        access_logger.log(level, "request", extra={FIELDS_ATTR: fields})
+def log_request(info: RequestInfo) -> None:
+    """The one access-log line of a request (DEBUG for probes and scrapes)."""
+    level = logging.DEBUG if info.route in QUIET_ROUTES else logging.INFO
+    if not access_logger.isEnabledFor(level):
+        return
+    fields: dict[str, Any] = {
+        "request_id": info.request_id,
+        "method": info.method,
+        "route": info.route,
+        "status": info.status,
+        "duration_ms": round(info.duration_s * 1000, 2),
+    }
+    if info.graphql_operation_type is not None:
+        fields["operation"] = info.graphql_operation or "anonymous"
+        fields["operation_type"] = info.graphql_operation_type
+        fields["graphql_errors"] = info.graphql_errors
+    access_logger.log(level, "request", extra={FIELDS_ATTR: fields})

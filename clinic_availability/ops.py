@@ -2,14 +2,18 @@
 
 ``/healthz`` answers while the process serves requests. ``/readyz`` answers 200 only when
 the database is reachable and its schema is at the latest migration. ``/metrics`` is the
-Prometheus text format of this process's registry: each worker of ``serve --workers N``
-keeps its own counters, so a scrape through a shared port sees one worker at a time.
+Prometheus text format. Under ``serve --workers N`` the workers count into files of one
+folder (prometheus-client's multiprocess mode, ``PROMETHEUS_MULTIPROC_DIR``), and a scrape
+through the shared port reports all of them. With ``METRICS_TOKEN`` set, a scrape needs
+``Authorization: Bearer <token>``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
+import os
 import re
 from collections.abc import Iterator
 from functools import cache
@@ -25,15 +29,16 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
-from starlette.types import ASGIApp
 from strawberry.extensions import SchemaExtension
 
-from clinic_availability.logging import RequestInfo, RequestLogMiddleware, request_info_var
+from clinic_availability.logging import RequestInfo, request_info_var
 from clinic_availability.migrate import head_revision
 from common.settings import Settings
+from models.errors import Unauthenticated
 from rest_compat.responses import JSONBody
 
 logger = logging.getLogger("clinic_availability.ops")
@@ -48,6 +53,7 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 MAX_OPERATION_NAMES = 200
 OTHER_OPERATION = "other"
 _OPERATION_NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]{0,63}")
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class PoolCollector(Collector):
@@ -110,9 +116,19 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
-        self.registry.register(PoolCollector(engine))
+        pool = PoolCollector(engine)
+        self.registry.register(pool)
+        # Multiprocess mode: counters live in files shared by the workers; a scrape reads
+        # them all (the pool gauges stay this worker's own).
+        self.exposed = self.registry
+        if os.environ.get(MULTIPROC_ENV):
+            self.exposed = CollectorRegistry(auto_describe=True)
+            MultiProcessCollector(self.exposed)
+            self.exposed.register(pool)
         self._operation_names: set[str] = set()
         self._http_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        # Bounded: operation names are capped (MAX_OPERATION_NAMES), types and outcomes few.
+        self._operation_children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
 
     def _operation_label(self, name: str | None) -> str:
         if not name:
@@ -141,13 +157,19 @@ class Metrics:
         if info.graphql_operation_type is not None:
             name = self._operation_label(info.graphql_operation)
             outcome = "error" if info.graphql_errors or info.status >= 400 else "ok"
-            self.operations.labels(name, info.graphql_operation_type, outcome).inc()
-            self.operation_latency.labels(name, info.graphql_operation_type).observe(
-                info.duration_s
-            )
+            op_key = (name, info.graphql_operation_type, outcome)
+            op_children = self._operation_children.get(op_key)
+            if op_children is None:
+                op_children = (
+                    self.operations.labels(*op_key),
+                    self.operation_latency.labels(name, info.graphql_operation_type),
+                )
+                self._operation_children[op_key] = op_children
+            op_children[0].inc()
+            op_children[1].observe(info.duration_s)
 
     def exposition(self) -> bytes:
-        return generate_latest(self.registry)
+        return generate_latest(self.exposed)
 
 
 class GraphQLOperationTracker(SchemaExtension):
@@ -168,21 +190,6 @@ class GraphQLOperationTracker(SchemaExtension):
         result = context.result
         info.graphql_errors = bool(context.pre_execution_errors) or bool(
             result is not None and result.errors
-        )
-
-
-class ObservedApp(FastAPI):
-    """FastAPI with the request log and metrics outside every other layer.
-
-    Outermost, so replies made by the error handlers (500, 503) are logged with their
-    status and carry ``X-Request-ID``, and their log lines carry the request id.
-    """
-
-    def build_middleware_stack(self) -> ASGIApp:
-        metrics: Metrics | None = getattr(self.state, "metrics", None)
-        return RequestLogMiddleware(
-            super().build_middleware_stack(),
-            observe=metrics.observe if metrics is not None else None,
         )
 
 
@@ -245,6 +252,15 @@ def ops_router() -> APIRouter:
         registry: Metrics | None = getattr(request.app.state, "metrics", None)
         if registry is None:
             return JSONBody({"errors": "Not found"}, status_code=404)
+        expected: bytes | None = request.app.state.metrics_authorization
+        if expected is not None:
+            given = request.headers.get("authorization", "").encode("latin-1")
+            if not hmac.compare_digest(given, expected):
+                return JSONBody(
+                    Unauthenticated().body(),
+                    status_code=401,
+                    headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+                )
         return Response(registry.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     return router
@@ -253,4 +269,6 @@ def ops_router() -> APIRouter:
 def install_operations(app: FastAPI, engine: AsyncEngine, settings: Settings) -> None:
     if settings.metrics_enabled:
         app.state.metrics = Metrics(engine)
+    token = settings.metrics_token
+    app.state.metrics_authorization = f"Bearer {token}".encode("latin-1") if token else None
     app.include_router(ops_router())

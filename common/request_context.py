@@ -6,8 +6,8 @@ pipeline sets the request id. The audit trail and error masking read them.
 
 from __future__ import annotations
 
+import os
 import re
-import uuid
 
 from models.acting import (
     current_principal,
@@ -33,4 +33,4 @@ def new_request_id(offered: str | None = None) -> str:
     """The caller's ``X-Request-ID`` if it is short and plain, else a fresh one."""
     if offered and _SAFE_REQUEST_ID.match(offered):
         return offered
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()

@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     sql_echo: bool = False
     log_level: str = "INFO"
     metrics_enabled: bool = True
+    # When set, /metrics answers only ``Authorization: Bearer <token>``.
+    metrics_token: str = ""
+    # Comma-separated origins (``https://app.example.org``) whose pages may call the API
+    # from a browser; ``*`` for any. Empty: no CORS headers at all.
+    cors_allow_origins: str = ""
     readiness_timeout_seconds: float = 2.0
 
     @field_validator("clinic_time_zone")

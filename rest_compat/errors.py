@@ -9,17 +9,13 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from common.db_errors import is_connection_loss
-from common.request_context import current_request_id, new_request_id
 from models.errors import DomainError, NotFound, ServiceUnavailable, ValidationFailed
 from rest_compat.responses import JSONBody
 
 logger = logging.getLogger("clinic_availability.errors")
 
 ROOT_KEYS = frozenset({"body", "query", "path", "header", "available_slot", "book"})
-INTERNAL_ERROR_BODY = {"errors": "Internal server error"}
 
 
 def domain_error_response(exc: DomainError) -> JSONBody:
@@ -113,68 +109,8 @@ async def _on_http_exception(request: Request, exc: Exception) -> JSONBody:
     return JSONBody({"errors": str(exc.detail)}, status_code=exc.status_code)
 
 
-def unexpected_error_body() -> dict[str, Any]:
-    return {**INTERNAL_ERROR_BODY, "request_id": current_request_id() or new_request_id()}
-
-
-def _log_unexpected(method: str, path: str, exc: BaseException) -> None:
-    # Type and stack only reach the log (the formatter drops messages, which can quote
-    # stored values); the body and query string are never logged.
-    logger.error(
-        "unhandled error on %s %s",
-        method,
-        path,
-        exc_info=(type(exc), exc, exc.__traceback__),
-    )
-
-
-def unexpected_error_response(method: str, path: str, exc: BaseException) -> JSONBody:
-    if isinstance(exc, DomainError):  # raised outside a route (by a middleware)
-        return domain_error_response(exc)
-    if is_connection_loss(exc):
-        logger.warning("database unavailable: %s", type(exc).__name__)
-        return domain_error_response(ServiceUnavailable())
-    _log_unexpected(method, path, exc)
-    return JSONBody(unexpected_error_body(), status_code=500)
-
-
-async def _on_unexpected(request: Request, exc: Exception) -> JSONBody:
-    return unexpected_error_response(request.method, request.url.path, exc)
-
-
-class UnexpectedErrorMiddleware:
-    """Answers an exception no handler took with the contract's 500 (or 503) body.
-
-    Starlette's own last-resort handler re-raises after answering, so the server would
-    log the exception a second time with its message; this one ends it here.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, receive, tracking_send)
-        except Exception as exc:
-            if started:
-                raise
-            response = unexpected_error_response(scope["method"], scope["path"], exc)
-            await response(scope, receive, send)
-
-
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _on_domain_error)
     app.add_exception_handler(RequestValidationError, _on_request_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
-    app.add_exception_handler(Exception, _on_unexpected)
+    # Any other exception is answered by the application's request pipeline (500/503).

@@ -1,27 +1,58 @@
-"""The request guards around every route, installed in order."""
+"""The REST face's one layer of request checks, in front of its routes only."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from common.settings import Settings
-from rest_compat.errors import UnexpectedErrorMiddleware
 from rest_compat.idempotency import IdempotencyMiddleware
-from rest_compat.limits import BodySizeLimitMiddleware, NulCharacterGuard
+from rest_compat.limits import invalid_field_body, nul_field_of, send_json
+
+
+class RestGuards:
+    """A NUL character anywhere in the input is a 422; then ``Idempotency-Key`` on POSTs.
+
+    Other paths pass straight through. The body cap, request id, log, metrics and the
+    last-resort error reply are the application's request pipeline, outside this layer.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        path_prefix: str,
+        max_body_bytes: int,
+        token_cache_seconds: float,
+    ) -> None:
+        self.app = app
+        self.path_prefix = path_prefix
+        self.idempotency = IdempotencyMiddleware(
+            app,
+            sessionmaker=sessionmaker,
+            path_prefix=path_prefix,
+            max_body_bytes=max_body_bytes,
+            token_cache_seconds=token_cache_seconds,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not str(scope["path"]).startswith(self.path_prefix):
+            await self.app(scope, receive, send)
+            return
+        field, receive = await nul_field_of(scope, receive)
+        if field is not None:
+            await send_json(send, 422, invalid_field_body(field), [])
+            return
+        await self.idempotency(scope, receive, send)
 
 
 def install_request_guards(app: FastAPI, settings: Settings, path_prefix: str) -> None:
-    """Body cap, idempotency keys and the last-resort error reply, in that order inwards.
-
-    Added before the request log middleware so that one stays outermost.
-    """
     app.add_middleware(
-        IdempotencyMiddleware,
+        RestGuards,
         sessionmaker=app.state.sessionmaker,
         path_prefix=path_prefix,
         max_body_bytes=settings.max_body_bytes,
         token_cache_seconds=settings.token_cache_seconds,
     )
-    app.add_middleware(NulCharacterGuard, path_prefix=path_prefix)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(UnexpectedErrorMiddleware)

@@ -1,15 +1,16 @@
-"""Request body size cap and input hygiene, applied before any route reads the body."""
+"""Input hygiene of the REST face, applied before any route reads the body.
+
+The body has already been read (and capped) by the application's request pipeline.
+"""
 
 from __future__ import annotations
 
 from urllib.parse import parse_qsl
 
 import orjson
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from common.text_checks import nul_field
-
-TOO_LARGE_BODY = orjson.dumps({"errors": "Request body too large"})
 
 
 async def send_json(
@@ -60,45 +61,6 @@ async def read_body(receive: Receive, limit: int) -> bytes | None:
             return b"".join(chunks)
 
 
-class BodySizeLimitMiddleware:
-    """413 for a body over ``max_bytes`` (declared or streamed); the route never sees it.
-
-    The body is read here in full (it is small by then), so no route can be made to
-    buffer an unbounded stream.
-    """
-
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = _content_length(scope)
-        if declared is not None and declared > self.max_bytes:
-            await send_json(send, 413, TOO_LARGE_BODY, [(b"connection", b"close")])
-            return
-        if declared == 0 or (declared is None and not _has_body(scope)):
-            await self.app(scope, receive, send)
-            return
-        body = await read_body(receive, self.max_bytes)
-        if body is None:
-            await send_json(send, 413, TOO_LARGE_BODY, [(b"connection", b"close")])
-            return
-        await self.app(scope, buffered_receive(body, receive), send)
-
-
-def _content_length(scope: Scope) -> int | None:
-    for name, value in scope.get("headers", ()):
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None
-
-
 def _has_body(scope: Scope) -> bool:
     for name, _value in scope.get("headers", ()):
         if name == b"transfer-encoding":
@@ -106,32 +68,20 @@ def _has_body(scope: Scope) -> bool:
     return scope.get("method") not in ("GET", "HEAD", "OPTIONS")
 
 
-def _invalid_field_body(field: str) -> bytes:
+async def nul_field_of(scope: Scope, receive: Receive) -> tuple[str | None, Receive]:
+    """The field holding a NUL character (query or JSON body), and a ``receive`` to go on."""
+    query = parse_qsl(bytes(scope.get("query_string", b"")).decode("latin-1"))
+    field = next((name for name, value in query if "\x00" in name + value), None)
+    if field is None and _has_body(scope):
+        body = await read_body(receive, 2**62) or b""
+        receive = buffered_receive(body, receive)
+        if b"\\u0000" in body.lower():
+            try:
+                field = nul_field(orjson.loads(body))
+            except orjson.JSONDecodeError:
+                field = None
+    return field, receive
+
+
+def invalid_field_body(field: str) -> bytes:
     return orjson.dumps({"errors": {field: ["is invalid"]}})
-
-
-class NulCharacterGuard:
-    """422 ``is invalid`` for a NUL character in a JSON body or a query parameter."""
-
-    def __init__(self, app: ASGIApp, *, path_prefix: str) -> None:
-        self.app = app
-        self.path_prefix = path_prefix
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not str(scope.get("path", "")).startswith(self.path_prefix):
-            await self.app(scope, receive, send)
-            return
-        query = parse_qsl(bytes(scope.get("query_string", b"")).decode("latin-1"))
-        field = next((name for name, value in query if "\x00" in name + value), None)
-        if field is None and _has_body(scope):
-            body = await read_body(receive, 2**62) or b""
-            receive = buffered_receive(body, receive)
-            if b"\\u0000" in body.lower():
-                try:
-                    field = nul_field(orjson.loads(body))
-                except orjson.JSONDecodeError:
-                    field = None
-        if field is not None:
-            await send_json(send, 422, _invalid_field_body(field), [])
-            return
-        await self.app(scope, receive, send)

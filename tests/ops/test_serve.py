@@ -93,3 +93,54 @@ def test_serve_logs_json_and_shuts_down_gracefully(
     assert len(started) == workers
     assert any("Finished server process" in m for m in messages)
     assert any("Application shutdown complete" in m for m in messages)
+
+
+def healthz_count(base: str) -> float:
+    """``/healthz`` 200s counted by the worker that answers this scrape (a new connection)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(f"{base}/metrics", timeout=10).text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "clinic_http_requests_total"
+        and sample.labels == {"method": "GET", "route": "/healthz", "status": "200"}
+    )
+
+
+SERVE = (sys.executable, "-m", "clinic_availability.cli", "serve")
+
+
+def test_metrics_report_every_worker(backend: str, database_url: str, tmp_path: Path) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log_path = tmp_path / "serve.log"
+    env = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "INFO"}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    requests = 40
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [*SERVE, "--port", str(port), "--workers", "2"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_ready(base, process)
+            for _ in range(requests):
+                # A new connection each time, so the workers share the requests.
+                assert httpx.get(f"{base}/healthz", timeout=10).status_code == 200
+            # Whichever worker answers a scrape, it reports the requests of both.
+            assert [healthz_count(base) for _ in range(6)] == [requests] * 6
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=40) in (0, -signal.SIGTERM)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+    lines = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
+    folders = [line["metrics_dir"] for line in lines if "metrics_dir" in line]
+    assert len(folders) == 1
+    assert not Path(folders[0]).exists()
