@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from common.settings import Settings
 from rest_compat.errors import UnexpectedErrorMiddleware
 from rest_compat.idempotency import IdempotencyMiddleware
-from rest_compat.limits import BodySizeLimitMiddleware, NulCharacterGuard
+from rest_compat.limits import BodySizeLimitMiddleware, InvalidTextGuard
 
 
 def install_request_guards(app: FastAPI, settings: Settings, path_prefix: str) -> None:
@@ -22,6 +22,6 @@ def install_request_guards(app: FastAPI, settings: Settings, path_prefix: str) -
         max_body_bytes=settings.max_body_bytes,
         token_cache_seconds=settings.token_cache_seconds,
     )
-    app.add_middleware(NulCharacterGuard, path_prefix=path_prefix)
+    app.add_middleware(InvalidTextGuard, path_prefix=path_prefix)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(UnexpectedErrorMiddleware)

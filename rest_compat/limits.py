@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import re
 from urllib.parse import parse_qsl
 
 import orjson
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from common.text_checks import nul_field
+from common.text_checks import invalid_text_field, is_invalid_text
+from rest_compat.errors import _authentication_refusal
 
 TOO_LARGE_BODY = orjson.dumps({"errors": "Request body too large"})
 
@@ -110,8 +114,26 @@ def _invalid_field_body(field: str) -> bytes:
     return orjson.dumps({"errors": {field: ["is invalid"]}})
 
 
-class NulCharacterGuard:
-    """422 ``is invalid`` for a NUL character in a JSON body or a query parameter."""
+# JSON escapes of a NUL or of a surrogate: only a body holding one needs a closer look.
+_SUSPECT_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+
+
+def invalid_text_in(scope: Scope, body: bytes | None) -> str | None:
+    """The field of a query parameter or JSON body value holding text no field accepts."""
+    query = parse_qsl(bytes(scope.get("query_string", b"")).decode("latin-1"))
+    field = next((name for name, value in query if is_invalid_text(name + value)), None)
+    if field is None and body and _SUSPECT_ESCAPE.search(body):
+        try:
+            # The stdlib decoder, as the routes use: orjson refuses lone surrogates.
+            field = invalid_text_field(json.loads(body))
+        except ValueError:
+            field = None  # not JSON: the route refuses it
+    return field
+
+
+class InvalidTextGuard:
+    """422 ``is invalid`` on its field for text no field accepts (NUL, a lone surrogate)
+    in a JSON body or a query parameter; after the token check, as every 422."""
 
     def __init__(self, app: ASGIApp, *, path_prefix: str) -> None:
         self.app = app
@@ -121,17 +143,16 @@ class NulCharacterGuard:
         if scope["type"] != "http" or not str(scope.get("path", "")).startswith(self.path_prefix):
             await self.app(scope, receive, send)
             return
-        query = parse_qsl(bytes(scope.get("query_string", b"")).decode("latin-1"))
-        field = next((name for name, value in query if "\x00" in name + value), None)
-        if field is None and _has_body(scope):
+        body = None
+        if _has_body(scope):
             body = await read_body(receive, 2**62) or b""
             receive = buffered_receive(body, receive)
-            if b"\\u0000" in body.lower():
-                try:
-                    field = nul_field(orjson.loads(body))
-                except orjson.JSONDecodeError:
-                    field = None
-        if field is not None:
-            await send_json(send, 422, _invalid_field_body(field), [])
+        field = invalid_text_in(scope, body)
+        if field is None:
+            await self.app(scope, receive, send)
             return
-        await self.app(scope, receive, send)
+        refusal = await _authentication_refusal(Request(scope, receive))
+        if refusal is not None:
+            await send_json(send, refusal.status, orjson.dumps(refusal.body()), [])
+            return
+        await send_json(send, 422, _invalid_field_body(field), [])
