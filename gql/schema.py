@@ -9,6 +9,7 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from common.settings import Settings
+from gql.access import AdminOnly
 from gql.batch import BatchMutation, BatchQuery
 from gql.bookings import BookingMutation, BookingQuery
 from gql.errors import DomainErrors
@@ -64,7 +65,12 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     return ClinicSchema(
         query=Query,
         mutation=Mutation,
-        extensions=[limits_extension(limit_policy(settings)), DomainErrors, SerialRootFields],
+        extensions=[
+            AdminOnly,
+            limits_extension(limit_policy(settings)),
+            DomainErrors,
+            SerialRootFields,
+        ],
         scalar_overrides=SCALAR_OVERRIDES,
         # No "Did you mean ...", and one operation per request (no batching).
         config=StrawberryConfig(disable_field_suggestions=True, batching_config=None),
