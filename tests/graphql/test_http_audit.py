@@ -15,6 +15,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -29,7 +30,7 @@ SCRIPT = Path(__file__).with_name("audit") / "graphql_http_audit.mjs"
 CACHE = Path(os.environ.get("CLINIC_AUDIT_CACHE", Path.home() / ".cache" / "clinic-audit"))
 
 
-def _unavailable(reason: str) -> None:
+def _unavailable(reason: str) -> NoReturn:
     if IN_CI:
         pytest.fail(f"the GraphQL over HTTP audit cannot run under CI: {reason}")
     pytest.skip(reason)
