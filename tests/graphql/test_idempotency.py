@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -111,3 +112,17 @@ async def test_a_key_without_admin_rights_is_refused_as_usual(
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     assert await db_count("idempotency_keys") == 0
     assert await db_count("patients") == 0
+
+
+async def test_concurrent_duplicates_write_once(
+    client: httpx.AsyncClient, auth: dict[str, str], db_count: Any
+) -> None:
+    headers = {**auth, "Idempotency-Key": "burst"}
+    replies = await asyncio.gather(
+        *[client.post(GRAPHQL, json=create_patient(), headers=headers) for _ in range(6)]
+    )
+    bodies = [reply.json() for reply in replies]
+    assert "errors" not in bodies[0], bodies
+    assert all(body == bodies[0] for body in bodies), bodies
+    assert sum(reply.headers.get("idempotent-replayed") == "true" for reply in replies) == 5
+    assert await db_count("patients") == 1
