@@ -61,7 +61,8 @@ def _request_error_status(result: ExecutionResult) -> int:
 
 
 class ExplorerRouter(GraphQLRouter[Context, None]):
-    """Serves the application's own GraphiQL page to browsers that GET /graphql."""
+    """Strawberry's router with JSON error replies, media type negotiation, refusal of text
+    that is not Unicode, idempotent mutations, and the application's own GraphiQL page."""
 
     ide_page: IdePage | None = None
 
