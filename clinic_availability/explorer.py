@@ -2,7 +2,8 @@
 
 The page loads React, GraphiQL and its own script from ``/static``. The admin token typed
 above the editor is kept in the browser's localStorage and sent as ``X-User-Token`` with
-every request GraphiQL makes (schema introspection included).
+every request GraphiQL makes. Introspection is for admins, so the page asks for the
+schema only once a token is entered (and again whenever it changes).
 """
 
 from __future__ import annotations

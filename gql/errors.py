@@ -74,3 +74,17 @@ class DomainErrors(SchemaExtension):
             codes = {(error.extensions or {}).get("code") for error in result.errors}
             if ServiceUnavailable.code in codes:
                 _signal_unavailable(self.execution_context.context)
+
+
+def refusal_error(exc: Exception, context: object) -> GraphQLError:
+    """The error for an operation refused before it runs (the caller is not an admin, or
+    the database is gone while checking); anything else is a fault and propagates."""
+    if isinstance(exc, DomainError):
+        domain = exc
+    elif is_connection_loss(exc):
+        domain = ServiceUnavailable()
+    else:
+        raise exc
+    if isinstance(domain, ServiceUnavailable):
+        _signal_unavailable(context)
+    return GraphQLError(domain.detail, extensions=error_extensions(domain))

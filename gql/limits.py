@@ -48,7 +48,7 @@ from graphql.validation import ASTValidationRule
 from strawberry.extensions import SchemaExtension
 from strawberry.utils.str_converters import to_snake_case
 
-from common.text_checks import nul_field
+from common.text_checks import invalid_text_field
 
 LIMIT_CODE = "QUERY_TOO_COMPLEX"
 # A page-size argument not given counts as its default (the REST default page size).
@@ -331,9 +331,8 @@ class GraphQLLimits(SchemaExtension):
                 default_page_size=self.policy.default_page_size,
             )
             errors = limit_errors(figures, self.policy)
-            field = nul_argument(document) or nul_field(context.variables or {})
+            field = nul_argument(document) or invalid_text_field(context.variables or {})
             if not errors and field is not None:
-                # PostgreSQL cannot store NUL in text; no field has a use for it.
                 errors = [invalid_text_error(to_snake_case(field))]
             if not errors:
                 rules = validation_rules(tuple(context.validation_rules), self.policy)

@@ -1,25 +1,68 @@
-"""The GraphQL endpoint mounted on FastAPI."""
+"""The GraphQL endpoint mounted on FastAPI, speaking GraphQL over HTTP.
+
+Replies are JSON, errors included, as ``application/json`` or, when the client accepts it,
+``application/graphql-response+json`` (with which a request error, one that stops the
+operation before it runs, answers 4xx without ``data``).
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import orjson
-from fastapi import Request
+from cross_web import HTTPException
+from fastapi import Request, Response
 from fastapi.responses import HTMLResponse
 from strawberry.extensions import SchemaExtension
 from strawberry.fastapi import GraphQLRouter
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http.async_base_view import AsyncHTTPRequestAdapter
+from strawberry.schema.exceptions import CannotGetOperationTypeError
+from strawberry.types import ExecutionResult
+from strawberry.types.unset import UNSET
 
 from common.deps import SessionDep
 from common.settings import Settings
+from common.text_checks import holds_invalid_unicode
 from gql.context import Context, token_from
+from gql.idempotency import IDEMPOTENCY_HEADER, ReplayedResult, run_idempotently
+from gql.media import GRAPHQL_RESPONSE, JSON, negotiate
 from gql.schema import build_schema
 
 IdePage = Callable[[Request], Awaitable[HTMLResponse]]
 
+INVALID_UNICODE = "The request is not valid Unicode text"
+UNKNOWN_OPERATION = "The operation name matches no operation of the document"
+_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
+
+
+def error_reply(status: int, message: str, media_type: str = JSON) -> Response:
+    """A request the endpoint cannot run at all, as a JSON error list."""
+    code = _CODES.get(status, "BAD_REQUEST")
+    body = {"errors": [{"message": message, "extensions": {"code": code}}]}
+    return Response(orjson.dumps(body), status_code=status, media_type=media_type)
+
+
+def _is_request_error(result: ExecutionResult) -> bool:
+    """The operation never ran (document, variables or caller refused): no ``data``."""
+    return (
+        result.data is None
+        and bool(result.errors)
+        and all(not error.path for error in result.errors or ())
+    )
+
+
+def _request_error_status(result: ExecutionResult) -> int:
+    statuses = {(error.extensions or {}).get("status") for error in result.errors or ()}
+    status = statuses.pop() if len(statuses) == 1 else None
+    return status if isinstance(status, int) and 400 <= status < 600 else 400
+
 
 class ExplorerRouter(GraphQLRouter[Context, None]):
-    """Serves the application's own GraphiQL page to browsers that GET /graphql."""
+    """Strawberry's router with JSON error replies, media type negotiation, refusal of text
+    that is not Unicode, idempotent mutations, and the application's own GraphiQL page."""
 
     ide_page: IdePage | None = None
 
@@ -31,6 +74,101 @@ class ExplorerRouter(GraphQLRouter[Context, None]):
     def encode_json(self, data: object) -> bytes:
         # Same JSON as the stdlib's compact form, as the REST routes write it.
         return orjson.dumps(data)
+
+    def decode_json(self, data: str | bytes) -> object:
+        try:
+            return json.loads(data)
+        except UnicodeDecodeError as exc:  # bytes that are not UTF-8 (nor UTF-16/32)
+            raise HTTPException(400, INVALID_UNICODE) from exc
+
+    async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
+        if self.is_websocket_request(request):
+            return await super().run(request, context, root_value)
+        media_type = negotiate(request.headers.get("accept"))
+        request.state.graphql_media_type = media_type
+        try:
+            response = await super().run(request, context, root_value)
+        except HTTPException as exc:
+            return error_reply(exc.status_code, exc.reason, media_type)
+        status = getattr(request.state, "graphql_status", None)
+        if media_type == GRAPHQL_RESPONSE and status is not None:
+            response.headers["content-type"] = GRAPHQL_RESPONSE
+            if response.status_code == 200:
+                response.status_code = status
+        return response
+
+    async def parse_http_body(
+        self, request: AsyncHTTPRequestAdapter
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        data = await super().parse_http_body(request)
+        for item in data if isinstance(data, list) else [data]:
+            parts = (item.query, item.operation_name, item.variables, item.extensions)
+            if holds_invalid_unicode(list(parts)):
+                # Refused before anything else: no reply, log line or database can hold it.
+                raise HTTPException(400, INVALID_UNICODE)
+        return data
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        async def execute() -> ExecutionResult:
+            try:
+                return await super(ExplorerRouter, self).execute_single(
+                    request, request_adapter, sub_response, context, root_value, request_data
+                )
+            except HTTPException as exc:
+                if isinstance(exc.__cause__, CannotGetOperationTypeError):
+                    # Never echo the name: the reply would repeat whatever was sent.
+                    raise HTTPException(400, UNKNOWN_OPERATION) from exc
+                raise
+
+        key = request.headers.get(IDEMPOTENCY_HEADER)
+        if key is None or request_adapter.method != "POST":
+            return await execute()
+        try:
+            principal = await context.require_admin()
+        except Exception:
+            return await execute()  # refused there, as every operation of a non-admin
+        return await run_idempotently(
+            key,
+            user_id=principal.user_id,
+            request_data=request_data,
+            context=context,
+            execute=execute,
+            reply_body=lambda result: self._reply_body(request, result),
+        )
+
+    def _reply_body(
+        self, request: Request, result: ExecutionResult
+    ) -> tuple[GraphQLHTTPResponse, int]:
+        """The reply's body and status: a request error under graphql-response+json has no
+        ``data`` and a 4xx status; everything else is 200 (or 503, set by DomainErrors)."""
+        body: GraphQLHTTPResponse = {"data": result.data}
+        if result.errors:
+            body["errors"] = [error.formatted for error in result.errors]
+        if result.extensions:
+            body["extensions"] = result.extensions
+        media_type = getattr(request.state, "graphql_media_type", JSON)
+        if media_type == GRAPHQL_RESPONSE and _is_request_error(result):
+            del body["data"]
+            return body, _request_error_status(result)
+        return body, 200
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        if isinstance(result, ReplayedResult):
+            body, status = result.body, result.status
+        else:
+            body, status = self._reply_body(request, result)
+        request.state.graphql_status = status
+        return body
 
 
 def graphql_router(
@@ -54,3 +192,6 @@ def graphql_router(
     )
     router.ide_page = ide_page
     return router
+
+
+__all__ = ["ExplorerRouter", "error_reply", "graphql_router"]

@@ -11,6 +11,7 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from common.settings import Settings
+from gql.access import AdminOnly
 from gql.batch import BatchMutation, BatchQuery
 from gql.bookings import BookingMutation, BookingQuery
 from gql.errors import DomainErrors
@@ -64,7 +65,10 @@ def limit_policy(settings: Settings) -> LimitPolicy:
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     settings = settings or Settings()
+    # AdminOnly first: no later extension (the compiled plan included) runs for a caller
+    # who is not an admin.
     extensions: list[Any] = [
+        AdminOnly,
         limits_extension(limit_policy(settings)),
         DomainErrors,
         SerialRootFields,

@@ -34,6 +34,17 @@ STALE_AFTER = timedelta(minutes=2)
 # Identifies this server process as the owner of the reservations it works on.
 PROCESS_OWNER = uuid.uuid4().hex
 
+# What a reply says of a key, in either face's error shape.
+MISMATCH_MESSAGE = "has already been used with a different request"
+INVALID_KEY_MESSAGE = "is invalid"
+IN_PROGRESS_MESSAGE = "A request with this Idempotency-Key is still in progress"
+REPLY_LOST_MESSAGE = (
+    "The request with this Idempotency-Key was processed; its reply is not available"
+)
+# Keys are per face: the same key sent to REST and to GraphQL names two requests.
+REST_FACE = "rest"
+GRAPHQL_FACE = "graphql"
+
 # The reservation the current request runs under (set by the HTTP layer).
 active_reservation: ContextVar[int | None] = ContextVar("idempotency_reservation", default=None)
 # Reservations this process is working on right now: any other row it owns is dead.
@@ -51,6 +62,15 @@ def request_fingerprint(method: str, path: str, query: str, body: bytes) -> str:
 
 def valid_key(key: str) -> bool:
     return 0 < len(key) <= MAX_KEY_LENGTH and key.isascii() and key.isprintable()
+
+
+def stored_key(face: str, key: str) -> str:
+    """The key as stored: REST's as sent (printable ASCII, so existing rows keep their
+    meaning); another face's under a prefix no sent key can hold (a control character),
+    hashed to fit the column."""
+    if face == REST_FACE:
+        return key
+    return f"\x1f{face}:{hashlib.sha256(key.encode()).hexdigest()}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,10 +130,12 @@ async def reserve(
     method: str,
     path: str,
     request_hash: str,
+    face: str = REST_FACE,
     now: datetime | None = None,
 ) -> Outcome:
     """Reserve ``key`` for this request, or say what to answer instead of running it."""
     now = now or now_utc()
+    key = stored_key(face, key)
     for _attempt in range(3):
         try:
             async with write_transaction(session):

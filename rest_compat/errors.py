@@ -63,7 +63,7 @@ async def _on_domain_error(_request: Request, exc: Exception) -> JSONBody:
     return domain_error_response(exc)
 
 
-async def _authentication_refusal(request: Request) -> DomainError | None:
+async def authentication_refusal(request: Request) -> DomainError | None:
     """The 401/403 the route would have given, if the caller is not an admin."""
     from models.users import authenticate
 
@@ -86,7 +86,7 @@ async def _on_request_validation(request: Request, exc: Exception) -> JSONBody:
     # Malformed JSON is refused before the route's dependencies run, authentication
     # included; a caller without a valid admin token still learns only that.
     if any(error.get("type") == "json_invalid" for error in errors):
-        refusal = await _authentication_refusal(request)
+        refusal = await authentication_refusal(request)
         if refusal is not None:
             return domain_error_response(refusal)
     return domain_error_response(validation_failed_from(errors))
@@ -102,7 +102,7 @@ async def _on_http_exception(request: Request, exc: Exception) -> JSONBody:
         return domain_error_response(NotFound())
     if exc.status_code == 400 and exc.detail == UNREADABLE_BODY:
         # The contract has no 400: an unreadable body is an invalid one (after auth).
-        refusal = await _authentication_refusal(request)
+        refusal = await authentication_refusal(request)
         return domain_error_response(refusal or ValidationFailed.one("body", "is invalid"))
     if exc.status_code == 405:
         return JSONBody({"errors": "Method not allowed"}, status_code=405)

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import orjson
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from common.settings import Settings
+from rest_compat.errors import authentication_refusal
 from rest_compat.idempotency import IdempotencyMiddleware
-from rest_compat.limits import invalid_field_body, nul_field_of, send_json
+from rest_compat.limits import invalid_field_body, invalid_text_of, send_json
 
 
 class RestGuards:
-    """A NUL character anywhere in the input is a 422; then ``Idempotency-Key`` on POSTs.
+    """Text no field accepts (NUL, a lone surrogate) is a 422; then ``Idempotency-Key``.
 
     Other paths pass straight through. The body cap, request id, log, metrics and the
     last-resort error reply are the application's request pipeline, outside this layer.
@@ -41,9 +44,14 @@ class RestGuards:
         if scope["type"] != "http" or not str(scope["path"]).startswith(self.path_prefix):
             await self.app(scope, receive, send)
             return
-        field, receive = await nul_field_of(scope, receive)
+        field, receive = await invalid_text_of(scope, receive)
         if field is not None:
-            await send_json(send, 422, invalid_field_body(field), [])
+            # After the token check, as every 422.
+            refusal = await authentication_refusal(Request(scope, receive))
+            if refusal is not None:
+                await send_json(send, refusal.status, orjson.dumps(refusal.body()), [])
+            else:
+                await send_json(send, 422, invalid_field_body(field), [])
             return
         await self.idempotency(scope, receive, send)
 

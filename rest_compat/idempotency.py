@@ -33,16 +33,10 @@ KEPT_HEADERS = frozenset({"content-type", "location"})
 WAIT_FOR_FIRST_SECONDS = 5.0
 PURGE_EVERY_SECONDS = 600.0
 
-MISMATCH_BODY = orjson.dumps(
-    {"errors": {"idempotency_key": ["has already been used with a different request"]}}
-)
-INVALID_KEY_BODY = orjson.dumps({"errors": {"idempotency_key": ["is invalid"]}})
-IN_PROGRESS_BODY = orjson.dumps(
-    {"errors": "A request with this Idempotency-Key is still in progress"}
-)
-LOST_REPLY_BODY = orjson.dumps(
-    {"errors": "The request with this Idempotency-Key was processed; its reply is not available"}
-)
+MISMATCH_BODY = orjson.dumps({"errors": {"idempotency_key": [keys.MISMATCH_MESSAGE]}})
+INVALID_KEY_BODY = orjson.dumps({"errors": {"idempotency_key": [keys.INVALID_KEY_MESSAGE]}})
+IN_PROGRESS_BODY = orjson.dumps({"errors": keys.IN_PROGRESS_MESSAGE})
+LOST_REPLY_BODY = orjson.dumps({"errors": keys.REPLY_LOST_MESSAGE})
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

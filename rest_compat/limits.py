@@ -5,12 +5,14 @@ The body has already been read (and capped) by the application's request pipelin
 
 from __future__ import annotations
 
+import json
+import re
 from urllib.parse import parse_qsl
 
 import orjson
 from starlette.types import Message, Receive, Scope, Send
 
-from common.text_checks import nul_field
+from common.text_checks import invalid_text_field, is_invalid_text
 
 
 async def send_json(
@@ -68,19 +70,30 @@ def _has_body(scope: Scope) -> bool:
     return scope.get("method") not in ("GET", "HEAD", "OPTIONS")
 
 
-async def nul_field_of(scope: Scope, receive: Receive) -> tuple[str | None, Receive]:
-    """The field holding a NUL character (query or JSON body), and a ``receive`` to go on."""
+# JSON escapes of a NUL or of a surrogate: only a body holding one needs a closer look.
+_SUSPECT_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+
+
+def invalid_text_in(scope: Scope, body: bytes | None) -> str | None:
+    """The field of a query parameter or JSON body value holding text no field accepts."""
     query = parse_qsl(bytes(scope.get("query_string", b"")).decode("latin-1"))
-    field = next((name for name, value in query if "\x00" in name + value), None)
-    if field is None and _has_body(scope):
+    field = next((name for name, value in query if is_invalid_text(name + value)), None)
+    if field is None and body and _SUSPECT_ESCAPE.search(body):
+        try:
+            # The stdlib decoder, as the routes use: orjson refuses lone surrogates.
+            field = invalid_text_field(json.loads(body))
+        except ValueError:
+            field = None  # not JSON: the route refuses it
+    return field
+
+
+async def invalid_text_of(scope: Scope, receive: Receive) -> tuple[str | None, Receive]:
+    """The field holding text no field accepts (NUL, a lone surrogate), and a ``receive``."""
+    body = None
+    if _has_body(scope):
         body = await read_body(receive, 2**62) or b""
         receive = buffered_receive(body, receive)
-        if b"\\u0000" in body.lower():
-            try:
-                field = nul_field(orjson.loads(body))
-            except orjson.JSONDecodeError:
-                field = None
-    return field, receive
+    return invalid_text_in(scope, body), receive
 
 
 def invalid_field_body(field: str) -> bytes:

@@ -74,6 +74,34 @@ async def test_graphiql_without_a_token_shows_the_authentication_error(
     assert_offline_and_clean(offline_page)
 
 
+async def test_graphiql_loads_the_schema_only_once_a_token_is_entered(
+    live_server: LiveServer, seed: Factory, offline_page: Offline
+) -> None:
+    """Introspection is for admins: no schema request without a token, one with it."""
+    token = await seed.token(role="admin")
+    page = offline_page.page
+    introspections: list[str | None] = []
+
+    def record(request: Any) -> None:
+        if request.method == "POST" and request.url.endswith("/graphql"):
+            if "__schema" in (request.post_data or ""):
+                introspections.append(request.headers.get("x-user-token"))
+
+    page.on("request", record)
+    await page.goto(f"{live_server.url}/graphql")
+    await expect(page.locator(".graphiql-container")).to_be_visible()
+    await expect(page.locator("#token-state")).to_contain_text("no token")
+    await page.wait_for_load_state("networkidle")
+    assert introspections == []
+
+    await page.fill("#admin-token", token)
+    await page.press("#admin-token", "Enter")
+    await page.click(".graphiql-sidebar button[aria-label='Show Documentation Explorer']")
+    await expect(page.locator(".graphiql-doc-explorer")).to_contain_text("Mutation")
+    assert introspections == [token]
+    assert_offline_and_clean(offline_page)
+
+
 def documented_operations(app: Any) -> list[tuple[str, str]]:
     paths: dict[str, dict[str, Any]] = app.openapi()["paths"]
     return [

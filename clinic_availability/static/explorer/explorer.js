@@ -160,6 +160,9 @@
         fetcher: function (params, options) {
           return fetcher(params, options);
         },
+        // Introspection is for admins: with no token there is no schema to load (null
+        // tells GraphiQL not to ask); once a token is entered, undefined makes it ask.
+        schema: token ? undefined : null,
         defaultTabs: defaultTabs,
         query: initial ? initial.query : undefined,
         variables: initial ? initial.variables : undefined,
