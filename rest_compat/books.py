@@ -103,7 +103,7 @@ class BookChangeBody(BaseModel):
         },
     )
 
-    book: BookChangeFields = Field(default_factory=BookChangeFields)
+    book: BookChangeFields
 
 
 BookId = Annotated[int, Path(ge=1, le=MAX_ID, description="Booking id")]

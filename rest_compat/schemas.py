@@ -98,6 +98,11 @@ class SlotBody(BaseModel):
     available_slot: SlotFields = Field(default_factory=SlotFields)
 
 
+class SlotChangeBody(SlotBody):
+    # An update without its root key is a 422, not an update that changes nothing.
+    available_slot: SlotFields
+
+
 class ErrorMessage(BaseModel):
     errors: str
 

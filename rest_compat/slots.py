@@ -18,7 +18,14 @@ from models.slots import SlotInput
 from rest_compat.pagination import page_request, page_response
 from rest_compat.render import slot_json
 from rest_compat.responses import JSONBody
-from rest_compat.schemas import AUTH_ERRORS, MAX_ID, SlotBody, SlotOut, error_responses
+from rest_compat.schemas import (
+    AUTH_ERRORS,
+    MAX_ID,
+    SlotBody,
+    SlotChangeBody,
+    SlotOut,
+    error_responses,
+)
 from rest_compat.series import (
     DryRunParam,
     ScopeParam,
@@ -150,7 +157,7 @@ async def get_available_slot(slot_id: SlotId, _admin: AdminDep, session: Session
 )
 async def update_available_slot(
     slot_id: SlotId,
-    body: SlotBody,
+    body: SlotChangeBody,
     _admin: AdminDep,
     session: SessionDep,
     scope: ScopeParam = None,
