@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from common.db_errors import is_connection_loss
@@ -96,6 +97,16 @@ async def _on_request_validation(request: Request, exc: Exception) -> JSONBody:
     return domain_error_response(validation_failed_from(errors))
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers on this path (the router stops at the first)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        route_methods = getattr(route, "methods", None)
+        if route_methods and route.matches(request.scope)[0] is not Match.NONE:
+            methods.update(route_methods)
+    return sorted(methods)
+
+
 # FastAPI's 400 for a body it cannot even decode (not UTF-8, say).
 UNREADABLE_BODY = "There was an error parsing the body"
 
@@ -109,7 +120,8 @@ async def _on_http_exception(request: Request, exc: Exception) -> JSONBody:
         refusal = await _authentication_refusal(request)
         return domain_error_response(refusal or ValidationFailed.one("body", "is invalid"))
     if exc.status_code == 405:
-        return JSONBody({"errors": "Method not allowed"}, status_code=405)
+        allow = {"Allow": ", ".join(allowed_methods(request))}
+        return JSONBody({"errors": "Method not allowed"}, status_code=405, headers=allow)
     return JSONBody({"errors": str(exc.detail)}, status_code=exc.status_code)
 
 
