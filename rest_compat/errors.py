@@ -97,14 +97,20 @@ async def _on_request_validation(request: Request, exc: Exception) -> JSONBody:
     return domain_error_response(validation_failed_from(errors))
 
 
+HTTP_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
 def allowed_methods(request: Request) -> list[str]:
-    """Every method some route answers on this path (the router stops at the first)."""
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        route_methods = getattr(route, "methods", None)
-        if route_methods and route.matches(request.scope)[0] is not Match.NONE:
-            methods.update(route_methods)
-    return sorted(methods)
+    """Every method some route answers on this path (the router stops at the first match,
+    and included routers hide theirs, so each method is tried against the whole table)."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in HTTP_METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    ]
 
 
 # FastAPI's 400 for a body it cannot even decode (not UTF-8, say).
