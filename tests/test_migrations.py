@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
@@ -17,7 +18,12 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from clinic_availability.migrate import current_revision, head_revision, upgrade_async
+from clinic_availability.migrate import (
+    alembic_config,
+    current_revision,
+    head_revision,
+    upgrade_async,
+)
 from models.db import create_engine
 from models.entities import Base
 from tests.factories import Factory, future
@@ -215,6 +221,16 @@ async def test_upgrade_from_0001_keeps_rows_and_never_reuses_ids(empty_database_
         with pytest.raises(DBAPIError, match="append-only"):
             async with engine.begin() as connection:
                 await connection.execute(text("DELETE FROM audit_log"))
+        async with engine.connect() as connection:
+            after = await _snapshot(connection)
+        await engine.dispose()
+
+        # Down and up again: the rows stay.
+        await asyncio.to_thread(command.downgrade, alembic_config(url), "0001")
+        await upgrade_async(url)
+        async with engine.connect() as connection:
+            assert await _snapshot(connection) == after
+            assert await connection.run_sync(_schema_diff) == []
     finally:
         await engine.dispose()
 

@@ -80,10 +80,9 @@ def _rebuild(
         {'name': table},
     ).scalars().all()
     temporary = f'_rebuild_{table}'
-    prefix = f'CREATE TABLE {table} ('
-    if not new_definition.startswith(prefix):
-        raise RuntimeError(f'unexpected definition of table {table}: {definition}')
-    op.execute(f'CREATE TABLE {temporary} (' + new_definition.removeprefix(prefix))
+    # SQLite quotes the name of a table it renamed.
+    body = _one(re.compile(rf'^CREATE TABLE "?{table}"? \('), '', new_definition, table)
+    op.execute(f'CREATE TABLE {temporary} (' + body)
     op.execute(f'INSERT INTO {temporary} SELECT * FROM {table}')
     op.execute(f'DROP TABLE {table}')
     op.execute(f'ALTER TABLE {temporary} RENAME TO {table}')
