@@ -180,10 +180,12 @@ def _add_examples(path: str, method: str, operation: dict[str, Any]) -> None:
         request_content.setdefault("example", body)
     reply = DOCUMENTED_RESPONSES.get(key)
     if reply is not None:
-        for status in ("200", "201"):
-            content = _json_content(operation.get("responses", {}).get(status, {}))
-            if content is not None:
-                content.setdefault("example", reply)
+        responses = operation.get("responses", {})
+        # A create's example is its 201; its 200 is the dry run's preview.
+        status = "201" if "201" in responses else "200"
+        content = _json_content(responses.get(status, {}))
+        if content is not None:
+            content.setdefault("example", reply)
     for parameter in operation.get("parameters", []):
         value = DOCUMENTED_QUERIES.get(key, {}).get(parameter.get("name"))
         if value is not None:

@@ -14,7 +14,28 @@ config = context.config
 target_metadata = Base.metadata
 
 
+def _set_sqlite_foreign_keys(connection: Connection, enabled: bool) -> None:
+    # Only takes effect outside a transaction, hence on the driver's connection.
+    cursor = connection.connection.cursor()
+    cursor.execute(f"PRAGMA foreign_keys={'ON' if enabled else 'OFF'}")
+    cursor.close()
+
+
 def _run(connection: Connection) -> None:
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite and not connection.in_transaction():
+        # Rebuilding a table (SQLite's only way to change most of a table) drops the old
+        # one: with foreign keys on, that would fire the children's ON DELETE actions.
+        _set_sqlite_foreign_keys(connection, False)
+        try:
+            _migrate(connection)
+        finally:
+            _set_sqlite_foreign_keys(connection, True)
+        return
+    _migrate(connection)
+
+
+def _migrate(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,

@@ -244,3 +244,9 @@ class IdempotencyRecord(Base):
     owner: Mapped[str | None] = mapped_column(String(64))
     # Set in the transaction of the request's change: from then on it must never re-run.
     changed_at: Mapped[datetime | None]
+
+
+# Ids only ever grow: on SQLite a plain INTEGER PRIMARY KEY hands the id of a deleted
+# newest row to the next insert; AUTOINCREMENT never does (PostgreSQL sequences never do).
+for _table in Base.metadata.tables.values():
+    _table.kwargs["sqlite_autoincrement"] = True

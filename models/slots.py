@@ -331,6 +331,9 @@ async def has_active_booking(session: AsyncSession, slot_id: int) -> bool:
     return bool((await session.execute(select(active_booking_exists(slot_id)))).scalar())
 
 
+RECURRENCE_FIELDS = ("recurring", "recurrence_pattern", "recurrence_rule", "recurrence_end_date")
+
+
 async def update_slot(
     session: AsyncSession, slot_id: int, data: SlotInput, *, now: datetime | None = None
 ) -> AvailableSlot:
@@ -363,11 +366,12 @@ async def update_slot(
             errors.add("available", "is invalid")
         if data.sent("recurring") and not isinstance(data.recurring, bool):
             errors.add("recurring", "is invalid")
-        if any(data.sent(name) for name in ("recurring", "recurrence_pattern", "recurrence_rule")):
+        if any(data.sent(name) for name in RECURRENCE_FIELDS):
             merged = SlotInput(
                 recurring=data.value("recurring", slot.recurring),
                 recurrence_pattern=data.value("recurrence_pattern", slot.recurrence_pattern),
                 recurrence_rule=data.value("recurrence_rule", slot.recurrence_rule),
+                recurrence_end_date=data.value("recurrence_end_date"),
             )
             check_recurrence_fields(errors, merged)
         if data.sent("provider_id") and provider_id != slot.provider_id:

@@ -41,7 +41,8 @@ def parse_timestamp(value: object) -> datetime | None:
 def parse_date(value: object) -> date | None:
     if isinstance(value, date) and not isinstance(value, datetime):
         return value
-    if not isinstance(value, str) or len(value) != 10:
+    # YYYY-MM-DD only (fromisoformat also reads week dates such as 2023-W43-5).
+    if not isinstance(value, str) or len(value) != 10 or value[4] + value[7] != "--":
         return None
     try:
         return date.fromisoformat(value)

@@ -11,7 +11,13 @@ from common.deps import AdminDep, SessionDep, SettingsDep
 from models.batch import BatchCreation, BatchDeletion, create_batch, delete_batch
 from models.timeutil import format_timestamp
 from rest_compat.responses import JSONBody
-from rest_compat.schemas import AUTH_ERRORS, TIMESTAMP_EXAMPLE, error_responses
+from rest_compat.schemas import (
+    AUTH_ERRORS,
+    ID_SCHEMA,
+    TIMESTAMP_EXAMPLE,
+    OptionalAppointmentType,
+    error_responses,
+)
 from rest_compat.series import DryRunParam
 
 router = APIRouter(prefix="/providers/available_slots", tags=["Provider available slots"])
@@ -20,7 +26,7 @@ router = APIRouter(prefix="/providers/available_slots", tags=["Provider availabl
 class BatchSlotIn(BaseModel):
     start_time: str = Field(examples=[TIMESTAMP_EXAMPLE])
     end_time: str = Field(examples=["2030-10-27T15:00:00.000Z"])
-    appointment_type: str | None = None
+    appointment_type: OptionalAppointmentType = None
 
 
 class BatchCreateBody(BaseModel):
@@ -29,6 +35,7 @@ class BatchCreateBody(BaseModel):
     model_config = ConfigDict(
         extra="ignore",
         json_schema_extra={
+            "required": ["provider_id", "slots"],
             "example": {
                 "provider_id": 456,
                 "slots": [
@@ -43,11 +50,11 @@ class BatchCreateBody(BaseModel):
                         "appointment_type": "therapy",
                     },
                 ],
-            }
+            },
         },
     )
 
-    provider_id: Any = Field(default=None, json_schema_extra={"type": "integer"})
+    provider_id: Any = Field(default=None, json_schema_extra=ID_SCHEMA)
     slots: Any = Field(
         default=None,
         description="At most 500 slots (setting max_batch_size).",
@@ -58,10 +65,13 @@ class BatchCreateBody(BaseModel):
 class BatchDeleteBody(BaseModel):
     model_config = ConfigDict(
         extra="ignore",
-        json_schema_extra={"example": {"provider_id": 456, "slot_ids": [789, 790]}},
+        json_schema_extra={
+            "required": ["provider_id", "slot_ids"],
+            "example": {"provider_id": 456, "slot_ids": [789, 790]},
+        },
     )
 
-    provider_id: Any = Field(default=None, json_schema_extra={"type": "integer"})
+    provider_id: Any = Field(default=None, json_schema_extra=ID_SCHEMA)
     slot_ids: Any = Field(
         default=None, json_schema_extra={"type": "array", "items": {"type": "integer"}}
     )
@@ -84,6 +94,18 @@ class BatchCreateOut(BaseModel):
     failed_slots: int
     slot_ids: list[int]
     errors: list[BatchErrorOut]
+
+
+class PlannedBatchSlotOut(BaseModel):
+    index: int
+    start_time: str
+    end_time: str
+    appointment_type: str | None
+
+
+class BatchPreviewOut(BatchCreateOut):
+    dry_run: bool
+    would_create: list[PlannedBatchSlotOut]
 
 
 class BatchDeleteErrorOut(BaseModel):
@@ -133,7 +155,10 @@ def batch_delete_json(result: BatchDeletion) -> dict[str, Any]:
     "/create_in_batch",
     status_code=201,
     response_model=BatchCreateOut,
-    responses=error_responses(*AUTH_ERRORS, 422),
+    responses={
+        200: {"model": BatchPreviewOut, "description": "dry_run=true: nothing was written"},
+        **error_responses(*AUTH_ERRORS, 422),
+    },
     summary="Create slots for one provider in a batch; the good ones are created",
     description="Each slot is checked against the provider's stored slots and the earlier "
     "slots of the batch. Failed slots are listed in `errors` by their `index`. With "

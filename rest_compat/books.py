@@ -17,7 +17,18 @@ from models.pagination import MAX_PAGE_SIZE
 from rest_compat.pagination import page_request, page_response
 from rest_compat.render import book_json
 from rest_compat.responses import JSONBody
-from rest_compat.schemas import AUTH_ERRORS, MAX_ID, error_responses
+from rest_compat.schemas import (
+    AUTH_ERRORS,
+    MAX_ID,
+    STATUS_SCHEMA,
+    DateQuery,
+    OptionalAppointmentType,
+    OptionalText,
+    RequiredId,
+    StatusQuery,
+    documented,
+    error_responses,
+)
 
 router = APIRouter(prefix="/books", tags=["Books"])
 
@@ -51,20 +62,23 @@ class BookOut(BaseModel):
 
 
 class BookFields(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    available_slot_id: int | None = Field(default=None, le=MAX_ID)
-    patient_id: int | None = Field(default=None, le=MAX_ID)
-    appointment_type: str | None = Field(
-        default=None, description="One of the appointment types; defaults to the slot's"
+    model_config = ConfigDict(
+        extra="ignore", json_schema_extra={"required": ["available_slot_id", "patient_id"]}
     )
-    notes: str | None = Field(default=None, description="At most 2,000 characters")
+
+    available_slot_id: RequiredId = Field(default=None, le=MAX_ID)
+    patient_id: RequiredId = Field(default=None, le=MAX_ID)
+    appointment_type: OptionalAppointmentType = Field(
+        default=None, description="Defaults to the slot's"
+    )
+    notes: OptionalText = Field(default=None, description="At most 2,000 characters")
 
 
 class BookBody(BaseModel):
     model_config = ConfigDict(
         extra="ignore",
         json_schema_extra={
+            "required": ["book"],
             "example": {
                 "book": {
                     "available_slot_id": 789,
@@ -72,7 +86,7 @@ class BookBody(BaseModel):
                     "appointment_type": "therapy",
                     "notes": "Initial consultation",
                 }
-            }
+            },
         },
     )
 
@@ -82,14 +96,14 @@ class BookBody(BaseModel):
 class BookChangeFields(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    status: str | None = Field(
+    status: Annotated[str | None, documented(STATUS_SCHEMA)] = Field(
         default=None,
         description="cancelled (frees the slot), or no_show / completed once the slot started",
     )
-    cancellation_reason: str | None = Field(
+    cancellation_reason: OptionalText = Field(
         default=None, description="Only with status cancelled; at most 500 characters"
     )
-    notes: str | None = Field(default=None, description="At most 2,000 characters")
+    notes: OptionalText = Field(default=None, description="At most 2,000 characters")
 
     def sent_fields(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.model_fields_set}
@@ -103,13 +117,13 @@ class BookChangeBody(BaseModel):
         },
     )
 
-    book: BookChangeFields = Field(default_factory=BookChangeFields)
+    book: BookChangeFields
 
 
 BookId = Annotated[int, Path(ge=1, le=MAX_ID, description="Booking id")]
 IdParam = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 DateParam = Annotated[
-    str | None, Query(description="YYYY-MM-DD, a day in the clinic time zone (slot start)")
+    DateQuery, Query(description="YYYY-MM-DD, a day in the clinic time zone (slot start)")
 ]
 
 
@@ -131,7 +145,7 @@ async def list_books(
     provider_id: IdParam = None,
     patient_id: IdParam = None,
     available_slot_id: IdParam = None,
-    status: Annotated[str | None, Query(description=STATUS_DESCRIPTION)] = None,
+    status: Annotated[StatusQuery, Query(description=STATUS_DESCRIPTION)] = None,
     start_date: DateParam = None,
     end_date: DateParam = None,
     include_notes: Annotated[bool, Query(description="Return booking notes")] = False,
@@ -187,7 +201,7 @@ async def create_book(
 
 
 @router.get(
-    "/{book_id}",
+    "/{book_id:int}",
     response_model=BookOut,
     responses=error_responses(*AUTH_ERRORS, 404),
     summary="Get a book",
@@ -199,7 +213,7 @@ async def get_book(book_id: BookId, _admin: AdminDep, session: SessionDep) -> Re
 
 
 @router.put(
-    "/{book_id}",
+    "/{book_id:int}",
     response_model=BookOut,
     responses=error_responses(*AUTH_ERRORS, 404, 422),
     summary="Update a book: cancel, mark no_show / completed, or edit notes",

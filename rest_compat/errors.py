@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from models.errors import DomainError, NotFound, ServiceUnavailable, ValidationFailed
 from rest_compat.responses import JSONBody
@@ -92,6 +93,22 @@ async def _on_request_validation(request: Request, exc: Exception) -> JSONBody:
     return domain_error_response(validation_failed_from(errors))
 
 
+HTTP_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers on this path (the router stops at the first match,
+    and included routers hide theirs, so each method is tried against the whole table)."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in HTTP_METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    ]
+
+
 # FastAPI's 400 for a body it cannot even decode (not UTF-8, say).
 UNREADABLE_BODY = "There was an error parsing the body"
 
@@ -105,7 +122,8 @@ async def _on_http_exception(request: Request, exc: Exception) -> JSONBody:
         refusal = await authentication_refusal(request)
         return domain_error_response(refusal or ValidationFailed.one("body", "is invalid"))
     if exc.status_code == 405:
-        return JSONBody({"errors": "Method not allowed"}, status_code=405)
+        allow = {"Allow": ", ".join(allowed_methods(request))}
+        return JSONBody({"errors": "Method not allowed"}, status_code=405, headers=allow)
     return JSONBody({"errors": str(exc.detail)}, status_code=exc.status_code)
 
 

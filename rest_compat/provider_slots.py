@@ -17,7 +17,13 @@ from models.provider_slots import (
 )
 from rest_compat.pagination import page_request, page_response
 from rest_compat.render import provider_json, slot_json
-from rest_compat.schemas import AUTH_ERRORS, ProviderOut, SlotOut, error_responses
+from rest_compat.schemas import (
+    AUTH_ERRORS,
+    AppointmentTypeQuery,
+    ProviderOut,
+    SlotOut,
+    error_responses,
+)
 from rest_compat.slots import DateParam, PageParam, PageSizeParam, ProviderParam
 
 router = APIRouter(prefix="/providers/available_slots", tags=["Provider available slots"])
@@ -49,7 +55,7 @@ async def list_provider_available_slots(
     end_date: DateParam = None,
     available: Annotated[bool | None, Query(description="Filter by availability")] = None,
     appointment_type: Annotated[
-        str | None, Query(description="Slots of this type, and slots open to any type")
+        AppointmentTypeQuery, Query(description="Slots of this type, and slots open to any type")
     ] = None,
     slots_per_provider: Annotated[
         int,

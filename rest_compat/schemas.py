@@ -1,18 +1,58 @@
 """Request and response models of the legacy routes, as the OpenAPI document shows them.
 
 Request fields are loose on purpose (times as text, most fields optional): the domain
-validates them and answers in the contract's error shape, field by field.
+validates them and answers in the contract's error shape, field by field. What the
+document shows is what the domain accepts: the ``Documented`` types below. A field the
+document shows as nullable is cleared by ``null``; ``null`` on any other is
+``can't be blank``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, WithJsonSchema
 
-from models.entities import MAX_ID
+from models.entities import APPOINTMENT_TYPES, MAX_ID, RECURRENCE_PATTERNS, BookingStatus
+from models.series_changes import Scope
 
 TIMESTAMP_EXAMPLE = "2030-10-27T14:00:00.000Z"
+
+ID_SCHEMA: dict[str, Any] = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+DATE_SCHEMA: dict[str, Any] = {"type": "string", "format": "date"}
+APPOINTMENT_TYPE_SCHEMA: dict[str, Any] = {"type": "string", "enum": list(APPOINTMENT_TYPES)}
+RECURRENCE_PATTERN_SCHEMA: dict[str, Any] = {"type": "string", "enum": list(RECURRENCE_PATTERNS)}
+STATUS_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "enum": [status.value for status in BookingStatus],
+}
+SCOPE_SCHEMA: dict[str, Any] = {"type": "string", "enum": [scope.value for scope in Scope]}
+
+
+def nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def documented(schema: dict[str, Any]) -> WithJsonSchema:
+    """The schema the document shows for a loosely typed field or parameter."""
+    return WithJsonSchema(schema)
+
+
+# Fields whose null is "can't be blank" (the value may not be left out of the record).
+# Strict: "5" or 0 is no id and no flag, as the document says.
+RequiredId = Annotated[StrictInt | None, documented(ID_SCHEMA)]
+RequiredText = Annotated[str | None, documented({"type": "string"})]
+RequiredFlag = Annotated[StrictBool | None, documented({"type": "boolean"})]
+# Fields that null clears.
+OptionalText = Annotated[str | None, documented(nullable({"type": "string"}))]
+OptionalDate = Annotated[str | None, documented(nullable(DATE_SCHEMA))]
+OptionalAppointmentType = Annotated[str | None, documented(nullable(APPOINTMENT_TYPE_SCHEMA))]
+OptionalPattern = Annotated[str | None, documented(nullable(RECURRENCE_PATTERN_SCHEMA))]
+# Query parameters: absent or a value (a query string has no null).
+DateQuery = Annotated[str | None, documented(DATE_SCHEMA)]
+AppointmentTypeQuery = Annotated[str | None, documented(APPOINTMENT_TYPE_SCHEMA)]
+StatusQuery = Annotated[str | None, documented(STATUS_SCHEMA)]
+ScopeQuery = Annotated[str | None, documented(SCOPE_SCHEMA)]
 
 
 class ProviderOut(BaseModel):
@@ -53,35 +93,87 @@ class SlotOut(BaseModel):
     provider: ProviderOut
 
 
+class IntervalOut(BaseModel):
+    id: int
+    start_time: str
+    end_time: str
+
+
+class KeptSlotOut(IntervalOut):
+    errors: str = Field(description="Why the occurrence was left as it was")
+
+
+class ScopedUpdateOut(BaseModel):
+    scope: str = Field(description="following or series")
+    series_id: int | None
+    updated_slots: int
+    slot_ids: list[int]
+    kept_slots: list[KeptSlotOut]
+    available_slot: SlotOut
+
+
+class ScopedDeleteOut(BaseModel):
+    scope: str = Field(description="following or series")
+    series_id: int | None
+    deleted_slots: int
+    slot_ids: list[int]
+    kept_slots: list[KeptSlotOut]
+
+
+class PlannedSlotOut(BaseModel):
+    provider_id: int
+    start_time: str
+    end_time: str
+    appointment_type: str | None
+    available: bool
+    recurring: bool
+    recurrence_pattern: str | None
+
+
+class ClashOut(PlannedSlotOut):
+    conflicts: list[IntervalOut]
+
+
+class CreationPreviewOut(BaseModel):
+    dry_run: bool
+    would_create: list[PlannedSlotOut]
+    would_clash: list[ClashOut]
+    conflicts: list[IntervalOut]
+
+
 class SlotFields(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    provider_id: int | None = Field(default=None, ge=1, le=MAX_ID)
-    start_time: str | None = Field(default=None, examples=[TIMESTAMP_EXAMPLE])
-    end_time: str | None = Field(default=None, examples=["2030-10-27T15:00:00.000Z"])
-    appointment_type: str | None = Field(
-        default=None,
-        description="therapy, consultation, follow_up, assessment, group_therapy, "
-        "medication_review",
+    provider_id: RequiredId = Field(default=None, ge=1, le=MAX_ID)
+    start_time: RequiredText = Field(default=None, examples=[TIMESTAMP_EXAMPLE])
+    end_time: RequiredText = Field(default=None, examples=["2030-10-27T15:00:00.000Z"])
+    appointment_type: OptionalAppointmentType = Field(
+        default=None, description="Any type when null or left out"
     )
-    available: bool | None = None
-    recurring: bool | None = None
-    recurrence_pattern: str | None = Field(
-        default=None, description="daily, weekly, biweekly, monthly or custom"
-    )
-    recurrence_rule: str | None = Field(
+    available: RequiredFlag = Field(default=None, description="Defaults to true")
+    recurring: RequiredFlag = Field(default=None, description="Defaults to false")
+    recurrence_pattern: OptionalPattern = Field(default=None, description="Required when recurring")
+    recurrence_rule: OptionalText = Field(
         default=None, description="RFC 5545 RRULE, required for custom: FREQ=WEEKLY;BYDAY=MO,WE"
     )
-    recurrence_end_date: str | None = Field(default=None, description="YYYY-MM-DD, inclusive")
+    recurrence_end_date: OptionalDate = Field(default=None, description="Inclusive")
 
     def sent_fields(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.model_fields_set}
+
+
+class NewSlotFields(SlotFields):
+    # Left out, these are "can't be blank": the document says they are required.
+    model_config = ConfigDict(
+        json_schema_extra={"required": ["provider_id", "start_time", "end_time"]}
+    )
 
 
 class SlotBody(BaseModel):
     model_config = ConfigDict(
         extra="ignore",
         json_schema_extra={
+            "required": ["available_slot"],
             "example": {
                 "available_slot": {
                     "provider_id": 456,
@@ -91,11 +183,21 @@ class SlotBody(BaseModel):
                     "recurring": True,
                     "recurrence_pattern": "weekly",
                 }
-            }
+            },
         },
     )
 
-    available_slot: SlotFields = Field(default_factory=SlotFields)
+    available_slot: NewSlotFields = Field(default_factory=lambda: NewSlotFields())
+
+
+class SlotChangeBody(BaseModel):
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={"example": {"available_slot": {"appointment_type": "consultation"}}},
+    )
+
+    # An update without its root key is a 422, not an update that changes nothing.
+    available_slot: SlotFields
 
 
 class ErrorMessage(BaseModel):

@@ -11,9 +11,10 @@ from models.series import CreationPreview
 from models.series_changes import ScopedChange
 from models.timeutil import format_timestamp
 from rest_compat.render import slot_json
+from rest_compat.schemas import ScopeQuery
 
 ScopeParam = Annotated[
-    str | None,
+    ScopeQuery,
     Query(
         description="single (default): this slot only; following: this occurrence and the "
         "later ones of its series; series: every occurrence not started yet. Occurrences "

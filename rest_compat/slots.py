@@ -18,7 +18,19 @@ from models.slots import SlotInput
 from rest_compat.pagination import page_request, page_response
 from rest_compat.render import slot_json
 from rest_compat.responses import JSONBody
-from rest_compat.schemas import AUTH_ERRORS, MAX_ID, SlotBody, SlotOut, error_responses
+from rest_compat.schemas import (
+    AUTH_ERRORS,
+    MAX_ID,
+    AppointmentTypeQuery,
+    CreationPreviewOut,
+    DateQuery,
+    ScopedDeleteOut,
+    ScopedUpdateOut,
+    SlotBody,
+    SlotChangeBody,
+    SlotOut,
+    error_responses,
+)
 from rest_compat.series import (
     DryRunParam,
     ScopeParam,
@@ -35,7 +47,7 @@ PageSizeParam = Annotated[
     int | None, Query(ge=1, le=MAX_PAGE_SIZE, description="Items per page (default 25)")
 ]
 ProviderParam = Annotated[int | None, Query(ge=1, le=MAX_ID, description="Provider id")]
-DateParam = Annotated[str | None, Query(description="YYYY-MM-DD, a day in the clinic time zone")]
+DateParam = Annotated[DateQuery, Query(description="YYYY-MM-DD, a day in the clinic time zone")]
 
 
 @router.get(
@@ -87,7 +99,9 @@ async def search_available_slots(
     duration: Annotated[
         int | None, Query(ge=1, le=44640, description="Minimum length in minutes")
     ] = None,
-    appointment_type: Annotated[str | None, Query(description="Type of appointment")] = None,
+    appointment_type: Annotated[
+        AppointmentTypeQuery, Query(description="Type of appointment")
+    ] = None,
     page: PageParam = None,
     page_size: PageSizeParam = None,
 ) -> Response:
@@ -113,7 +127,10 @@ async def search_available_slots(
     "",
     status_code=201,
     response_model=SlotOut,
-    responses=error_responses(*AUTH_ERRORS, 409, 422),
+    responses={
+        200: {"model": CreationPreviewOut, "description": "dry_run=true: nothing was written"},
+        **error_responses(*AUTH_ERRORS, 409, 422),
+    },
     summary="Create an available slot (or a recurring series)",
 )
 async def create_available_slot(
@@ -133,7 +150,7 @@ async def create_available_slot(
 
 
 @router.get(
-    "/{slot_id}",
+    "/{slot_id:int}",
     response_model=SlotOut,
     responses=error_responses(*AUTH_ERRORS, 404),
     summary="Get an available slot",
@@ -143,14 +160,15 @@ async def get_available_slot(slot_id: SlotId, _admin: AdminDep, session: Session
 
 
 @router.put(
-    "/{slot_id}",
-    response_model=SlotOut,
+    "/{slot_id:int}",
+    response_model=SlotOut | ScopedUpdateOut,
     responses=error_responses(*AUTH_ERRORS, 404, 409, 422),
     summary="Update an available slot (partial), or with `scope` several of its series",
+    description="The slot; with `scope` following or series, the summary of the change.",
 )
 async def update_available_slot(
     slot_id: SlotId,
-    body: SlotBody,
+    body: SlotChangeBody,
     _admin: AdminDep,
     session: SessionDep,
     scope: ScopeParam = None,
@@ -165,10 +183,13 @@ async def update_available_slot(
 
 
 @router.delete(
-    "/{slot_id}",
+    "/{slot_id:int}",
     status_code=204,
     response_class=Response,
-    responses=error_responses(*AUTH_ERRORS, 404, 409, 422),
+    responses={
+        200: {"model": ScopedDeleteOut, "description": "scope following or series"},
+        **error_responses(*AUTH_ERRORS, 404, 409, 422),
+    },
     summary="Delete an available slot (204), or with `scope` several of its series (200)",
 )
 async def delete_available_slot(

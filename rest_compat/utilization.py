@@ -10,9 +10,12 @@ from pydantic import BaseModel, ConfigDict
 from common.deps import AdminDep, SessionDep, SettingsDep
 from models.utilization import UtilizationNumbers, UtilizationReport, utilization
 from rest_compat.responses import JSONBody
-from rest_compat.schemas import AUTH_ERRORS, MAX_ID, error_responses
+from rest_compat.schemas import AUTH_ERRORS, DATE_SCHEMA, MAX_ID, documented, error_responses
 
 router = APIRouter(prefix="/providers", tags=["Utilization"])
+
+# Required: left out, each is "can't be blank" (before the domain's own checks).
+RequiredDateQuery = Annotated[str, documented(DATE_SCHEMA)]
 
 NUMBERS_EXAMPLE: dict[str, Any] = {
     "total_slots": 10,
@@ -113,8 +116,8 @@ async def provider_utilization(
     _admin: AdminDep,
     session: SessionDep,
     settings: SettingsDep,
-    start_date: Annotated[str | None, Query(description="YYYY-MM-DD (required)")] = None,
-    end_date: Annotated[str | None, Query(description="YYYY-MM-DD, inclusive (required)")] = None,
+    start_date: Annotated[RequiredDateQuery, Query(description="YYYY-MM-DD")],
+    end_date: Annotated[RequiredDateQuery, Query(description="YYYY-MM-DD, inclusive")],
     provider_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> Response:
     report = await utilization(
