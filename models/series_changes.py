@@ -33,8 +33,10 @@ from models.recurrence import Occurrence, check_no_self_overlap, to_instant, to_
 from models.series import conflicts_of, find_clashes, series_zone
 from models.slots import (
     SlotInput,
+    active_hold_exists,
     check_appointment_type,
     delete_slot,
+    delete_spent_claims,
     duration_minutes,
     update_slot,
 )
@@ -122,7 +124,11 @@ async def _booked_ids(session: AsyncSession, slot_ids: list[int]) -> set[int]:
     stmt = select(Booking.available_slot_id).where(
         Booking.available_slot_id.in_(slot_ids), Booking.status != BookingStatus.CANCELLED
     )
-    return set((await session.execute(stmt)).scalars())
+    # A slot with an unexpired hold is kept like a booked one.
+    held = select(AvailableSlot.id).where(
+        AvailableSlot.id.in_(slot_ids), active_hold_exists(AvailableSlot.id)
+    )
+    return set((await session.execute(stmt.union(held))).scalars())
 
 
 def _kept(slot: AvailableSlot) -> KeptSlot:
@@ -241,9 +247,10 @@ def _update_rows(
                 end_time=move.end,
                 duration_minutes=duration_minutes(move.start, move.end),
             )
-        for name in ("appointment_type", "available"):
-            if data.sent(name):
-                row[name] = getattr(data, name)
+        if data.sent("appointment_type"):
+            row["appointment_type"] = data.appointment_type
+        if data.sent("available"):
+            row["admin_closed"] = not data.available
         rows.append(row)
     rows.sort(key=lambda row: by_id[row["id"]].start if row["id"] in by_id else stamp)
     return list(reversed(rows)) if forward else rows
@@ -359,8 +366,7 @@ async def delete_scoped(
         doomed = [target.id for target in targets if target.id not in booked]
         kept = [_kept(target) for target in targets if target.id in booked]
         if doomed:
-            # Cancelled bookings keep no hold on a slot; they go with it.
-            await session.execute(delete(Booking).where(Booking.available_slot_id.in_(doomed)))
+            await delete_spent_claims(session, doomed)
             await session.execute(
                 delete(AvailableSlot)
                 .where(AvailableSlot.id.in_(doomed))

@@ -21,6 +21,7 @@ class BatchSlotIn(BaseModel):
     start_time: str = Field(examples=[TIMESTAMP_EXAMPLE])
     end_time: str = Field(examples=["2030-10-27T15:00:00.000Z"])
     appointment_type: str | None = None
+    capacity: int | None = Field(default=None, description="Seats, 1 to 100 (default 1)")
 
 
 class BatchCreateBody(BaseModel):

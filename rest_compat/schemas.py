@@ -36,6 +36,8 @@ class SlotOut(BaseModel):
                 "created_at": "2023-10-20T10:00:00.000Z",
                 "updated_at": "2023-10-20T10:00:00.000Z",
                 "provider": {"id": 456, "first_name": "Dr. Jane", "last_name": "Smith"},
+                "capacity": 1,
+                "booked_count": 0,
             }
         }
     )
@@ -51,6 +53,8 @@ class SlotOut(BaseModel):
     created_at: str
     updated_at: str
     provider: ProviderOut
+    capacity: int = Field(description="Seats: bookings the slot takes (group sessions: more)")
+    booked_count: int = Field(description="Seats taken by active bookings")
 
 
 class SlotFields(BaseModel):
@@ -64,7 +68,12 @@ class SlotFields(BaseModel):
         description="therapy, consultation, follow_up, assessment, group_therapy, "
         "medication_review",
     )
-    available: bool | None = None
+    available: bool | None = Field(
+        default=None, description="false closes the slot; true lifts an admin's close only"
+    )
+    capacity: int | None = Field(
+        default=None, description="Seats, 1 to 100 (default 1); every occurrence of a series"
+    )
     recurring: bool | None = None
     recurrence_pattern: str | None = Field(
         default=None, description="daily, weekly, biweekly, monthly or custom"
