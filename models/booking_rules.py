@@ -106,15 +106,24 @@ def check_rules_input(errors: FieldErrors, values: dict[str, Any]) -> dict[str, 
     return checked
 
 
-def _buffer_clash(slot: Any, before: Any, after: Any) -> ColumnElement[bool]:
-    """Another booked slot of the provider inside ``slot``'s buffer zone."""
+def _buffer_clash() -> ColumnElement[bool]:
+    """Another booked slot of the provider inside the slot's buffer zone (by its rules)."""
     other = aliased(AvailableSlot)
-    return exists().where(
-        other.provider_id == slot.provider_id,
-        other.id != slot.id,
-        other.booked_count > 0,
-        other.end_time > add_minutes(slot.start_time, -after),
-        other.start_time < add_minutes(slot.end_time, before),
+    rules = aliased(Provider)
+    before = func.coalesce(rules.buffer_before_minutes, 0)
+    after = func.coalesce(rules.buffer_after_minutes, 0)
+    return (
+        exists()
+        .where(
+            rules.id == AvailableSlot.provider_id,
+            or_(rules.buffer_before_minutes.is_not(None), rules.buffer_after_minutes.is_not(None)),
+            other.provider_id == AvailableSlot.provider_id,
+            other.id != AvailableSlot.id,
+            other.booked_count > 0,
+            other.end_time > add_minutes(AvailableSlot.start_time, -after),
+            other.start_time < add_minutes(AvailableSlot.end_time, before),
+        )
+        .correlate(AvailableSlot)
     )
 
 
@@ -130,15 +139,12 @@ def rule_conditions(now: datetime) -> ColumnElement[bool]:
         rules.booking_window_days.is_not(None),
         AvailableSlot.start_time >= add_minutes(at, rules.booking_window_days * 1440),
     )
-    buffers = and_(
-        or_(rules.buffer_before_minutes.is_not(None), rules.buffer_after_minutes.is_not(None)),
-        _buffer_clash(
-            AvailableSlot,
-            func.coalesce(rules.buffer_before_minutes, 0),
-            func.coalesce(rules.buffer_after_minutes, 0),
-        ),
+    outside = not_(
+        exists()
+        .where(rules.id == AvailableSlot.provider_id, or_(notice, window))
+        .correlate(AvailableSlot)
     )
-    return not_(exists().where(rules.id == AvailableSlot.provider_id, or_(notice, window, buffers)))
+    return and_(outside, not_(_buffer_clash()))
 
 
 async def full_days(
@@ -202,9 +208,17 @@ def outside_full_days(days: list[tuple[int, datetime, datetime]]) -> list[Column
 
 
 async def rule_errors(
-    session: AsyncSession, slot: AvailableSlot, provider: Provider, now: datetime
+    session: AsyncSession,
+    slot: AvailableSlot,
+    provider: Provider,
+    now: datetime,
+    *,
+    seats_claimed: int = 0,
 ) -> list[str]:
-    """Messages for ``available_slot_id`` of every rule booking ``slot`` now would break."""
+    """Messages for ``available_slot_id`` of every rule booking ``slot`` now would break.
+
+    ``seats_claimed``: seats of this booking already counted in ``booked_count``.
+    """
     rules = BookingRules.of(provider)
     messages: list[str] = []
     notice = rules.minimum_notice_minutes
@@ -243,6 +257,6 @@ async def rule_errors(
                 )
             )
         ).scalar_one()
-        if int(booked) >= limit:
+        if int(booked) - seats_claimed >= limit:
             messages.append(f"exceeds the limit of {limit} bookings per day")
     return messages

@@ -262,7 +262,8 @@ async def _check_rules(session: AsyncSession, slot: AvailableSlot, now: datetime
     if not BookingRules.of(provider).any:
         return
     await session.get(Provider, slot.provider_id, with_for_update=True, populate_existing=True)
-    messages = await rule_errors(session, slot, provider, now)
+    # The seat was claimed just before: it is not yet one of the day's other bookings.
+    messages = await rule_errors(session, slot, provider, now, seats_claimed=1)
     if messages:
         raise ValidationFailed({"available_slot_id": messages})
 
