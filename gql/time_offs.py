@@ -87,7 +87,12 @@ class TimeOffQuery:
         await info.context.require_admin()
         wanted = filter or TimeOffFilter()
         errors = FieldErrors()
-        start, end = check_filters(errors, start_date=wanted.start_date, end_date=wanted.end_date)
+        start, end = check_filters(
+            errors,
+            start_date=wanted.start_date,
+            end_date=wanted.end_date,
+            max_range_days=info.context.settings.max_query_range_days,
+        )
         errors.raise_if_any()
         window = page_window(first, info.context.settings)
         session = info.context.session

@@ -118,7 +118,12 @@ async def list_time_offs(
 ) -> Response:
     errors = FieldErrors()
     paging = page_request(settings, page, page_size, errors)
-    start, end = slot_ops.check_filters(errors, start_date=start_date, end_date=end_date)
+    start, end = slot_ops.check_filters(
+        errors,
+        start_date=start_date,
+        end_date=end_date,
+        max_range_days=settings.max_query_range_days,
+    )
     errors.raise_if_any()
     filters = TimeOffFilters(provider_id=provider_id, start_date=start, end_date=end)
     result = await time_off_ops.list_time_offs(
