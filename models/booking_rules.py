@@ -1,16 +1,16 @@
 """Per-provider booking rules: minimum notice, booking window, buffers, bookings per day.
 
 Booking checks a slot against its provider's rules in Python (``rule_errors``); search
-keeps only the slots a patient could take, with one SQL condition over every provider's
-rules (``rule_conditions``) plus one statement for the days already at their limit,
-whatever the page size. An appointment's buffer zone is ``[start - before, end + after)``:
-no other appointment of the provider may overlap it.
+keeps only the slots a patient could take with one SQL condition over every provider's
+rules (``rule_conditions``), days in each provider's time zone included, so a search
+stays one statement whatever the page size. An appointment's buffer zone is
+``[start - before, end + after)``: no other appointment of the provider may overlap it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, bindparam, exists, func, not_, or_, select
@@ -20,6 +20,7 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.sql.expression import FunctionElement
 
 from models.base import UTCDateTime
+from models.db import LOCAL_DAY_FUNCTION
 from models.entities import AvailableSlot, Provider
 from models.errors import FieldErrors
 from models.timeutil import day_end, day_start, zone_or_none
@@ -127,8 +128,57 @@ def _buffer_clash() -> ColumnElement[bool]:
     )
 
 
+class local_day(FunctionElement[Any]):
+    """The calendar day of an instant in a time zone (a column holding an IANA name)."""
+
+    inherit_cache = True
+
+
+@compiles(local_day, "postgresql")
+def _local_day_pg(element: local_day, compiler: Any, **kw: Any) -> str:
+    instant, zone = list(element.clauses)
+    return (
+        f"CAST(({compiler.process(instant, **kw)} AT TIME ZONE "
+        f"{compiler.process(zone, **kw)}) AS DATE)"
+    )
+
+
+@compiles(local_day, "sqlite")
+def _local_day_sqlite(element: local_day, compiler: Any, **kw: Any) -> str:
+    instant, zone = list(element.clauses)
+    # A Python function registered on every connection (models.db).
+    return (
+        f"{LOCAL_DAY_FUNCTION}({compiler.process(instant, **kw)}, {compiler.process(zone, **kw)})"
+    )
+
+
+def _day_at_limit() -> ColumnElement[bool]:
+    """The provider already has ``max_bookings_per_day`` seats booked on the slot's day."""
+    rules = aliased(Provider)
+    other = aliased(AvailableSlot)
+    # A day lasts at most 25 hours: the range keeps the provider index in use.
+    near = 26 * 60
+    return (
+        select(rules.id)
+        .where(
+            rules.id == AvailableSlot.provider_id,
+            rules.max_bookings_per_day.is_not(None),
+            other.provider_id == AvailableSlot.provider_id,
+            other.booked_count > 0,
+            other.start_time > add_minutes(AvailableSlot.start_time, -near),
+            other.start_time < add_minutes(AvailableSlot.start_time, near),
+            local_day(other.start_time, rules.time_zone)
+            == local_day(AvailableSlot.start_time, rules.time_zone),
+        )
+        .group_by(rules.id, rules.max_bookings_per_day)
+        .having(func.sum(other.booked_count) >= rules.max_bookings_per_day)
+        .correlate(AvailableSlot)
+        .exists()
+    )
+
+
 def rule_conditions(now: datetime) -> ColumnElement[bool]:
-    """Slots of ``AvailableSlot`` that notice, window and buffers let a patient take."""
+    """Slots of ``AvailableSlot`` that the providers' rules let a patient take now."""
     rules = aliased(Provider)
     at = bindparam("rules_now", value=now, type_=UTCDateTime(), unique=True)
     notice = and_(
@@ -144,67 +194,7 @@ def rule_conditions(now: datetime) -> ColumnElement[bool]:
         .where(rules.id == AvailableSlot.provider_id, or_(notice, window))
         .correlate(AvailableSlot)
     )
-    return and_(outside, not_(_buffer_clash()))
-
-
-async def full_days(
-    session: AsyncSession,
-    *,
-    provider_id: int | None,
-    start: datetime,
-    end: datetime | None,
-) -> list[tuple[int, datetime, datetime]]:
-    """(provider, day start, day end) of the provider days at their booking limit.
-
-    One statement: booked seats of providers with a daily limit from ``start`` on, summed
-    per day of the provider's own time zone here (DST days have 23 or 25 hours).
-    """
-    stmt = (
-        select(
-            AvailableSlot.provider_id,
-            AvailableSlot.start_time,
-            AvailableSlot.booked_count,
-            Provider.time_zone,
-            Provider.max_bookings_per_day,
-        )
-        .join(Provider, Provider.id == AvailableSlot.provider_id)
-        .where(
-            Provider.max_bookings_per_day.is_not(None),
-            AvailableSlot.booked_count > 0,
-            AvailableSlot.start_time >= start - timedelta(days=1),
-        )
-    )
-    if end is not None:
-        stmt = stmt.where(AvailableSlot.start_time < end + timedelta(days=1))
-    if provider_id is not None:
-        stmt = stmt.where(AvailableSlot.provider_id == provider_id)
-    seats: dict[tuple[int, date], int] = {}
-    limits: dict[int, tuple[Any, int]] = {}
-    for pid, begins, booked, zone_name, limit in (await session.execute(stmt)).tuples():
-        zone = zone_or_none(zone_name) or zone_or_none("UTC")
-        assert zone is not None
-        key = (pid, begins.astimezone(zone).date())
-        seats[key] = seats.get(key, 0) + int(booked)
-        limits[pid] = (zone, int(limit or 0))
-    days = []
-    for (pid, day), count in seats.items():
-        zone, limit = limits[pid]
-        if count >= limit:
-            days.append((pid, day_start(day, zone), day_end(day, zone)))
-    return days
-
-
-def outside_full_days(days: list[tuple[int, datetime, datetime]]) -> list[ColumnElement[bool]]:
-    return [
-        not_(
-            and_(
-                AvailableSlot.provider_id == pid,
-                AvailableSlot.start_time >= begins,
-                AvailableSlot.start_time < ends,
-            )
-        )
-        for pid, begins, ends in days
-    ]
+    return and_(outside, not_(_buffer_clash()), not_(_day_at_limit()))
 
 
 async def rule_errors(

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
 from models.availability import active_holds, slot_open_clause, time_off_covers
-from models.booking_rules import full_days, outside_full_days, rule_conditions
+from models.booking_rules import rule_conditions
 from models.db import is_constraint_violation, write_transaction
 from models.entities import (
     APPOINTMENT_TYPES,
@@ -616,7 +616,7 @@ async def search_slots(
     after: SlotKey | None = None,
 ) -> Page[AvailableSlot]:
     """Available, future slots, at least ``duration`` minutes long, that the providers'
-    booking rules let a patient take (two statements whatever the page size)."""
+    booking rules let a patient take (one statement whatever the page size)."""
     errors = FieldErrors()
     if duration is not None and duration < 1:
         errors.add("duration", "must be greater than or equal to 1")
@@ -628,13 +628,6 @@ async def search_slots(
     extra: list[Any] = [AvailableSlot.start_time > now, rule_conditions(now)]
     if duration is not None:
         extra.append(AvailableSlot.duration_minutes >= duration)
-    days_at_limit = await full_days(
-        session,
-        provider_id=provider_id,
-        start=day_start(on_date, zone) if on_date is not None else now,
-        end=day_end(on_date, zone) if on_date is not None else None,
-    )
-    extra.extend(outside_full_days(days_at_limit))
     filters = SlotFilters(
         provider_id=provider_id,
         start_date=on_date,
