@@ -35,6 +35,7 @@ from models.slots import (
     SlotInput,
     active_hold_exists,
     check_appointment_type,
+    check_capacity,
     delete_slot,
     delete_spent_claims,
     duration_minutes,
@@ -171,6 +172,11 @@ def _check_fields(data: SlotInput) -> tuple[FieldErrors, datetime | None, dateti
         check_appointment_type(errors, data.appointment_type)
     if data.sent("available") and not isinstance(data.available, bool):
         errors.add("available", "is invalid")
+    if data.sent("capacity"):
+        if data.capacity is None:
+            errors.add("capacity", "can't be blank")
+        else:
+            check_capacity(errors, data.capacity)
     return errors, _sent_time(errors, data, "start_time"), _sent_time(errors, data, "end_time")
 
 
@@ -251,6 +257,8 @@ def _update_rows(
             row["appointment_type"] = data.appointment_type
         if data.sent("available"):
             row["admin_closed"] = not data.available
+        if data.sent("capacity"):
+            row["capacity"] = data.capacity
         rows.append(row)
     rows.sort(key=lambda row: by_id[row["id"]].start if row["id"] in by_id else stamp)
     return list(reversed(rows)) if forward else rows
@@ -270,6 +278,8 @@ def _carry_into_series(
             series.recurrence_rule = f"FREQ=MONTHLY;BYMONTHDAY={series.dtstart_local.day}"
     if data.sent("appointment_type"):
         series.appointment_type = data.appointment_type
+    if data.sent("capacity"):
+        series.capacity = data.capacity
 
 
 async def _loaded(session: AsyncSession, slot_ids: list[int]) -> list[AvailableSlot]:

@@ -169,3 +169,33 @@ async def test_search_with_rules_costs_constant_statements(app, client, auth, fa
     assert counts[2] == counts[25]
     # Authentication and the page, rules included (plus BEGIN on SQLite).
     assert counts[2] <= 3, counts
+
+
+async def test_minimum_notice_counts_real_minutes_across_a_dst_change(factory, session):
+    """At 01:30 on 14 March 2027 in New York, 03:30 is one real hour away, not two."""
+    from models.bookings import BookingInput, create_booking
+    from models.errors import ValidationFailed
+
+    provider = await factory.provider(time_zone="America/New_York")
+    provider_id = provider.id
+    now = datetime(2027, 3, 14, 1, 30, tzinfo=NEW_YORK).astimezone(UTC)
+    three_thirty = datetime(2027, 3, 14, 3, 30, tzinfo=NEW_YORK).astimezone(UTC)
+    assert three_thirty - now == timedelta(hours=1)
+    slot = (await factory.slot(provider, start=three_thirty)).id
+    patient = (await factory.patient()).id
+    await _rules(session, provider_id, minimum_notice_minutes=90)
+    try:
+        await create_booking(
+            session, BookingInput(available_slot_id=slot, patient_id=patient), now=now
+        )
+    except ValidationFailed as refused:
+        assert refused.fields == {
+            "available_slot_id": ["is within the minimum notice of 90 minutes"]
+        }
+    else:
+        raise AssertionError("a booking inside the notice was accepted")
+    await _rules(session, provider_id, minimum_notice_minutes=45)
+    booking = await create_booking(
+        session, BookingInput(available_slot_id=slot, patient_id=patient), now=now
+    )
+    assert booking.available_slot_id == slot

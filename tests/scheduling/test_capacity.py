@@ -215,3 +215,35 @@ async def test_seat_counts_in_utilization_and_the_audit_trail(client, auth, fact
         .all()
     )
     assert fields.count(["booked_count"]) == 2
+
+
+async def test_a_series_change_carries_capacity_to_its_occurrences(client, auth, factory):
+    provider = await factory.provider()
+    provider_id = provider.id
+    start = future(48)
+    series = {
+        "available_slot": {
+            "provider_id": provider_id,
+            "start_time": iso(start),
+            "end_time": iso(start + timedelta(hours=1)),
+            "recurring": True,
+            "recurrence_pattern": "daily",
+            "recurrence_end_date": (start + timedelta(days=2)).date().isoformat(),
+        }
+    }
+    first = (await client.post(SLOTS, json=series, headers=auth)).json()
+    change = {"available_slot": {"capacity": 4}}
+    response = await client.put(
+        f"{SLOTS}/{first['id']}", params={"scope": "series"}, json=change, headers=auth
+    )
+    assert response.status_code == 200, response.text
+    listed = (await client.get(SLOTS, params={"provider_id": provider_id}, headers=auth)).json()
+    assert [item["capacity"] for item in listed] == [4, 4, 4]
+    bad = await client.put(
+        f"{SLOTS}/{first['id']}",
+        params={"scope": "series"},
+        json={"available_slot": {"capacity": 0}},
+        headers=auth,
+    )
+    assert bad.status_code == 422
+    assert bad.json() == {"errors": {"capacity": ["must be greater than or equal to 1"]}}
