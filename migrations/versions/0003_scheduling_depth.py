@@ -135,8 +135,8 @@ def downgrade() -> None:
         sqlite_where=sa.text(ACTIVE),
     )
     if postgres:
-        op.drop_constraint('ck_available_slots_seats_taken', 'available_slots', type_='check')
-        op.drop_constraint('ck_available_slots_capacity_range', 'available_slots', type_='check')
+        op.drop_constraint(op.f('ck_available_slots_seats_taken'), 'available_slots', type_='check')
+        op.drop_constraint(op.f('ck_available_slots_capacity_range'), 'available_slots', type_='check')
     op.add_column(
         'available_slots',
         sa.Column('available', sa.Boolean(), server_default=sa.text('true'), nullable=False),
