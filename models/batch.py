@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,6 +31,7 @@ from models.errors import (
     NotFound,
     SlotConflict,
     SlotHasActiveBooking,
+    SlotHasActiveHold,
     TimeOffConflict,
 )
 from models.slots import (
@@ -277,10 +278,8 @@ async def delete_batch(
             rows = await session.execute(
                 select(
                     AvailableSlot.id,
-                    or_(
-                        active_booking_exists(AvailableSlot.id),
-                        active_hold_exists(AvailableSlot.id),
-                    ),
+                    active_booking_exists(AvailableSlot.id),
+                    active_hold_exists(AvailableSlot.id),
                 )
                 .where(
                     AvailableSlot.id.in_(list(wanted)),
@@ -288,7 +287,16 @@ async def delete_batch(
                 )
                 .with_for_update(of=AvailableSlot)
             )
-            found: dict[int, bool] = {ident: bool(booked) for ident, booked in rows.tuples()}
+            found: dict[int, str | None] = {
+                ident: (
+                    SlotHasActiveBooking.message
+                    if booked
+                    else SlotHasActiveHold.message
+                    if held
+                    else None
+                )
+                for ident, booked, held in rows.tuples()
+            }
             doomed = [ident for ident in wanted if ident in found and not found[ident]]
             if doomed:
                 await delete_spent_claims(session, doomed)
@@ -306,7 +314,7 @@ async def delete_batch(
         if ident not in found:
             result.failures.append((ident, NotFound.message))
         elif found[ident]:
-            result.failures.append((ident, SlotHasActiveBooking.message))
+            result.failures.append((ident, found[ident] or ""))
         else:
             result.slot_ids.append(ident)
     return result

@@ -8,7 +8,7 @@ from sqlalchemy import select, update
 
 from models.entities import AuditEntry, Hold
 from tests.bookings.helpers import book_body, stored_slot
-from tests.factories import BOOKS, SLOTS
+from tests.factories import BASE, BOOKS, SLOTS, future
 from tests.scheduling.helpers import HOLDS, NOT_AVAILABLE, hold_body
 
 HOLD_KEYS = [
@@ -180,3 +180,22 @@ async def test_list_filters_pagination_and_audit(client, auth, factory, session)
         .all()
     )
     assert actions == ["create"] * 4
+
+
+async def test_batch_and_series_deletes_keep_held_slots(client, auth, factory, db_count):
+    provider = await factory.provider()
+    provider_id = provider.id
+    held = (await factory.slot(provider)).id
+    free = (await factory.slot(provider, start=future(60))).id
+    assert (await client.post(HOLDS, json=hold_body(held), headers=auth)).status_code == 201
+    response = await client.request(
+        "DELETE",
+        f"{BASE}/providers/available_slots/destroy_in_batch",
+        json={"provider_id": provider_id, "slot_ids": [held, free]},
+        headers=auth,
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["deleted_slots"], body["slot_ids"]) == (1, [free])
+    assert body["errors"] == [{"id": held, "errors": "Slot has an active hold"}]
+    assert await db_count("available_slots") == 1
