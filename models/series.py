@@ -217,10 +217,12 @@ async def preview_creation(
         occurrences[0].start,
         max(occurrence.end for occurrence in occurrences),
     )
+    # Occurrences inside time off are skipped on creation, neither fitting nor clashing.
+    outside = await outside_time_off(session, valid.provider_id, occurrences)
     await session.rollback()
     clashes = find_clashes(occurrences, stored)
     clashing = {clash.occurrence for clash in clashes}
-    fits = [occurrence for occurrence in occurrences if occurrence not in clashing]
+    fits = [occurrence for occurrence in outside if occurrence not in clashing]
     return CreationPreview(valid=valid, fits=fits, clashes=clashes, rule=rule)
 
 
