@@ -116,7 +116,7 @@ def patient_count(slots: int) -> int:
 
 
 def plan_slots(slots: int, first_day: date) -> Iterator[SlotRow]:
-    """(id, provider_id, start, end, minutes, type, available), non-overlapping per provider."""
+    """(id, provider_id, start, end, minutes, type, unbooked), non-overlapping per provider."""
     providers = provider_count(slots)
     origin = datetime.combine(first_day, datetime.min.time(), tzinfo=UTC)
     span = SPAN_DAYS * 24 * 60
@@ -239,10 +239,10 @@ def _sqlite_build(target: Target, slots: int, first_day: date, token: str) -> No
         _sqlite_chunks(
             connection,
             "INSERT INTO available_slots (id, provider_id, start_time, end_time, "
-            "duration_minutes, appointment_type, available, recurring, created_at, updated_at) "
+            "duration_minutes, appointment_type, booked_count, recurring, created_at, updated_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
             (
-                (i, p, _sqlite_time(s), _sqlite_time(e), m, k, a, now, now)
+                (i, p, _sqlite_time(s), _sqlite_time(e), m, k, 0 if a else 1, now, now)
                 for i, p, s, e, m, k, a in plan_slots(slots, first_day)
             ),
         )
@@ -398,14 +398,14 @@ async def _pg_build(target: Target, slots: int, first_day: date, token: str) -> 
                 "end_time",
                 "duration_minutes",
                 "appointment_type",
-                "available",
+                "booked_count",
                 "recurring",
                 "created_at",
                 "updated_at",
             ]
             chunk: list[tuple[object, ...]] = []
             for row in plan_slots(slots, first_day):
-                chunk.append((*row, False, now, now))
+                chunk.append((*row[:6], 0 if row[6] else 1, False, now, now))
                 if len(chunk) >= BULK_CHUNK:
                     await connection.copy_records_to_table(
                         "available_slots", records=chunk, columns=slot_columns
@@ -565,8 +565,8 @@ async def add_open_slots(
             _sqlite_insert_ids,
             target.sqlite_path,
             "INSERT INTO available_slots (provider_id, start_time, end_time, duration_minutes, "
-            "appointment_type, available, recurring, created_at, updated_at) "
-            "VALUES (?, ?, ?, 60, 'therapy', 1, 0, ?, ?)",
+            "appointment_type, admin_closed, recurring, created_at, updated_at) "
+            "VALUES (?, ?, ?, 60, 'therapy', 0, 0, ?, ?)",
             [
                 (p, _sqlite_time(s), _sqlite_time(s + timedelta(hours=1)), stamp, stamp)
                 for p, s in plan
@@ -577,8 +577,8 @@ async def add_open_slots(
     try:
         rows = await connection.fetch(
             "INSERT INTO available_slots (provider_id, start_time, end_time, duration_minutes, "
-            "appointment_type, available, recurring, created_at, updated_at) "
-            "SELECT p, s, s + interval '1 hour', 60, 'therapy', true, false, $3, $3 "
+            "appointment_type, admin_closed, recurring, created_at, updated_at) "
+            "SELECT p, s, s + interval '1 hour', 60, 'therapy', false, false, $3, $3 "
             "FROM unnest($1::int[], $2::timestamptz[]) AS u(p, s) RETURNING id",
             [p for p, _ in plan],
             [s for _, s in plan],

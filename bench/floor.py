@@ -29,7 +29,8 @@ Reply = tuple[int, Any, list[tuple[bytes, bytes]]]
 
 SLOT_COLUMNS = (
     "s.id, s.provider_id, {ts:s.start_time}, {ts:s.end_time}, s.appointment_type, "
-    "s.available, s.recurring, s.recurrence_pattern, {ts:s.created_at}, {ts:s.updated_at}, "
+    "(NOT s.admin_closed AND s.booked_count < s.capacity), s.recurring, s.recurrence_pattern, "
+    "{ts:s.created_at}, {ts:s.updated_at}, "
     "p.first_name, p.last_name"
 )
 LIST_SQL = f"""
@@ -49,7 +50,7 @@ ORDER BY s.start_time, s.id LIMIT $4 OFFSET $5
 """
 SEARCH_WHERE = (
     "{a}provider_id = $1 AND {a}start_time >= $2 AND {a}start_time < $3 AND {a}start_time > $4 "
-    "AND {a}available AND {a}duration_minutes >= $5"
+    "AND NOT {a}admin_closed AND {a}booked_count < {a}capacity AND {a}duration_minutes >= $5"
 )
 SEARCH_SQL = f"""
 SELECT (SELECT count(*) FROM available_slots WHERE {SEARCH_WHERE.format(a="")}),
@@ -65,8 +66,8 @@ WHERE s.id = $1
 PROVIDER_SQL = "SELECT first_name, last_name, time_zone FROM providers WHERE id = $1 AND active"
 INSERT_SLOT_SQL = """
 INSERT INTO available_slots (provider_id, start_time, end_time, duration_minutes,
-    appointment_type, available, recurring, created_at, updated_at)
-SELECT $1, $2, $3, $4, $5, true, false, $6, $6
+    appointment_type, admin_closed, recurring, created_at, updated_at)
+SELECT $1, $2, $3, $4, $5, false, false, $6, $6
 WHERE NOT EXISTS (SELECT 1 FROM available_slots
                   WHERE provider_id = $1 AND start_time < $3 AND end_time > $2)
 RETURNING id, {ts:created_at}, {ts:updated_at}
@@ -83,7 +84,7 @@ VALUES ($1, 'weekly', 'FREQ=WEEKLY', $2, $3, $4, $5, $6, $7, true, $8, 0, $9, $9
 RETURNING id
 """
 BOOK_CHECK_SQL = """
-SELECT s.available AND s.start_time > $3,
+SELECT NOT s.admin_closed AND s.booked_count < s.capacity AND s.start_time > $3,
        (SELECT count(*) FROM patients WHERE id = $2 AND active)
 FROM available_slots s WHERE s.id = $1
 """
@@ -94,8 +95,8 @@ VALUES ($1, $2, $3, $4, 'confirmed', $5, $5)
 RETURNING id, {ts:created_at}, {ts:updated_at}
 """
 CLAIM_SLOT_SQL = """
-UPDATE available_slots SET available = false, updated_at = $2
-WHERE id = $1 AND available RETURNING id
+UPDATE available_slots SET booked_count = booked_count + 1, updated_at = $2
+WHERE id = $1 AND NOT admin_closed AND booked_count < capacity RETURNING id
 """
 # CROSS JOIN makes SQLite walk slots in start order and stop after the page; left to
 # itself it sorts every booking. PostgreSQL reads it as a plain inner join.
@@ -333,11 +334,11 @@ class Floor:
         values, args = [], [provider_id, now, series_id, series_id is not None]
         for start, end, kind in slots:
             n = len(args)
-            values.append(f"($1, ${n + 1}, ${n + 2}, ${n + 3}, ${n + 4}, true, $4, $3, $2, $2)")
+            values.append(f"($1, ${n + 1}, ${n + 2}, ${n + 3}, ${n + 4}, false, $4, $3, $2, $2)")
             args += [ts(start), ts(end), int((end - start).total_seconds() // 60), kind]
         sql = (
             "INSERT INTO available_slots (provider_id, start_time, end_time, duration_minutes, "
-            "appointment_type, available, recurring, series_id, created_at, updated_at) VALUES "
+            "appointment_type, admin_closed, recurring, series_id, created_at, updated_at) VALUES "
             + ", ".join(values)
             + " RETURNING id"
         )

@@ -28,6 +28,7 @@ class BatchSlotInput:
     start_time: datetime
     end_time: datetime
     appointment_type: str | None = None
+    capacity: int | None = strawberry.field(default=None, description="Seats, 1 to 100.")
 
 
 @strawberry.input
@@ -170,6 +171,7 @@ class BatchMutation:
                     "start_time": slot.start_time,
                     "end_time": slot.end_time,
                     "appointment_type": slot.appointment_type,
+                    "capacity": slot.capacity,
                 }
                 for slot in input.slots
             ],

@@ -89,6 +89,12 @@ class CreateBookInput:
         default=None, description="Defaults to the slot's appointment type."
     )
     notes: str | None = strawberry.field(default=None, description="At most 2,000 characters.")
+    hold_id: int | None = strawberry.field(
+        default=None, description="A hold on this slot (and patient) that becomes the booking."
+    )
+    override_rules: bool = strawberry.field(
+        default=False, description="Book past the provider's booking rules (audited)."
+    )
 
 
 @strawberry.input(description="Only the fields given change.")
@@ -114,6 +120,8 @@ class UtilizationNumbers:
     utilization_rate: float = strawberry.field(
         description="bookedMinutes / (bookedMinutes + openMinutes); 0 when nothing is bookable."
     )
+    booked_seats: int = strawberry.field(description="Seats taken by active bookings.")
+    open_seats: int = strawberry.field(description="Free seats on open slots.")
 
     @classmethod
     def from_numbers(cls, numbers: NumbersRow) -> UtilizationNumbers:
@@ -125,6 +133,8 @@ class UtilizationNumbers:
             booked_minutes=numbers.booked_minutes,
             open_minutes=numbers.open_minutes,
             utilization_rate=numbers.utilization_rate,
+            booked_seats=numbers.booked_seats,
+            open_seats=numbers.open_seats,
         )
 
 
@@ -271,6 +281,8 @@ class BookingMutation:
                 patient_id=input.patient_id,
                 appointment_type=input.appointment_type,
                 notes=input.notes,
+                hold_id=input.hold_id,
+                override_rules=input.override_rules,
             ),
             notes_max_length=info.context.settings.booking_notes_max_length,
         )

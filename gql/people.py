@@ -22,11 +22,21 @@ class CreateProviderInput:
     )
 
 
+@strawberry.input(description="Only the rules given change; null removes a rule.")
+class BookingRulesInput:
+    minimum_notice_minutes: int | None = strawberry.UNSET
+    booking_window_days: int | None = strawberry.UNSET
+    buffer_before_minutes: int | None = strawberry.UNSET
+    buffer_after_minutes: int | None = strawberry.UNSET
+    max_bookings_per_day: int | None = strawberry.UNSET
+
+
 @strawberry.input(description="Only the fields given change.")
 class UpdateProviderInput:
     first_name: str | None = None
     last_name: str | None = None
     time_zone: str | None = None
+    booking_rules: BookingRulesInput | None = None
 
 
 @strawberry.input
@@ -112,7 +122,7 @@ class PeopleMutation:
         )
         return Provider.from_row(row)
 
-    @strawberry.mutation(description="Change a provider's names or time zone.")
+    @strawberry.mutation(description="Change a provider's names, time zone or booking rules.")
     async def update_provider(
         self, info: Info[Context, None], id: int, input: UpdateProviderInput
     ) -> Provider:
@@ -123,6 +133,15 @@ class PeopleMutation:
             first_name=input.first_name,
             last_name=input.last_name,
             time_zone=input.time_zone,
+            booking_rules=(
+                {
+                    name: value
+                    for name, value in vars(input.booking_rules).items()
+                    if value is not strawberry.UNSET
+                }
+                if input.booking_rules is not None
+                else None
+            ),
         )
         return Provider.from_row(row)
 

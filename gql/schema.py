@@ -15,12 +15,14 @@ from gql.access import AdminOnly
 from gql.batch import BatchMutation, BatchQuery
 from gql.bookings import BookingMutation, BookingQuery
 from gql.errors import DomainErrors
+from gql.holds import HoldMutation, HoldQuery
 from gql.limits import LimitPolicy, limits_extension
 from gql.people import PeopleMutation, PeopleQuery
 from gql.plan import compiled_plan_extension
 from gql.recurrence import RecurrenceMutation, RecurrenceQuery
 from gql.serial import SerialRootFields
 from gql.slots import SlotMutation, SlotQuery
+from gql.time_offs import TimeOffMutation, TimeOffQuery
 from gql.types import SCALAR_OVERRIDES
 
 QUERY_TYPES: tuple[type, ...] = (
@@ -29,6 +31,8 @@ QUERY_TYPES: tuple[type, ...] = (
     BookingQuery,
     RecurrenceQuery,
     BatchQuery,
+    HoldQuery,
+    TimeOffQuery,
 )
 MUTATION_TYPES: tuple[type, ...] = (
     SlotMutation,
@@ -36,6 +40,8 @@ MUTATION_TYPES: tuple[type, ...] = (
     BookingMutation,
     RecurrenceMutation,
     BatchMutation,
+    HoldMutation,
+    TimeOffMutation,
 )
 
 Query = merge_types("Query", QUERY_TYPES)

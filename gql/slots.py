@@ -39,6 +39,9 @@ class CreateAvailableSlotInput:
     end_time: datetime
     appointment_type: str | None = strawberry.UNSET
     available: bool | None = strawberry.UNSET
+    capacity: int | None = strawberry.field(
+        default=strawberry.UNSET, description="Seats, 1 to 100 (default 1)."
+    )
     recurring: bool | None = strawberry.UNSET
     recurrence_pattern: str | None = strawberry.field(
         default=strawberry.UNSET, description="daily, weekly, biweekly, monthly or custom."
@@ -57,7 +60,12 @@ class UpdateAvailableSlotInput:
     start_time: datetime | None = strawberry.UNSET
     end_time: datetime | None = strawberry.UNSET
     appointment_type: str | None = strawberry.UNSET
-    available: bool | None = strawberry.UNSET
+    available: bool | None = strawberry.field(
+        default=strawberry.UNSET, description="false closes the slot; true lifts that close only."
+    )
+    capacity: int | None = strawberry.field(
+        default=strawberry.UNSET, description="Seats, 1 to 100; not below the seats taken."
+    )
     recurring: bool | None = strawberry.UNSET
     recurrence_pattern: str | None = strawberry.UNSET
     recurrence_rule: str | None = strawberry.UNSET

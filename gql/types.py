@@ -40,6 +40,25 @@ UTC_DATETIME = strawberry.scalar(
 SCALAR_OVERRIDES: dict[object, ScalarDefinition] = {datetime: UTC_DATETIME}
 
 
+@strawberry.type(description="What a patient may book of a provider; null: no such rule.")
+class BookingRules:
+    minimum_notice_minutes: int | None = strawberry.field(
+        description="No booking starting sooner than this."
+    )
+    booking_window_days: int | None = strawberry.field(
+        description="No booking starting this many days ahead or later."
+    )
+    buffer_before_minutes: int | None = strawberry.field(
+        description="Kept free before each booked appointment."
+    )
+    buffer_after_minutes: int | None = strawberry.field(
+        description="Kept free after each booked appointment."
+    )
+    max_bookings_per_day: int | None = strawberry.field(
+        description="Bookings (one per seat) per day in the provider's time zone."
+    )
+
+
 @strawberry.type
 class Provider:
     id: int
@@ -47,6 +66,7 @@ class Provider:
     last_name: str
     time_zone: str
     active: bool
+    booking_rules: BookingRules
 
     @classmethod
     def from_row(cls, row: ProviderRow) -> Provider:
@@ -56,6 +76,13 @@ class Provider:
             last_name=row.last_name,
             time_zone=row.time_zone,
             active=row.active,
+            booking_rules=BookingRules(
+                minimum_notice_minutes=row.minimum_notice_minutes,
+                booking_window_days=row.booking_window_days,
+                buffer_before_minutes=row.buffer_before_minutes,
+                buffer_after_minutes=row.buffer_after_minutes,
+                max_bookings_per_day=row.max_bookings_per_day,
+            ),
         )
 
 
@@ -94,6 +121,8 @@ class AvailableSlot:
     created_at: datetime
     updated_at: datetime
     provider: Provider
+    capacity: int = strawberry.field(description="Seats: bookings the slot takes.")
+    booked_count: int = strawberry.field(description="Seats taken by active bookings.")
 
     @classmethod
     def from_row(cls, row: SlotRow) -> AvailableSlot:
@@ -113,4 +142,6 @@ class AvailableSlot:
             created_at=row.created_at,
             updated_at=row.updated_at,
             provider=Provider.from_row(row.provider),
+            capacity=row.capacity,
+            booked_count=row.booked_count,
         )

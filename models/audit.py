@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, event, insert, inspect, select
+from sqlalchemy import Column, Table, event, insert, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session
 
@@ -26,13 +26,17 @@ from models.entities import (
     AuditEntry,
     AvailableSlot,
     Booking,
+    Hold,
     Patient,
     Provider,
     SlotSeries,
+    TimeOff,
     User,
 )
 
 CREATE, UPDATE, DELETE, READ_NOTES = "create", "update", "delete", "read_notes"
+# A booking made by an admin past the provider's booking rules.
+OVERRIDE_RULES = "override_rules"
 
 # Tables whose changes are audited, by the name entries carry.
 AUDITED: dict[type[Any], str] = {
@@ -43,6 +47,8 @@ AUDITED: dict[type[Any], str] = {
     Booking: "booking",
     User: "user",
     ApiToken: "api_token",
+    Hold: "hold",
+    TimeOff: "time_off",
 }
 # Bookkeeping columns: never reported as changed, and a change to only these is no change.
 IGNORED_FIELDS = frozenset({"id", "created_at", "updated_at", "last_used_at"})
@@ -155,18 +161,20 @@ def _notify_change_listeners(session: Session) -> None:
         listener(session)
 
 
+def _stored_keys(state: Any) -> list[str]:
+    # Table columns only: a computed attribute (a slot's ``available``) is no field, and
+    # reading it here would load it.
+    return [attr.key for attr in state.mapper.column_attrs if isinstance(attr.columns[0], Column)]
+
+
 def _changed_fields(obj: Any) -> list[str]:
     state = inspect(obj)
-    return [
-        attr.key
-        for attr in state.mapper.column_attrs
-        if state.attrs[attr.key].history.has_changes()
-    ]
+    return [key for key in _stored_keys(state) if state.attrs[key].history.has_changes()]
 
 
 def _set_fields(obj: Any) -> list[str]:
     state = inspect(obj)
-    return [attr.key for attr in state.mapper.column_attrs if getattr(obj, attr.key) is not None]
+    return [key for key in _stored_keys(state) if getattr(obj, key) is not None]
 
 
 def _flushed_changes(session: Session) -> list[tuple[str, Any, list[str]]]:

@@ -15,6 +15,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from models.availability import TimeOffSpans, time_off_intervals
 from models.bulk import (
     IntervalIndex,
     StoredInterval,
@@ -23,15 +24,23 @@ from models.bulk import (
     stored_intervals,
 )
 from models.db import is_constraint_violation, write_transaction
-from models.entities import MAX_ID, AvailableSlot, Booking, Provider
+from models.entities import MAX_ID, AvailableSlot, Provider
 from models.errors import (
     Conflict,
     FieldErrors,
     NotFound,
     SlotConflict,
     SlotHasActiveBooking,
+    SlotHasActiveHold,
+    TimeOffConflict,
 )
-from models.slots import active_booking_exists, check_appointment_type
+from models.slots import (
+    active_booking_exists,
+    active_hold_exists,
+    check_appointment_type,
+    check_capacity,
+    delete_spent_claims,
+)
 from models.timeutil import format_timestamp, now_utc, parse_timestamp
 
 INTRA_BATCH_CONFLICT = "Time slot conflicts with another slot of this batch"
@@ -45,6 +54,7 @@ class BatchSlot:
     start: datetime
     end: datetime
     appointment_type: str | None
+    capacity: int = 1
 
 
 @dataclass(slots=True)
@@ -138,14 +148,17 @@ def _validate_item(index: int, item: Any, now: datetime) -> BatchSlot | BatchFai
         errors.add("end_time", "must be after start time")
     appointment_type = item.get("appointment_type")
     check_appointment_type(errors, appointment_type)
+    capacity = check_capacity(errors, item.get("capacity"))
     if errors:
         return BatchFailure(index, _echo_start(item), errors.fields)
     assert start is not None and end is not None
-    return BatchSlot(index, start, end, appointment_type)
+    return BatchSlot(index, start, end, appointment_type, capacity or 1)
 
 
 def _place(
-    candidates: list[BatchSlot], stored: IntervalIndex[StoredInterval]
+    candidates: list[BatchSlot],
+    stored: IntervalIndex[StoredInterval],
+    away: TimeOffSpans,
 ) -> tuple[list[BatchSlot], list[BatchFailure]]:
     """Slots clear of the database and of the batch's earlier accepted slots, in order."""
     accepted: IntervalIndex[BatchSlot] = IntervalIndex()
@@ -155,6 +168,8 @@ def _place(
         stamp = format_timestamp(slot.start)
         if stored.overlapping(slot.start, slot.end):
             failures.append(BatchFailure(slot.index, stamp, SlotConflict.message))
+        elif away.covers(slot.start, slot.end):
+            failures.append(BatchFailure(slot.index, stamp, TimeOffConflict.message))
         elif accepted.overlapping(slot.start, slot.end):
             failures.append(BatchFailure(slot.index, stamp, INTRA_BATCH_CONFLICT))
         else:
@@ -193,7 +208,13 @@ async def create_batch(
             min(slot.start for slot in candidates),
             max(slot.end for slot in candidates),
         )
-        placed, clashes = _place(candidates, stored)
+        away = await time_off_intervals(
+            session,
+            provider.id,
+            min(slot.start for slot in candidates),
+            max(slot.end for slot in candidates),
+        )
+        placed, clashes = _place(candidates, stored, away)
         failures.extend(clashes)
         return placed
 
@@ -210,6 +231,7 @@ async def create_batch(
                     start=slot.start,
                     end=slot.end,
                     appointment_type=slot.appointment_type,
+                    capacity=slot.capacity,
                     now=stamp,
                 )
                 for slot in placed
@@ -254,17 +276,30 @@ async def delete_batch(
     try:
         async with write_transaction(session):
             rows = await session.execute(
-                select(AvailableSlot.id, active_booking_exists(AvailableSlot.id))
+                select(
+                    AvailableSlot.id,
+                    active_booking_exists(AvailableSlot.id),
+                    active_hold_exists(AvailableSlot.id),
+                )
                 .where(
                     AvailableSlot.id.in_(list(wanted)),
                     AvailableSlot.provider_id == provider.id,
                 )
                 .with_for_update(of=AvailableSlot)
             )
-            found: dict[int, bool] = {ident: bool(booked) for ident, booked in rows.tuples()}
+            found: dict[int, str | None] = {
+                ident: (
+                    SlotHasActiveBooking.message
+                    if booked
+                    else SlotHasActiveHold.message
+                    if held
+                    else None
+                )
+                for ident, booked, held in rows.tuples()
+            }
             doomed = [ident for ident in wanted if ident in found and not found[ident]]
             if doomed:
-                await session.execute(delete(Booking).where(Booking.available_slot_id.in_(doomed)))
+                await delete_spent_claims(session, doomed)
                 await session.execute(
                     delete(AvailableSlot)
                     .where(AvailableSlot.id.in_(doomed))
@@ -279,7 +314,7 @@ async def delete_batch(
         if ident not in found:
             result.failures.append((ident, NotFound.message))
         elif found[ident]:
-            result.failures.append((ident, SlotHasActiveBooking.message))
+            result.failures.append((ident, found[ident] or ""))
         else:
             result.slot_ids.append(ident)
     return result

@@ -1,11 +1,12 @@
-"""Bookings: at most one active booking per slot, and the booking lifecycle.
+"""Bookings: up to ``capacity`` active bookings per slot, and the booking lifecycle.
 
-A booking claims its slot with a compare-and-swap on ``available_slots.available`` in the
-same write transaction that inserts the booking. On PostgreSQL concurrent claims queue on
-the slot's row lock and only the first finds the slot still available; the partial unique
-index ``uq_bookings_active_slot`` refuses anything that slips past. On SQLite write
-transactions are serialised (``BEGIN IMMEDIATE``). Either way the loser gets
-``SlotNotAvailable``, never a database error.
+A booking takes a seat with a compare-and-set on ``available_slots.booked_count`` (only
+while the slot is open: models.availability) in the same write transaction that inserts
+the booking. On PostgreSQL concurrent claims queue on the slot's row lock, taken first,
+so each sees the seats and holds the previous one committed; on SQLite write
+transactions are serialised (``BEGIN IMMEDIATE``). The partial unique index
+``uq_bookings_active_slot_patient`` refuses a second active booking of one patient on
+one slot. The loser of a race gets ``SlotNotAvailable``, never a database error.
 
 Booking notes are health information: they are never put in log messages or reprs, and
 lists load them only when asked.
@@ -18,28 +19,44 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import contains_eager, defer
 from sqlalchemy.orm.attributes import set_committed_value
 
 from models import audit
+from models.availability import slot_open_clause
+from models.booking_rules import BookingRules, rule_errors
 from models.db import is_constraint_violation, write_transaction
-from models.entities import MAX_ID, AvailableSlot, Booking, BookingStatus, Patient
-from models.errors import FieldErrors, NotFound, SlotNotAvailable, ValidationFailed
+from models.entities import (
+    MAX_ID,
+    AvailableSlot,
+    Booking,
+    BookingStatus,
+    Hold,
+    HoldStatus,
+    Patient,
+    Provider,
+)
+from models.errors import (
+    FieldErrors,
+    HoldNotActive,
+    NotFound,
+    SlotNotAvailable,
+    ValidationFailed,
+)
 from models.pagination import Page, PageRequest
 from models.slots import (
     UNSET,
-    active_booking_exists,
     check_appointment_type,
     check_filters,
 )
 from models.timeutil import day_end, day_start, now_utc
 
-ACTIVE_SLOT_INDEX = "uq_bookings_active_slot"
+ACTIVE_SLOT_INDEX = "uq_bookings_active_slot_patient"
 # SQLite names the columns of the unique index instead of the index.
-ACTIVE_SLOT_COLUMNS = "bookings.available_slot_id"
+ACTIVE_SLOT_COLUMNS = "bookings.available_slot_id, bookings.patient_id"
 NOTES_MAX_LENGTH = 2000
 REASON_MAX_LENGTH = 500
 STATUSES: tuple[str, ...] = tuple(status.value for status in BookingStatus)
@@ -60,6 +77,8 @@ class BookingInput:
     patient_id: Any = None
     appointment_type: Any = None
     notes: Any = field(default=None, repr=False)
+    hold_id: Any = None
+    override_rules: Any = False
 
 
 @dataclass(slots=True)
@@ -154,24 +173,99 @@ async def _check_patient(
         errors.add("patient_id", "is inactive")
 
 
-async def _claim_slot(session: AsyncSession, slot: AvailableSlot, now: datetime) -> bool:
-    """Compare-and-swap: mark the slot unavailable only if it still is available and future."""
+async def _lock_slot(session: AsyncSession, slot_id: int) -> AvailableSlot | None:
+    """The slot, locked (PostgreSQL) so that seat claims on it queue one after another."""
+    stmt = (
+        select(AvailableSlot)
+        .where(AvailableSlot.id == slot_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def _claim_seat(session: AsyncSession, slot: AvailableSlot, now: datetime) -> bool:
+    """Compare-and-set: take a seat only if the slot is open now and in the future."""
     result = await session.execute(
         update(AvailableSlot.__table__)  # type: ignore[arg-type]
         .where(
             AvailableSlot.id == slot.id,
-            AvailableSlot.available.is_(True),
             AvailableSlot.start_time > now,
+            slot_open_clause(now),
         )
-        .values(available=False, updated_at=now)
+        .values(booked_count=AvailableSlot.booked_count + 1, updated_at=now)
     )
     claimed = result.rowcount == 1  # type: ignore[attr-defined]
     if claimed:
-        set_committed_value(slot, "available", False)
+        set_committed_value(slot, "booked_count", slot.booked_count + 1)
         set_committed_value(slot, "updated_at", now)
         # A Core statement passes the ORM audit hooks by; it is recorded here.
-        audit.record(session, audit.UPDATE, "available_slot", [slot.id], ["available"])
+        audit.record(session, audit.UPDATE, "available_slot", [slot.id], ["booked_count"])
     return claimed
+
+
+async def _check_hold(
+    session: AsyncSession,
+    errors: FieldErrors,
+    hold_id: int | None,
+    slot_id: int | None,
+    patient_id: int | None,
+) -> Hold | None:
+    if hold_id is None:
+        return None
+    hold = await session.get(Hold, hold_id, with_for_update=True, populate_existing=True)
+    if hold is None:
+        errors.add("hold_id", "must exist")
+    elif hold.available_slot_id != slot_id or (
+        hold.patient_id is not None and hold.patient_id != patient_id
+    ):
+        errors.add("hold_id", "does not match")
+    return hold
+
+
+async def _use_hold(session: AsyncSession, hold: Hold, now: datetime) -> None:
+    """Compare-and-set the hold to booked: its seat passes to the booking (409 if gone)."""
+    result = await session.execute(
+        update(Hold.__table__)  # type: ignore[arg-type]
+        .where(
+            Hold.id == hold.id,
+            Hold.status == HoldStatus.HELD,
+            Hold.expires_at > now,
+        )
+        .values(status=HoldStatus.BOOKED, updated_at=now)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise HoldNotActive()
+    set_committed_value(hold, "status", HoldStatus.BOOKED)
+    set_committed_value(hold, "updated_at", now)
+
+
+async def _patient_booked(session: AsyncSession, slot_id: int, patient_id: int) -> bool:
+    stmt = select(
+        exists().where(
+            Booking.available_slot_id == slot_id,
+            Booking.patient_id == patient_id,
+            Booking.status != BookingStatus.CANCELLED,
+        )
+    )
+    return bool((await session.execute(stmt)).scalar())
+
+
+async def _check_rules(session: AsyncSession, slot: AvailableSlot, now: datetime) -> None:
+    """422 on ``available_slot_id`` for each booking rule of the provider this breaks.
+
+    The provider row is locked (PostgreSQL), so concurrent bookings of one provider check
+    buffers and the daily limit one after another.
+    """
+    provider = await session.get(Provider, slot.provider_id, populate_existing=True)
+    assert provider is not None
+    if not BookingRules.of(provider).any:
+        return
+    await session.get(Provider, slot.provider_id, with_for_update=True, populate_existing=True)
+    # The seat was claimed just before: it is not yet one of the day's other bookings.
+    messages = await rule_errors(session, slot, provider, now, seats_claimed=1)
+    if messages:
+        raise ValidationFailed({"available_slot_id": messages})
 
 
 async def _refusal(session: AsyncSession, slot_id: int, now: datetime) -> Exception:
@@ -190,22 +284,40 @@ async def create_booking(
     now: datetime | None = None,
     notes_max_length: int = NOTES_MAX_LENGTH,
 ) -> Booking:
-    """Book a patient into a slot: 422 on bad fields, 409 if the slot is not available."""
+    """Book a patient into a slot: 422 on bad fields, 409 if the slot has no free seat.
+
+    Refusals in order: field errors (422), a hold no longer active (409), no free seat
+    (409), the patient already booked on the slot (422), a booking rule (422, unless
+    ``override_rules``; an override is recorded in the audit trail).
+    """
     errors = FieldErrors()
     slot_id = _id_field(errors, "available_slot_id", data.available_slot_id)
     patient_id = _id_field(errors, "patient_id", data.patient_id)
+    hold_id = None if _blank(data.hold_id) else _id_field(errors, "hold_id", data.hold_id)
     check_appointment_type(errors, data.appointment_type)
     notes = _text_field(errors, "notes", data.notes, notes_max_length)
+    override = data.override_rules
+    if override is None:
+        override = False
+    if not isinstance(override, bool):
+        errors.add("override_rules", "is invalid")
     try:
         async with write_transaction(session):
             moment = now or now_utc()
-            slot = await _fresh_slot(session, slot_id) if slot_id is not None else None
+            slot = await _lock_slot(session, slot_id) if slot_id is not None else None
             _check_slot(errors, slot, slot_id, moment)
             await _check_patient(session, errors, patient_id)
+            hold = await _check_hold(session, errors, hold_id, slot_id, patient_id)
             errors.raise_if_any()
             assert slot is not None and patient_id is not None
-            if not slot.available or not await _claim_slot(session, slot, moment):
+            if hold is not None:
+                await _use_hold(session, hold, moment)
+            if not await _claim_seat(session, slot, moment):
                 raise await _refusal(session, slot.id, moment)
+            if await _patient_booked(session, slot.id, patient_id):
+                raise ValidationFailed.one("patient_id", "has already been taken")
+            if not override:
+                await _check_rules(session, slot, moment)
             booking = Booking(
                 available_slot_id=slot.id,
                 patient_id=patient_id,
@@ -217,10 +329,20 @@ async def create_booking(
             )
             session.add(booking)
             await session.flush()
+            if hold is not None:
+                await session.execute(
+                    update(Hold.__table__)  # type: ignore[arg-type]
+                    .where(Hold.id == hold.id)
+                    .values(booking_id=booking.id)
+                )
+                set_committed_value(hold, "booking_id", booking.id)
+                audit.record(session, audit.UPDATE, "hold", [hold.id], ["status", "booking_id"])
+            if override:
+                audit.record(session, audit.OVERRIDE_RULES, "booking", [booking.id], [])
     except IntegrityError as exc:
         if not is_constraint_violation(exc, ACTIVE_SLOT_INDEX, ACTIVE_SLOT_COLUMNS):
             raise
-        raise SlotNotAvailable() from None
+        raise ValidationFailed.one("patient_id", "has already been taken") from None
     return booking
 
 
@@ -250,17 +372,17 @@ def _check_transition(
 
 
 async def _release_slot(session: AsyncSession, booking: Booking, now: datetime) -> None:
-    """Make the slot bookable again, unless some other booking still holds it."""
+    """Give the booking's seat back at once (other causes of closing stay as they are)."""
     slot = booking.slot
     result = await session.execute(
         update(AvailableSlot.__table__)  # type: ignore[arg-type]
-        .where(AvailableSlot.id == slot.id, ~active_booking_exists(AvailableSlot.id))
-        .values(available=True, updated_at=now)
+        .where(AvailableSlot.id == slot.id, AvailableSlot.booked_count > 0)
+        .values(booked_count=AvailableSlot.booked_count - 1, updated_at=now)
     )
     if result.rowcount == 1:  # type: ignore[attr-defined]
-        set_committed_value(slot, "available", True)
+        set_committed_value(slot, "booked_count", slot.booked_count - 1)
         set_committed_value(slot, "updated_at", now)
-        audit.record(session, audit.UPDATE, "available_slot", [slot.id], ["available"])
+        audit.record(session, audit.UPDATE, "available_slot", [slot.id], ["booked_count"])
 
 
 async def update_booking(

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
@@ -78,11 +80,29 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+        # Days in a provider's time zone (booking rules), as PostgreSQL's AT TIME ZONE.
+        dbapi_connection.create_function(
+            LOCAL_DAY_FUNCTION, 2, _sqlite_local_day, deterministic=True
+        )
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
         immediate = conn.get_execution_options().get(_IMMEDIATE, False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+LOCAL_DAY_FUNCTION = "clinic_local_day"
+
+
+def _sqlite_local_day(instant: str | None, zone: str | None) -> str | None:
+    """The calendar day of a stored UTC instant in an IANA zone (YYYY-MM-DD)."""
+    if instant is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(instant).replace(tzinfo=UTC)
+        return moment.astimezone(ZoneInfo(zone or "UTC")).date().isoformat()
+    except (ValueError, ZoneInfoNotFoundError):
+        return None
 
 
 @asynccontextmanager

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import (
     JSON,
@@ -32,6 +33,13 @@ class Role(enum.StrEnum):
     ADMIN = "admin"
     PROVIDER = "provider"
     PATIENT = "patient"
+
+
+class HoldStatus(enum.StrEnum):
+    HELD = "held"
+    RELEASED = "released"
+    EXPIRED = "expired"
+    BOOKED = "booked"
 
 
 class BookingStatus(enum.StrEnum):
@@ -76,6 +84,12 @@ class Provider(TimestampMixin, Base):
     last_name: Mapped[str] = mapped_column(String(100))
     time_zone: Mapped[str] = mapped_column(String(64), default="UTC")
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    # Booking rules; None means no such rule.
+    minimum_notice_minutes: Mapped[int | None] = mapped_column(Integer)
+    booking_window_days: Mapped[int | None] = mapped_column(Integer)
+    buffer_before_minutes: Mapped[int | None] = mapped_column(Integer)
+    buffer_after_minutes: Mapped[int | None] = mapped_column(Integer)
+    max_bookings_per_day: Mapped[int | None] = mapped_column(Integer)
 
 
 class Patient(TimestampMixin, Base):
@@ -141,12 +155,15 @@ class SlotSeries(TimestampMixin, Base):
     exhausted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     occurrences_created: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     skipped_conflicts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    capacity: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
 
 class AvailableSlot(TimestampMixin, Base):
     __tablename__ = "available_slots"
     __table_args__ = (
         CheckConstraint("end_time > start_time", name="end_after_start"),
+        CheckConstraint("capacity >= 1 AND capacity <= 100", name="capacity_range"),
+        CheckConstraint("booked_count >= 0 AND booked_count <= capacity", name="seats_taken"),
         Index("ix_available_slots_provider_start", "provider_id", "start_time", "id"),
         Index("ix_available_slots_start", "start_time", "id"),
         # One occurrence per series and start: the last guard against a duplicate when
@@ -168,7 +185,12 @@ class AvailableSlot(TimestampMixin, Base):
     # no interval arithmetic). Bulk inserts must fill it too.
     duration_minutes: Mapped[int] = mapped_column(Integer)
     appointment_type: Mapped[str | None] = mapped_column(String(40))
-    available: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    # Closed by an admin (``available: false`` on update). One of the three causes a slot
+    # is not available; the reply's ``available`` is models.availability's open clause.
+    admin_closed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    capacity: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # Seats taken by active bookings, changed only by compare-and-set with the booking.
+    booked_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     recurring: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     recurrence_pattern: Mapped[str | None] = mapped_column(String(20))
     recurrence_rule: Mapped[str | None] = mapped_column(String(500))
@@ -176,14 +198,20 @@ class AvailableSlot(TimestampMixin, Base):
 
     provider: Mapped[Provider] = relationship(lazy="raise")
 
+    if TYPE_CHECKING:
+        # Mapped in models.availability: open now (no admin close, no time off, a free seat).
+        available: Mapped[bool]
+
 
 class Booking(TimestampMixin, Base):
     __tablename__ = "bookings"
     __table_args__ = (
-        # At most one active booking per slot, enforced by the database itself.
+        # One active booking per slot and patient, enforced by the database itself; the
+        # seat count is guarded by available_slots.booked_count.
         Index(
-            "uq_bookings_active_slot",
+            "uq_bookings_active_slot_patient",
             "available_slot_id",
+            "patient_id",
             unique=True,
             postgresql_where=text("status <> 'cancelled'"),
             sqlite_where=text("status <> 'cancelled'"),
@@ -205,6 +233,46 @@ class Booking(TimestampMixin, Base):
 
     slot: Mapped[AvailableSlot] = relationship(lazy="raise")
     patient: Mapped[Patient] = relationship(lazy="raise")
+
+
+class Hold(TimestampMixin, Base):
+    """A seat kept for a while (a patient filling in a form); counts until ``expires_at``.
+
+    A row still ``held`` past ``expires_at`` is expired: readers compare the time, so no
+    background job is needed.
+    """
+
+    __tablename__ = "holds"
+    __table_args__ = (
+        Index("ix_holds_slot_status", "available_slot_id", "status", "expires_at"),
+        Index("ix_holds_patient", "patient_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    available_slot_id: Mapped[int] = mapped_column(ForeignKey("available_slots.id"))
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id"))
+    status: Mapped[HoldStatus] = mapped_column(
+        _enum_column(HoldStatus, "hold_status"), default=HoldStatus.HELD
+    )
+    expires_at: Mapped[datetime]
+    booking_id: Mapped[int | None] = mapped_column(ForeignKey("bookings.id"))
+
+
+class TimeOff(TimestampMixin, Base):
+    """A provider away: every slot of theirs overlapping ``[start_time, end_time)`` is closed."""
+
+    __tablename__ = "time_offs"
+    __table_args__ = (
+        CheckConstraint("end_time > start_time", name="end_after_start"),
+        Index("ix_time_offs_provider_start", "provider_id", "start_time", "end_time"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider_id: Mapped[int] = mapped_column(ForeignKey("providers.id"))
+    start_time: Mapped[datetime]
+    end_time: Mapped[datetime]
+    # Health-adjacent: never logged, never in an error body.
+    reason: Mapped[str | None] = mapped_column(String(500))
 
 
 class AuditEntry(Base):

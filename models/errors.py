@@ -63,6 +63,18 @@ class SlotHasActiveBooking(Conflict):
     message = "Slot has an active booking"
 
 
+class SlotHasActiveHold(Conflict):
+    message = "Slot has an active hold"
+
+
+class HoldNotActive(Conflict):
+    message = "Hold is no longer active"
+
+
+class TimeOffConflict(Conflict):
+    message = "Time slot conflicts with provider time off"
+
+
 class ValidationFailed(DomainError):
     status = 422
     code = "VALIDATION_FAILED"

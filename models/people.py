@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from models.booking_rules import check_rules_input
 from models.db import write_transaction
 from models.entities import Patient, Provider
 from models.errors import FieldErrors, NotFound
@@ -63,10 +64,13 @@ async def update_provider(
     last_name: str | None = None,
     time_zone: str | None = None,
     active: bool | None = None,
+    booking_rules: dict[str, Any] | None = None,
 ) -> Provider:
+    """Change the fields given; ``booking_rules`` sets the rules it names (None drops one)."""
     errors = FieldErrors()
     _check_names(errors, first_name, last_name)
     _check_zone(errors, time_zone)
+    rules = check_rules_input(errors, booking_rules or {})
     errors.raise_if_any()
     async with write_transaction(session):
         provider = await session.get(Provider, provider_id)
@@ -80,6 +84,8 @@ async def update_provider(
             provider.time_zone = time_zone
         if active is not None:
             provider.active = active
+        for name, value in rules.items():
+            setattr(provider, name, value)
         await session.flush()
     return provider
 

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from models.availability import time_off_intervals
 from models.bulk import (
     IntervalIndex,
     StoredInterval,
@@ -28,7 +29,7 @@ from models.bulk import (
 )
 from models.db import write_transaction
 from models.entities import AvailableSlot, SlotSeries
-from models.errors import FieldErrors, NotFound, SlotConflict
+from models.errors import FieldErrors, NotFound, SlotConflict, TimeOffConflict
 from models.recurrence import (
     Occurrence,
     Recurrence,
@@ -216,15 +217,21 @@ async def preview_creation(
         occurrences[0].start,
         max(occurrence.end for occurrence in occurrences),
     )
+    # Occurrences inside time off are skipped on creation, neither fitting nor clashing.
+    outside = await outside_time_off(session, valid.provider_id, occurrences)
     await session.rollback()
     clashes = find_clashes(occurrences, stored)
     clashing = {clash.occurrence for clash in clashes}
-    fits = [occurrence for occurrence in occurrences if occurrence not in clashing]
+    fits = [occurrence for occurrence in outside if occurrence not in clashing]
     return CreationPreview(valid=valid, fits=fits, clashes=clashes, rule=rule)
 
 
 def _occurrence_rows(
-    series: SlotSeries, occurrences: list[Occurrence], *, available: bool = True
+    series: SlotSeries,
+    occurrences: list[Occurrence],
+    *,
+    available: bool = True,
+    capacity: int | None = None,
 ) -> list[dict[str, Any]]:
     stamp = now_utc()
     return [
@@ -234,6 +241,7 @@ def _occurrence_rows(
             end=occurrence.end,
             appointment_type=series.appointment_type,
             available=available,
+            capacity=capacity or series.capacity,
             recurrence_pattern=series.recurrence_pattern,
             recurrence_rule=series.recurrence_rule,
             series_id=series.id,
@@ -241,6 +249,20 @@ def _occurrence_rows(
         )
         for occurrence in occurrences
     ]
+
+
+async def outside_time_off(
+    session: AsyncSession, provider_id: int, occurrences: list[Occurrence]
+) -> list[Occurrence]:
+    if not occurrences:
+        return []
+    away = await time_off_intervals(
+        session,
+        provider_id,
+        min(occurrence.start for occurrence in occurrences),
+        max(occurrence.end for occurrence in occurrences),
+    )
+    return [item for item in occurrences if not away.covers(item.start, item.end)]
 
 
 async def create_series(
@@ -253,6 +275,11 @@ async def create_series(
             clashes = find_clashes(plan.occurrences, await _stored_over(session, plan))
             if clashes:
                 raise SlotConflict(conflicts=conflicts_of(clashes))
+            # Occurrences inside time off are skipped, not clashes; they are filled in
+            # once the time off is deleted.
+            occurrences = await outside_time_off(session, valid.provider_id, plan.occurrences)
+            if not occurrences:
+                raise TimeOffConflict()
             series = SlotSeries(
                 provider_id=valid.provider_id,
                 recurrence_pattern=valid.recurrence_pattern,
@@ -264,11 +291,14 @@ async def create_series(
                 recurrence_end_date=valid.recurrence_end_date,
                 generated_until=plan.generated_until,
                 exhausted=plan.exhausted,
-                occurrences_created=len(plan.occurrences),
+                occurrences_created=len(occurrences),
+                capacity=valid.capacity,
             )
             session.add(series)
             await session.flush()
-            rows = _occurrence_rows(series, plan.occurrences, available=valid.available)
+            rows = _occurrence_rows(
+                series, occurrences, available=valid.available, capacity=valid.capacity
+            )
             slot_ids = await insert_rows(session, rows)
             # Read back before the commit, so the reply never depends on a later read.
             first = await get_slot(session, slot_ids[0])
@@ -351,6 +381,7 @@ async def extend_series(
                 ):
                     continue
                 (skipped if found else fresh).append(occurrence)
+            fresh = await outside_time_off(session, series.provider_id, fresh)
         ids = await insert_rows_guarded(session, _occurrence_rows(series, fresh))
         refused = [occurrence for occurrence, ident in zip(fresh, ids, strict=True) if not ident]
         skipped.extend(refused)
@@ -409,3 +440,47 @@ async def create_slot(
     if data.value("recurring") is True:
         return await create_series_from_input(session, data, now=now, limits=limits)
     return await create_single_slot(session, data, now=now)
+
+
+async def fill_series_gap(
+    session: AsyncSession, provider_id: int, start: datetime, end: datetime, *, now: datetime
+) -> int:
+    """Create the provider's series occurrences in ``[start, end)`` that a time off skipped.
+
+    Only future occurrences already inside a series' generated range, clear of every slot
+    and of the time off still in force; the rest wait for the next extension. Runs in the
+    caller's write transaction; the number created.
+    """
+    stmt = (
+        select(SlotSeries)
+        .where(SlotSeries.provider_id == provider_id, SlotSeries.generated_until > start)
+        .order_by(SlotSeries.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    created = 0
+    for series in (await session.execute(stmt)).scalars():
+        recurrence = recurrence_of(series)
+        length = timedelta(minutes=series.duration_minutes)
+        until = min(end, series.generated_until)
+        begin = max(start - length, now)
+        if begin >= until:
+            continue
+        candidates = list(recurrence.occurrences(start=begin, end=until))
+        candidates = [item for item in candidates if item.start > now and item.end > start]
+        if not candidates:
+            continue
+        stored = await stored_intervals(
+            session,
+            provider_id,
+            min(item.start for item in candidates),
+            max(item.end for item in candidates),
+        )
+        fresh = [item for item in candidates if not stored.overlapping(item.start, item.end)]
+        fresh = await outside_time_off(session, provider_id, fresh)
+        ids = await insert_rows_guarded(session, _occurrence_rows(series, fresh))
+        made = sum(1 for ident in ids if ident)
+        series.occurrences_created += made
+        created += made
+    await session.flush()
+    return created

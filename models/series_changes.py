@@ -33,8 +33,11 @@ from models.recurrence import Occurrence, check_no_self_overlap, to_instant, to_
 from models.series import conflicts_of, find_clashes, series_zone
 from models.slots import (
     SlotInput,
+    active_hold_exists,
     check_appointment_type,
+    check_capacity,
     delete_slot,
+    delete_spent_claims,
     duration_minutes,
     update_slot,
 )
@@ -122,7 +125,11 @@ async def _booked_ids(session: AsyncSession, slot_ids: list[int]) -> set[int]:
     stmt = select(Booking.available_slot_id).where(
         Booking.available_slot_id.in_(slot_ids), Booking.status != BookingStatus.CANCELLED
     )
-    return set((await session.execute(stmt)).scalars())
+    # A slot with an unexpired hold is kept like a booked one.
+    held = select(AvailableSlot.id).where(
+        AvailableSlot.id.in_(slot_ids), active_hold_exists(AvailableSlot.id)
+    )
+    return set((await session.execute(stmt.union(held))).scalars())
 
 
 def _kept(slot: AvailableSlot) -> KeptSlot:
@@ -165,6 +172,11 @@ def _check_fields(data: SlotInput) -> tuple[FieldErrors, datetime | None, dateti
         check_appointment_type(errors, data.appointment_type)
     if data.sent("available") and not isinstance(data.available, bool):
         errors.add("available", "is invalid")
+    if data.sent("capacity"):
+        if data.capacity is None:
+            errors.add("capacity", "can't be blank")
+        else:
+            check_capacity(errors, data.capacity)
     return errors, _sent_time(errors, data, "start_time"), _sent_time(errors, data, "end_time")
 
 
@@ -241,9 +253,12 @@ def _update_rows(
                 end_time=move.end,
                 duration_minutes=duration_minutes(move.start, move.end),
             )
-        for name in ("appointment_type", "available"):
-            if data.sent(name):
-                row[name] = getattr(data, name)
+        if data.sent("appointment_type"):
+            row["appointment_type"] = data.appointment_type
+        if data.sent("available"):
+            row["admin_closed"] = not data.available
+        if data.sent("capacity"):
+            row["capacity"] = data.capacity
         rows.append(row)
     rows.sort(key=lambda row: by_id[row["id"]].start if row["id"] in by_id else stamp)
     return list(reversed(rows)) if forward else rows
@@ -263,6 +278,8 @@ def _carry_into_series(
             series.recurrence_rule = f"FREQ=MONTHLY;BYMONTHDAY={series.dtstart_local.day}"
     if data.sent("appointment_type"):
         series.appointment_type = data.appointment_type
+    if data.sent("capacity"):
+        series.capacity = data.capacity
 
 
 async def _loaded(session: AsyncSession, slot_ids: list[int]) -> list[AvailableSlot]:
@@ -359,8 +376,7 @@ async def delete_scoped(
         doomed = [target.id for target in targets if target.id not in booked]
         kept = [_kept(target) for target in targets if target.id in booked]
         if doomed:
-            # Cancelled bookings keep no hold on a slot; they go with it.
-            await session.execute(delete(Booking).where(Booking.available_slot_id.in_(doomed)))
+            await delete_spent_claims(session, doomed)
             await session.execute(
                 delete(AvailableSlot)
                 .where(AvailableSlot.id.in_(doomed))

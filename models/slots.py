@@ -12,6 +12,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
+from models.availability import active_holds, slot_open_clause, time_off_covers
+from models.booking_rules import rule_conditions
 from models.db import is_constraint_violation, write_transaction
 from models.entities import (
     APPOINTMENT_TYPES,
@@ -20,6 +22,7 @@ from models.entities import (
     AvailableSlot,
     Booking,
     BookingStatus,
+    Hold,
     Provider,
 )
 from models.errors import (
@@ -27,6 +30,8 @@ from models.errors import (
     NotFound,
     SlotConflict,
     SlotHasActiveBooking,
+    SlotHasActiveHold,
+    TimeOffConflict,
 )
 from models.pagination import Page, PageRequest
 from models.timeutil import (
@@ -59,6 +64,7 @@ class SlotInput:
     recurrence_pattern: Any = UNSET
     recurrence_rule: Any = UNSET
     recurrence_end_date: Any = UNSET
+    capacity: Any = UNSET
 
     def sent(self, name: str) -> bool:
         return getattr(self, name) is not UNSET
@@ -81,6 +87,7 @@ class ValidSlot:
     recurrence_pattern: str | None = None
     recurrence_rule: str | None = None
     recurrence_end_date: date | None = None
+    capacity: int = 1
     provider: Provider | None = field(default=None, repr=False)
 
     @property
@@ -129,6 +136,25 @@ def _time_field(errors: FieldErrors, name: str, value: Any) -> datetime | None:
     if parsed is None:
         errors.add(name, "is invalid")
     return parsed
+
+
+MAX_CAPACITY = 100
+
+
+def check_capacity(errors: FieldErrors, value: Any, name: str = "capacity") -> int | None:
+    """Seats of a slot, 1 to 100; None (not sent) is the default of 1."""
+    if value is None or value is UNSET:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        errors.add(name, "is invalid")
+        return None
+    if value < 1:
+        errors.add(name, "must be greater than or equal to 1")
+    elif value > MAX_CAPACITY:
+        errors.add(name, f"must be less than or equal to {MAX_CAPACITY}")
+    else:
+        return value
+    return None
 
 
 def check_appointment_type(errors: FieldErrors, value: Any, name: str = "appointment_type") -> None:
@@ -191,6 +217,7 @@ async def validate_new_slot(
     if not isinstance(available, bool):
         errors.add("available", "is invalid")
     check_recurrence_fields(errors, data)
+    capacity = check_capacity(errors, data.value("capacity"))
     provider = await _load_provider(session, errors, provider_id)
     errors.raise_if_any()
     assert provider_id is not None and start is not None and end is not None
@@ -205,6 +232,7 @@ async def validate_new_slot(
         recurrence_pattern=data.value("recurrence_pattern") if recurring else None,
         recurrence_rule=data.value("recurrence_rule") if recurring else None,
         recurrence_end_date=parse_date(data.value("recurrence_end_date")) if recurring else None,
+        capacity=capacity or 1,
         provider=provider,
     )
 
@@ -277,7 +305,8 @@ def new_slot_row(valid: ValidSlot, *, series_id: int | None = None) -> Available
         end_time=valid.end_time,
         duration_minutes=valid.duration_minutes,
         appointment_type=valid.appointment_type,
-        available=valid.available,
+        admin_closed=not valid.available,
+        capacity=valid.capacity,
         recurring=valid.recurring,
         recurrence_pattern=valid.recurrence_pattern,
         recurrence_rule=valid.recurrence_rule,
@@ -293,6 +322,7 @@ async def create_single_slot(
     try:
         async with write_transaction(session):
             await raise_if_overlapping(session, valid.provider_id, valid.start_time, valid.end_time)
+            await raise_if_time_off(session, valid.provider_id, valid.start_time, valid.end_time)
             slot = new_slot_row(valid)
             session.add(slot)
             await session.flush()
@@ -321,10 +351,28 @@ async def get_slot(session: AsyncSession, slot_id: int) -> AvailableSlot:
     return slot
 
 
+async def raise_if_time_off(
+    session: AsyncSession, provider_id: int, start: datetime, end: datetime
+) -> None:
+    """A one-off slot may not be created or moved into its provider's time off (409)."""
+    if (await session.execute(select(time_off_covers(provider_id, start, end)))).scalar():
+        raise TimeOffConflict()
+
+
+async def seats_taken(session: AsyncSession, slot: AvailableSlot) -> int:
+    """Active bookings plus unexpired holds on the slot."""
+    holds = (await session.execute(select(active_holds(slot_id=slot.id)))).scalar_one()
+    return int(slot.booked_count) + int(holds)
+
+
 def active_booking_exists(slot_id_column: Any) -> Any:
     return exists().where(
         Booking.available_slot_id == slot_id_column, Booking.status != BookingStatus.CANCELLED
     )
+
+
+def active_hold_exists(slot_id_column: Any) -> Any:
+    return active_holds(slot_id=slot_id_column) > 0
 
 
 async def has_active_booking(session: AsyncSession, slot_id: int) -> bool:
@@ -376,17 +424,26 @@ async def update_slot(
             check_recurrence_fields(errors, merged)
         if data.sent("provider_id") and provider_id != slot.provider_id:
             await _load_provider(session, errors, provider_id)
+        capacity = check_capacity(errors, data.capacity) if data.sent("capacity") else None
+        if data.sent("capacity") and data.capacity is None:
+            errors.add("capacity", "can't be blank")
+        if capacity is not None and capacity < (taken := await seats_taken(session, slot)):
+            errors.add("capacity", f"can't be less than the {taken} seats taken")
         errors.raise_if_any()
 
         moved = (start, end, provider_id) != (slot.start_time, slot.end_time, slot.provider_id)
-        reopened = data.value("available") is True and not slot.available
-        if (moved or reopened) and await has_active_booking(session, slot.id):
+        if moved and await has_active_booking(session, slot.id):
             raise SlotHasActiveBooking()
         if moved:
             await raise_if_overlapping(session, provider_id, start, end, exclude_ids=(slot.id,))
+            await raise_if_time_off(session, provider_id, start, end)
         slot.provider_id, slot.start_time, slot.end_time = provider_id, start, end
         slot.duration_minutes = duration_minutes(start, end)
-        for name in ("appointment_type", "available", "recurring", "recurrence_pattern"):
+        if data.sent("available"):
+            slot.admin_closed = not data.available
+        if capacity is not None:
+            slot.capacity = capacity
+        for name in ("appointment_type", "recurring", "recurrence_pattern"):
             if data.sent(name):
                 setattr(slot, name, getattr(data, name))
         if data.sent("recurrence_rule"):
@@ -417,12 +474,20 @@ async def delete_slot(session: AsyncSession, slot_id: int) -> None:
             raise NotFound()
         if await has_active_booking(session, slot_id):
             raise SlotHasActiveBooking()
+        if await seats_taken(session, slot) > slot.booked_count:
+            raise SlotHasActiveHold()
         await _delete_cancelled_bookings(session, (slot_id,))
         await session.delete(slot)
 
 
+async def delete_spent_claims(session: AsyncSession, slot_ids: list[int]) -> None:
+    """Cancelled bookings and spent holds keep no seat on a slot; they go with it."""
+    await _delete_cancelled_bookings(session, tuple(slot_ids))
+
+
 async def _delete_cancelled_bookings(session: AsyncSession, slot_ids: tuple[int, ...]) -> None:
-    """Cancelled bookings keep no hold on a slot; they go with it."""
+    """Cancelled bookings and spent holds keep no seat on a slot; they go with it."""
+    await session.execute(delete(Hold).where(Hold.available_slot_id.in_(slot_ids)))
     await session.execute(delete(Booking).where(Booking.available_slot_id.in_(slot_ids)))
 
 
@@ -491,7 +556,8 @@ def filter_conditions(filters: SlotFilters, zone: ZoneInfo) -> list[Any]:
     if filters.end_date is not None:
         conditions.append(AvailableSlot.start_time < day_end(filters.end_date, zone))
     if filters.available is not None:
-        conditions.append(AvailableSlot.available.is_(filters.available))
+        is_open = slot_open_clause()
+        conditions.append(is_open if filters.available else ~is_open)
     if filters.appointment_type is not None:
         conditions.append(
             (AvailableSlot.appointment_type == filters.appointment_type)
@@ -553,7 +619,8 @@ async def search_slots(
     now: datetime | None = None,
     after: SlotKey | None = None,
 ) -> Page[AvailableSlot]:
-    """Available, future slots, at least ``duration`` minutes long."""
+    """Available, future slots, at least ``duration`` minutes long, that the providers'
+    booking rules let a patient take (one statement whatever the page size)."""
     errors = FieldErrors()
     if duration is not None and duration < 1:
         errors.add("duration", "must be greater than or equal to 1")
@@ -562,7 +629,7 @@ async def search_slots(
     check_appointment_type(errors, appointment_type)
     errors.raise_if_any()
     now = now or now_utc()
-    extra: list[Any] = [AvailableSlot.start_time > now]
+    extra: list[Any] = [AvailableSlot.start_time > now, rule_conditions(now)]
     if duration is not None:
         extra.append(AvailableSlot.duration_minutes >= duration)
     filters = SlotFilters(

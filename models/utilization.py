@@ -1,9 +1,10 @@
 """How much of the published availability is booked, per provider, over clinic days.
 
 A slot counts on the clinic day its start falls on. It is *booked* when it has an active
-(not cancelled) booking, *open* when it is available and unbooked, and *blocked* when an
-admin made it unavailable without a booking. The rate is booked minutes over bookable
-minutes (booked + open); blocked time is not capacity.
+(not cancelled) booking, *open* when it is available and unbooked, and *blocked* when it is
+closed (by an admin, a time off or holds) without a booking. Seat counts add what group
+sessions have: seats taken by bookings, and free seats on open slots. The rate is booked
+minutes over bookable minutes (booked + open); blocked time is not capacity.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models.entities import AvailableSlot, Booking, BookingStatus, Provider
+from models.availability import active_holds, slot_open_clause
+from models.entities import AvailableSlot, Provider
 from models.errors import FieldErrors
 from models.slots import check_filters
 from models.timeutil import day_end, day_start
@@ -30,6 +32,9 @@ class UtilizationNumbers:
     blocked_slots: int = 0
     booked_minutes: int = 0
     open_minutes: int = 0
+    # Seats: taken by active bookings, and free on open slots (group sessions have many).
+    booked_seats: int = 0
+    open_seats: int = 0
 
     @property
     def utilization_rate(self) -> float:
@@ -45,6 +50,8 @@ class UtilizationNumbers:
             blocked_slots=self.blocked_slots + other.blocked_slots,
             booked_minutes=self.booked_minutes + other.booked_minutes,
             open_minutes=self.open_minutes + other.open_minutes,
+            booked_seats=self.booked_seats + other.booked_seats,
+            open_seats=self.open_seats + other.open_seats,
         )
 
 
@@ -97,8 +104,10 @@ async def utilization(
     errors.raise_if_any()
     assert start is not None and end is not None
 
-    booked = Booking.id.is_not(None)
-    open_ = and_(Booking.id.is_(None), AvailableSlot.available.is_(True))
+    booked = AvailableSlot.booked_count > 0
+    is_open = slot_open_clause()
+    open_ = and_(AvailableSlot.booked_count == 0, is_open)
+    free_seats = AvailableSlot.capacity - AvailableSlot.booked_count - active_holds()
     minutes = AvailableSlot.duration_minutes
     stmt = (
         select(
@@ -110,17 +119,11 @@ async def utilization(
             func.sum(case((open_, 1), else_=0)),
             func.sum(case((booked, minutes), else_=0)),
             func.sum(case((open_, minutes), else_=0)),
+            func.sum(AvailableSlot.booked_count),
+            func.sum(case((is_open, free_seats), else_=0)),
         )
         .select_from(AvailableSlot)
         .join(Provider, Provider.id == AvailableSlot.provider_id)
-        # At most one active booking per slot (unique index), so one row per slot.
-        .outerjoin(
-            Booking,
-            and_(
-                Booking.available_slot_id == AvailableSlot.id,
-                Booking.status != BookingStatus.CANCELLED,
-            ),
-        )
         .where(
             AvailableSlot.start_time >= day_start(start, zone),
             AvailableSlot.start_time < day_end(end, zone),
@@ -131,7 +134,8 @@ async def utilization(
     if provider_id is not None:
         stmt = stmt.where(AvailableSlot.provider_id == provider_id)
     rows = []
-    for pid, first, last, total, n_booked, n_open, m_booked, m_open in await session.execute(stmt):
+    for row in await session.execute(stmt):
+        pid, first, last, total, n_booked, n_open, m_booked, m_open, s_booked, s_open = row
         numbers = UtilizationNumbers(
             total_slots=int(total),
             booked_slots=int(n_booked or 0),
@@ -139,6 +143,8 @@ async def utilization(
             blocked_slots=int(total) - int(n_booked or 0) - int(n_open or 0),
             booked_minutes=int(m_booked or 0),
             open_minutes=int(m_open or 0),
+            booked_seats=int(s_booked or 0),
+            open_seats=int(s_open or 0),
         )
         rows.append(ProviderUtilization(pid, first, last, numbers))
     if provider is not None and not rows:

@@ -15,6 +15,7 @@ from rest_compat.schemas import (
     AUTH_ERRORS,
     ID_SCHEMA,
     TIMESTAMP_EXAMPLE,
+    Capacity,
     OptionalAppointmentType,
     error_responses,
 )
@@ -27,6 +28,7 @@ class BatchSlotIn(BaseModel):
     start_time: str = Field(examples=[TIMESTAMP_EXAMPLE])
     end_time: str = Field(examples=["2030-10-27T15:00:00.000Z"])
     appointment_type: OptionalAppointmentType = None
+    capacity: Capacity = Field(default=None, description="Seats, 1 to 100 (default 1)")
 
 
 class BatchCreateBody(BaseModel):

@@ -24,6 +24,7 @@ from rest_compat.schemas import (
     DateQuery,
     OptionalAppointmentType,
     OptionalText,
+    RequiredFlag,
     RequiredId,
     StatusQuery,
     documented,
@@ -72,6 +73,14 @@ class BookFields(BaseModel):
         default=None, description="Defaults to the slot's"
     )
     notes: OptionalText = Field(default=None, description="At most 2,000 characters")
+    hold_id: RequiredId = Field(
+        default=None,
+        le=MAX_ID,
+        description="A hold on this slot (and patient) that becomes the booking at once",
+    )
+    override_rules: RequiredFlag = Field(
+        default=None, description="Book past the provider's booking rules (recorded in the audit)"
+    )
 
 
 class BookBody(BaseModel):
@@ -181,8 +190,10 @@ async def list_books(
     response_model=BookOut,
     responses=error_responses(*AUTH_ERRORS, 409, 422),
     summary="Create book",
-    description="Books a patient into an available, future slot; the slot becomes "
-    '`available: false`. A slot that is booked or blocked is 409 `"Slot is not available"`.',
+    description="Books a patient into a seat of an available, future slot. A slot with no "
+    'free seat, closed or in time off is 409 `"Slot is not available"`; a patient already '
+    "booked on it is 422. `hold_id` turns a hold into the booking; `override_rules` books "
+    "past the provider's booking rules.",
 )
 async def create_book(
     body: BookBody, _admin: AdminDep, session: SessionDep, settings: SettingsDep
@@ -193,6 +204,8 @@ async def create_book(
         patient_id=fields.patient_id,
         appointment_type=fields.appointment_type,
         notes=fields.notes,
+        hold_id=fields.hold_id,
+        override_rules=fields.override_rules,
     )
     booking = await booking_ops.create_booking(
         session, data, notes_max_length=settings.booking_notes_max_length

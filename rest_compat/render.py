@@ -26,6 +26,8 @@ def slot_json(slot: AvailableSlot) -> dict[str, Any]:
         "created_at": format_timestamp(slot.created_at),
         "updated_at": format_timestamp(slot.updated_at),
         "provider": provider_json(slot.provider),
+        "capacity": slot.capacity,
+        "booked_count": slot.booked_count,
     }
 
 

@@ -43,6 +43,9 @@ def documented(schema: dict[str, Any]) -> WithJsonSchema:
 RequiredId = Annotated[StrictInt | None, documented(ID_SCHEMA)]
 RequiredText = Annotated[str | None, documented({"type": "string"})]
 RequiredFlag = Annotated[StrictBool | None, documented({"type": "boolean"})]
+Capacity = Annotated[
+    StrictInt | None, documented({"type": "integer", "minimum": 1, "maximum": 100})
+]
 # Fields that null clears.
 OptionalText = Annotated[str | None, documented(nullable({"type": "string"}))]
 OptionalDate = Annotated[str | None, documented(nullable(DATE_SCHEMA))]
@@ -76,6 +79,8 @@ class SlotOut(BaseModel):
                 "created_at": "2023-10-20T10:00:00.000Z",
                 "updated_at": "2023-10-20T10:00:00.000Z",
                 "provider": {"id": 456, "first_name": "Dr. Jane", "last_name": "Smith"},
+                "capacity": 1,
+                "booked_count": 0,
             }
         }
     )
@@ -91,6 +96,8 @@ class SlotOut(BaseModel):
     created_at: str
     updated_at: str
     provider: ProviderOut
+    capacity: int = Field(description="Seats: bookings the slot takes (group sessions: more)")
+    booked_count: int = Field(description="Seats taken by active bookings")
 
 
 class IntervalOut(BaseModel):
@@ -150,7 +157,13 @@ class SlotFields(BaseModel):
     appointment_type: OptionalAppointmentType = Field(
         default=None, description="Any type when null or left out"
     )
-    available: RequiredFlag = Field(default=None, description="Defaults to true")
+    available: RequiredFlag = Field(
+        default=None,
+        description="false closes the slot; true lifts an admin's close only (default true)",
+    )
+    capacity: Capacity = Field(
+        default=None, description="Seats, 1 to 100 (default 1); every occurrence of a series"
+    )
     recurring: RequiredFlag = Field(default=None, description="Defaults to false")
     recurrence_pattern: OptionalPattern = Field(default=None, description="Required when recurring")
     recurrence_rule: OptionalText = Field(

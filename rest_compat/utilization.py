@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from common.deps import AdminDep, SessionDep, SettingsDep
 from models.utilization import UtilizationNumbers, UtilizationReport, utilization
@@ -25,6 +25,8 @@ NUMBERS_EXAMPLE: dict[str, Any] = {
     "booked_minutes": 360,
     "open_minutes": 180,
     "utilization_rate": 0.6667,
+    "booked_seats": 6,
+    "open_seats": 3,
 }
 
 
@@ -36,6 +38,8 @@ class NumbersOut(BaseModel):
     booked_minutes: int
     open_minutes: int
     utilization_rate: float
+    booked_seats: int = Field(description="Seats taken by active bookings")
+    open_seats: int = Field(description="Free seats on open slots (group sessions have many)")
 
 
 class ProviderNumbersOut(NumbersOut):
@@ -80,6 +84,8 @@ def numbers_json(numbers: UtilizationNumbers) -> dict[str, Any]:
         "booked_minutes": numbers.booked_minutes,
         "open_minutes": numbers.open_minutes,
         "utilization_rate": numbers.utilization_rate,
+        "booked_seats": numbers.booked_seats,
+        "open_seats": numbers.open_seats,
     }
 
 

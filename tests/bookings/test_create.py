@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import update
 
+from models import bookings as booking_ops
 from models.entities import AvailableSlot
 from models.people import update_patient
 from tests.bookings.conftest import CANARY
@@ -145,22 +146,30 @@ async def test_slot_blocked_by_an_admin_is_409(client, auth, factory, db_count):
     assert await db_count("bookings") == 0
 
 
-async def test_database_index_refusal_is_409_not_500(client, auth, factory, session, db_count):
-    """A slot flagged available although an active booking holds it: the index decides."""
-    slot = await factory.slot()
-    await factory.booking(slot)
+async def test_database_index_refusal_is_422_not_500(
+    client, auth, factory, session, db_count, monkeypatch
+):
+    """A seat counter out of step with the bookings and the patient check skipped: the
+    unique index on (slot, patient) decides."""
+    slot = await factory.slot(capacity=2)
+    patient = await factory.patient()
+    await factory.booking(slot, patient)
     await session.execute(
-        update(AvailableSlot).where(AvailableSlot.id == slot.id).values(available=True)
+        update(AvailableSlot).where(AvailableSlot.id == slot.id).values(booked_count=0)
     )
     await session.commit()
-    other = await factory.patient("Sam", "Okafor")
-    body = book_body(slot.id, other.id, notes=CANARY)
+    monkeypatch.setattr(booking_ops, "_patient_booked", _never_booked)
+    body = book_body(slot.id, patient.id, notes=CANARY)
     response = await client.post(BOOKS, json=body, headers=auth)
-    assert response.status_code == 409
-    assert response.json() == {"errors": "Slot is not available"}
+    assert response.status_code == 422
+    assert response.json() == {"errors": {"patient_id": ["has already been taken"]}}
     assert await db_count("bookings") == 1
-    # The refused claim was rolled back with the insert.
-    assert (await stored_slot(session, slot.id)).available is True
+    # The seat taken by the refused booking was rolled back with the insert.
+    assert (await stored_slot(session, slot.id)).booked_count == 0
+
+
+async def _never_booked(*_args: object) -> bool:
+    return False
 
 
 async def test_auth_is_required(client, factory, db_count):

@@ -19,8 +19,9 @@ async def test_unexpected_database_error_is_logged_without_notes(
     slot = await factory.slot()
     patient = await factory.patient()
     monkeypatch.setattr(booking_ops, "is_constraint_violation", lambda *_args: False)
-    monkeypatch.setattr(booking_ops, "_claim_slot", _always_claims)
-    await factory.booking(slot, notes=CANARY)
+    monkeypatch.setattr(booking_ops, "_claim_seat", _always_claims)
+    monkeypatch.setattr(booking_ops, "_patient_booked", _never_booked)
+    await factory.booking(slot, patient, notes=CANARY)
     seen = log_canary.records_seen
 
     response = await http.post(
@@ -35,6 +36,10 @@ async def test_unexpected_database_error_is_logged_without_notes(
 
 async def _always_claims(*_args: object) -> bool:
     return True
+
+
+async def _never_booked(*_args: object) -> bool:
+    return False
 
 
 async def test_graphql_errors_with_notes_in_the_document(http, auth, factory):

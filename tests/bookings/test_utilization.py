@@ -55,6 +55,8 @@ async def test_rest_report(client, auth, week):
         "booked_minutes": 150,
         "open_minutes": 30,
         "utilization_rate": round(150 / 180, 4),
+        "booked_seats": 2,
+        "open_seats": 1,
     }
     assert omar["provider_id"] == week["omar"]
     assert (omar["total_slots"], omar["booked_slots"], omar["open_slots"]) == (1, 0, 1)
@@ -67,6 +69,8 @@ async def test_rest_report(client, auth, week):
         "booked_minutes": 150,
         "open_minutes": 90,
         "utilization_rate": 0.625,
+        "booked_seats": 2,
+        "open_seats": 2,
     }
 
 

@@ -54,6 +54,8 @@ def as_rest(slot: dict[str, Any]) -> dict[str, Any]:
             "first_name": slot["provider"]["firstName"],
             "last_name": slot["provider"]["lastName"],
         },
+        "capacity": slot["capacity"],
+        "booked_count": slot["bookedCount"],
     }
 
 

@@ -28,6 +28,8 @@ DOCUMENTED_KEYS = {
     "recurrence_pattern",
     "created_at",
     "updated_at",
+    "capacity",
+    "booked_count",
     "provider",
 }
 

@@ -30,6 +30,8 @@ SLOT_KEYS = [
     "created_at",
     "updated_at",
     "provider",
+    "capacity",
+    "booked_count",
 ]
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 LINK = re.compile(r'<([^>]+)>; rel="(\w+)"')

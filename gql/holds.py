@@ -1,0 +1,129 @@
+"""Holds: a seat kept for a few minutes; queries and mutations."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+
+import strawberry
+from strawberry.types import Info
+
+from gql.context import Context
+from gql.pagination import Connection, connection, decode_id_cursor, page_window
+from models import holds as hold_ops
+from models.entities import Hold as HoldRow
+from models.entities import HoldStatus as HoldStatusRow
+from models.holds import HoldFilters, HoldInput, status_at
+from models.timeutil import now_utc
+
+
+@strawberry.enum(description="HELD until expiresAt; then EXPIRED, or RELEASED, or BOOKED.")
+class HoldStatus(Enum):
+    HELD = "held"
+    RELEASED = "released"
+    EXPIRED = "expired"
+    BOOKED = "booked"
+
+
+@strawberry.type(description="A seat of a slot kept until it expires, is released or booked.")
+class Hold:
+    id: int
+    available_slot_id: int
+    patient_id: int | None
+    status: HoldStatus
+    expires_at: datetime
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: HoldRow) -> Hold:
+        return cls(
+            id=row.id,
+            available_slot_id=row.available_slot_id,
+            patient_id=row.patient_id,
+            status=HoldStatus(status_at(row, now_utc()).value),
+            expires_at=row.expires_at,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+
+@strawberry.input(description="Filters of holds; all optional, combined with AND.")
+class HoldFilter:
+    available_slot_id: int | None = None
+    patient_id: int | None = None
+    status: HoldStatus | None = None
+
+
+@strawberry.input
+class CreateHoldInput:
+    available_slot_id: int
+    patient_id: int | None = None
+    duration_seconds: int | None = strawberry.field(
+        default=None, description="30 to 3600; 300 if not given."
+    )
+
+
+@strawberry.type
+class ReleaseHoldPayload:
+    id: int
+    released: bool
+
+
+def _cursor(row: HoldRow) -> tuple[int]:
+    return (row.id,)
+
+
+@strawberry.type
+class HoldQuery:
+    @strawberry.field(description="Holds, newest first, filtered.")
+    async def holds(
+        self,
+        info: Info[Context, None],
+        first: int | None = None,
+        after: str | None = None,
+        filter: HoldFilter | None = None,
+    ) -> Connection[Hold]:
+        await info.context.require_admin()
+        wanted = filter or HoldFilter()
+        window = page_window(first, info.context.settings)
+        page = await hold_ops.list_holds(
+            info.context.session,
+            HoldFilters(
+                available_slot_id=wanted.available_slot_id,
+                patient_id=wanted.patient_id,
+                status=HoldStatusRow(wanted.status.value) if wanted.status else None,
+            ),
+            page=window.request,
+            before_id=decode_id_cursor(after),
+        )
+        return connection(page, window, Hold.from_row, _cursor)
+
+    @strawberry.field(description="One hold by id.")
+    async def hold(self, info: Info[Context, None], id: int) -> Hold:
+        await info.context.require_admin()
+        return Hold.from_row(await hold_ops.get_hold(info.context.session, id))
+
+
+@strawberry.type
+class HoldMutation:
+    @strawberry.mutation(description="Keep a seat of a slot; no free seat is a CONFLICT.")
+    async def create_hold(self, info: Info[Context, None], input: CreateHoldInput) -> Hold:
+        await info.context.require_admin()
+        row = await hold_ops.create_hold(
+            info.context.session,
+            HoldInput(
+                available_slot_id=input.available_slot_id,
+                patient_id=input.patient_id,
+                duration_seconds=input.duration_seconds,
+            ),
+        )
+        return Hold.from_row(row)
+
+    @strawberry.mutation(
+        description="Free a hold's seat; a released or expired hold is fine, a booked one not."
+    )
+    async def release_hold(self, info: Info[Context, None], id: int) -> ReleaseHoldPayload:
+        await info.context.require_admin()
+        await hold_ops.release_hold(info.context.session, id)
+        return ReleaseHoldPayload(id=id, released=True)
