@@ -15,6 +15,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from models import events
 from models.bulk import (
     IntervalIndex,
     StoredInterval,
@@ -254,15 +255,27 @@ async def delete_batch(
     try:
         async with write_transaction(session):
             rows = await session.execute(
-                select(AvailableSlot.id, active_booking_exists(AvailableSlot.id))
+                select(
+                    AvailableSlot.id,
+                    active_booking_exists(AvailableSlot.id),
+                    AvailableSlot.start_time,
+                    AvailableSlot.end_time,
+                    AvailableSlot.series_id,
+                )
                 .where(
                     AvailableSlot.id.in_(list(wanted)),
                     AvailableSlot.provider_id == provider.id,
                 )
                 .with_for_update(of=AvailableSlot)
             )
-            found: dict[int, bool] = {ident: bool(booked) for ident, booked in rows.tuples()}
+            stored = {row[0]: row for row in rows.tuples()}
+            found: dict[int, bool] = {ident: bool(row[1]) for ident, row in stored.items()}
             doomed = [ident for ident in wanted if ident in found and not found[ident]]
+            events.slot_events(
+                session,
+                events.SLOT_DELETED,
+                [events.SlotFacts(i, provider.id, *stored[i][2:]) for i in doomed],
+            )
             if doomed:
                 await session.execute(delete(Booking).where(Booking.available_slot_id.in_(doomed)))
                 await session.execute(

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import contains_eager, defer
 from sqlalchemy.orm.attributes import set_committed_value
 
-from models import audit
+from models import audit, events
 from models.db import is_constraint_violation, write_transaction
 from models.entities import MAX_ID, AvailableSlot, Booking, BookingStatus, Patient
 from models.errors import FieldErrors, NotFound, SlotNotAvailable, ValidationFailed
@@ -217,6 +217,7 @@ async def create_booking(
             )
             session.add(booking)
             await session.flush()
+            events.booking_event(session, events.BOOKING_CREATED, booking, slot)
     except IntegrityError as exc:
         if not is_constraint_violation(exc, ACTIVE_SLOT_INDEX, ACTIVE_SLOT_COLUMNS):
             raise
@@ -319,6 +320,7 @@ async def update_booking(
         await session.flush()
         if cancelling:
             await _release_slot(session, booking, moment)
+        events.booking_event(session, events.booking_change_type(cancelling), booking, booking.slot)
     return booking
 
 

@@ -244,3 +244,12 @@ class IdempotencyRecord(Base):
     owner: Mapped[str | None] = mapped_column(String(64))
     # Set in the transaction of the request's change: from then on it must never re-run.
     changed_at: Mapped[datetime | None]
+
+
+# The event stream and its integrations (tables of their own module, same metadata).
+from models.event_tables import (  # noqa: E402, F401
+    AvailabilityEvent,
+    CalendarFeedKey,
+    Webhook,
+    WebhookDelivery,
+)

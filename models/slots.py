@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
+from models import events
 from models.db import is_constraint_violation, write_transaction
 from models.entities import (
     APPOINTMENT_TYPES,
@@ -296,6 +297,7 @@ async def create_single_slot(
             slot = new_slot_row(valid)
             session.add(slot)
             await session.flush()
+            events.slot_event(session, events.SLOT_CREATED, slot)
             # Read back before the commit (see update_slot).
             created = await get_slot(session, slot.id)
     except IntegrityError as exc:
@@ -374,6 +376,7 @@ async def update_slot(
             await _load_provider(session, errors, provider_id)
         errors.raise_if_any()
 
+        was_available = slot.available
         moved = (start, end, provider_id) != (slot.start_time, slot.end_time, slot.provider_id)
         reopened = data.value("available") is True and not slot.available
         if (moved or reopened) and await has_active_booking(session, slot.id):
@@ -396,6 +399,7 @@ async def update_slot(
             if not is_constraint_violation(exc, OVERLAP_CONSTRAINT):
                 raise
             raise await _conflict_from_database(session, provider_id, start, end, slot_id) from None
+        events.slot_event(session, events.slot_change_type(was_available, slot), slot)
         # Read back before the commit: once committed, the reply must not depend on the
         # database still answering (a failure then would report a stored change as failed).
         updated = await get_slot(session, slot_id)
@@ -415,6 +419,7 @@ async def delete_slot(session: AsyncSession, slot_id: int) -> None:
             raise SlotHasActiveBooking()
         await _delete_cancelled_bookings(session, (slot_id,))
         await session.delete(slot)
+        events.slot_event(session, events.SLOT_DELETED, slot)
 
 
 async def _delete_cancelled_bookings(session: AsyncSession, slot_ids: tuple[int, ...]) -> None:
