@@ -12,6 +12,8 @@ from clinic_availability.explorer import explorer_page
 from clinic_availability.horizon import periodic_extension
 from clinic_availability.ops import GraphQLOperationTracker, ObservedApp, install_operations
 from clinic_availability.pages import mount_static
+from clinic_availability.webhook_dispatch import webhook_dispatch
+from common.event_hub import EventHub
 from common.settings import Settings, get_settings
 from gql.router import graphql_router
 from models.db import create_engine
@@ -34,8 +36,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        async with periodic_extension(_app.state.sessionmaker, settings):
-            yield
+        hub: EventHub = _app.state.event_hub
+        await hub.start()
+        try:
+            async with (
+                periodic_extension(_app.state.sessionmaker, settings),
+                webhook_dispatch(_app.state.sessionmaker, settings, hub),
+            ):
+                yield
+        finally:
+            await hub.stop()
         await engine.dispose()
 
     # ObservedApp: FastAPI with request logging and metrics around everything else.
@@ -55,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = create_sessionmaker(engine)
+    app.state.event_hub = EventHub(settings.database_url)
     install_error_handlers(app)
     install_request_guards(app, settings, BASE_PATH)
     app.include_router(legacy_router())

@@ -93,6 +93,11 @@ def on_events_committed(listener: Callable[[], None]) -> None:
         _commit_listeners.append(listener)
 
 
+def off_events_committed(listener: Callable[[], None]) -> None:
+    if listener in _commit_listeners:
+        _commit_listeners.remove(listener)
+
+
 def _sync(session: AsyncSession | Session) -> Session:
     return session.sync_session if isinstance(session, AsyncSession) else session
 

@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from rest_compat import batch, books, provider_slots, slots, utilization
+from rest_compat import batch, books, provider_slots, slots, utilization, webhooks
 
 BASE_PATH = "/v1/admin/clinic/availability"
 
@@ -15,4 +15,5 @@ def legacy_router() -> APIRouter:
     router.include_router(batch.router)
     router.include_router(slots.router)
     router.include_router(books.router)
+    router.include_router(webhooks.router)
     return router
