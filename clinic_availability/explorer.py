@@ -181,9 +181,34 @@ EXAMPLES: tuple[Example, ...] = (
     ),
 )
 
+# Operations over the WebSocket (the page's fetcher opens one for a subscription).
+LIVE_EXAMPLES: tuple[Example, ...] = (
+    Example(
+        name="WatchAvailability",
+        title="Watch availability (subscription)",
+        description="Every change to one provider's slots, bookings, holds and time off as "
+        "it commits, over a WebSocket; pass an eventId as after to resume after it.",
+        query="""subscription WatchAvailability($providerId: Int, $after: String) {
+  availabilityChanged(providerId: $providerId, after: $after) {
+    eventId
+    type
+    occurredAt
+    providerId
+    slotId
+    slot { id startTime endTime available }
+  }
+}
+""",
+        variables="""{
+  "providerId": 1
+}
+""",
+    ),
+)
+
 
 def examples_json() -> list[dict[str, str]]:
-    return [asdict(example) for example in EXAMPLES]
+    return [asdict(example) for example in (*EXAMPLES, *LIVE_EXAMPLES)]
 
 
 def explorer_page(request: Request) -> HTMLResponse:

@@ -13,6 +13,7 @@ from gql.batch import BatchMutation, BatchQuery
 from gql.bookings import BookingMutation, BookingQuery
 from gql.errors import DomainErrors
 from gql.limits import LimitPolicy, limits_extension
+from gql.live import LiveSubscription
 from gql.people import PeopleMutation, PeopleQuery
 from gql.recurrence import RecurrenceMutation, RecurrenceQuery
 from gql.serial import SerialRootFields
@@ -64,6 +65,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     return ClinicSchema(
         query=Query,
         mutation=Mutation,
+        subscription=LiveSubscription,
         extensions=[limits_extension(limit_policy(settings)), DomainErrors, SerialRootFields],
         scalar_overrides=SCALAR_OVERRIDES,
         # No "Did you mean ...", and one operation per request (no batching).
