@@ -19,6 +19,7 @@ from gql.recurrence import RecurrenceMutation, RecurrenceQuery
 from gql.serial import SerialRootFields
 from gql.slots import SlotMutation, SlotQuery
 from gql.types import SCALAR_OVERRIDES
+from gql.webhooks import WebhookMutation, WebhookQuery
 
 QUERY_TYPES: tuple[type, ...] = (
     SlotQuery,
@@ -26,6 +27,7 @@ QUERY_TYPES: tuple[type, ...] = (
     BookingQuery,
     RecurrenceQuery,
     BatchQuery,
+    WebhookQuery,
 )
 MUTATION_TYPES: tuple[type, ...] = (
     SlotMutation,
@@ -33,6 +35,7 @@ MUTATION_TYPES: tuple[type, ...] = (
     BookingMutation,
     RecurrenceMutation,
     BatchMutation,
+    WebhookMutation,
 )
 
 Query = merge_types("Query", QUERY_TYPES)

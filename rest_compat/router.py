@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from rest_compat import batch, books, provider_slots, slots, utilization, webhooks
+from rest_compat import batch, books, calendar, provider_slots, slots, utilization, webhooks
 
 BASE_PATH = "/v1/admin/clinic/availability"
 
@@ -11,6 +11,7 @@ def legacy_router() -> APIRouter:
     router = APIRouter(prefix=BASE_PATH)
     # Before any /providers/{id} route, which would otherwise capture this path.
     router.include_router(utilization.router)
+    router.include_router(calendar.router)
     router.include_router(provider_slots.router)
     router.include_router(batch.router)
     router.include_router(slots.router)

@@ -200,3 +200,48 @@ async def test_failing_receiver_is_retried_with_back_off(
     assert len(failing.unique_ids()) == 1 and len(healthy.got) == 1
     assert history[0]["last_response_code"] == 500 and history[0]["attempts"] >= 4
     assert history[0]["status"] == "pending"
+
+
+async def test_graphql_webhook_operations(client: Any, auth: Any):
+    async def call(query: str, **variables: Any) -> Any:
+        reply = await client.post(
+            "/graphql", json={"query": query, "variables": variables}, headers=auth
+        )
+        body = reply.json()
+        assert "errors" not in body, body
+        return body["data"]
+
+    created = (
+        await call(
+            "mutation($input: CreateWebhookInput!) { createWebhook(input: $input) "
+            "{ id url events active secret } }",
+            input={"url": "http://127.0.0.1:9/x", "events": ["booking.created"]},
+        )
+    )["createWebhook"]
+    assert created["secret"].startswith("whsec_") and created["active"] is True
+    ident = created["id"]
+    listed = (await call("{ webhooks { id secret } }"))["webhooks"]
+    assert listed == [{"id": ident, "secret": None}]
+    updated = (
+        await call(
+            "mutation($id: Int!) { updateWebhook(id: $id, input: {active: false}) { active } }",
+            id=ident,
+        )
+    )["updateWebhook"]
+    assert updated == {"active": False}
+    rotated = (
+        await call("mutation($id: Int!) { rotateWebhookSecret(id: $id) { secret } }", id=ident)
+    )["rotateWebhookSecret"]
+    assert rotated["secret"] not in (None, created["secret"])
+    deliveries = await call(
+        "query($id: Int!) { webhookDeliveries(webhookId: $id) { eventId status } }", id=ident
+    )
+    assert deliveries == {"webhookDeliveries": []}
+    gone = await call("mutation($id: Int!) { deleteWebhook(id: $id) { deleted } }", id=ident)
+    assert gone == {"deleteWebhook": {"deleted": True}}
+    missing = await client.post(
+        "/graphql",
+        json={"query": "query($id: Int!) { webhook(id: $id) { id } }", "variables": {"id": ident}},
+        headers=auth,
+    )
+    assert missing.json()["errors"][0]["extensions"]["code"] == "NOT_FOUND"
