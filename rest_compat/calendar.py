@@ -5,16 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, Security
-from fastapi.security import APIKeyHeader
 
-from common.deps import SessionDep, SettingsDep
+from common.deps import SessionDep, SettingsDep, token_header
 from models import calendar_feed
 from models.errors import DomainError, FieldErrors, Unauthenticated
 from models.users import authenticate
 from rest_compat.schemas import AUTH_ERRORS, MAX_ID, error_responses
 
 router = APIRouter(tags=["Calendar feed"])
-token_header = APIKeyHeader(name="X-User-Token", auto_error=False)
 DateParam = Annotated[str | None, Query(description="YYYY-MM-DD in the clinic time zone")]
 
 
