@@ -19,6 +19,7 @@ from gql.router import graphql_router
 from models.db import create_engine
 from models.sessions import create_sessionmaker
 from rest_compat.errors import install_error_handlers
+from rest_compat.fhir import router as fhir_router
 from rest_compat.guards import install_request_guards
 from rest_compat.idempotency import document_idempotency_header
 from rest_compat.responses import JSONBody
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     install_request_guards(app, settings, BASE_PATH)
     app.include_router(legacy_router())
+    app.include_router(fhir_router)
     app.include_router(
         graphql_router(settings, ide_page=explorer_page, extensions=(GraphQLOperationTracker,)),
         prefix="/graphql",
