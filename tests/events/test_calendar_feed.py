@@ -115,7 +115,7 @@ async def test_feed_refuses_anyone_else(client: Any, auth: Any, factory: Any):
     url = feed(provider.id)
     assert (await client.get(url)).status_code == 401
     assert (await client.get(url, params={"key": "guess"})).status_code == 401
-    assert (await client.get(url, headers={"X-User-Token": provider_token})).status_code == 401
+    assert (await client.get(url, headers={"X-User-Token": provider_token})).status_code == 403
     assert (await client.get(feed(999_999), headers=auth)).status_code == 404
     bad = await client.get(url, params={"start_date": "someday"}, headers=auth)
     assert bad.status_code == 422

@@ -22,7 +22,7 @@ def _bundle(body: dict[str, Any]) -> list[dict[str, Any]]:
     assert body["type"] == "searchset"
     resources = [entry["resource"] for entry in body["entry"]]
     for resource in resources:
-        model = {"Schedule": Schedule, "Slot": Slot}[resource["resourceType"]]
+        model: Any = {"Schedule": Schedule, "Slot": Slot}[resource["resourceType"]]
         model.model_validate(resource)
     return resources
 
@@ -121,7 +121,8 @@ async def test_bulk_publish(client: Any, auth: Any, factory: Any):
         assert response.headers["content-type"].startswith("application/fhir+ndjson")
         lines = [orjson.loads(line) for line in response.text.splitlines() if line]
         for line in lines:
-            {"Schedule": Schedule, "Slot": Slot}[item["type"]].model_validate(line)
+            model: Any = {"Schedule": Schedule, "Slot": Slot}[item["type"]]
+            model.model_validate(line)
         found[item["type"]] = lines
     assert len(found["Schedule"]) == 2
     assert {s["id"] for s in found["Slot"]} == {
