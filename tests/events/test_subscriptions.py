@@ -192,3 +192,22 @@ async def test_the_explorer_subscription_example_runs(settings: Settings, factor
             message = json.loads(await asyncio.wait_for(socket.recv(), 10))
     assert message["type"] == "next", message
     assert message["payload"]["data"]["availabilityChanged"]["slot"]["id"] == slot_id
+
+
+async def test_sockets_per_process_are_bounded(database_url: str, auth: Any):
+    settings = Settings(
+        database_url=database_url,
+        token_cache_seconds=0,
+        recurrence_extend_interval_seconds=0,
+        webhook_dispatcher=False,
+        subscription_max_sockets=1,
+    )
+    app = create_app(settings)
+    async with serving(app) as host, live_socket(host, auth) as first:
+        await acked(first)
+        async with websockets.connect(
+            f"ws://{host}/graphql", subprotocols=[websockets.Subprotocol("graphql-transport-ws")]
+        ) as second:
+            assert await _closed_with(second) == 4429
+        await subscribe(first, providerId=1)
+        await first.ping()

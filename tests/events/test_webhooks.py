@@ -245,3 +245,18 @@ async def test_graphql_webhook_operations(client: Any, auth: Any):
         headers=auth,
     )
     assert missing.json()["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+
+
+async def test_a_slow_receiver_does_not_hold_back_another(
+    settings: Settings, auth: Any, factory: Any
+):
+    provider = await factory.provider()
+    async with running(Receiver(delay=5.0)) as slow, running(Receiver()) as healthy:
+        async with serving(settings) as (_app, client):
+            await _register(client, auth, slow.url)
+            await _register(client, auth, healthy.url)
+            await _create_slots(client, auth, provider.id, 0, 20, {})
+            # Every slow attempt times out (2 s); the healthy receiver still gets all 20
+            # while at most a few of the slow one's are in flight.
+            await wait_for(lambda: len(healthy.unique_ids()) == 20, within=10)
+            assert len(slow.got) <= settings.webhook_concurrency_per_receiver * 2
