@@ -32,9 +32,10 @@ from models.webhook_targets import TargetRefused, resolve, target_of
 from models.webhooks import (
     Claim,
     DeliveryPolicy,
+    Outcome,
     claim_due,
     fan_out,
-    record_attempt,
+    record_attempts,
     webhooks_with_due_deliveries,
 )
 
@@ -81,6 +82,8 @@ class WebhookDispatcher:
         self.in_flight: Counter[int] = Counter()
         self.tasks: set[asyncio.Task[None]] = set()
         self._last_purge = 0.0
+        # Answers not stored yet: each round stores them in one transaction.
+        self.outcomes: list[Outcome] = []
         self._client: httpx.AsyncClient | None = None
 
     async def run(self) -> None:
@@ -109,8 +112,20 @@ class WebhookDispatcher:
                 for task in list(self.tasks):
                     task.cancel()
                 await asyncio.gather(*self.tasks, return_exceptions=True)
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(self._store_outcomes())
+
+    async def _store_outcomes(self) -> None:
+        outcomes, self.outcomes = self.outcomes, []
+        try:
+            async with self.sessionmaker() as session:
+                await record_attempts(session, outcomes, policy=self.policy)
+        except BaseException:
+            self.outcomes[:0] = outcomes  # kept for the next round; the lease covers a crash
+            raise
 
     async def round(self) -> None:
+        await self._store_outcomes()
         async with self.sessionmaker() as session:
             await fan_out(session)
             await self._purge_now_and_then(session)
@@ -147,10 +162,7 @@ class WebhookDispatcher:
 
     async def _deliver(self, claim: Claim) -> None:
         status_code, error = await self.send(claim)
-        async with self.sessionmaker() as session:
-            await record_attempt(
-                session, claim, status_code=status_code, error=error, policy=self.policy
-            )
+        self.outcomes.append(Outcome(claim, status_code, error))
 
     async def send(self, claim: Claim) -> tuple[int | None, str | None]:
         assert self._client is not None

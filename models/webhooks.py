@@ -342,6 +342,29 @@ async def claim_due(
     return claims
 
 
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    claim: Claim
+    status_code: int | None
+    error: str | None
+
+
+async def record_attempts(
+    session: AsyncSession,
+    outcomes: list[Outcome],
+    *,
+    policy: DeliveryPolicy,
+    now: datetime | None = None,
+) -> None:
+    """Store how attempts went, all in one transaction (one write lock on SQLite)."""
+    if not outcomes:
+        return
+    moment = now or now_utc()
+    async with write_transaction(session):
+        for outcome in outcomes:
+            await _store(session, outcome, policy, moment)
+
+
 async def record_attempt(
     session: AsyncSession,
     claim: Claim,
@@ -351,8 +374,16 @@ async def record_attempt(
     policy: DeliveryPolicy,
     now: datetime | None = None,
 ) -> str:
-    """Store how an attempt went; the delivery's new status."""
+    """Store how one attempt went; the delivery's new status."""
     moment = now or now_utc()
+    async with write_transaction(session):
+        return await _store(session, Outcome(claim, status_code, error), policy, moment)
+
+
+async def _store(
+    session: AsyncSession, outcome: Outcome, policy: DeliveryPolicy, moment: datetime
+) -> str:
+    claim, status_code, error = outcome.claim, outcome.status_code, outcome.error
     ok = status_code is not None and 200 <= status_code < 300
     values: dict[str, Any] = {"last_response_code": status_code, "last_error": error}
     if ok:
@@ -361,14 +392,14 @@ async def record_attempt(
         values.update(status=FAILED)
     else:
         values.update(next_attempt_at=moment + policy.next_delay(claim.attempt))
-    async with write_transaction(session):
-        await session.execute(
-            update(WebhookDelivery.__table__)  # type: ignore[arg-type]
-            .where(
-                WebhookDelivery.id == claim.delivery_id,
-                WebhookDelivery.status == PENDING,
-                WebhookDelivery.attempts == claim.attempt,
-            )
-            .values(**values)
+    # A late answer to an attempt whose lease ran out (and was retried) changes nothing.
+    await session.execute(
+        update(WebhookDelivery.__table__)  # type: ignore[arg-type]
+        .where(
+            WebhookDelivery.id == claim.delivery_id,
+            WebhookDelivery.status == PENDING,
+            WebhookDelivery.attempts == claim.attempt,
         )
+        .values(**values)
+    )
     return str(values.get("status", PENDING))
