@@ -33,9 +33,11 @@ from models.webhooks import (
     Claim,
     DeliveryPolicy,
     Outcome,
+    any_active,
     claim_due,
     fan_out,
     record_attempts,
+    registry_version,
     webhooks_with_due_deliveries,
 )
 
@@ -43,6 +45,9 @@ logger = logging.getLogger("clinic_availability.webhooks")
 
 POLL_SECONDS = 1.0
 PURGE_EVERY_SECONDS = 3600.0
+FIRST_PURGE_SECONDS = 60.0
+# With no active webhook, look again this often (or at once after a change made here).
+IDLE_CHECK_SECONDS = 10.0
 
 
 def sign(secret: str, message_id: str, timestamp: str, body: bytes) -> str:
@@ -81,7 +86,10 @@ class WebhookDispatcher:
         self.policy = policy_of(settings)
         self.in_flight: Counter[int] = Counter()
         self.tasks: set[asyncio.Task[None]] = set()
-        self._last_purge = 0.0
+        self._last_purge = time.monotonic() - PURGE_EVERY_SECONDS + FIRST_PURGE_SECONDS
+        self._active = False
+        self._checked_at = -IDLE_CHECK_SECONDS
+        self._checked_version = -1
         # Answers not stored yet: each round stores them in one transaction.
         self.outcomes: list[Outcome] = []
         self._client: httpx.AsyncClient | None = None
@@ -124,11 +132,23 @@ class WebhookDispatcher:
             self.outcomes[:0] = outcomes  # kept for the next round; the lease covers a crash
             raise
 
+    async def _idle(self, session: AsyncSession) -> bool:
+        """True while no webhook is active: rounds then cost no statement at all."""
+        now = time.monotonic()
+        stale = now - self._checked_at >= IDLE_CHECK_SECONDS
+        if stale or self._checked_version != registry_version():
+            self._checked_version = registry_version()
+            self._checked_at = now
+            self._active = await any_active(session)
+        return not (self._active or self.tasks)
+
     async def round(self) -> None:
         await self._store_outcomes()
         async with self.sessionmaker() as session:
-            await fan_out(session)
             await self._purge_now_and_then(session)
+            if await self._idle(session):
+                return
+            await fan_out(session)
             due = await webhooks_with_due_deliveries(session)
             for webhook_id in due:
                 free = min(

@@ -32,6 +32,22 @@ DESCRIPTION_MAX_LENGTH = 500
 UNSET: Any = object()
 
 
+class _Registry:
+    # Bumped by every registration change in this process: its dispatcher looks again at
+    # once instead of at its next idle check.
+    version = 0
+
+
+def registry_version() -> int:
+    return _Registry.version
+
+
+async def any_active(session: AsyncSession) -> bool:
+    found = (await session.execute(select(Webhook.id).where(Webhook.active).limit(1))).first()
+    await session.rollback()
+    return found is not None
+
+
 @dataclass(frozen=True, slots=True)
 class DeliveryPolicy:
     max_attempts: int = 8
@@ -125,6 +141,7 @@ async def create_webhook(
         )
         session.add(webhook)
         await session.flush()
+    _Registry.version += 1
     return webhook, secret
 
 
@@ -174,6 +191,7 @@ async def update_webhook(
         if description is not UNSET:
             webhook.description = text
         await session.flush()
+    _Registry.version += 1
     return webhook
 
 
