@@ -14,11 +14,14 @@ from clinic_availability.horizon import periodic_extension
 from clinic_availability.ops import GraphQLOperationTracker, install_operations
 from clinic_availability.pages import STATIC_PATH, mount_static
 from clinic_availability.pipeline import Cors, PipelinedApp, RequestPipeline
+from clinic_availability.webhook_dispatch import webhook_dispatch
+from common.event_hub import EventHub
 from common.settings import Settings, get_settings
 from gql.router import graphql_router
 from models.db import create_engine
 from models.sessions import create_sessionmaker
 from rest_compat.errors import install_error_handlers
+from rest_compat.fhir import router as fhir_router
 from rest_compat.guards import install_request_guards
 from rest_compat.idempotency import document_idempotency_header
 from rest_compat.responses import JSONBody
@@ -36,8 +39,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        async with periodic_extension(_app.state.sessionmaker, settings):
-            yield
+        hub: EventHub = _app.state.event_hub
+        await hub.start()
+        try:
+            async with (
+                periodic_extension(_app.state.sessionmaker, settings),
+                webhook_dispatch(_app.state.sessionmaker, settings, hub),
+            ):
+                yield
+        finally:
+            await hub.stop()
         await engine.dispose()
 
     # PipelinedApp: FastAPI with the request pipeline outside everything else.
@@ -57,9 +68,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = create_sessionmaker(engine)
+    app.state.event_hub = EventHub(settings.database_url)
     install_error_handlers(app)
     install_request_guards(app, settings, BASE_PATH)
     app.include_router(legacy_router())
+    app.include_router(fhir_router)
     app.include_router(
         graphql_router(settings, ide_page=explorer_page, extensions=(GraphQLOperationTracker,)),
         prefix="/graphql",

@@ -187,6 +187,31 @@ EXAMPLES: tuple[Example, ...] = (
     ),
 )
 
+# Operations over the WebSocket (the page's fetcher opens one for a subscription).
+LIVE_EXAMPLES: tuple[Example, ...] = (
+    Example(
+        name="WatchAvailability",
+        title="Watch availability (subscription)",
+        description="Every change to one provider's slots, bookings, holds and time off as "
+        "it commits, over a WebSocket; pass an eventId as after to resume after it.",
+        query="""subscription WatchAvailability($providerId: Int, $after: String) {
+  availabilityChanged(providerId: $providerId, after: $after) {
+    eventId
+    type
+    occurredAt
+    providerId
+    slotId
+    slot { id startTime endTime available }
+  }
+}
+""",
+        variables="""{
+  "providerId": 1
+}
+""",
+    ),
+)
+
 
 @dataclass(frozen=True, slots=True)
 class ClinicFacts:
@@ -293,7 +318,7 @@ def examples_json(examples: tuple[Example, ...] = EXAMPLES) -> list[dict[str, st
 async def explorer_page(request: Request) -> HTMLResponse:
     base = root_path(request)
     static = escape(f"{base}{STATIC_PATH}")
-    examples = examples_for(await clinic_facts(request))
+    examples = (*examples_for(await clinic_facts(request)), *LIVE_EXAMPLES)
     config = {"endpoint": f"{base}/graphql", "examples": examples_json(examples)}
     return page_response(
         f"""<!doctype html>

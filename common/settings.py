@@ -44,6 +44,24 @@ class Settings(BaseSettings):
     # graphql-core completing every field; anything the plan does not cover still runs there.
     graphql_compiled_plan: bool = True
 
+    # Events are kept this many days (resume positions older than that are gone).
+    event_retention_days: int = 30
+    # Webhook deliveries: attempts before giving up, first back-off (doubling each time),
+    # per-attempt timeout, concurrent sends per process and per receiver.
+    webhook_max_attempts: int = 8
+    webhook_backoff_seconds: float = 5.0
+    webhook_timeout_seconds: float = 10.0
+    webhook_concurrency: int = 32
+    webhook_concurrency_per_receiver: int = 4
+    # Private, loopback and link-local targets are refused unless this is true.
+    webhook_allow_private_targets: bool = False
+    # Run the delivery dispatcher in this server process.
+    webhook_dispatcher: bool = True
+    # GraphQL subscription sockets one server process accepts at once.
+    subscription_max_sockets: int = 1000
+    # Serve /fhir without a token (a public SMART Scheduling Links feed: no patient data).
+    fhir_public: bool = False
+
     db_pool_size: int = 10
     db_max_overflow: int = 10
     sql_echo: bool = False

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import HTTPConnection
 from strawberry.fastapi import BaseContext
 
 from common.request_context import set_principal
@@ -14,7 +14,7 @@ from common.settings import Settings
 from models.users import Principal, authenticate
 
 
-def token_from(request: Request) -> str | None:
+def token_from(request: HTTPConnection) -> str | None:
     token = request.headers.get("x-user-token")
     if token:
         return token

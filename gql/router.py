@@ -15,6 +15,7 @@ import orjson
 from cross_web import HTTPException
 from fastapi import Request, Response
 from fastapi.responses import HTMLResponse
+from starlette.requests import HTTPConnection
 from strawberry.extensions import SchemaExtension
 from strawberry.fastapi import GraphQLRouter
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
@@ -28,6 +29,7 @@ from common.settings import Settings
 from common.text_checks import holds_invalid_unicode
 from gql.context import Context, token_from
 from gql.idempotency import IDEMPOTENCY_HEADER, ReplayedResult, run_idempotently
+from gql.live_ws import MAX_SUBSCRIPTIONS_PER_SOCKET, LiveWSHandler
 from gql.media import GRAPHQL_RESPONSE, JSON, negotiate
 from gql.schema import build_schema
 
@@ -65,6 +67,7 @@ class ExplorerRouter(GraphQLRouter[Context, None]):
     that is not Unicode, idempotent mutations, and the application's own GraphiQL page."""
 
     ide_page: IdePage | None = None
+    graphql_transport_ws_handler_class = LiveWSHandler
 
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
         if self.ide_page is not None:
@@ -179,7 +182,7 @@ def graphql_router(
 ) -> GraphQLRouter[Context, None]:
     """The router; the application passes its explorer page and observing extensions."""
 
-    async def context_getter(request: Request, session: SessionDep) -> Context:
+    async def context_getter(request: HTTPConnection, session: SessionDep) -> Context:
         return Context(settings=settings, session=session, token=token_from(request))
 
     schema = build_schema(settings)
@@ -189,6 +192,7 @@ def graphql_router(
         graphql_ide="graphiql" if settings.graphiql else None,
         context_getter=context_getter,
         subscription_protocols=("graphql-transport-ws",),
+        max_subscriptions_per_connection=MAX_SUBSCRIPTIONS_PER_SOCKET,
     )
     router.ide_page = ide_page
     return router

@@ -17,6 +17,7 @@ from gql.bookings import BookingMutation, BookingQuery
 from gql.errors import DomainErrors
 from gql.holds import HoldMutation, HoldQuery
 from gql.limits import LimitPolicy, limits_extension
+from gql.live import LiveSubscription
 from gql.people import PeopleMutation, PeopleQuery
 from gql.plan import compiled_plan_extension
 from gql.recurrence import RecurrenceMutation, RecurrenceQuery
@@ -24,6 +25,7 @@ from gql.serial import SerialRootFields
 from gql.slots import SlotMutation, SlotQuery
 from gql.time_offs import TimeOffMutation, TimeOffQuery
 from gql.types import SCALAR_OVERRIDES
+from gql.webhooks import WebhookMutation, WebhookQuery
 
 QUERY_TYPES: tuple[type, ...] = (
     SlotQuery,
@@ -33,6 +35,7 @@ QUERY_TYPES: tuple[type, ...] = (
     BatchQuery,
     HoldQuery,
     TimeOffQuery,
+    WebhookQuery,
 )
 MUTATION_TYPES: tuple[type, ...] = (
     SlotMutation,
@@ -42,6 +45,7 @@ MUTATION_TYPES: tuple[type, ...] = (
     BatchMutation,
     HoldMutation,
     TimeOffMutation,
+    WebhookMutation,
 )
 
 Query = merge_types("Query", QUERY_TYPES)
@@ -84,6 +88,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     return ClinicSchema(
         query=Query,
         mutation=Mutation,
+        subscription=LiveSubscription,
         extensions=extensions,
         scalar_overrides=SCALAR_OVERRIDES,
         # No "Did you mean ...", and one operation per request (no batching).

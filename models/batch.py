@@ -15,6 +15,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from models import events
 from models.availability import TimeOffSpans, time_off_intervals
 from models.bulk import (
     IntervalIndex,
@@ -280,6 +281,9 @@ async def delete_batch(
                     AvailableSlot.id,
                     active_booking_exists(AvailableSlot.id),
                     active_hold_exists(AvailableSlot.id),
+                    AvailableSlot.start_time,
+                    AvailableSlot.end_time,
+                    AvailableSlot.series_id,
                 )
                 .where(
                     AvailableSlot.id.in_(list(wanted)),
@@ -287,6 +291,7 @@ async def delete_batch(
                 )
                 .with_for_update(of=AvailableSlot)
             )
+            stored = {row[0]: row for row in rows.tuples()}
             found: dict[int, str | None] = {
                 ident: (
                     SlotHasActiveBooking.message
@@ -295,9 +300,14 @@ async def delete_batch(
                     if held
                     else None
                 )
-                for ident, booked, held in rows.tuples()
+                for ident, (_id, booked, held, *_times) in stored.items()
             }
             doomed = [ident for ident in wanted if ident in found and not found[ident]]
+            events.slot_events(
+                session,
+                events.SLOT_DELETED,
+                [events.SlotFacts(i, provider.id, *stored[i][3:]) for i in doomed],
+            )
             if doomed:
                 await delete_spent_claims(session, doomed)
                 await session.execute(

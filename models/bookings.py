@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import contains_eager, defer
 from sqlalchemy.orm.attributes import set_committed_value
 
-from models import audit
+from models import audit, events
 from models.availability import slot_open_clause
 from models.booking_rules import BookingRules, rule_errors
 from models.db import is_constraint_violation, write_transaction
@@ -337,8 +337,19 @@ async def create_booking(
                 )
                 set_committed_value(hold, "booking_id", booking.id)
                 audit.record(session, audit.UPDATE, "hold", [hold.id], ["status", "booking_id"])
+                events.record_event(
+                    session,
+                    type=events.HOLD_BOOKED,
+                    provider_id=slot.provider_id,
+                    slot_id=slot.id,
+                    booking_id=booking.id,
+                    hold_id=hold.id,
+                    start_time=slot.start_time,
+                    end_time=slot.end_time,
+                )
             if override:
                 audit.record(session, audit.OVERRIDE_RULES, "booking", [booking.id], [])
+            events.booking_event(session, events.BOOKING_CREATED, booking, slot)
     except IntegrityError as exc:
         if not is_constraint_violation(exc, ACTIVE_SLOT_INDEX, ACTIVE_SLOT_COLUMNS):
             raise
@@ -441,6 +452,7 @@ async def update_booking(
         await session.flush()
         if cancelling:
             await _release_slot(session, booking, moment)
+        events.booking_event(session, events.booking_change_type(cancelling), booking, booking.slot)
     return booking
 
 

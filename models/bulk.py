@@ -12,7 +12,7 @@ from sqlalchemy import Table, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import audit
+from models import audit, events
 from models.base import utcnow
 from models.db import is_constraint_violation
 from models.entities import AvailableSlot
@@ -149,7 +149,17 @@ async def insert_rows(session: AsyncSession, rows: list[dict[str, Any]]) -> list
     # A Core insert passes no ORM flush: the audit entries are added here, same transaction.
     fields = {key for row in rows for key, value in row.items() if value is not None}
     await audit.record_many(session, audit.CREATE, "available_slot", ids, fields)
+    events.slot_events(session, events.SLOT_CREATED, _facts(rows, ids))
     return ids
+
+
+def _facts(rows: list[dict[str, Any]], ids: list[int]) -> list[events.SlotFacts]:
+    return [
+        events.SlotFacts(
+            ident, row["provider_id"], row["start_time"], row["end_time"], row["series_id"]
+        )
+        for row, ident in zip(rows, ids, strict=True)
+    ]
 
 
 def is_slot_constraint(exc: BaseException) -> bool:

@@ -314,6 +314,14 @@ class IdempotencyRecord(Base):
     changed_at: Mapped[datetime | None]
 
 
+# The event stream and its integrations (tables of their own module, same metadata).
+from models.event_tables import (  # noqa: E402, F401
+    AvailabilityEvent,
+    CalendarFeedKey,
+    Webhook,
+    WebhookDelivery,
+)
+
 # Ids only ever grow: on SQLite a plain INTEGER PRIMARY KEY hands the id of a deleted
 # newest row to the next insert; AUTOINCREMENT never does (PostgreSQL sequences never do).
 for _table in Base.metadata.tables.values():

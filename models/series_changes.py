@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
-from models import audit
+from models import audit, events
 from models.bulk import IntervalIndex, StoredInterval, is_slot_constraint, stored_intervals
 from models.db import write_transaction
 from models.entities import AvailableSlot, Booking, BookingStatus, SlotSeries
@@ -295,6 +295,15 @@ async def _loaded(session: AsyncSession, slot_ids: list[int]) -> list[AvailableS
     return list((await session.execute(stmt)).scalars())
 
 
+def _announce_updates(
+    session: AsyncSession, loaded: list[AvailableSlot], was_available: dict[int, bool]
+) -> None:
+    for slot in loaded:
+        if slot.id in was_available:
+            kind = events.slot_change_type(was_available[slot.id], slot)
+            events.slot_event(session, kind, slot)
+
+
 async def update_scoped(
     session: AsyncSession,
     slot_id: int,
@@ -331,6 +340,7 @@ async def update_scoped(
                 await _raise_if_moves_clash(
                     session, slot.provider_id, moves, [target.id for target in movable]
                 )
+            was_available = {target.id: target.available for target in movable}
             rows = _update_rows(moves, movable, data, forward=start >= old_start)
             if rows:
                 await session.execute(update(AvailableSlot), rows)
@@ -345,6 +355,7 @@ async def update_scoped(
             # Read back before the commit, so the reply never depends on a later read.
             changed = [target.id for target in movable]
             loaded = await _loaded(session, sorted({*changed, slot_id}))
+            _announce_updates(session, loaded, was_available)
     except IntegrityError as exc:
         if not is_slot_constraint(exc):
             raise
@@ -385,6 +396,7 @@ async def delete_scoped(
         if series is not None:
             series.exhausted = True
         await session.flush()
+        events.slot_events(session, events.SLOT_DELETED, [t for t in targets if t.id in doomed])
     for target in targets:
         if target.id in doomed:
             session.expunge(target)

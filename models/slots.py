@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
+from models import events
 from models.availability import active_holds, slot_open_clause, time_off_covers
 from models.booking_rules import rule_conditions
 from models.db import is_constraint_violation, write_transaction
@@ -326,6 +327,7 @@ async def create_single_slot(
             slot = new_slot_row(valid)
             session.add(slot)
             await session.flush()
+            events.slot_event(session, events.SLOT_CREATED, slot)
             # Read back before the commit (see update_slot).
             created = await get_slot(session, slot.id)
     except IntegrityError as exc:
@@ -431,6 +433,7 @@ async def update_slot(
             errors.add("capacity", f"can't be less than the {taken} seats taken")
         errors.raise_if_any()
 
+        was_available = slot.available
         moved = (start, end, provider_id) != (slot.start_time, slot.end_time, slot.provider_id)
         if moved and await has_active_booking(session, slot.id):
             raise SlotHasActiveBooking()
@@ -459,7 +462,10 @@ async def update_slot(
             raise await _conflict_from_database(session, provider_id, start, end, slot_id) from None
         # Read back before the commit: once committed, the reply must not depend on the
         # database still answering (a failure then would report a stored change as failed).
+        # ``available`` is computed by the database, so the re-read also tells whether the
+        # change closed or reopened the slot.
         updated = await get_slot(session, slot_id)
+        events.slot_event(session, events.slot_change_type(was_available, updated), updated)
     return updated
 
 
@@ -478,6 +484,7 @@ async def delete_slot(session: AsyncSession, slot_id: int) -> None:
             raise SlotHasActiveHold()
         await _delete_cancelled_bookings(session, (slot_id,))
         await session.delete(slot)
+        events.slot_event(session, events.SLOT_DELETED, slot)
 
 
 async def delete_spent_claims(session: AsyncSession, slot_ids: list[int]) -> None:

@@ -66,6 +66,22 @@ class _CapturedReply:
             if name.decode("latin-1").lower() in KEPT_HEADERS
         }
 
+    def stored_body(self) -> bytes:
+        """The body a replay repeats: a secret shown once (``no-store``) is left out."""
+        shown_once = any(
+            name.lower() == b"cache-control" and b"no-store" in value
+            for name, value in self.headers
+        )
+        if not shown_once:
+            return bytes(self.body)
+        try:
+            document = orjson.loads(bytes(self.body))
+        except orjson.JSONDecodeError:
+            return b""
+        if isinstance(document, dict):
+            document.pop("secret", None)
+        return orjson.dumps(document)
+
     async def replay_to(self, send: Send) -> None:
         await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
         await send({"type": "http.response.body", "body": bytes(self.body)})
@@ -194,7 +210,7 @@ class IdempotencyMiddleware:
                         session,
                         reservation_id,
                         status=reply.status,
-                        body=bytes(reply.body),
+                        body=reply.stored_body(),
                         headers=reply.kept_headers(),
                     )
                 else:

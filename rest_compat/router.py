@@ -2,7 +2,17 @@
 
 from fastapi import APIRouter
 
-from rest_compat import batch, books, holds, provider_slots, slots, time_offs, utilization
+from rest_compat import (
+    batch,
+    books,
+    calendar,
+    holds,
+    provider_slots,
+    slots,
+    time_offs,
+    utilization,
+    webhooks,
+)
 
 BASE_PATH = "/v1/admin/clinic/availability"
 
@@ -11,10 +21,12 @@ def legacy_router() -> APIRouter:
     router = APIRouter(prefix=BASE_PATH)
     # Before any /providers/{id} route, which would otherwise capture this path.
     router.include_router(utilization.router)
+    router.include_router(calendar.router)
     router.include_router(provider_slots.router)
     router.include_router(batch.router)
     router.include_router(slots.router)
     router.include_router(books.router)
     router.include_router(holds.router)
     router.include_router(time_offs.router)
+    router.include_router(webhooks.router)
     return router

@@ -81,6 +81,9 @@ def test_every_legacy_route_has_a_real_success_model(document: dict[str, Any]) -
             if status == "204":
                 assert "content" not in response, (method, path)
                 continue
+            if path.endswith(".ics"):  # the calendar feed answers RFC 5545, not JSON
+                assert list(response["content"]) == ["text/calendar"], (method, path)
+                continue
             schema = response["content"]["application/json"]["schema"]
             item = schema.get("items", schema)
             for alternative in item.get("anyOf", [item]):

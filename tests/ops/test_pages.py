@@ -142,6 +142,8 @@ async def test_the_served_examples_run_as_shown_on_the_demo_clinic(
     auth = {"X-User-Token": report.token}
     replies = {}
     for example in examples:
+        if example["query"].startswith("subscription"):
+            continue  # over the WebSocket: tests/events
         payload = {"query": example["query"], "variables": json.loads(example["variables"])}
         reply = (await client.post("/graphql", json=payload, headers=auth)).json()
         assert "errors" not in reply, (example["name"], reply)

@@ -89,6 +89,66 @@
     });
   }
 
+  function isSubscription(params) {
+    var text = (params.query || "").replace(/#[^\n]*/g, "");
+    if (params.operationName) {
+      return new RegExp("subscription\\s+" + params.operationName + "\\b").test(text);
+    }
+    return /^\s*subscription\b/.test(text);
+  }
+
+  /* Subscriptions over graphql-transport-ws; the token goes in connection_init. */
+  function subscribe(params) {
+    return {
+      subscribe: function (observer) {
+        var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
+        var socket = new WebSocket(scheme + window.location.host + config.endpoint, "graphql-transport-ws");
+        var finished = false;
+        function finish() {
+          if (!finished) {
+            finished = true;
+            if (observer.complete) {
+              observer.complete();
+            }
+          }
+        }
+        socket.onopen = function () {
+          socket.send(JSON.stringify({ type: "connection_init", payload: { "X-User-Token": token } }));
+        };
+        socket.onmessage = function (message) {
+          var data = JSON.parse(message.data);
+          if (data.type === "connection_ack") {
+            socket.send(JSON.stringify({ id: "1", type: "subscribe", payload: params }));
+          } else if (data.type === "ping") {
+            socket.send(JSON.stringify({ type: "pong" }));
+          } else if (data.type === "next") {
+            observer.next(data.payload);
+          } else if (data.type === "error") {
+            observer.next({ errors: data.payload });
+            finish();
+          } else if (data.type === "complete") {
+            finish();
+          }
+        };
+        socket.onclose = function (event) {
+          if (!finished && event.code !== 1000) {
+            observer.next({ errors: [{ message: "socket closed " + event.code + ": " + event.reason }] });
+          }
+          finish();
+        };
+        return {
+          unsubscribe: function () {
+            finished = true;
+            if (socket.readyState === WebSocket.OPEN) {
+              socket.send(JSON.stringify({ id: "1", type: "complete" }));
+            }
+            socket.close(1000);
+          },
+        };
+      },
+    };
+  }
+
   function ExamplesIcon() {
     return h(
       "svg",
@@ -158,7 +218,7 @@
       h(GraphiQL, {
         // A new fetcher makes GraphiQL load the schema again with the new token.
         fetcher: function (params, options) {
-          return fetcher(params, options);
+          return isSubscription(params) ? subscribe(params) : fetcher(params, options);
         },
         // Introspection is for admins: with no token there is no schema to load (null
         // tells GraphiQL not to ask); once a token is entered, undefined makes it ask.

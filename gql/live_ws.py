@@ -1,0 +1,115 @@
+"""graphql-transport-ws with the service's authentication and bounds.
+
+The admin token comes in the ``connection_init`` payload (``{"X-User-Token": "..."}``):
+none or an unknown one closes the socket with 4401, a non-admin's with 4403. The token is
+checked again every ``RECHECK_SECONDS``, so a revoked token's sockets close within a
+minute. A process serves at most ``SUBSCRIPTION_MAX_SOCKETS`` sockets (more close 4429).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.websockets import WebSocketDisconnect
+from strawberry.http.exceptions import WebSocketDisconnected
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage
+
+from gql.context import Context
+from models.errors import DomainError, Forbidden
+from models.users import Principal, authenticate
+
+MAX_SUBSCRIPTIONS_PER_SOCKET = 10
+RECHECK_SECONDS = 30.0
+TOKEN_KEYS = ("x-user-token", "token", "authorization")
+
+
+def _token(payload: dict[str, Any]) -> str | None:
+    for key, value in payload.items():
+        if isinstance(key, str) and key.lower() in TOKEN_KEYS and isinstance(value, str):
+            return value.removeprefix("Bearer ").strip() or None
+    return None
+
+
+class _SocketCount:
+    open = 0
+
+
+class LiveWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    recheck_task: asyncio.Task[None] | None = None
+    counted = False
+
+    @property
+    def _state(self) -> Any:
+        connection: Any = self.context.request
+        return connection.app.state
+
+    async def handle(self) -> None:
+        limit = self.context.settings.subscription_max_sockets
+        if _SocketCount.open >= limit:
+            await self.websocket.close(code=4429, reason="Too many sockets")
+            return
+        _SocketCount.open += 1
+        self.counted = True
+        try:
+            await super().handle()
+        finally:
+            _SocketCount.open -= 1
+
+    async def send_message(self, message: Any) -> None:
+        # The protocol wants text frames; the router's JSON encoder makes bytes for HTTP.
+        socket: Any = self.websocket
+        try:
+            await socket.ws.send_text(orjson.dumps(message).decode())
+        except WebSocketDisconnect as exc:
+            raise WebSocketDisconnected from exc
+
+    async def shutdown(self) -> None:
+        if self.recheck_task is not None:
+            self.recheck_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.recheck_task
+        await super().shutdown()
+
+    async def _authenticate(self, token: str | None) -> Principal:
+        sessionmaker: async_sessionmaker[AsyncSession] = self._state.sessionmaker
+        async with sessionmaker() as session:
+            return await authenticate(
+                session, token, cache_seconds=self.context.settings.token_cache_seconds
+            )
+
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        payload = message.get("payload") or {}
+        if isinstance(payload, dict) and not self.connection_init_received:
+            token = _token(payload)
+            try:
+                principal = await self._authenticate(token)
+            except DomainError as exc:
+                self.connection_init_received = True
+                if self.connection_init_timeout_task:
+                    self.connection_init_timeout_task.cancel()
+                code = 4403 if isinstance(exc, Forbidden) else 4401
+                await self.websocket.close(code=code, reason=exc.detail)
+                return
+            self.context.token = token
+            self.context._principal = principal
+            self.recheck_task = asyncio.create_task(self._recheck(token))
+        await super().handle_connection_init(message)
+
+    async def _recheck(self, token: str | None) -> None:
+        while True:
+            await asyncio.sleep(RECHECK_SECONDS)
+            try:
+                await self._authenticate(token)
+            except DomainError as exc:
+                code = 4403 if isinstance(exc, Forbidden) else 4401
+                await self.websocket.close(code=code, reason=exc.detail)
+                return
+            except Exception:  # the database is away: keep the socket, try again later
+                continue

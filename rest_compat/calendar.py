@@ -1,0 +1,59 @@
+"""A provider's availability as an iCalendar feed, for calendar apps."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Response, Security
+
+from common.deps import SessionDep, SettingsDep, token_header
+from models import calendar_feed
+from models.errors import FieldErrors
+from models.users import authenticate
+from rest_compat.schemas import AUTH_ERRORS, MAX_ID, error_responses
+
+router = APIRouter(tags=["Calendar feed"])
+DateParam = Annotated[str | None, Query(description="YYYY-MM-DD in the clinic time zone")]
+
+
+@router.get(
+    "/providers/{provider_id}/calendar.ics",
+    response_class=Response,
+    responses={
+        200: {"content": {"text/calendar": {}}, "description": "RFC 5545 calendar"},
+        **error_responses(*AUTH_ERRORS, 404, 422),
+    },
+    summary="The provider's slots as an iCalendar feed",
+    description="One VEVENT per slot starting in start_date..end_date (default: the next 90 "
+    "days), summarised Open, Booked n of m or Closed; no patient data. Needs an admin token, "
+    "or `key`: a feed key issued by the GraphQL mutation providerCalendarFeed.",
+)
+async def provider_calendar(
+    provider_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    session: SessionDep,
+    settings: SettingsDep,
+    key: Annotated[str | None, Query(description="A provider feed key")] = None,
+    start_date: DateParam = None,
+    end_date: DateParam = None,
+    token: Annotated[str | None, Security(token_header)] = None,
+) -> Response:
+    allowed = key is not None and await calendar_feed.key_opens_feed(session, provider_id, key)
+    if not allowed:
+        # A wrong key is 401 like no token; a non-admin token is the usual 403.
+        await authenticate(session, token, cache_seconds=settings.token_cache_seconds)
+    errors = FieldErrors()
+    start, end = calendar_feed.feed_window(
+        errors,
+        start_date=start_date,
+        end_date=end_date,
+        zone=settings.clinic_zone,
+        max_range_days=settings.max_query_range_days,
+    )
+    errors.raise_if_any()
+    slots = await calendar_feed.feed_slots(session, provider_id, start, end)
+    body = calendar_feed.render_calendar(provider_id, slots)
+    return Response(
+        body,
+        media_type="text/calendar; charset=utf-8",
+        headers={"cache-control": "private, max-age=60"},
+    )
