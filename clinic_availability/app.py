@@ -10,6 +10,7 @@ from starlette.types import ASGIApp
 
 from clinic_availability.docs import docs_router, install_openapi
 from clinic_availability.explorer import explorer_page
+from clinic_availability.hold_sweeper import hold_sweeper
 from clinic_availability.horizon import periodic_extension
 from clinic_availability.ops import GraphQLOperationTracker, install_operations
 from clinic_availability.pages import STATIC_PATH, mount_static
@@ -44,6 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             async with (
                 periodic_extension(_app.state.sessionmaker, settings),
+                hold_sweeper(_app.state.sessionmaker, settings),
                 webhook_dispatch(_app.state.sessionmaker, settings, hub),
             ):
                 yield

@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     max_occurrences: int = 500
     recurrence_horizon_days: int = 90
     recurrence_extend_interval_seconds: int = 3600
+    # How often expired holds are marked and announced (hold.expired); 0 turns it off.
+    hold_sweep_interval_seconds: float = 2.0
     # Widest start_date..end_date range a list or search may ask for.
     max_query_range_days: int = 366
     max_body_bytes: int = 1_048_576

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from models import events
 from models.availability import hold_is_active, slot_open_clause
 from models.db import write_transaction
 from models.entities import MAX_ID, AvailableSlot, Hold, HoldStatus, Patient
@@ -140,7 +141,21 @@ async def create_hold(
         )
         session.add(hold)
         await session.flush()
+        assert slot is not None
+        _hold_event(session, events.HOLD_CREATED, hold, slot)
     return hold
+
+
+def _hold_event(session: AsyncSession, type: str, hold: Hold, slot: AvailableSlot) -> None:
+    events.record_event(
+        session,
+        type=type,
+        provider_id=slot.provider_id,
+        slot_id=slot.id,
+        hold_id=hold.id,
+        start_time=slot.start_time,
+        end_time=slot.end_time,
+    )
 
 
 async def get_hold(session: AsyncSession, hold_id: int) -> Hold:
@@ -164,13 +179,63 @@ async def release_hold(session: AsyncSession, hold_id: int, *, now: datetime | N
         current = status_at(hold, moment)
         if current is HoldStatus.BOOKED:
             raise HoldAlreadyBooked()
+        announce = None
         if current is HoldStatus.HELD:
             hold.status = HoldStatus.RELEASED
             hold.updated_at = moment
+            announce = events.HOLD_RELEASED
         elif current is HoldStatus.EXPIRED and hold.status is HoldStatus.HELD:
             hold.status = HoldStatus.EXPIRED
             hold.updated_at = moment
+            announce = events.HOLD_EXPIRED
         await session.flush()
+        if announce is not None:
+            slot = await session.get(AvailableSlot, hold.available_slot_id)
+            assert slot is not None
+            _hold_event(session, announce, hold, slot)
+
+
+async def expire_holds(session: AsyncSession, *, now: datetime | None = None) -> int:
+    """Mark the holds past ``expires_at`` expired and announce each; returns how many.
+
+    Readers never need this (an expired hold stops counting at ``expires_at``); it tells
+    subscribers and webhooks. Concurrent sweeps (several processes) mark each hold once:
+    the second update finds it no longer held.
+    """
+    moment = now or now_utc()
+    async with write_transaction(session):
+        rows = await session.execute(
+            update(Hold)
+            .where(Hold.status == HoldStatus.HELD, Hold.expires_at <= moment)
+            .values(status=HoldStatus.EXPIRED, updated_at=moment)
+            .returning(Hold.id, Hold.available_slot_id)
+            .execution_options(synchronize_session=False)
+        )
+        expired = rows.tuples().all()
+        if not expired:
+            return 0
+        slots = {
+            slot.id: slot
+            for slot in (
+                await session.scalars(
+                    select(AvailableSlot).where(
+                        AvailableSlot.id.in_({slot_id for _hold, slot_id in expired})
+                    )
+                )
+            ).all()
+        }
+        for hold_id, slot_id in expired:
+            slot = slots[slot_id]
+            events.record_event(
+                session,
+                type=events.HOLD_EXPIRED,
+                provider_id=slot.provider_id,
+                slot_id=slot.id,
+                hold_id=hold_id,
+                start_time=slot.start_time,
+                end_time=slot.end_time,
+            )
+    return len(expired)
 
 
 def _conditions(filters: HoldFilters, now: datetime) -> list[Any]:

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from models import events
 from models.db import write_transaction
 from models.entities import MAX_ID, AvailableSlot, Provider, TimeOff
 from models.errors import FieldErrors, NotFound
@@ -133,7 +134,20 @@ async def create_time_off(
         await session.flush()
         locked = _overlapping_slots(provider_id, start, end).with_for_update()
         slots = _split((await session.execute(locked)).tuples())
+        _time_off_event(session, events.TIME_OFF_CREATED, time_off)
     return time_off, slots
+
+
+def _time_off_event(session: AsyncSession, type: str, time_off: TimeOff) -> None:
+    # The range only: the reason is health data and never leaves the record.
+    events.record_event(
+        session,
+        type=type,
+        provider_id=time_off.provider_id,
+        time_off_id=time_off.id,
+        start_time=time_off.start_time,
+        end_time=time_off.end_time,
+    )
 
 
 async def get_time_off(session: AsyncSession, time_off_id: int) -> TimeOff:
@@ -184,6 +198,7 @@ async def delete_time_off(
         if time_off is None:
             raise NotFound()
         provider_id, start, end = time_off.provider_id, time_off.start_time, time_off.end_time
+        _time_off_event(session, events.TIME_OFF_DELETED, time_off)
         await session.delete(time_off)
         await session.flush()
         await fill_series_gap(session, provider_id, start, end, now=now or now_utc())

@@ -231,3 +231,70 @@ async def test_purge_keeps_recent_events(factory: Any, session: AsyncSession):
     assert removed == 1
     remaining = (await session.execute(select(AvailabilityEvent.type))).scalars().all()
     assert remaining == ["slot.created"]
+
+
+async def test_holds_and_time_off_announce_themselves(
+    client: Any, auth: Any, factory: Any, session: Any
+):
+    from models.holds import expire_holds
+    from tests.scheduling.helpers import HOLDS, TIME_OFFS
+
+    provider = await factory.provider()
+    patient = await factory.patient()
+    first, second, third = [await factory.slot(provider, start=future(h)) for h in (30, 32, 34)]
+    held = await client.post(
+        HOLDS, json={"hold": {"available_slot_id": first.id, "patient_id": patient.id}}, headers=auth
+    )
+    assert held.status_code == 201, held.text
+    released = await client.delete(f"{HOLDS}/{held.json()['id']}", headers=auth)
+    assert released.status_code == 204
+    kept = await client.post(HOLDS, json={"hold": {"available_slot_id": second.id}}, headers=auth)
+    booked_hold = await client.post(
+        HOLDS, json={"hold": {"available_slot_id": third.id, "patient_id": patient.id}}, headers=auth
+    )
+    booked = await client.post(
+        BOOKS,
+        json={
+            "book": {
+                "available_slot_id": third.id,
+                "patient_id": patient.id,
+                "hold_id": booked_hold.json()["id"],
+            }
+        },
+        headers=auth,
+    )
+    assert booked.status_code == 201, booked.text
+    # The sweeper's work, as if the held time had passed: announced once, however often run.
+    assert await expire_holds(session, now=future(1)) == 1
+    assert await expire_holds(session, now=future(1)) == 0
+    off = await client.post(
+        TIME_OFFS,
+        json={
+            "time_off": {
+                "provider_id": provider.id,
+                "start_time": iso(future(40)),
+                "end_time": iso(future(44)),
+                "reason": "surgery",
+            }
+        },
+        headers=auth,
+    )
+    assert off.status_code == 201, off.text
+    assert (await client.delete(f"{TIME_OFFS}/{off.json()['id']}", headers=auth)).status_code == 204
+
+    rows = [row for row in await _events(session) if not row.type.startswith("slot.")]
+    assert [(row.type, row.slot_id) for row in rows] == [
+        ("hold.created", first.id),
+        ("hold.released", first.id),
+        ("hold.created", second.id),
+        ("hold.created", third.id),
+        ("hold.booked", third.id),
+        ("booking.created", third.id),
+        ("hold.expired", second.id),
+        ("time_off.created", None),
+        ("time_off.deleted", None),
+    ]
+    assert rows[6].hold_id == kept.json()["id"]
+    assert rows[-1].time_off_id == off.json()["id"]
+    flat = repr([events.event_payload(row) for row in rows])
+    assert "surgery" not in flat
