@@ -243,14 +243,18 @@ async def test_holds_and_time_off_announce_themselves(
     patient = await factory.patient()
     first, second, third = [await factory.slot(provider, start=future(h)) for h in (30, 32, 34)]
     held = await client.post(
-        HOLDS, json={"hold": {"available_slot_id": first.id, "patient_id": patient.id}}, headers=auth
+        HOLDS,
+        json={"hold": {"available_slot_id": first.id, "patient_id": patient.id}},
+        headers=auth,
     )
     assert held.status_code == 201, held.text
     released = await client.delete(f"{HOLDS}/{held.json()['id']}", headers=auth)
     assert released.status_code == 204
     kept = await client.post(HOLDS, json={"hold": {"available_slot_id": second.id}}, headers=auth)
     booked_hold = await client.post(
-        HOLDS, json={"hold": {"available_slot_id": third.id, "patient_id": patient.id}}, headers=auth
+        HOLDS,
+        json={"hold": {"available_slot_id": third.id, "patient_id": patient.id}},
+        headers=auth,
     )
     booked = await client.post(
         BOOKS,
