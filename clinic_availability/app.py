@@ -14,8 +14,9 @@ from clinic_availability.ops import GraphQLOperationTracker, ObservedApp, instal
 from clinic_availability.pages import mount_static
 from common.settings import Settings, get_settings
 from gql.router import graphql_router
-from models.db import create_engine
+from models.db import create_engine, create_read_engine
 from models.sessions import create_sessionmaker
+from models.users import flush_last_use
 from rest_compat.errors import install_error_handlers
 from rest_compat.guards import install_request_guards
 from rest_compat.idempotency import document_idempotency_header
@@ -31,11 +32,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
     )
+    # A :memory: database lives in one connection: a second engine would open another.
+    read_engine = (
+        create_read_engine(settings.database_url, engine, pool_size=settings.db_pool_size)
+        if engine.url.database not in (None, "", ":memory:")
+        else None
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         async with periodic_extension(_app.state.sessionmaker, settings):
             yield
+        await flush_last_use()
         await engine.dispose()
 
     # ObservedApp: FastAPI with request logging and metrics around everything else.
@@ -54,7 +62,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
-    app.state.sessionmaker = create_sessionmaker(engine)
+    app.state.read_engine = read_engine
+    app.state.sessionmaker = create_sessionmaker(engine, read_engine=read_engine)
     install_error_handlers(app)
     install_request_guards(app, settings, BASE_PATH)
     app.include_router(legacy_router())

@@ -96,8 +96,8 @@ class AvailableSlot:
     provider: Provider
 
     @classmethod
-    def from_row(cls, row: SlotRow) -> AvailableSlot:
-        """From a slot row whose provider is already loaded (the operations load it)."""
+    def from_row(cls, row: SlotRow | Any) -> AvailableSlot:
+        """From a slot read row (``models.slots.SLOT_COLUMNS``) or an entity with its provider."""
         return cls(
             id=row.id,
             provider_id=row.provider_id,
@@ -112,5 +112,11 @@ class AvailableSlot:
             series_id=row.series_id,
             created_at=row.created_at,
             updated_at=row.updated_at,
-            provider=Provider.from_row(row.provider),
+            provider=Provider(
+                id=row.provider_id,
+                first_name=row.provider_first_name,
+                last_name=row.provider_last_name,
+                time_zone=row.provider_time_zone,
+                active=row.provider_active,
+            ),
         )

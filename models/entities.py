@@ -176,6 +176,24 @@ class AvailableSlot(TimestampMixin, Base):
 
     provider: Mapped[Provider] = relationship(lazy="raise")
 
+    # The flat provider columns of a slot read row (models.slots.SLOT_COLUMNS), so a
+    # loaded entity renders like a row.
+    @property
+    def provider_first_name(self) -> str:
+        return self.provider.first_name
+
+    @property
+    def provider_last_name(self) -> str:
+        return self.provider.last_name
+
+    @property
+    def provider_time_zone(self) -> str:
+        return self.provider.time_zone
+
+    @property
+    def provider_active(self) -> bool:
+        return self.provider.active
+
 
 class Booking(TimestampMixin, Base):
     __tablename__ = "bookings"

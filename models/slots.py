@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, and_, delete, exists, func, select
+from sqlalchemy import Row, Select, and_, bindparam, delete, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import joinedload
 
-from models.db import is_constraint_violation, write_transaction
+from models.db import is_constraint_violation, read_rows, write_transaction
 from models.entities import (
     APPOINTMENT_TYPES,
     MAX_ID,
@@ -307,18 +308,40 @@ async def create_single_slot(
     return created
 
 
-async def get_slot(session: AsyncSession, slot_id: int) -> AvailableSlot:
-    slot = (
-        await session.execute(
-            select(AvailableSlot)
-            .options(joinedload(AvailableSlot.provider))
-            .where(AvailableSlot.id == slot_id)
-            .execution_options(populate_existing=True)
-        )
-    ).scalar_one_or_none()
-    if slot is None:
+_slots = AvailableSlot.__table__
+_providers = Provider.__table__
+# A slot row as every read returns it: the slot's columns and its provider's, flat.
+SLOT_COLUMNS = (
+    _slots.c.id,
+    _slots.c.provider_id,
+    _slots.c.start_time,
+    _slots.c.end_time,
+    _slots.c.duration_minutes,
+    _slots.c.appointment_type,
+    _slots.c.available,
+    _slots.c.recurring,
+    _slots.c.recurrence_pattern,
+    _slots.c.recurrence_rule,
+    _slots.c.series_id,
+    _slots.c.created_at,
+    _slots.c.updated_at,
+    _providers.c.first_name.label("provider_first_name"),
+    _providers.c.last_name.label("provider_last_name"),
+    _providers.c.time_zone.label("provider_time_zone"),
+    _providers.c.active.label("provider_active"),
+)
+_WITH_PROVIDER = _slots.join(_providers, _providers.c.id == _slots.c.provider_id)
+_SLOT_BY_ID = (
+    select(*SLOT_COLUMNS).select_from(_WITH_PROVIDER).where(_slots.c.id == bindparam("slot_id"))
+)
+
+
+async def get_slot(session: AsyncSession, slot_id: int) -> Row[Any]:
+    """One slot row with its provider's columns (see ``SLOT_COLUMNS``)."""
+    rows = await read_rows(session, _SLOT_BY_ID, {"slot_id": slot_id})
+    if not rows:
         raise NotFound()
-    return slot
+    return rows[0]
 
 
 def active_booking_exists(slot_id_column: Any) -> Any:
@@ -499,6 +522,128 @@ def filter_conditions(filters: SlotFilters, zone: ZoneInfo) -> list[Any]:
 SlotKey = tuple[datetime, int]
 
 
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """Which conditions a slot page has: the statement is built once per shape."""
+
+    provider: bool
+    start: bool
+    end: bool
+    available: bool
+    appointment_type: bool
+    future_only: bool
+    min_duration: bool
+    keyset: bool
+
+
+def _shape_conditions(shape: _Shape) -> list[Any]:
+    c = _slots.c
+    conditions: list[Any] = []
+    if shape.provider:
+        conditions.append(c.provider_id == bindparam("provider_id"))
+    if shape.start:
+        conditions.append(c.start_time >= bindparam("window_start", type_=c.start_time.type))
+    if shape.end:
+        conditions.append(c.start_time < bindparam("window_end", type_=c.start_time.type))
+    if shape.available:
+        conditions.append(c.available == bindparam("available", type_=c.available.type))
+    if shape.appointment_type:
+        conditions.append(
+            or_(c.appointment_type == bindparam("appointment_type"), c.appointment_type.is_(None))
+        )
+    if shape.future_only:
+        conditions.append(c.start_time > bindparam("now", type_=c.start_time.type))
+    if shape.min_duration:
+        conditions.append(c.duration_minutes >= bindparam("min_duration"))
+    return conditions
+
+
+@lru_cache(maxsize=512)
+def _page_statement(shape: _Shape) -> Select[Any]:
+    """The page with its total as a column: the database counts once, in the same snapshot."""
+    conditions = _shape_conditions(shape)
+    count = select(func.count()).select_from(_slots).where(*conditions)
+    stmt = (
+        select(*SLOT_COLUMNS, count.scalar_subquery().label("total"))
+        .select_from(_WITH_PROVIDER)
+        .where(*conditions)
+        .order_by(_slots.c.start_time, _slots.c.id)
+        .limit(bindparam("page_limit"))
+    )
+    if shape.keyset:
+        after_start = bindparam("after_start", type_=_slots.c.start_time.type)
+        stmt = stmt.where(
+            or_(
+                _slots.c.start_time > after_start,
+                and_(_slots.c.start_time == after_start, _slots.c.id > bindparam("after_id")),
+            )
+        )
+    else:
+        stmt = stmt.offset(bindparam("page_offset"))
+    return stmt
+
+
+@lru_cache(maxsize=512)
+def _count_statement(shape: _Shape) -> Select[Any]:
+    return select(func.count()).select_from(_slots).where(*_shape_conditions(shape))
+
+
+def _slot_query(
+    filters: SlotFilters,
+    zone: ZoneInfo,
+    *,
+    after: SlotKey | None = None,
+    future_after: datetime | None = None,
+    min_duration: int | None = None,
+) -> tuple[_Shape, dict[str, Any]]:
+    params: dict[str, Any] = {}
+    if filters.provider_id is not None:
+        params["provider_id"] = filters.provider_id
+    if filters.start_date is not None:
+        params["window_start"] = day_start(filters.start_date, zone)
+    if filters.end_date is not None:
+        params["window_end"] = day_end(filters.end_date, zone)
+    if filters.available is not None:
+        params["available"] = filters.available
+    if filters.appointment_type is not None:
+        params["appointment_type"] = filters.appointment_type
+    if future_after is not None:
+        params["now"] = future_after
+    if min_duration is not None:
+        params["min_duration"] = min_duration
+    if after is not None:
+        params["after_start"], params["after_id"] = after
+    shape = _Shape(
+        provider=filters.provider_id is not None,
+        start=filters.start_date is not None,
+        end=filters.end_date is not None,
+        available=filters.available is not None,
+        appointment_type=filters.appointment_type is not None,
+        future_only=future_after is not None,
+        min_duration=min_duration is not None,
+        keyset=after is not None,
+    )
+    return shape, params
+
+
+async def _slot_page(
+    session: AsyncSession,
+    shape: _Shape,
+    params: dict[str, Any],
+    page: PageRequest,
+) -> Page[Row[Any]]:
+    params["page_limit"] = page.page_size
+    if not shape.keyset:
+        params["page_offset"] = page.offset
+    rows: Sequence[Row[Any]] = await read_rows(session, _page_statement(shape), params)
+    if rows:
+        total = rows[0].total
+    else:
+        # Past the last page: the count alone (the page query had no row to carry it).
+        total = (await read_rows(session, _count_statement(shape), params))[0][0]
+    return Page(items=list(rows), total=total, page=page.page, page_size=page.page_size)
+
+
 async def list_slots(
     session: AsyncSession,
     filters: SlotFilters,
@@ -506,35 +651,15 @@ async def list_slots(
     page: PageRequest,
     zone: ZoneInfo,
     after: SlotKey | None = None,
-    extra_conditions: tuple[Any, ...] = (),
-) -> Page[AvailableSlot]:
-    """Slots in time order with their providers: one statement whatever the page size.
+) -> Page[Row[Any]]:
+    """Slot rows (``SLOT_COLUMNS``) in time order: one statement whatever the page size.
 
     The total rides along as a column of the page query (computed once by the database),
     which saves a round trip; only an empty page needs a second statement to count.
     ``after`` continues after a (start_time, id) key instead of using the page offset.
     """
-    conditions = [*filter_conditions(filters, zone), *extra_conditions]
-    count = select(func.count()).select_from(AvailableSlot).where(*conditions)
-    stmt = (
-        select(AvailableSlot, count.correlate(None).scalar_subquery())
-        .options(joinedload(AvailableSlot.provider))
-        .where(*conditions)
-        .order_by(AvailableSlot.start_time, AvailableSlot.id)
-        .limit(page.page_size)
-    )
-    if after is not None:
-        after_start, after_id = after
-        stmt = stmt.where(
-            (AvailableSlot.start_time > after_start)
-            | and_(AvailableSlot.start_time == after_start, AvailableSlot.id > after_id)
-        )
-    else:
-        stmt = stmt.offset(page.offset)
-    rows = (await session.execute(stmt)).tuples().all()
-    items = [slot for slot, _total in rows]
-    total = rows[0][1] if rows else (await session.execute(count)).scalar_one()
-    return Page(items=items, total=total, page=page.page, page_size=page.page_size)
+    shape, params = _slot_query(filters, zone, after=after)
+    return await _slot_page(session, shape, params, page)
 
 
 async def search_slots(
@@ -548,7 +673,7 @@ async def search_slots(
     zone: ZoneInfo,
     now: datetime | None = None,
     after: SlotKey | None = None,
-) -> Page[AvailableSlot]:
+) -> Page[Row[Any]]:
     """Available, future slots, at least ``duration`` minutes long."""
     errors = FieldErrors()
     if duration is not None and duration < 1:
@@ -557,10 +682,6 @@ async def search_slots(
         errors.add("duration", f"must be less than or equal to {24 * 60 * 31}")
     check_appointment_type(errors, appointment_type)
     errors.raise_if_any()
-    now = now or now_utc()
-    extra: list[Any] = [AvailableSlot.start_time > now]
-    if duration is not None:
-        extra.append(AvailableSlot.duration_minutes >= duration)
     filters = SlotFilters(
         provider_id=provider_id,
         start_date=on_date,
@@ -568,6 +689,7 @@ async def search_slots(
         available=True,
         appointment_type=appointment_type,
     )
-    return await list_slots(
-        session, filters, page=page, zone=zone, after=after, extra_conditions=tuple(extra)
+    shape, params = _slot_query(
+        filters, zone, after=after, future_after=now or now_utc(), min_duration=duration
     )
+    return await _slot_page(session, shape, params, page)
