@@ -63,7 +63,9 @@ def create_engine(
     )
 
 
-def create_read_engine(url: str, write_engine: AsyncEngine, *, pool_size: int = 10) -> AsyncEngine:
+def create_read_engine(
+    url: str, write_engine: AsyncEngine, *, pool_size: int = 5, max_overflow: int = 5
+) -> AsyncEngine:
     """The engine of pure reads: autocommit connections, so a read is its one statement.
 
     No BEGIN, no ROLLBACK on release, no pre-ping: a connection found dead is replaced
@@ -84,7 +86,11 @@ def create_read_engine(url: str, write_engine: AsyncEngine, *, pool_size: int = 
         }
     extra: dict[str, Any] = {}
     if parsed.get_backend_name() != "sqlite":
-        extra = {"pool_size": pool_size, "max_overflow": pool_size, "pool_timeout": POOL_TIMEOUT}
+        extra = {
+            "pool_size": pool_size,
+            "max_overflow": max_overflow,
+            "pool_timeout": POOL_TIMEOUT,
+        }
     engine = create_async_engine(
         url,
         echo=write_engine.echo,
