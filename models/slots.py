@@ -662,6 +662,17 @@ async def list_slots(
     return await _slot_page(session, shape, params, page)
 
 
+def check_search(*, duration: int | None, appointment_type: str | None) -> None:
+    """The search's own argument checks; raises ValidationFailed."""
+    errors = FieldErrors()
+    if duration is not None and duration < 1:
+        errors.add("duration", "must be greater than or equal to 1")
+    if duration is not None and duration > 24 * 60 * 31:
+        errors.add("duration", f"must be less than or equal to {24 * 60 * 31}")
+    check_appointment_type(errors, appointment_type)
+    errors.raise_if_any()
+
+
 async def search_slots(
     session: AsyncSession,
     *,
@@ -675,13 +686,7 @@ async def search_slots(
     after: SlotKey | None = None,
 ) -> Page[Row[Any]]:
     """Available, future slots, at least ``duration`` minutes long."""
-    errors = FieldErrors()
-    if duration is not None and duration < 1:
-        errors.add("duration", "must be greater than or equal to 1")
-    if duration is not None and duration > 24 * 60 * 31:
-        errors.add("duration", f"must be less than or equal to {24 * 60 * 31}")
-    check_appointment_type(errors, appointment_type)
-    errors.raise_if_any()
+    check_search(duration=duration, appointment_type=appointment_type)
     filters = SlotFilters(
         provider_id=provider_id,
         start_date=on_date,
