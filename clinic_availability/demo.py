@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, time, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -9,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from common.settings import Settings
 from models import people
 from models.bookings import BookingInput, create_booking
-from models.entities import AvailableSlot, Patient, Role
-from models.slots import SlotInput, create_single_slot
+from models.entities import Patient, Role
+from models.slots import SlotInput, SlotView, create_single_slot
 from models.users import create_user
 
 PROVIDERS = (
@@ -57,7 +58,7 @@ async def seed_demo(session: AsyncSession, settings: Settings) -> tuple[str, str
 
 
 async def _book_a_few(
-    session: AsyncSession, slots: list[AvailableSlot], patients: list[Patient]
+    session: AsyncSession, slots: Sequence[SlotView], patients: list[Patient]
 ) -> int:
     """Books one patient into every seventh slot, so some days show bookings."""
     count = 0

@@ -49,7 +49,7 @@ class Provider:
     active: bool
 
     @classmethod
-    def from_row(cls, row: ProviderRow) -> Provider:
+    def from_row(cls, row: ProviderRow | Any) -> Provider:
         return cls(
             id=row.id,
             first_name=row.first_name,

@@ -135,6 +135,7 @@ def _document_statement(shape: _Shape, dialect: str) -> Select[Any]:
             _key("last_name"), r.last_name,
         ),
     )  # fmt: skip
+    array: ColumnElement[Any]
     if dialect == "postgresql":
         array = func.coalesce(
             cast(func.json_agg(aggregate_order_by(item, r.start_time, r.id)), Text),

@@ -288,8 +288,8 @@ def new_slot_row(valid: ValidSlot, *, series_id: int | None = None) -> Available
 
 async def create_single_slot(
     session: AsyncSession, data: SlotInput, *, now: datetime | None = None
-) -> AvailableSlot:
-    """Validate and store one slot; 422 on bad fields, 409 on overlap."""
+) -> Row[Any]:
+    """Validate and store one slot; 422 on bad fields, 409 on overlap. Returns its read row."""
     valid = await validate_new_slot(session, data, now=now)
     try:
         async with write_transaction(session):
@@ -336,6 +336,11 @@ _SLOT_BY_ID = (
 )
 
 
+# What slot operations return: a read row, or (from batch and series code) an entity
+# with its provider loaded; both have the same attributes.
+SlotView = Row[Any] | AvailableSlot
+
+
 async def get_slot(session: AsyncSession, slot_id: int) -> Row[Any]:
     """One slot row with its provider's columns (see ``SLOT_COLUMNS``)."""
     rows = await read_rows(session, _SLOT_BY_ID, {"slot_id": slot_id})
@@ -356,7 +361,7 @@ async def has_active_booking(session: AsyncSession, slot_id: int) -> bool:
 
 async def update_slot(
     session: AsyncSession, slot_id: int, data: SlotInput, *, now: datetime | None = None
-) -> AvailableSlot:
+) -> Row[Any]:
     """Partial update; re-checks the fields sent and conflicts, excluding the slot itself."""
     now = now or now_utc()
     errors = FieldErrors()

@@ -10,9 +10,9 @@ import time
 import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, event, select, true, update
+from sqlalchemy import Table, bindparam, event, select, true, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from models.db import read_rows, write_transaction, writer_lock
@@ -27,8 +27,8 @@ LAST_USE_FLUSH_SECONDS = 30.0
 
 logger = logging.getLogger(__name__)
 
-_tokens = ApiToken.__table__
-_users = User.__table__
+_tokens = cast(Table, ApiToken.__table__)
+_users = cast(Table, User.__table__)
 _TOKEN_LOOKUP = (
     select(_tokens.c.id, _tokens.c.expires_at, _tokens.c.last_used_at, _users.c.id, _users.c.role)
     .join(_users, _users.c.id == _tokens.c.user_id)
@@ -162,7 +162,7 @@ async def authenticate(
         rows = await read_rows(session, _TOKEN_LOOKUP, {"token_hash": token_hash})
         if not rows:
             raise Unauthenticated()
-        token_id, expires_at, last_used, user_id, role = rows[0]
+        token_id, expires_at, last_used, user_id, role = tuple(rows[0])
         principal = Principal(
             user_id=user_id, token_id=token_id, role=Role(role), expires_at=expires_at
         )

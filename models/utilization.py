@@ -162,7 +162,7 @@ async def utilization(
         errors.add("provider_id", "must exist")
         errors.raise_if_any()
     rows = []
-    for pid, first, last, total, n_booked, n_open, m_booked, m_open in found:
+    for pid, first, last, total, n_booked, n_open, m_booked, m_open in map(tuple, found):
         numbers = UtilizationNumbers(
             total_slots=int(total),
             booked_slots=int(n_booked or 0),

@@ -52,5 +52,5 @@ def page_response(request: Request, page: Page[Any], items: list[Any]) -> JSONBo
 
 def document_response(request: Request, page: PageRequest, total: int, body: str) -> JSONBody:
     """A page whose JSON the database rendered, with the same headers as ``page_response``."""
-    summary = Page(items=[], total=total, page=page.page, page_size=page.page_size)
+    summary: Page[Any] = Page(items=[], total=total, page=page.page, page_size=page.page_size)
     return RawJSONBody(body, headers=page_headers(request, summary))

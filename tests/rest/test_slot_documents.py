@@ -34,7 +34,9 @@ async def slots(factory: Factory, session: Any) -> list[Any]:
     await session.execute(
         text("UPDATE available_slots SET created_at = :at WHERE id = :id"),
         {
-            "at": "2030-01-02 03:04:05" if factory.session.bind.dialect.name == "sqlite" else start,
+            "at": "2030-01-02 03:04:05"
+            if factory.session.get_bind().dialect.name == "sqlite"
+            else start,
             "id": made[0].id,
         },
     )
