@@ -16,10 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Row, Select, and_, bindparam, func, or_, select, update
+from sqlalchemy import Row, Select, Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import contains_eager
@@ -125,42 +125,73 @@ def check_status(errors: FieldErrors, value: Any, name: str = "status") -> Booki
     return BookingStatus(value)
 
 
-async def _fresh_slot(session: AsyncSession, slot_id: int) -> AvailableSlot | None:
-    stmt = (
-        select(AvailableSlot)
-        .where(AvailableSlot.id == slot_id)
-        .execution_options(populate_existing=True)
+_slot_table = cast(Table, AvailableSlot.__table__)
+_patient_table = cast(Table, Patient.__table__)
+# The slot a booking claims and the patient's state, read in one statement.
+_BOOKING_TARGETS = select(
+    _slot_table.c.id,
+    _slot_table.c.start_time,
+    _slot_table.c.available,
+    _slot_table.c.appointment_type,
+).where(_slot_table.c.id == bindparam("slot_id"))
+_PATIENT_ACTIVE = (
+    select(_patient_table.c.active)
+    .where(_patient_table.c.id == bindparam("patient_id"))
+    .scalar_subquery()
+    .label("patient_active")
+)
+_BOOKING_TARGETS_WITH_PATIENT = _BOOKING_TARGETS.add_columns(_PATIENT_ACTIVE)
+_PATIENT_ONLY = select(_PATIENT_ACTIVE)
+
+
+async def _fresh_slot(session: AsyncSession, slot_id: int) -> Row[Any] | None:
+    rows = await read_rows(session, _BOOKING_TARGETS, {"slot_id": slot_id})
+    return rows[0] if rows else None
+
+
+async def _targets(
+    session: AsyncSession, slot_id: int | None, patient_id: int | None
+) -> tuple[Row[Any] | None, Any]:
+    """The slot (None if missing) and the patient's ``active`` (None if missing)."""
+    if slot_id is None and patient_id is None:
+        return None, None
+    if slot_id is None:
+        rows = await read_rows(session, _PATIENT_ONLY, {"patient_id": patient_id})
+        return None, rows[0].patient_active
+    if patient_id is None:
+        return await _fresh_slot(session, slot_id), None
+    rows = await read_rows(
+        session, _BOOKING_TARGETS_WITH_PATIENT, {"slot_id": slot_id, "patient_id": patient_id}
     )
-    return (await session.execute(stmt)).scalar_one_or_none()
+    if rows:
+        return rows[0], rows[0].patient_active
+    # No such slot: the patient is still checked, so both problems are reported.
+    patient = await read_rows(session, _PATIENT_ONLY, {"patient_id": patient_id})
+    return None, patient[0].patient_active
 
 
-def _check_slot(
-    errors: FieldErrors, slot: AvailableSlot | None, slot_id: int | None, now: datetime
-) -> None:
+def _check_slot(errors: FieldErrors, slot: Any, slot_id: int | None, now: datetime) -> None:
     if slot_id is not None and slot is None:
         errors.add("available_slot_id", "must exist")
     elif slot is not None and slot.start_time <= now:
         errors.add("available_slot_id", "has already started")
 
 
-async def _check_patient(
-    session: AsyncSession, errors: FieldErrors, patient_id: int | None
-) -> None:
+def _check_patient(errors: FieldErrors, patient_id: int | None, active: Any) -> None:
     if patient_id is None:
         return
-    patient = await session.get(Patient, patient_id)
-    if patient is None:
+    if active is None:
         errors.add("patient_id", "must exist")
-    elif not patient.active:
+    elif not active:
         errors.add("patient_id", "is inactive")
 
 
-async def _claim_slot(session: AsyncSession, slot: AvailableSlot, now: datetime) -> bool:
+async def _claim_slot(session: AsyncSession, slot_id: int, now: datetime) -> bool:
     """Compare-and-swap: mark the slot unavailable only if it still is available and future."""
     result = await session.execute(
         update(AvailableSlot.__table__)  # type: ignore[arg-type]
         .where(
-            AvailableSlot.id == slot.id,
+            AvailableSlot.id == slot_id,
             AvailableSlot.available.is_(True),
             AvailableSlot.start_time > now,
         )
@@ -168,10 +199,8 @@ async def _claim_slot(session: AsyncSession, slot: AvailableSlot, now: datetime)
     )
     claimed = result.rowcount == 1  # type: ignore[attr-defined]
     if claimed:
-        set_committed_value(slot, "available", False)
-        set_committed_value(slot, "updated_at", now)
         # A Core statement passes the ORM audit hooks by; it is recorded here.
-        audit.record(session, audit.UPDATE, "available_slot", [slot.id], ["available"])
+        audit.record(session, audit.UPDATE, "available_slot", [slot_id], ["available"])
     return claimed
 
 
@@ -200,12 +229,12 @@ async def create_booking(
     try:
         async with write_transaction(session):
             moment = now or now_utc()
-            slot = await _fresh_slot(session, slot_id) if slot_id is not None else None
+            slot, patient_active = await _targets(session, slot_id, patient_id)
             _check_slot(errors, slot, slot_id, moment)
-            await _check_patient(session, errors, patient_id)
+            _check_patient(errors, patient_id, patient_active)
             errors.raise_if_any()
             assert slot is not None and patient_id is not None
-            if not slot.available or not await _claim_slot(session, slot, moment):
+            if not slot.available or not await _claim_slot(session, slot.id, moment):
                 raise await _refusal(session, slot.id, moment)
             booking = Booking(
                 available_slot_id=slot.id,
