@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Row, Select, and_, bindparam, delete, exists, func, or_, select
+from sqlalchemy import Row, Select, Table, and_, bindparam, delete, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -40,6 +40,14 @@ from models.timeutil import (
 )
 
 OVERLAP_CONSTRAINT = "ex_available_slots_no_overlap"
+_provider_table = cast(Table, Provider.__table__)
+_PROVIDER_BY_ID = select(
+    _provider_table.c.id,
+    _provider_table.c.first_name,
+    _provider_table.c.last_name,
+    _provider_table.c.time_zone,
+    _provider_table.c.active,
+).where(_provider_table.c.id == bindparam("provider_id"))
 MAX_CONFLICTS_REPORTED = 20
 UNSET: Any = object()
 
@@ -82,7 +90,8 @@ class ValidSlot:
     recurrence_pattern: str | None = None
     recurrence_rule: str | None = None
     recurrence_end_date: date | None = None
-    provider: Provider | None = field(default=None, repr=False)
+    # The provider's row: id, first_name, last_name, time_zone, active.
+    provider: Row[Any] | None = field(default=None, repr=False)
 
     @property
     def duration_minutes(self) -> int:
@@ -162,10 +171,12 @@ def check_recurrence_fields(errors: FieldErrors, data: SlotInput) -> None:
 
 async def _load_provider(
     session: AsyncSession, errors: FieldErrors, provider_id: int | None
-) -> Provider | None:
+) -> Row[Any] | None:
+    """The provider's row (id, names, time zone, active), or None with the error noted."""
     if provider_id is None:
         return None
-    provider = await session.get(Provider, provider_id)
+    rows = await read_rows(session, _PROVIDER_BY_ID, {"provider_id": provider_id})
+    provider = rows[0] if rows else None
     if provider is None:
         errors.add("provider_id", "must exist")
     elif not provider.active:
@@ -286,10 +297,57 @@ def new_slot_row(valid: ValidSlot, *, series_id: int | None = None) -> Available
     )
 
 
+@dataclass(frozen=True, slots=True)
+class SlotRecord:
+    """A slot just written, with the attributes of a slot read row (``SLOT_COLUMNS``)."""
+
+    id: int
+    provider_id: int
+    start_time: datetime
+    end_time: datetime
+    duration_minutes: int
+    appointment_type: str | None
+    available: bool
+    recurring: bool
+    recurrence_pattern: str | None
+    recurrence_rule: str | None
+    series_id: int | None
+    created_at: datetime
+    updated_at: datetime
+    provider_first_name: str
+    provider_last_name: str
+    provider_time_zone: str
+    provider_active: bool
+
+
+def created_record(slot: AvailableSlot, valid: ValidSlot) -> SlotRecord:
+    provider = valid.provider
+    assert provider is not None
+    return SlotRecord(
+        id=slot.id,
+        provider_id=slot.provider_id,
+        start_time=slot.start_time,
+        end_time=slot.end_time,
+        duration_minutes=slot.duration_minutes,
+        appointment_type=slot.appointment_type,
+        available=slot.available,
+        recurring=slot.recurring,
+        recurrence_pattern=slot.recurrence_pattern,
+        recurrence_rule=slot.recurrence_rule,
+        series_id=slot.series_id,
+        created_at=slot.created_at,
+        updated_at=slot.updated_at,
+        provider_first_name=provider.first_name,
+        provider_last_name=provider.last_name,
+        provider_time_zone=provider.time_zone,
+        provider_active=provider.active,
+    )
+
+
 async def create_single_slot(
     session: AsyncSession, data: SlotInput, *, now: datetime | None = None
-) -> Row[Any]:
-    """Validate and store one slot; 422 on bad fields, 409 on overlap. Returns its read row."""
+) -> SlotRecord:
+    """Validate and store one slot; 422 on bad fields, 409 on overlap."""
     valid = await validate_new_slot(session, data, now=now)
     try:
         async with write_transaction(session):
@@ -297,8 +355,8 @@ async def create_single_slot(
             slot = new_slot_row(valid)
             session.add(slot)
             await session.flush()
-            # Read back before the commit (see update_slot).
-            created = await get_slot(session, slot.id)
+            # Everything the reply shows is known now: no read back.
+            created = created_record(slot, valid)
     except IntegrityError as exc:
         if not is_constraint_violation(exc, OVERLAP_CONSTRAINT):
             raise
@@ -338,7 +396,7 @@ _SLOT_BY_ID = (
 
 # What slot operations return: a read row, or (from batch and series code) an entity
 # with its provider loaded; both have the same attributes.
-SlotView = Row[Any] | AvailableSlot
+SlotView = Row[Any] | AvailableSlot | SlotRecord
 
 
 async def get_slot(session: AsyncSession, slot_id: int) -> Row[Any]:
