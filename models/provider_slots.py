@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -12,8 +12,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.db import read_rows
 from models.pagination import Page, PageRequest
-from models.slots import _WITH_PROVIDER as SLOTS_WITH_PROVIDER
-from models.slots import SLOT_COLUMNS, SlotFilters, _Shape, _shape_conditions, _slot_query, _slots
+from models.slots import (
+    SLOT_COLUMNS,
+    SLOTS_TABLE,
+    SLOTS_WITH_PROVIDER,
+    SlotFilters,
+    SlotShape,
+    shape_conditions,
+    slot_query,
+)
 
 DEFAULT_SLOTS_PER_PROVIDER = 100
 MAX_SLOTS_PER_PROVIDER = 500
@@ -35,18 +42,18 @@ class ProviderSlots:
 
 
 @lru_cache(maxsize=256)
-def _grouped_statement(shape: _Shape) -> Select[Any]:
+def _grouped_statement(shape: SlotShape) -> Select[Any]:
     """The page of providers, its total (a window count), and their first slots: one query."""
-    conditions = _shape_conditions(shape)
+    conditions = shape_conditions(shape)
     page_ids = (
-        select(_slots.c.provider_id, func.count().over().label("total"))
+        select(SLOTS_TABLE.c.provider_id, func.count().over().label("total"))
         .where(*conditions)
-        .group_by(_slots.c.provider_id)
-        .order_by(_slots.c.provider_id)
+        .group_by(SLOTS_TABLE.c.provider_id)
+        .order_by(SLOTS_TABLE.c.provider_id)
         .limit(bindparam("page_limit"))
     )
     if shape.keyset:
-        page_ids = page_ids.where(_slots.c.provider_id > bindparam("after_provider_id"))
+        page_ids = page_ids.where(SLOTS_TABLE.c.provider_id > bindparam("after_provider_id"))
     else:
         page_ids = page_ids.offset(bindparam("page_offset"))
     providers = page_ids.cte("page_providers")
@@ -54,11 +61,14 @@ def _grouped_statement(shape: _Shape) -> Select[Any]:
         select(
             *SLOT_COLUMNS,
             func.row_number()
-            .over(partition_by=_slots.c.provider_id, order_by=(_slots.c.start_time, _slots.c.id))
+            .over(
+                partition_by=SLOTS_TABLE.c.provider_id,
+                order_by=(SLOTS_TABLE.c.start_time, SLOTS_TABLE.c.id),
+            )
             .label("position"),
         )
         .select_from(SLOTS_WITH_PROVIDER)
-        .where(*conditions, _slots.c.provider_id.in_(select(providers.c.provider_id)))
+        .where(*conditions, SLOTS_TABLE.c.provider_id.in_(select(providers.c.provider_id)))
         .subquery("ranked")
     )
     columns = [ranked.c[column.name] for column in SLOT_COLUMNS]
@@ -71,9 +81,9 @@ def _grouped_statement(shape: _Shape) -> Select[Any]:
 
 
 @lru_cache(maxsize=256)
-def _count_statement(shape: _Shape) -> Select[Any]:
-    conditions = _shape_conditions(shape)
-    return select(func.count(func.distinct(_slots.c.provider_id))).where(*conditions)
+def _count_statement(shape: SlotShape) -> Select[Any]:
+    conditions = shape_conditions(shape)
+    return select(func.count(func.distinct(SLOTS_TABLE.c.provider_id))).where(*conditions)
 
 
 async def list_provider_slots(
@@ -89,9 +99,9 @@ async def list_provider_slots(
 
     One statement whatever the page size (a second counts only when the page is empty).
     """
-    shape, params = _slot_query(filters, zone)
+    shape, params = slot_query(filters, zone)
     if after_provider_id is not None:
-        shape = _Shape(**{**_shape_fields(shape), "keyset": True})
+        shape = replace(shape, keyset=True)
         params["after_provider_id"] = after_provider_id
     else:
         params["page_offset"] = page.offset
@@ -114,7 +124,3 @@ async def list_provider_slots(
             items.append(ProviderSlots(provider, []))
         items[-1].slots.append(row)
     return Page(items=items, total=rows[0].total, page=page.page, page_size=page.page_size)
-
-
-def _shape_fields(shape: _Shape) -> dict[str, Any]:
-    return {name: getattr(shape, name) for name in shape.__dataclass_fields__}

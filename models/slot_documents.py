@@ -34,15 +34,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models.db import read_rows
 from models.pagination import PageRequest
 from models.slots import (
-    _WITH_PROVIDER,
+    PROVIDERS_TABLE,
+    SLOTS_TABLE,
+    SLOTS_WITH_PROVIDER,
     SlotFilters,
     SlotKey,
-    _providers,
-    _Shape,
-    _shape_conditions,
-    _slot_query,
-    _slots,
+    SlotShape,
     check_search,
+    shape_conditions,
+    slot_query,
 )
 from models.timeutil import now_utc
 
@@ -77,9 +77,9 @@ def _instant(column: Any, dialect: str) -> ColumnElement[Any]:
 
 
 @lru_cache(maxsize=512)
-def _document_statement(shape: _Shape, dialect: str) -> Select[Any]:
-    conditions = _shape_conditions(shape)
-    c = _slots.c
+def _document_statement(shape: SlotShape, dialect: str) -> Select[Any]:
+    conditions = shape_conditions(shape)
+    c = SLOTS_TABLE.c
     page = (
         select(
             c.id,
@@ -92,10 +92,10 @@ def _document_statement(shape: _Shape, dialect: str) -> Select[Any]:
             c.recurrence_pattern,
             c.created_at,
             c.updated_at,
-            _providers.c.first_name,
-            _providers.c.last_name,
+            PROVIDERS_TABLE.c.first_name,
+            PROVIDERS_TABLE.c.last_name,
         )
-        .select_from(_WITH_PROVIDER)
+        .select_from(SLOTS_WITH_PROVIDER)
         .where(*conditions)
         .order_by(c.start_time, c.id)
         .limit(bindparam("page_limit"))
@@ -145,7 +145,7 @@ def _document_statement(shape: _Shape, dialect: str) -> Select[Any]:
         # SQLite aggregates in the subquery's order.
         array = func.json_group_array(item)
     body = select(array).select_from(rows).scalar_subquery()
-    total = select(func.count()).select_from(_slots).where(*conditions).scalar_subquery()
+    total = select(func.count()).select_from(SLOTS_TABLE).where(*conditions).scalar_subquery()
     return select(total.label("total"), cast(body, Text).label("body"))
 
 
@@ -164,7 +164,7 @@ async def slot_document(
     min_duration: int | None = None,
 ) -> SlotDocument:
     """The page of slots as the documented JSON array, and the list's total."""
-    shape, params = _slot_query(
+    shape, params = slot_query(
         filters, zone, after=after, future_after=future_after, min_duration=min_duration
     )
     params["page_limit"] = page.page_size

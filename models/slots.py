@@ -366,31 +366,35 @@ async def create_single_slot(
     return created
 
 
-_slots = AvailableSlot.__table__
-_providers = Provider.__table__
+SLOTS_TABLE = cast(Table, AvailableSlot.__table__)
+PROVIDERS_TABLE = cast(Table, Provider.__table__)
 # A slot row as every read returns it: the slot's columns and its provider's, flat.
 SLOT_COLUMNS = (
-    _slots.c.id,
-    _slots.c.provider_id,
-    _slots.c.start_time,
-    _slots.c.end_time,
-    _slots.c.duration_minutes,
-    _slots.c.appointment_type,
-    _slots.c.available,
-    _slots.c.recurring,
-    _slots.c.recurrence_pattern,
-    _slots.c.recurrence_rule,
-    _slots.c.series_id,
-    _slots.c.created_at,
-    _slots.c.updated_at,
-    _providers.c.first_name.label("provider_first_name"),
-    _providers.c.last_name.label("provider_last_name"),
-    _providers.c.time_zone.label("provider_time_zone"),
-    _providers.c.active.label("provider_active"),
+    SLOTS_TABLE.c.id,
+    SLOTS_TABLE.c.provider_id,
+    SLOTS_TABLE.c.start_time,
+    SLOTS_TABLE.c.end_time,
+    SLOTS_TABLE.c.duration_minutes,
+    SLOTS_TABLE.c.appointment_type,
+    SLOTS_TABLE.c.available,
+    SLOTS_TABLE.c.recurring,
+    SLOTS_TABLE.c.recurrence_pattern,
+    SLOTS_TABLE.c.recurrence_rule,
+    SLOTS_TABLE.c.series_id,
+    SLOTS_TABLE.c.created_at,
+    SLOTS_TABLE.c.updated_at,
+    PROVIDERS_TABLE.c.first_name.label("provider_first_name"),
+    PROVIDERS_TABLE.c.last_name.label("provider_last_name"),
+    PROVIDERS_TABLE.c.time_zone.label("provider_time_zone"),
+    PROVIDERS_TABLE.c.active.label("provider_active"),
 )
-_WITH_PROVIDER = _slots.join(_providers, _providers.c.id == _slots.c.provider_id)
+SLOTS_WITH_PROVIDER = SLOTS_TABLE.join(
+    PROVIDERS_TABLE, PROVIDERS_TABLE.c.id == SLOTS_TABLE.c.provider_id
+)
 _SLOT_BY_ID = (
-    select(*SLOT_COLUMNS).select_from(_WITH_PROVIDER).where(_slots.c.id == bindparam("slot_id"))
+    select(*SLOT_COLUMNS)
+    .select_from(SLOTS_WITH_PROVIDER)
+    .where(SLOTS_TABLE.c.id == bindparam("slot_id"))
 )
 
 
@@ -586,7 +590,7 @@ SlotKey = tuple[datetime, int]
 
 
 @dataclass(frozen=True, slots=True)
-class _Shape:
+class SlotShape:
     """Which conditions a slot page has: the statement is built once per shape."""
 
     provider: bool
@@ -599,8 +603,8 @@ class _Shape:
     keyset: bool
 
 
-def _shape_conditions(shape: _Shape) -> list[Any]:
-    c = _slots.c
+def shape_conditions(shape: SlotShape) -> list[Any]:
+    c = SLOTS_TABLE.c
     conditions: list[Any] = []
     if shape.provider:
         conditions.append(c.provider_id == bindparam("provider_id"))
@@ -622,23 +626,26 @@ def _shape_conditions(shape: _Shape) -> list[Any]:
 
 
 @lru_cache(maxsize=512)
-def _page_statement(shape: _Shape) -> Select[Any]:
+def _page_statement(shape: SlotShape) -> Select[Any]:
     """The page with its total as a column: the database counts once, in the same snapshot."""
-    conditions = _shape_conditions(shape)
-    count = select(func.count()).select_from(_slots).where(*conditions)
+    conditions = shape_conditions(shape)
+    count = select(func.count()).select_from(SLOTS_TABLE).where(*conditions)
     stmt = (
         select(*SLOT_COLUMNS, count.scalar_subquery().label("total"))
-        .select_from(_WITH_PROVIDER)
+        .select_from(SLOTS_WITH_PROVIDER)
         .where(*conditions)
-        .order_by(_slots.c.start_time, _slots.c.id)
+        .order_by(SLOTS_TABLE.c.start_time, SLOTS_TABLE.c.id)
         .limit(bindparam("page_limit"))
     )
     if shape.keyset:
-        after_start = bindparam("after_start", type_=_slots.c.start_time.type)
+        after_start = bindparam("after_start", type_=SLOTS_TABLE.c.start_time.type)
         stmt = stmt.where(
             or_(
-                _slots.c.start_time > after_start,
-                and_(_slots.c.start_time == after_start, _slots.c.id > bindparam("after_id")),
+                SLOTS_TABLE.c.start_time > after_start,
+                and_(
+                    SLOTS_TABLE.c.start_time == after_start,
+                    SLOTS_TABLE.c.id > bindparam("after_id"),
+                ),
             )
         )
     else:
@@ -647,18 +654,18 @@ def _page_statement(shape: _Shape) -> Select[Any]:
 
 
 @lru_cache(maxsize=512)
-def _count_statement(shape: _Shape) -> Select[Any]:
-    return select(func.count()).select_from(_slots).where(*_shape_conditions(shape))
+def _count_statement(shape: SlotShape) -> Select[Any]:
+    return select(func.count()).select_from(SLOTS_TABLE).where(*shape_conditions(shape))
 
 
-def _slot_query(
+def slot_query(
     filters: SlotFilters,
     zone: ZoneInfo,
     *,
     after: SlotKey | None = None,
     future_after: datetime | None = None,
     min_duration: int | None = None,
-) -> tuple[_Shape, dict[str, Any]]:
+) -> tuple[SlotShape, dict[str, Any]]:
     params: dict[str, Any] = {}
     if filters.provider_id is not None:
         params["provider_id"] = filters.provider_id
@@ -676,7 +683,7 @@ def _slot_query(
         params["min_duration"] = min_duration
     if after is not None:
         params["after_start"], params["after_id"] = after
-    shape = _Shape(
+    shape = SlotShape(
         provider=filters.provider_id is not None,
         start=filters.start_date is not None,
         end=filters.end_date is not None,
@@ -691,7 +698,7 @@ def _slot_query(
 
 async def _slot_page(
     session: AsyncSession,
-    shape: _Shape,
+    shape: SlotShape,
     params: dict[str, Any],
     page: PageRequest,
 ) -> Page[Row[Any]]:
@@ -721,7 +728,7 @@ async def list_slots(
     which saves a round trip; only an empty page needs a second statement to count.
     ``after`` continues after a (start_time, id) key instead of using the page offset.
     """
-    shape, params = _slot_query(filters, zone, after=after)
+    shape, params = slot_query(filters, zone, after=after)
     return await _slot_page(session, shape, params, page)
 
 
@@ -757,7 +764,7 @@ async def search_slots(
         available=True,
         appointment_type=appointment_type,
     )
-    shape, params = _slot_query(
+    shape, params = slot_query(
         filters, zone, after=after, future_after=now or now_utc(), min_duration=duration
     )
     return await _slot_page(session, shape, params, page)
