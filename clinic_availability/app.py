@@ -19,8 +19,9 @@ from clinic_availability.webhook_dispatch import webhook_dispatch
 from common.event_hub import EventHub
 from common.settings import Settings, get_settings
 from gql.router import graphql_router
-from models.db import create_engine
+from models.db import create_engine, create_read_engine
 from models.sessions import create_sessionmaker
+from models.users import flush_last_use
 from rest_compat.errors import install_error_handlers
 from rest_compat.fhir import router as fhir_router
 from rest_compat.guards import install_request_guards
@@ -37,6 +38,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
     )
+    # A :memory: database lives in one connection: a second engine would open another.
+    # Reads hold a connection for one statement: half the pool's size serves them.
+    read_engine = (
+        create_read_engine(
+            settings.database_url,
+            engine,
+            pool_size=max(1, settings.db_pool_size // 2),
+            max_overflow=settings.db_max_overflow // 2,
+        )
+        if engine.url.database not in (None, "", ":memory:")
+        else None
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -51,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 yield
         finally:
             await hub.stop()
+        await flush_last_use()
         await engine.dispose()
 
     # PipelinedApp: FastAPI with the request pipeline outside everything else.
@@ -69,7 +83,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
-    app.state.sessionmaker = create_sessionmaker(engine)
+    app.state.read_engine = read_engine
+    app.state.sessionmaker = create_sessionmaker(engine, read_engine=read_engine)
     app.state.event_hub = EventHub(settings.database_url)
     install_error_handlers(app)
     install_request_guards(app, settings, BASE_PATH)

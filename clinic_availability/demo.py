@@ -8,6 +8,7 @@ token is revoked; tokens are stored only as hashes).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -20,7 +21,7 @@ from models.bookings import BookingInput, create_booking
 from models.db import write_transaction
 from models.entities import AvailableSlot, Patient, Provider, Role, User
 from models.errors import Conflict
-from models.slots import SlotInput, create_single_slot
+from models.slots import SlotInput, SlotView, create_single_slot
 from models.timeutil import now_utc
 from models.users import create_user, issue_token
 
@@ -100,7 +101,7 @@ async def _create_people(session: AsyncSession) -> tuple[list[Provider], list[Pa
 
 async def _fill_days(
     session: AsyncSession, providers: list[Provider], first_day: date, *, days: int
-) -> list[AvailableSlot]:
+) -> list[SlotView]:
     """Each provider's demo hours on each day, where no slot is there yet and still ahead."""
     start = datetime.combine(first_day, time(0), tzinfo=UTC)
     rows = await session.execute(
@@ -111,7 +112,7 @@ async def _fill_days(
     )
     taken = {(provider_id, _as_utc(moment)) for provider_id, moment in rows}
     now = now_utc()
-    slots: list[AvailableSlot] = []
+    slots: list[SlotView] = []
     for day in range(days):
         for index, provider in enumerate(providers):
             for hour in HOURS:
@@ -132,7 +133,7 @@ async def _fill_days(
 
 
 async def _book_every_seventh(
-    session: AsyncSession, slots: list[AvailableSlot], patients: list[Patient]
+    session: AsyncSession, slots: Sequence[SlotView], patients: list[Patient]
 ) -> int:
     """Books one patient into every seventh slot, so some days show bookings."""
     count = 0

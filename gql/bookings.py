@@ -54,7 +54,7 @@ class Booking:
         return self.notes_value
 
     @classmethod
-    def from_row(cls, row: BookingRow, *, with_notes: bool = True) -> Booking:
+    def from_row(cls, row: BookingRow | Any, *, with_notes: bool = True) -> Booking:
         return cls(
             id=row.id,
             available_slot_id=row.available_slot_id,
@@ -189,8 +189,9 @@ def selects_notes(info: Info[Context, None]) -> bool:
     return _selects(info.selected_fields, "notes")
 
 
-def booking_cursor(row: BookingRow) -> tuple[datetime, int]:
-    return row.slot.start_time, row.id
+def booking_cursor(row: Any) -> tuple[datetime, int]:
+    """From a booking list row (it carries its slot's start)."""
+    return row.slot_start_time, row.id
 
 
 def _unset_to_domain(value: Any) -> Any:

@@ -87,7 +87,7 @@ def slot_input(data: CreateAvailableSlotInput | UpdateAvailableSlotInput) -> Slo
     return SlotInput(**sent)
 
 
-def slot_cursor(row: SlotRow) -> tuple[datetime, int]:
+def slot_cursor(row: SlotRow | Any) -> tuple[datetime, int]:
     return row.start_time, row.id
 
 

@@ -69,7 +69,7 @@ class Provider:
     booking_rules: BookingRules
 
     @classmethod
-    def from_row(cls, row: ProviderRow) -> Provider:
+    def from_row(cls, row: ProviderRow | Any) -> Provider:
         return cls(
             id=row.id,
             first_name=row.first_name,
@@ -125,8 +125,8 @@ class AvailableSlot:
     booked_count: int = strawberry.field(description="Seats taken by active bookings.")
 
     @classmethod
-    def from_row(cls, row: SlotRow) -> AvailableSlot:
-        """From a slot row whose provider is already loaded (the operations load it)."""
+    def from_row(cls, row: SlotRow | Any) -> AvailableSlot:
+        """From a slot read row (``models.slots.SLOT_COLUMNS``) or an entity with its provider."""
         return cls(
             id=row.id,
             provider_id=row.provider_id,
@@ -141,7 +141,20 @@ class AvailableSlot:
             series_id=row.series_id,
             created_at=row.created_at,
             updated_at=row.updated_at,
-            provider=Provider.from_row(row.provider),
+            provider=Provider(
+                id=row.provider_id,
+                first_name=row.provider_first_name,
+                last_name=row.provider_last_name,
+                time_zone=row.provider_time_zone,
+                active=row.provider_active,
+                booking_rules=BookingRules(
+                    minimum_notice_minutes=row.provider_minimum_notice_minutes,
+                    booking_window_days=row.provider_booking_window_days,
+                    buffer_before_minutes=row.provider_buffer_before_minutes,
+                    buffer_after_minutes=row.provider_buffer_after_minutes,
+                    max_bookings_per_day=row.provider_max_bookings_per_day,
+                ),
+            ),
             capacity=row.capacity,
             booked_count=row.booked_count,
         )

@@ -134,10 +134,25 @@ async def record_many(
     await session.execute(insert(cast(Table, AuditEntry.__table__)), rows)
 
 
-async def record_notes_read(session: AsyncSession, booking_ids: Iterable[int]) -> None:
-    """Audit that the caller was shown the notes of these bookings.
+def notes_read_row(booking_ids: Sequence[int], actor: Actor) -> dict[str, Any]:
+    """One entry for one read, naming every booking whose notes it showed.
 
-    Inside a write transaction the entries join it; otherwise they are committed at once.
+    A single booking is the entry's ``entity_id``; several are listed after ``notes`` in
+    ``changed_fields`` as ``booking:<id>`` (``entity_id`` then empty).
+    """
+    row = _entry_row(READ_NOTES, "booking", None, ["notes"], actor)
+    if len(booking_ids) == 1:
+        row["entity_id"] = booking_ids[0]
+    else:
+        row["changed_fields"] = ["notes", *(f"booking:{id_}" for id_ in booking_ids)]
+    return row
+
+
+async def record_notes_read(session: AsyncSession, booking_ids: Iterable[int]) -> None:
+    """Audit that the caller was shown the notes of these bookings: one entry.
+
+    Inside a write transaction the entry joins it; otherwise it is committed at once
+    (one attempt: a failure fails the request, which then shows nothing).
     """
     ids = sorted(set(booking_ids))
     if not ids:
@@ -150,10 +165,12 @@ async def record_notes_read(session: AsyncSession, booking_ids: Iterable[int]) -
 
 
 async def _record_notes_read(session: AsyncSession, ids: list[int]) -> None:
-    # One multi-row INSERT: ORM-added entries would be inserted one by one on SQLite
-    # (RETURNING of each key), so a page of bookings would cost a statement per row.
-    await record_many(session, READ_NOTES, "booking", ids, ["notes"])
+    # A Core INSERT without RETURNING: one statement, and no ORM unit of work.
+    await session.execute(_INSERT_ENTRY, [notes_read_row(ids, current_actor())])
     await session.run_sync(_notify_change_listeners)
+
+
+_INSERT_ENTRY = insert(cast(Table, AuditEntry.__table__))
 
 
 def _notify_change_listeners(session: Session) -> None:

@@ -177,10 +177,15 @@ def _day_at_limit() -> ColumnElement[bool]:
     )
 
 
-def rule_conditions(now: datetime) -> ColumnElement[bool]:
-    """Slots of ``AvailableSlot`` that the providers' rules let a patient take now."""
+def rule_conditions(now: datetime | None = None, *, at: Any = None) -> ColumnElement[bool]:
+    """Slots of ``AvailableSlot`` that the providers' rules let a patient take ``now``.
+
+    ``at`` instead of ``now``: an expression for the time (a named bind parameter of a
+    statement built once and executed many times).
+    """
     rules = aliased(Provider)
-    at = bindparam("rules_now", value=now, type_=UTCDateTime(), unique=True)
+    if at is None:
+        at = bindparam("rules_now", value=now, type_=UTCDateTime(), unique=True)
     notice = and_(
         rules.minimum_notice_minutes.is_not(None),
         AvailableSlot.start_time < add_minutes(at, rules.minimum_notice_minutes),

@@ -16,19 +16,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from functools import lru_cache
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import Row, Select, Table, and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import contains_eager, defer
+from sqlalchemy.orm import contains_eager
 from sqlalchemy.orm.attributes import set_committed_value
 
 from models import audit, events
 from models.availability import slot_open_clause
 from models.booking_rules import BookingRules, rule_errors
-from models.db import is_constraint_violation, write_transaction
+from models.db import is_constraint_violation, read_rows, write_transaction
 from models.entities import (
     MAX_ID,
     AvailableSlot,
@@ -143,33 +144,50 @@ def check_status(errors: FieldErrors, value: Any, name: str = "status") -> Booki
     return BookingStatus(value)
 
 
-async def _fresh_slot(session: AsyncSession, slot_id: int) -> AvailableSlot | None:
-    stmt = (
-        select(AvailableSlot)
-        .where(AvailableSlot.id == slot_id)
-        .execution_options(populate_existing=True)
-    )
-    return (await session.execute(stmt)).scalar_one_or_none()
+_slot_table = cast(Table, AvailableSlot.__table__)
+_patient_table = cast(Table, Patient.__table__)
+# The slot a booking claims and the patient's state, read in one statement.
+_BOOKING_TARGETS = select(
+    _slot_table.c.id,
+    _slot_table.c.start_time,
+    slot_open_clause().label("available"),
+    _slot_table.c.appointment_type,
+).where(_slot_table.c.id == bindparam("slot_id"))
+_PATIENT_ACTIVE = (
+    select(_patient_table.c.active)
+    .where(_patient_table.c.id == bindparam("patient_id"))
+    .scalar_subquery()
+    .label("patient_active")
+)
+_PATIENT_ONLY = select(_PATIENT_ACTIVE)
 
 
-def _check_slot(
-    errors: FieldErrors, slot: AvailableSlot | None, slot_id: int | None, now: datetime
-) -> None:
+async def _fresh_slot(session: AsyncSession, slot_id: int) -> Row[Any] | None:
+    rows = await read_rows(session, _BOOKING_TARGETS, {"slot_id": slot_id})
+    return rows[0] if rows else None
+
+
+async def _patient_active(session: AsyncSession, patient_id: int | None) -> Any:
+    """The patient's ``active`` (None if there is no such patient)."""
+    if patient_id is None:
+        return None
+    rows = await read_rows(session, _PATIENT_ONLY, {"patient_id": patient_id})
+    return rows[0].patient_active
+
+
+def _check_slot(errors: FieldErrors, slot: Any, slot_id: int | None, now: datetime) -> None:
     if slot_id is not None and slot is None:
         errors.add("available_slot_id", "must exist")
     elif slot is not None and slot.start_time <= now:
         errors.add("available_slot_id", "has already started")
 
 
-async def _check_patient(
-    session: AsyncSession, errors: FieldErrors, patient_id: int | None
-) -> None:
+def _check_patient(errors: FieldErrors, patient_id: int | None, active: Any) -> None:
     if patient_id is None:
         return
-    patient = await session.get(Patient, patient_id)
-    if patient is None:
+    if active is None:
         errors.add("patient_id", "must exist")
-    elif not patient.active:
+    elif not active:
         errors.add("patient_id", "is inactive")
 
 
@@ -306,7 +324,7 @@ async def create_booking(
             moment = now or now_utc()
             slot = await _lock_slot(session, slot_id) if slot_id is not None else None
             _check_slot(errors, slot, slot_id, moment)
-            await _check_patient(session, errors, patient_id)
+            _check_patient(errors, patient_id, await _patient_active(session, patient_id))
             hold = await _check_hold(session, errors, hold_id, slot_id, patient_id)
             errors.raise_if_any()
             assert slot is not None and patient_id is not None
@@ -357,17 +375,31 @@ async def create_booking(
     return booking
 
 
-async def get_booking(session: AsyncSession, booking_id: int) -> Booking:
-    booking = (
-        await session.execute(
-            select(Booking)
-            .where(Booking.id == booking_id)
-            .execution_options(populate_existing=True)
-        )
-    ).scalar_one_or_none()
-    if booking is None:
+_bookings = Booking.__table__
+_slots = AvailableSlot.__table__
+# A booking as reads return it; ``notes`` only when the caller is shown them.
+_BOOKING_COLUMNS = (
+    _bookings.c.id,
+    _bookings.c.available_slot_id,
+    _bookings.c.patient_id,
+    _bookings.c.appointment_type,
+    _bookings.c.status,
+    _bookings.c.cancellation_reason,
+    _bookings.c.cancelled_at,
+    _bookings.c.created_at,
+    _bookings.c.updated_at,
+)
+_BOOKING_BY_ID = select(*_BOOKING_COLUMNS, _bookings.c.notes).where(
+    _bookings.c.id == bindparam("booking_id")
+)
+
+
+async def get_booking(session: AsyncSession, booking_id: int) -> Row[Any]:
+    """One booking row, notes included."""
+    rows = await read_rows(session, _BOOKING_BY_ID, {"booking_id": booking_id})
+    if not rows:
         raise NotFound()
-    return booking
+    return rows[0]
 
 
 def _check_transition(
@@ -485,21 +517,79 @@ def check_booking_filters(
     return parsed_status, start, end
 
 
-def _filter_conditions(filters: BookingFilters, zone: ZoneInfo) -> list[Any]:
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    provider: bool
+    patient: bool
+    slot: bool
+    status: bool
+    start: bool
+    end: bool
+    keyset: bool
+    notes: bool
+
+    @property
+    def slot_filtered(self) -> bool:
+        return self.provider or self.start or self.end
+
+
+def _shape_conditions(shape: _Shape) -> list[Any]:
+    b, s = _bookings.c, _slots.c
     conditions: list[Any] = []
-    if filters.provider_id is not None:
-        conditions.append(AvailableSlot.provider_id == filters.provider_id)
-    if filters.patient_id is not None:
-        conditions.append(Booking.patient_id == filters.patient_id)
-    if filters.available_slot_id is not None:
-        conditions.append(Booking.available_slot_id == filters.available_slot_id)
-    if filters.status is not None:
-        conditions.append(Booking.status == filters.status)
-    if filters.start_date is not None:
-        conditions.append(AvailableSlot.start_time >= day_start(filters.start_date, zone))
-    if filters.end_date is not None:
-        conditions.append(AvailableSlot.start_time < day_end(filters.end_date, zone))
+    if shape.provider:
+        conditions.append(s.provider_id == bindparam("provider_id"))
+    if shape.patient:
+        conditions.append(b.patient_id == bindparam("patient_id"))
+    if shape.slot:
+        conditions.append(b.available_slot_id == bindparam("available_slot_id"))
+    if shape.status:
+        conditions.append(b.status == bindparam("status", type_=b.status.type))
+    if shape.start:
+        conditions.append(s.start_time >= bindparam("window_start", type_=s.start_time.type))
+    if shape.end:
+        conditions.append(s.start_time < bindparam("window_end", type_=s.start_time.type))
     return conditions
+
+
+def _count(shape: _Shape) -> Select[Any]:
+    conditions = _shape_conditions(shape)
+    count = select(func.count()).select_from(_bookings)
+    if shape.slot_filtered:
+        # Only slot filters need the join; without them counting bookings alone is the
+        # same number (every booking has its slot) and avoids joining every slot.
+        count = count.join(_slots, _slots.c.id == _bookings.c.available_slot_id)
+    return count.where(*conditions)
+
+
+@lru_cache(maxsize=512)
+def _count_statement(shape: _Shape) -> Select[Any]:
+    return _count(shape)
+
+
+@lru_cache(maxsize=512)
+def _page_statement(shape: _Shape) -> Select[Any]:
+    conditions = _shape_conditions(shape)
+    columns = [*_BOOKING_COLUMNS, _slots.c.start_time.label("slot_start_time")]
+    if shape.notes:
+        columns.append(_bookings.c.notes)
+    stmt = (
+        select(*columns, _count(shape).scalar_subquery().label("total"))
+        .select_from(_bookings.join(_slots, _slots.c.id == _bookings.c.available_slot_id))
+        .where(*conditions)
+        .order_by(_slots.c.start_time, _bookings.c.id)
+        .limit(bindparam("page_limit"))
+    )
+    if shape.keyset:
+        after_start = bindparam("after_start", type_=_slots.c.start_time.type)
+        stmt = stmt.where(
+            or_(
+                _slots.c.start_time > after_start,
+                and_(_slots.c.start_time == after_start, _bookings.c.id > bindparam("after_id")),
+            )
+        )
+    else:
+        stmt = stmt.offset(bindparam("page_offset"))
+    return stmt
 
 
 BookingKey = tuple[datetime, int]
@@ -513,40 +603,45 @@ async def list_bookings(
     zone: ZoneInfo,
     include_notes: bool = False,
     after: BookingKey | None = None,
-) -> Page[Booking]:
-    """Bookings in appointment order (slot start, then id), each with its slot loaded.
+) -> Page[Row[Any]]:
+    """Booking rows in appointment order (slot start, then id), with ``slot_start_time``.
 
-    Without ``include_notes`` the notes column is not even read, and touching it raises.
-    ``after`` continues after a (slot start_time, booking id) key instead of the offset.
+    One statement (the total rides along as a column); without ``include_notes`` the
+    notes column is not read. With it, the read is audited as one entry naming every
+    booking shown. ``after`` continues after a (slot start_time, booking id) key.
     """
-    conditions = _filter_conditions(filters, zone)
-    count = select(func.count()).select_from(Booking)
-    slot_filters = (filters.provider_id, filters.start_date, filters.end_date)
-    if any(value is not None for value in slot_filters):
-        # Only slot filters need the join; without them counting bookings alone is the
-        # same number (every booking has its slot) and avoids joining every slot.
-        count = count.join(AvailableSlot, AvailableSlot.id == Booking.available_slot_id)
-    total = (await session.execute(count.where(*conditions))).scalar_one()
-    stmt = (
-        select(Booking)
-        .join(Booking.slot)
-        .options(contains_eager(Booking.slot))
-        .where(*conditions)
-        .order_by(AvailableSlot.start_time, Booking.id)
-        .limit(page.page_size)
-        .execution_options(populate_existing=True)
-    )
-    if not include_notes:
-        stmt = stmt.options(defer(Booking.notes, raiseload=True))
+    params: dict[str, Any] = {"page_limit": page.page_size}
+    if filters.provider_id is not None:
+        params["provider_id"] = filters.provider_id
+    if filters.patient_id is not None:
+        params["patient_id"] = filters.patient_id
+    if filters.available_slot_id is not None:
+        params["available_slot_id"] = filters.available_slot_id
+    if filters.status is not None:
+        params["status"] = filters.status
+    if filters.start_date is not None:
+        params["window_start"] = day_start(filters.start_date, zone)
+    if filters.end_date is not None:
+        params["window_end"] = day_end(filters.end_date, zone)
     if after is not None:
-        after_start, after_id = after
-        stmt = stmt.where(
-            (AvailableSlot.start_time > after_start)
-            | and_(AvailableSlot.start_time == after_start, Booking.id > after_id)
-        )
+        params["after_start"], params["after_id"] = after
     else:
-        stmt = stmt.offset(page.offset)
-    items = list((await session.execute(stmt)).scalars())
+        params["page_offset"] = page.offset
+    shape = _Shape(
+        provider=filters.provider_id is not None,
+        patient=filters.patient_id is not None,
+        slot=filters.available_slot_id is not None,
+        status=filters.status is not None,
+        start=filters.start_date is not None,
+        end=filters.end_date is not None,
+        keyset=after is not None,
+        notes=include_notes,
+    )
+    rows = list(await read_rows(session, _page_statement(shape), params))
+    if rows:
+        total = rows[0].total
+    else:
+        total = (await read_rows(session, _count_statement(shape), params))[0][0]
     if include_notes:
-        await audit.record_notes_read(session, [booking.id for booking in items])
-    return Page(items=items, total=total, page=page.page, page_size=page.page_size)
+        await audit.record_notes_read(session, [row.id for row in rows])
+    return Page(items=rows, total=total, page=page.page, page_size=page.page_size)

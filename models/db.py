@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import weakref
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import event
+from sqlalchemy import Executable, Row, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import (
@@ -21,6 +23,7 @@ _IMMEDIATE = "clinic_sqlite_immediate"
 
 
 _WRITING = "clinic_write_transaction"
+READER = "clinic_reader"
 
 # Nothing waits on the database for ever: a connection attempt, a pool checkout and a
 # statement each give up after these many seconds (the request then gets a 503).
@@ -62,7 +65,119 @@ def create_engine(
     )
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def create_read_engine(
+    url: str, write_engine: AsyncEngine, *, pool_size: int = 5, max_overflow: int = 5
+) -> AsyncEngine:
+    """The engine of pure reads: autocommit connections, so a read is its one statement.
+
+    No BEGIN, no ROLLBACK on release, no pre-ping: a connection found dead is replaced
+    and the read retried once (:class:`Reader`). Every statement is also reported to
+    ``write_engine``'s statement listeners, so whoever watches the main engine sees all.
+    Disposing ``write_engine`` disposes this one too.
+    """
+    parsed = make_url(url)
+    hide_parameters = not write_engine.echo
+    connect_args: dict[str, Any] = {}
+    if parsed.get_backend_name() == "sqlite":
+        connect_args = {"timeout": 30}
+    elif parsed.get_driver_name() == "asyncpg":
+        connect_args = {
+            "timeout": CONNECT_TIMEOUT,
+            "command_timeout": STATEMENT_TIMEOUT,
+            "server_settings": {"statement_timeout": str(int(STATEMENT_TIMEOUT * 1000))},
+        }
+    extra: dict[str, Any] = {}
+    if parsed.get_backend_name() != "sqlite":
+        extra = {
+            "pool_size": pool_size,
+            "max_overflow": max_overflow,
+            "pool_timeout": POOL_TIMEOUT,
+        }
+    engine = create_async_engine(
+        url,
+        echo=write_engine.echo,
+        hide_parameters=hide_parameters,
+        isolation_level="AUTOCOMMIT",
+        skip_autocommit_rollback=True,
+        pool_recycle=1800,
+        connect_args=connect_args,
+        **extra,
+    )
+    if parsed.get_backend_name() == "sqlite":
+        _configure_sqlite(engine, reads_only=True)
+    _mirror_statements(engine, write_engine)
+    return engine
+
+
+def _mirror_statements(source: AsyncEngine, target: AsyncEngine) -> None:
+    dispatch = target.sync_engine.dispatch
+
+    @event.listens_for(source.sync_engine, "before_cursor_execute")
+    def _forward(*args: Any) -> None:
+        if dispatch.before_cursor_execute:
+            dispatch.before_cursor_execute(*args)
+
+    @event.listens_for(target.sync_engine, "engine_disposed")
+    def _dispose(_engine: Any) -> None:
+        source.sync_engine.dispose()
+
+
+class Reader:
+    """Runs a pure read as one statement on the read engine."""
+
+    __slots__ = ("engine",)
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def rows(
+        self, stmt: Executable, params: Mapping[str, Any] | None = None
+    ) -> Sequence[Row[Any]]:
+        try:
+            return await self._rows(stmt, params)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+        # The pooled connection had died (a server restart): once more on a fresh one.
+        return await self._rows(stmt, params)
+
+    async def _rows(self, stmt: Executable, params: Mapping[str, Any] | None) -> Sequence[Row[Any]]:
+        async with self.engine.connect() as conn:
+            return (await conn.execute(stmt, params)).all()
+
+
+async def read_rows(
+    session: AsyncSession, stmt: Executable, params: Mapping[str, Any] | None = None
+) -> Sequence[Row[Any]]:
+    """Rows of a Core read: inside a transaction on the session (it sees its own writes),
+    otherwise on the read engine without a transaction."""
+    reader: Reader | None = session.info.get(READER)
+    if reader is None or session.in_transaction():
+        return (await session.execute(stmt, params)).all()
+    return await reader.rows(stmt, params)
+
+
+# SQLite takes one writer at a time: writers of this process queue here, awake, instead
+# of sleeping in SQLite's busy handler (which stays for other processes).
+_writer_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def writer_lock(engine: AsyncEngine | Any) -> asyncio.Lock | None:
+    """The in-process lock of the SQLite database behind ``engine``; None for PostgreSQL."""
+    if not isinstance(engine, AsyncEngine) or engine.dialect.name != "sqlite":
+        return None
+    database = engine.url.database or ""
+    key = database if database not in ("", ":memory:") else f"memory:{id(engine)}"
+    locks = _writer_locks.setdefault(asyncio.get_running_loop(), {})
+    lock = locks.get(key)
+    if lock is None:
+        lock = locks[key] = asyncio.Lock()
+    return lock
+
+
+def _configure_sqlite(engine: AsyncEngine, *, reads_only: bool = False) -> None:
     """Let SQLAlchemy, not the driver, issue BEGIN, so writes can take the lock up front.
 
     A write transaction starts with ``BEGIN IMMEDIATE``: the write lock is taken before
@@ -84,6 +199,9 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         dbapi_connection.create_function(
             LOCAL_DAY_FUNCTION, 2, _sqlite_local_day, deterministic=True
         )
+
+    if reads_only:
+        return
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
@@ -114,10 +232,21 @@ async def write_transaction(session: AsyncSession) -> AsyncIterator[AsyncSession
     """
     if session.in_transaction():
         await session.commit()
+    lock = writer_lock(session.bind)
+    if lock is None:
+        async with _transaction(session):
+            yield session
+        return
+    async with lock, _transaction(session):
+        yield session
+
+
+@asynccontextmanager
+async def _transaction(session: AsyncSession) -> AsyncIterator[None]:
     await session.connection(execution_options={_IMMEDIATE: True})
     session.info[_WRITING] = True
     try:
-        yield session
+        yield
     except BaseException:
         session.info.pop(_WRITING, None)
         await session.rollback()

@@ -202,6 +202,44 @@ class AvailableSlot(TimestampMixin, Base):
         # Mapped in models.availability: open now (no admin close, no time off, a free seat).
         available: Mapped[bool]
 
+    # The flat provider columns of a slot read row (models.slots.SLOT_COLUMNS), so a
+    # loaded entity renders like a row.
+    @property
+    def provider_first_name(self) -> str:
+        return self.provider.first_name
+
+    @property
+    def provider_last_name(self) -> str:
+        return self.provider.last_name
+
+    @property
+    def provider_time_zone(self) -> str:
+        return self.provider.time_zone
+
+    @property
+    def provider_active(self) -> bool:
+        return self.provider.active
+
+    @property
+    def provider_minimum_notice_minutes(self) -> int | None:
+        return self.provider.minimum_notice_minutes
+
+    @property
+    def provider_booking_window_days(self) -> int | None:
+        return self.provider.booking_window_days
+
+    @property
+    def provider_buffer_before_minutes(self) -> int | None:
+        return self.provider.buffer_before_minutes
+
+    @property
+    def provider_buffer_after_minutes(self) -> int | None:
+        return self.provider.buffer_after_minutes
+
+    @property
+    def provider_max_bookings_per_day(self) -> int | None:
+        return self.provider.max_bookings_per_day
+
 
 class Booking(TimestampMixin, Base):
     __tablename__ = "bookings"

@@ -2,25 +2,88 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, Select, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import joinedload
 
-from models.entities import AvailableSlot, Provider
+from models.db import read_rows
 from models.pagination import Page, PageRequest
-from models.slots import SlotFilters, filter_conditions
+from models.slots import (
+    SLOT_COLUMNS,
+    SLOTS_TABLE,
+    SLOTS_WITH_PROVIDER,
+    SlotFilters,
+    SlotShape,
+    shape_conditions,
+    slot_query,
+)
 
 DEFAULT_SLOTS_PER_PROVIDER = 100
 MAX_SLOTS_PER_PROVIDER = 500
 
 
+@dataclass(frozen=True, slots=True)
+class ProviderInfo:
+    id: int
+    first_name: str
+    last_name: str
+    time_zone: str
+    active: bool
+
+
 @dataclass(slots=True)
 class ProviderSlots:
-    provider: Provider
-    slots: list[AvailableSlot]
+    provider: ProviderInfo
+    slots: list[Row[Any]]
+
+
+@lru_cache(maxsize=256)
+def _grouped_statement(shape: SlotShape) -> Select[Any]:
+    """The page of providers, its total (a window count), and their first slots: one query."""
+    conditions = shape_conditions(shape)
+    page_ids = (
+        select(SLOTS_TABLE.c.provider_id, func.count().over().label("total"))
+        .where(*conditions)
+        .group_by(SLOTS_TABLE.c.provider_id)
+        .order_by(SLOTS_TABLE.c.provider_id)
+        .limit(bindparam("page_limit"))
+    )
+    if shape.keyset:
+        page_ids = page_ids.where(SLOTS_TABLE.c.provider_id > bindparam("after_provider_id"))
+    else:
+        page_ids = page_ids.offset(bindparam("page_offset"))
+    providers = page_ids.cte("page_providers")
+    ranked = (
+        select(
+            *SLOT_COLUMNS,
+            func.row_number()
+            .over(
+                partition_by=SLOTS_TABLE.c.provider_id,
+                order_by=(SLOTS_TABLE.c.start_time, SLOTS_TABLE.c.id),
+            )
+            .label("position"),
+        )
+        .select_from(SLOTS_WITH_PROVIDER)
+        .where(*conditions, SLOTS_TABLE.c.provider_id.in_(select(providers.c.provider_id)))
+        .subquery("ranked")
+    )
+    columns = [ranked.c[column.name] for column in SLOT_COLUMNS]
+    return (
+        select(*columns, providers.c.total)
+        .select_from(providers.join(ranked, ranked.c.provider_id == providers.c.provider_id))
+        .where(ranked.c.position <= bindparam("per_provider"))
+        .order_by(ranked.c.provider_id, ranked.c.start_time, ranked.c.id)
+    )
+
+
+@lru_cache(maxsize=256)
+def _count_statement(shape: SlotShape) -> Select[Any]:
+    conditions = shape_conditions(shape)
+    return select(func.count(func.distinct(SLOTS_TABLE.c.provider_id))).where(*conditions)
 
 
 async def list_provider_slots(
@@ -34,57 +97,30 @@ async def list_provider_slots(
 ) -> Page[ProviderSlots]:
     """Providers (by id) with at least one matching slot, each with its first slots.
 
-    Four statements whatever the page size: the count, the page of provider ids, the
-    providers, and their slots (at most ``slots_per_provider`` each, in time order).
+    One statement whatever the page size (a second counts only when the page is empty).
     """
-    conditions = filter_conditions(filters, zone)
-    total = (
-        await session.execute(
-            select(func.count(func.distinct(AvailableSlot.provider_id))).where(*conditions)
-        )
-    ).scalar_one()
-    ids_stmt = (
-        select(AvailableSlot.provider_id)
-        .where(*conditions)
-        .group_by(AvailableSlot.provider_id)
-        .order_by(AvailableSlot.provider_id)
-        .limit(page.page_size)
-    )
+    shape, params = slot_query(filters, zone)
     if after_provider_id is not None:
-        ids_stmt = ids_stmt.where(AvailableSlot.provider_id > after_provider_id)
+        shape = replace(shape, keyset=True)
+        params["after_provider_id"] = after_provider_id
     else:
-        ids_stmt = ids_stmt.offset(page.offset)
-    provider_ids = list((await session.execute(ids_stmt)).scalars())
-    if not provider_ids:
+        params["page_offset"] = page.offset
+    params["page_limit"] = page.page_size
+    params["per_provider"] = slots_per_provider
+    rows = await read_rows(session, _grouped_statement(shape), params)
+    if not rows:
+        total = (await read_rows(session, _count_statement(shape), params))[0][0]
         return Page(items=[], total=total, page=page.page, page_size=page.page_size)
-    providers = {
-        provider.id: provider
-        for provider in (
-            await session.execute(select(Provider).where(Provider.id.in_(provider_ids)))
-        ).scalars()
-    }
-    ranked = (
-        select(
-            AvailableSlot.id.label("slot_id"),
-            func.row_number()
-            .over(
-                partition_by=AvailableSlot.provider_id,
-                order_by=(AvailableSlot.start_time, AvailableSlot.id),
+    items: list[ProviderSlots] = []
+    for row in rows:
+        if not items or items[-1].provider.id != row.provider_id:
+            provider = ProviderInfo(
+                id=row.provider_id,
+                first_name=row.provider_first_name,
+                last_name=row.provider_last_name,
+                time_zone=row.provider_time_zone,
+                active=row.provider_active,
             )
-            .label("position"),
-        )
-        .where(*conditions, AvailableSlot.provider_id.in_(provider_ids))
-        .subquery()
-    )
-    slots_stmt = (
-        select(AvailableSlot)
-        .join(ranked, ranked.c.slot_id == AvailableSlot.id)
-        .where(ranked.c.position <= slots_per_provider)
-        .options(joinedload(AvailableSlot.provider))
-        .order_by(AvailableSlot.provider_id, AvailableSlot.start_time, AvailableSlot.id)
-    )
-    grouped: dict[int, list[AvailableSlot]] = {provider_id: [] for provider_id in provider_ids}
-    for slot in (await session.execute(slots_stmt)).scalars():
-        grouped[slot.provider_id].append(slot)
-    items = [ProviderSlots(providers[pid], grouped[pid]) for pid in provider_ids]
-    return Page(items=items, total=total, page=page.page, page_size=page.page_size)
+            items.append(ProviderSlots(provider, []))
+        items[-1].slots.append(row)
+    return Page(items=items, total=rows[0].total, page=page.page, page_size=page.page_size)

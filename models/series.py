@@ -28,7 +28,7 @@ from models.bulk import (
     stored_intervals,
 )
 from models.db import write_transaction
-from models.entities import AvailableSlot, SlotSeries
+from models.entities import SlotSeries
 from models.errors import FieldErrors, NotFound, SlotConflict, TimeOffConflict
 from models.recurrence import (
     Occurrence,
@@ -37,7 +37,14 @@ from models.recurrence import (
     normalized_rule,
     to_local,
 )
-from models.slots import SlotInput, ValidSlot, create_single_slot, get_slot, validate_new_slot
+from models.slots import (
+    SlotInput,
+    SlotView,
+    ValidSlot,
+    create_single_slot,
+    get_slot,
+    validate_new_slot,
+)
 from models.timeutil import format_timestamp, now_utc, zone_or_none
 
 logger = logging.getLogger("clinic_availability.recurrence")
@@ -94,7 +101,7 @@ class CreationPreview:
 class SeriesCreated:
     series: SlotSeries
     slot_ids: list[int]
-    first: AvailableSlot
+    first: SlotView
 
 
 @dataclass(slots=True)
@@ -319,7 +326,7 @@ async def create_series_from_input(
     *,
     now: datetime | None = None,
     limits: RecurrenceLimits | None = None,
-) -> AvailableSlot:
+) -> SlotView:
     """Validate and create a recurring slot's series; its first occurrence."""
     now = now or now_utc()
     valid = await validate_new_slot(session, data, now=now)
@@ -432,7 +439,7 @@ async def create_slot(
     *,
     now: datetime | None = None,
     limits: RecurrenceLimits | None = None,
-) -> AvailableSlot:
+) -> SlotView:
     """Create a slot as the REST and GraphQL faces ask for it.
 
     A recurring slot starts a series; the reply is its first occurrence.

@@ -33,6 +33,7 @@ from models.recurrence import Occurrence, check_no_self_overlap, to_instant, to_
 from models.series import conflicts_of, find_clashes, series_zone
 from models.slots import (
     SlotInput,
+    SlotView,
     active_hold_exists,
     check_appointment_type,
     check_capacity,
@@ -93,8 +94,8 @@ class ScopedChange:
     slot_ids: list[int] = field(default_factory=list)
     kept: list[KeptSlot] = field(default_factory=list)
     # After an update: the addressed slot and the changed ones, providers loaded.
-    slot: AvailableSlot | None = None
-    slots: list[AvailableSlot] = field(default_factory=list)
+    slot: SlotView | None = None
+    slots: list[SlotView] = field(default_factory=list)
 
 
 async def _targets(
@@ -315,8 +316,8 @@ async def update_scoped(
     """Apply ``data`` to the occurrences ``scope`` covers; all of them or none (409)."""
     now = now or now_utc()
     if scope is Scope.SINGLE:
-        slot = await update_slot(session, slot_id, data, now=now)
-        return ScopedChange(scope, slot.series_id, [slot.id], slot=slot, slots=[slot])
+        updated = await update_slot(session, slot_id, data, now=now)
+        return ScopedChange(scope, updated.series_id, [updated.id], slot=updated, slots=[updated])
     errors, new_start, new_end = _check_fields(data)
     errors.raise_if_any()
     try:

@@ -5,12 +5,17 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from models.audit import install_audit_hooks
+from models.db import READER, Reader
 from models.events import install_event_hooks
 from models.idempotency import install_idempotency_hooks
 
 
-def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+def create_sessionmaker(
+    engine: AsyncEngine, *, read_engine: AsyncEngine | None = None
+) -> async_sessionmaker[AsyncSession]:
+    """Sessions on ``engine``; with ``read_engine``, pure reads outside a transaction use it."""
     install_audit_hooks()
     install_idempotency_hooks()
     install_event_hooks()
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+    info = {READER: Reader(read_engine)} if read_engine is not None else {}
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False, info=info)

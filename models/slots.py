@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from functools import lru_cache
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, and_, delete, exists, func, select
+from sqlalchemy import Row, Select, Table, and_, bindparam, delete, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import joinedload
 
 from models import events
 from models.availability import active_holds, slot_open_clause, time_off_covers
+from models.base import UTCDateTime
 from models.booking_rules import rule_conditions
-from models.db import is_constraint_violation, write_transaction
+from models.db import is_constraint_violation, read_rows, write_transaction
 from models.entities import (
     APPOINTMENT_TYPES,
     MAX_ID,
@@ -45,6 +47,23 @@ from models.timeutil import (
 )
 
 OVERLAP_CONSTRAINT = "ex_available_slots_no_overlap"
+_provider_table = cast(Table, Provider.__table__)
+# A provider's booking rules, as the flat ``provider_*`` columns of a slot row carry them.
+RULE_COLUMNS = (
+    "minimum_notice_minutes",
+    "booking_window_days",
+    "buffer_before_minutes",
+    "buffer_after_minutes",
+    "max_bookings_per_day",
+)
+_PROVIDER_BY_ID = select(
+    _provider_table.c.id,
+    _provider_table.c.first_name,
+    _provider_table.c.last_name,
+    _provider_table.c.time_zone,
+    _provider_table.c.active,
+    *(_provider_table.c[name] for name in RULE_COLUMNS),
+).where(_provider_table.c.id == bindparam("provider_id"))
 MAX_CONFLICTS_REPORTED = 20
 UNSET: Any = object()
 
@@ -89,7 +108,8 @@ class ValidSlot:
     recurrence_rule: str | None = None
     recurrence_end_date: date | None = None
     capacity: int = 1
-    provider: Provider | None = field(default=None, repr=False)
+    # The provider's row (id, names, time zone, active, booking rules) or entity.
+    provider: Any = field(default=None, repr=False)
 
     @property
     def duration_minutes(self) -> int:
@@ -188,10 +208,12 @@ def check_recurrence_fields(errors: FieldErrors, data: SlotInput) -> None:
 
 async def _load_provider(
     session: AsyncSession, errors: FieldErrors, provider_id: int | None
-) -> Provider | None:
+) -> Row[Any] | None:
+    """The provider's row (id, names, time zone, active), or None with the error noted."""
     if provider_id is None:
         return None
-    provider = await session.get(Provider, provider_id)
+    rows = await read_rows(session, _PROVIDER_BY_ID, {"provider_id": provider_id})
+    provider = rows[0] if rows else None
     if provider is None:
         errors.add("provider_id", "must exist")
     elif not provider.active:
@@ -315,9 +337,72 @@ def new_slot_row(valid: ValidSlot, *, series_id: int | None = None) -> Available
     )
 
 
+@dataclass(frozen=True, slots=True)
+class SlotRecord:
+    """A slot just written, with the attributes of a slot read row (``SLOT_COLUMNS``)."""
+
+    id: int
+    provider_id: int
+    start_time: datetime
+    end_time: datetime
+    duration_minutes: int
+    appointment_type: str | None
+    available: bool
+    recurring: bool
+    recurrence_pattern: str | None
+    recurrence_rule: str | None
+    series_id: int | None
+    created_at: datetime
+    updated_at: datetime
+    capacity: int
+    booked_count: int
+    provider_first_name: str
+    provider_last_name: str
+    provider_time_zone: str
+    provider_active: bool
+    provider_minimum_notice_minutes: int | None
+    provider_booking_window_days: int | None
+    provider_buffer_before_minutes: int | None
+    provider_buffer_after_minutes: int | None
+    provider_max_bookings_per_day: int | None
+
+
+def created_record(slot: AvailableSlot, valid: ValidSlot) -> SlotRecord:
+    provider = valid.provider
+    assert provider is not None
+    return SlotRecord(
+        id=slot.id,
+        provider_id=slot.provider_id,
+        start_time=slot.start_time,
+        end_time=slot.end_time,
+        duration_minutes=slot.duration_minutes,
+        appointment_type=slot.appointment_type,
+        # Open unless the admin closed it: a new slot has no booking or hold, and one
+        # inside a time off was refused.
+        available=valid.available,
+        recurring=slot.recurring,
+        recurrence_pattern=slot.recurrence_pattern,
+        recurrence_rule=slot.recurrence_rule,
+        series_id=slot.series_id,
+        created_at=slot.created_at,
+        updated_at=slot.updated_at,
+        capacity=valid.capacity,
+        booked_count=0,
+        provider_first_name=provider.first_name,
+        provider_last_name=provider.last_name,
+        provider_time_zone=provider.time_zone,
+        provider_active=provider.active,
+        provider_minimum_notice_minutes=provider.minimum_notice_minutes,
+        provider_booking_window_days=provider.booking_window_days,
+        provider_buffer_before_minutes=provider.buffer_before_minutes,
+        provider_buffer_after_minutes=provider.buffer_after_minutes,
+        provider_max_bookings_per_day=provider.max_bookings_per_day,
+    )
+
+
 async def create_single_slot(
     session: AsyncSession, data: SlotInput, *, now: datetime | None = None
-) -> AvailableSlot:
+) -> SlotRecord:
     """Validate and store one slot; 422 on bad fields, 409 on overlap."""
     valid = await validate_new_slot(session, data, now=now)
     try:
@@ -328,8 +413,8 @@ async def create_single_slot(
             session.add(slot)
             await session.flush()
             events.slot_event(session, events.SLOT_CREATED, slot)
-            # Read back before the commit (see update_slot).
-            created = await get_slot(session, slot.id)
+            # Everything the reply shows is known now: no read back.
+            created = created_record(slot, valid)
     except IntegrityError as exc:
         if not is_constraint_violation(exc, OVERLAP_CONSTRAINT):
             raise
@@ -339,18 +424,52 @@ async def create_single_slot(
     return created
 
 
-async def get_slot(session: AsyncSession, slot_id: int) -> AvailableSlot:
-    slot = (
-        await session.execute(
-            select(AvailableSlot)
-            .options(joinedload(AvailableSlot.provider))
-            .where(AvailableSlot.id == slot_id)
-            .execution_options(populate_existing=True)
-        )
-    ).scalar_one_or_none()
-    if slot is None:
+SLOTS_TABLE = cast(Table, AvailableSlot.__table__)
+PROVIDERS_TABLE = cast(Table, Provider.__table__)
+# A slot row as every read returns it: the slot's columns and its provider's, flat.
+SLOT_COLUMNS = (
+    SLOTS_TABLE.c.id,
+    SLOTS_TABLE.c.provider_id,
+    SLOTS_TABLE.c.start_time,
+    SLOTS_TABLE.c.end_time,
+    SLOTS_TABLE.c.duration_minutes,
+    SLOTS_TABLE.c.appointment_type,
+    slot_open_clause().label("available"),
+    SLOTS_TABLE.c.recurring,
+    SLOTS_TABLE.c.recurrence_pattern,
+    SLOTS_TABLE.c.recurrence_rule,
+    SLOTS_TABLE.c.series_id,
+    SLOTS_TABLE.c.created_at,
+    SLOTS_TABLE.c.updated_at,
+    PROVIDERS_TABLE.c.first_name.label("provider_first_name"),
+    PROVIDERS_TABLE.c.last_name.label("provider_last_name"),
+    PROVIDERS_TABLE.c.time_zone.label("provider_time_zone"),
+    PROVIDERS_TABLE.c.active.label("provider_active"),
+    SLOTS_TABLE.c.capacity,
+    SLOTS_TABLE.c.booked_count,
+    *(PROVIDERS_TABLE.c[name].label(f"provider_{name}") for name in RULE_COLUMNS),
+)
+SLOTS_WITH_PROVIDER = SLOTS_TABLE.join(
+    PROVIDERS_TABLE, PROVIDERS_TABLE.c.id == SLOTS_TABLE.c.provider_id
+)
+_SLOT_BY_ID = (
+    select(*SLOT_COLUMNS)
+    .select_from(SLOTS_WITH_PROVIDER)
+    .where(SLOTS_TABLE.c.id == bindparam("slot_id"))
+)
+
+
+# What slot operations return: a read row, or (from batch and series code) an entity
+# with its provider loaded; both have the same attributes.
+SlotView = Row[Any] | AvailableSlot | SlotRecord
+
+
+async def get_slot(session: AsyncSession, slot_id: int) -> Row[Any]:
+    """One slot row with its provider's columns (see ``SLOT_COLUMNS``)."""
+    rows = await read_rows(session, _SLOT_BY_ID, {"slot_id": slot_id})
+    if not rows:
         raise NotFound()
-    return slot
+    return rows[0]
 
 
 async def raise_if_time_off(
@@ -386,7 +505,7 @@ RECURRENCE_FIELDS = ("recurring", "recurrence_pattern", "recurrence_rule", "recu
 
 async def update_slot(
     session: AsyncSession, slot_id: int, data: SlotInput, *, now: datetime | None = None
-) -> AvailableSlot:
+) -> Row[Any]:
     """Partial update; re-checks the fields sent and conflicts, excluding the slot itself."""
     now = now or now_utc()
     errors = FieldErrors()
@@ -576,6 +695,136 @@ def filter_conditions(filters: SlotFilters, zone: ZoneInfo) -> list[Any]:
 SlotKey = tuple[datetime, int]
 
 
+@dataclass(frozen=True, slots=True)
+class SlotShape:
+    """Which conditions a slot page has: the statement is built once per shape."""
+
+    provider: bool
+    start: bool
+    end: bool
+    available: bool | None
+    appointment_type: bool
+    future_only: bool
+    min_duration: bool
+    keyset: bool
+    # The providers' booking rules (search): they need ``future_only``'s ``now``.
+    rules: bool = False
+
+
+def shape_conditions(shape: SlotShape) -> list[Any]:
+    c = SLOTS_TABLE.c
+    conditions: list[Any] = []
+    if shape.provider:
+        conditions.append(c.provider_id == bindparam("provider_id"))
+    if shape.start:
+        conditions.append(c.start_time >= bindparam("window_start", type_=c.start_time.type))
+    if shape.end:
+        conditions.append(c.start_time < bindparam("window_end", type_=c.start_time.type))
+    if shape.available is not None:
+        # Open now: the hold expiry is compared with the time of each execution.
+        conditions.append(slot_open_clause() if shape.available else ~slot_open_clause())
+    if shape.appointment_type:
+        conditions.append(
+            or_(c.appointment_type == bindparam("appointment_type"), c.appointment_type.is_(None))
+        )
+    if shape.future_only:
+        conditions.append(c.start_time > bindparam("now", type_=c.start_time.type))
+    if shape.min_duration:
+        conditions.append(c.duration_minutes >= bindparam("min_duration"))
+    if shape.rules:
+        conditions.append(rule_conditions(at=bindparam("now", type_=UTCDateTime())))
+    return conditions
+
+
+@lru_cache(maxsize=512)
+def _page_statement(shape: SlotShape) -> Select[Any]:
+    """The page with its total as a column: the database counts once, in the same snapshot."""
+    conditions = shape_conditions(shape)
+    count = select(func.count()).select_from(SLOTS_TABLE).where(*conditions)
+    stmt = (
+        select(*SLOT_COLUMNS, count.scalar_subquery().label("total"))
+        .select_from(SLOTS_WITH_PROVIDER)
+        .where(*conditions)
+        .order_by(SLOTS_TABLE.c.start_time, SLOTS_TABLE.c.id)
+        .limit(bindparam("page_limit"))
+    )
+    if shape.keyset:
+        after_start = bindparam("after_start", type_=SLOTS_TABLE.c.start_time.type)
+        stmt = stmt.where(
+            or_(
+                SLOTS_TABLE.c.start_time > after_start,
+                and_(
+                    SLOTS_TABLE.c.start_time == after_start,
+                    SLOTS_TABLE.c.id > bindparam("after_id"),
+                ),
+            )
+        )
+    else:
+        stmt = stmt.offset(bindparam("page_offset"))
+    return stmt
+
+
+@lru_cache(maxsize=512)
+def _count_statement(shape: SlotShape) -> Select[Any]:
+    return select(func.count()).select_from(SLOTS_TABLE).where(*shape_conditions(shape))
+
+
+def slot_query(
+    filters: SlotFilters,
+    zone: ZoneInfo,
+    *,
+    after: SlotKey | None = None,
+    future_after: datetime | None = None,
+    min_duration: int | None = None,
+    rules: bool = False,
+) -> tuple[SlotShape, dict[str, Any]]:
+    params: dict[str, Any] = {}
+    if filters.provider_id is not None:
+        params["provider_id"] = filters.provider_id
+    if filters.start_date is not None:
+        params["window_start"] = day_start(filters.start_date, zone)
+    if filters.end_date is not None:
+        params["window_end"] = day_end(filters.end_date, zone)
+    if filters.appointment_type is not None:
+        params["appointment_type"] = filters.appointment_type
+    if future_after is not None:
+        params["now"] = future_after
+    if min_duration is not None:
+        params["min_duration"] = min_duration
+    if after is not None:
+        params["after_start"], params["after_id"] = after
+    shape = SlotShape(
+        provider=filters.provider_id is not None,
+        start=filters.start_date is not None,
+        end=filters.end_date is not None,
+        available=filters.available,
+        appointment_type=filters.appointment_type is not None,
+        future_only=future_after is not None,
+        min_duration=min_duration is not None,
+        keyset=after is not None,
+        rules=rules,
+    )
+    return shape, params
+
+
+async def _slot_page(
+    session: AsyncSession,
+    shape: SlotShape,
+    params: dict[str, Any],
+    page: PageRequest,
+) -> Page[Row[Any]]:
+    params["page_limit"] = page.page_size
+    if not shape.keyset:
+        params["page_offset"] = page.offset
+    rows: Sequence[Row[Any]] = await read_rows(session, _page_statement(shape), params)
+    if rows:
+        total = rows[0].total
+    else:
+        # Past the last page: the count alone (the page query had no row to carry it).
+        total = (await read_rows(session, _count_statement(shape), params))[0][0]
+    return Page(items=list(rows), total=total, page=page.page, page_size=page.page_size)
+
+
 async def list_slots(
     session: AsyncSession,
     filters: SlotFilters,
@@ -583,35 +832,26 @@ async def list_slots(
     page: PageRequest,
     zone: ZoneInfo,
     after: SlotKey | None = None,
-    extra_conditions: tuple[Any, ...] = (),
-) -> Page[AvailableSlot]:
-    """Slots in time order with their providers: one statement whatever the page size.
+) -> Page[Row[Any]]:
+    """Slot rows (``SLOT_COLUMNS``) in time order: one statement whatever the page size.
 
     The total rides along as a column of the page query (computed once by the database),
     which saves a round trip; only an empty page needs a second statement to count.
     ``after`` continues after a (start_time, id) key instead of using the page offset.
     """
-    conditions = [*filter_conditions(filters, zone), *extra_conditions]
-    count = select(func.count()).select_from(AvailableSlot).where(*conditions)
-    stmt = (
-        select(AvailableSlot, count.correlate(None).scalar_subquery())
-        .options(joinedload(AvailableSlot.provider))
-        .where(*conditions)
-        .order_by(AvailableSlot.start_time, AvailableSlot.id)
-        .limit(page.page_size)
-    )
-    if after is not None:
-        after_start, after_id = after
-        stmt = stmt.where(
-            (AvailableSlot.start_time > after_start)
-            | and_(AvailableSlot.start_time == after_start, AvailableSlot.id > after_id)
-        )
-    else:
-        stmt = stmt.offset(page.offset)
-    rows = (await session.execute(stmt)).tuples().all()
-    items = [slot for slot, _total in rows]
-    total = rows[0][1] if rows else (await session.execute(count)).scalar_one()
-    return Page(items=items, total=total, page=page.page, page_size=page.page_size)
+    shape, params = slot_query(filters, zone, after=after)
+    return await _slot_page(session, shape, params, page)
+
+
+def check_search(*, duration: int | None, appointment_type: str | None) -> None:
+    """The search's own argument checks; raises ValidationFailed."""
+    errors = FieldErrors()
+    if duration is not None and duration < 1:
+        errors.add("duration", "must be greater than or equal to 1")
+    if duration is not None and duration > 24 * 60 * 31:
+        errors.add("duration", f"must be less than or equal to {24 * 60 * 31}")
+    check_appointment_type(errors, appointment_type)
+    errors.raise_if_any()
 
 
 async def search_slots(
@@ -625,20 +865,10 @@ async def search_slots(
     zone: ZoneInfo,
     now: datetime | None = None,
     after: SlotKey | None = None,
-) -> Page[AvailableSlot]:
+) -> Page[Row[Any]]:
     """Available, future slots, at least ``duration`` minutes long, that the providers'
     booking rules let a patient take (one statement whatever the page size)."""
-    errors = FieldErrors()
-    if duration is not None and duration < 1:
-        errors.add("duration", "must be greater than or equal to 1")
-    if duration is not None and duration > 24 * 60 * 31:
-        errors.add("duration", f"must be less than or equal to {24 * 60 * 31}")
-    check_appointment_type(errors, appointment_type)
-    errors.raise_if_any()
-    now = now or now_utc()
-    extra: list[Any] = [AvailableSlot.start_time > now, rule_conditions(now)]
-    if duration is not None:
-        extra.append(AvailableSlot.duration_minutes >= duration)
+    check_search(duration=duration, appointment_type=appointment_type)
     filters = SlotFilters(
         provider_id=provider_id,
         start_date=on_date,
@@ -646,6 +876,12 @@ async def search_slots(
         available=True,
         appointment_type=appointment_type,
     )
-    return await list_slots(
-        session, filters, page=page, zone=zone, after=after, extra_conditions=tuple(extra)
+    shape, params = slot_query(
+        filters,
+        zone,
+        after=after,
+        future_after=now or now_utc(),
+        min_duration=duration,
+        rules=True,
     )
+    return await _slot_page(session, shape, params, page)

@@ -2,22 +2,47 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 import secrets
 import time
-from dataclasses import dataclass
+import weakref
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Table, bindparam, event, select, true, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from models.db import write_transaction
+from models.db import read_rows, write_transaction, writer_lock
 from models.entities import ApiToken, Role, User
 from models.errors import FieldErrors, Forbidden, NotFound, Unauthenticated
 from models.timeutil import now_utc
 
 # Writing last_used_at on every request would turn every read into a write.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+# Last uses are written in the background, at most this long after they happened.
+LAST_USE_FLUSH_SECONDS = 30.0
+
+logger = logging.getLogger(__name__)
+
+_tokens = cast(Table, ApiToken.__table__)
+_users = cast(Table, User.__table__)
+_TOKEN_LOOKUP = (
+    select(_tokens.c.id, _tokens.c.expires_at, _tokens.c.last_used_at, _users.c.id, _users.c.role)
+    .join(_users, _users.c.id == _tokens.c.user_id)
+    .where(
+        _tokens.c.token_hash == bindparam("token_hash"),
+        _tokens.c.revoked_at.is_(None),
+        _users.c.active == true(),
+    )
+)
+_TOUCH = (
+    update(_tokens)
+    .where(_tokens.c.id == bindparam("token_id"))
+    .values(last_used_at=bindparam("used_at"))
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,20 +184,10 @@ async def authenticate(
     if cached is not None:
         principal, last_used = cached
     else:
-        row = (
-            await session.execute(
-                select(ApiToken.id, ApiToken.expires_at, ApiToken.last_used_at, User.id, User.role)
-                .join(User, User.id == ApiToken.user_id)
-                .where(
-                    ApiToken.token_hash == token_hash,
-                    ApiToken.revoked_at.is_(None),
-                    User.active.is_(True),
-                )
-            )
-        ).one_or_none()
-        if row is None:
+        rows = await read_rows(session, _TOKEN_LOOKUP, {"token_hash": token_hash})
+        if not rows:
             raise Unauthenticated()
-        token_id, expires_at, last_used, user_id, role = row
+        token_id, expires_at, last_used, user_id, role = tuple(rows[0])
         principal = Principal(
             user_id=user_id, token_id=token_id, role=Role(role), expires_at=expires_at
         )
@@ -180,15 +195,99 @@ async def authenticate(
     if principal.expires_at is not None and principal.expires_at <= now:
         raise Unauthenticated()
     if last_used is None or now - last_used > LAST_USED_RESOLUTION:
-        await _touch(session, principal.token_id, now)
+        last_use.note(session.bind, principal.token_id, now)
         token_cache.put(token_hash, principal, now)
     if not principal.is_admin:
         raise Forbidden()
     return principal
 
 
-async def _touch(session: AsyncSession, token_id: int, now: datetime) -> None:
-    async with write_transaction(session):
-        await session.execute(
-            update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now)
+class _LastUse:
+    """Token last uses, coalesced per process and written by one background task.
+
+    A request only notes the time; the write happens within ``LAST_USE_FLUSH_SECONDS``
+    (and on shutdown, :func:`flush_last_use`), one transaction per database for every
+    token noted. State is per event loop: an engine's connections belong to its loop.
+    """
+
+    def __init__(self) -> None:
+        self._state: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Pending] = (
+            weakref.WeakKeyDictionary()
         )
+
+    def note(self, engine: object, token_id: int, used_at: datetime) -> None:
+        if not isinstance(engine, AsyncEngine):
+            return
+        loop = asyncio.get_running_loop()
+        state = self._state.get(loop)
+        if state is None:
+            state = self._state[loop] = _Pending()
+        uses = state.uses.get(engine)
+        if uses is None:
+            uses = state.uses[engine] = {}
+            self._forget_on_dispose(engine, state)
+        uses[token_id] = used_at
+        if state.task is None:
+            state.task = loop.create_task(self._later(state))
+
+    @staticmethod
+    def _forget_on_dispose(engine: AsyncEngine, state: _Pending) -> None:
+        """A disposed engine takes its unwritten uses with it (the app flushes first)."""
+
+        def forget(_engine: Any) -> None:
+            state.uses.pop(engine, None)
+
+        event.listen(engine.sync_engine, "engine_disposed", forget, once=True)
+
+    async def _later(self, state: _Pending) -> None:
+        await asyncio.sleep(LAST_USE_FLUSH_SECONDS)
+        state.task = None
+        await self._flush(state)
+
+    async def _flush(self, state: _Pending) -> None:
+        pending, state.uses = state.uses, {}
+        for engine, uses in pending.items():
+            rows = [{"token_id": tid, "used_at": used} for tid, used in uses.items()]
+            try:
+                lock = writer_lock(engine)
+                if lock is None:
+                    await _write_uses(engine, rows)
+                else:
+                    async with lock:
+                        await _write_uses(engine, rows)
+            except Exception as exc:  # a later use writes it again
+                logger.warning(
+                    "could not record token last use",
+                    extra={"fields": {"tokens": len(rows), "exc": type(exc).__name__}},
+                )
+
+    async def flush(self) -> None:
+        """Write what this event loop noted, now."""
+        state = self._state.get(asyncio.get_running_loop())
+        if state is None:
+            return
+        task, state.task = state.task, None
+        if task is not None:
+            task.cancel()
+        await self._flush(state)
+
+
+@dataclass(slots=True)
+class _Pending:
+    uses: dict[AsyncEngine, dict[int, datetime]] = field(default_factory=dict)
+    task: asyncio.Task[None] | None = None
+
+
+async def _write_uses(engine: AsyncEngine, rows: list[dict[str, object]]) -> None:
+    async with engine.connect() as conn:
+        conn = await conn.execution_options(clinic_sqlite_immediate=True)
+        async with conn.begin():
+            await conn.execute(_TOUCH, rows)
+
+
+last_use = _LastUse()
+
+
+async def flush_last_use() -> None:
+    """Write the noted last uses now (at shutdown)."""
+    await last_use.flush()

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import Select, and_, bindparam, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.availability import active_holds, slot_open_clause
+from models.db import read_rows
 from models.entities import AvailableSlot, Provider
 from models.errors import FieldErrors
 from models.slots import check_filters
@@ -84,6 +86,52 @@ def check_range(
     )
 
 
+_slots = AvailableSlot.__table__
+_providers = Provider.__table__
+_PROVIDER_EXISTS = select(_providers.c.id).where(_providers.c.id == bindparam("provider_id"))
+
+
+@lru_cache(maxsize=4)
+def _statement(one_provider: bool) -> Select[Any]:
+    """Counts per provider over the window: one aggregate statement.
+
+    For one provider it is driven from the provider, so the provider comes back (with
+    zeros) even without a slot, and not at all when it does not exist.
+    """
+    booked = _slots.c.booked_count > 0
+    is_open = slot_open_clause()
+    open_ = and_(_slots.c.booked_count == 0, is_open)
+    free_seats = _slots.c.capacity - _slots.c.booked_count - active_holds()
+    minutes = _slots.c.duration_minutes
+    window = and_(
+        _slots.c.start_time >= bindparam("window_start", type_=_slots.c.start_time.type),
+        _slots.c.start_time < bindparam("window_end", type_=_slots.c.start_time.type),
+    )
+    columns = (
+        _providers.c.id,
+        _providers.c.first_name,
+        _providers.c.last_name,
+        func.count(_slots.c.id),
+        func.sum(case((booked, 1), else_=0)),
+        func.sum(case((open_, 1), else_=0)),
+        func.sum(case((booked, minutes), else_=0)),
+        func.sum(case((open_, minutes), else_=0)),
+        func.sum(_slots.c.booked_count),
+        func.sum(case((is_open, free_seats), else_=0)),
+    )
+    if one_provider:
+        source = _providers.outerjoin(_slots, and_(_slots.c.provider_id == _providers.c.id, window))
+        stmt = (
+            select(*columns).select_from(source).where(_providers.c.id == bindparam("provider_id"))
+        )
+    else:
+        source = _slots.join(_providers, _providers.c.id == _slots.c.provider_id)
+        stmt = select(*columns).select_from(source).where(window)
+    return stmt.group_by(_providers.c.id, _providers.c.first_name, _providers.c.last_name).order_by(
+        _providers.c.last_name, _providers.c.first_name, _providers.c.id
+    )
+
+
 async def utilization(
     session: AsyncSession,
     *,
@@ -96,46 +144,26 @@ async def utilization(
     """One aggregate statement over the range, grouped by provider, whatever the data size."""
     errors = FieldErrors()
     start, end = check_range(errors, start_date, end_date, max_range_days)
-    provider: Provider | None = None
-    if provider_id is not None:
-        provider = await session.get(Provider, provider_id)
-        if provider is None:
+    if errors:
+        if provider_id is not None and not await read_rows(
+            session, _PROVIDER_EXISTS, {"provider_id": provider_id}
+        ):
             errors.add("provider_id", "must exist")
-    errors.raise_if_any()
+        errors.raise_if_any()
     assert start is not None and end is not None
-
-    booked = AvailableSlot.booked_count > 0
-    is_open = slot_open_clause()
-    open_ = and_(AvailableSlot.booked_count == 0, is_open)
-    free_seats = AvailableSlot.capacity - AvailableSlot.booked_count - active_holds()
-    minutes = AvailableSlot.duration_minutes
-    stmt = (
-        select(
-            Provider.id,
-            Provider.first_name,
-            Provider.last_name,
-            func.count(AvailableSlot.id),
-            func.sum(case((booked, 1), else_=0)),
-            func.sum(case((open_, 1), else_=0)),
-            func.sum(case((booked, minutes), else_=0)),
-            func.sum(case((open_, minutes), else_=0)),
-            func.sum(AvailableSlot.booked_count),
-            func.sum(case((is_open, free_seats), else_=0)),
-        )
-        .select_from(AvailableSlot)
-        .join(Provider, Provider.id == AvailableSlot.provider_id)
-        .where(
-            AvailableSlot.start_time >= day_start(start, zone),
-            AvailableSlot.start_time < day_end(end, zone),
-        )
-        .group_by(Provider.id, Provider.first_name, Provider.last_name)
-        .order_by(Provider.last_name, Provider.first_name, Provider.id)
-    )
+    params: dict[str, Any] = {
+        "window_start": day_start(start, zone),
+        "window_end": day_end(end, zone),
+    }
     if provider_id is not None:
-        stmt = stmt.where(AvailableSlot.provider_id == provider_id)
+        params["provider_id"] = provider_id
+    found = await read_rows(session, _statement(provider_id is not None), params)
+    if provider_id is not None and not found:
+        errors.add("provider_id", "must exist")
+        errors.raise_if_any()
     rows = []
-    for row in await session.execute(stmt):
-        pid, first, last, total, n_booked, n_open, m_booked, m_open, s_booked, s_open = row
+    for row in found:
+        pid, first, last, total, n_booked, n_open, m_booked, m_open, s_booked, s_open = tuple(row)
         numbers = UtilizationNumbers(
             total_slots=int(total),
             booked_slots=int(n_booked or 0),
@@ -147,12 +175,6 @@ async def utilization(
             open_seats=int(s_open or 0),
         )
         rows.append(ProviderUtilization(pid, first, last, numbers))
-    if provider is not None and not rows:
-        rows.append(
-            ProviderUtilization(
-                provider.id, provider.first_name, provider.last_name, UtilizationNumbers()
-            )
-        )
     totals = sum((row.numbers for row in rows), UtilizationNumbers())
     return UtilizationReport(
         start_date=start,

@@ -55,7 +55,7 @@ class BookOut(BaseModel):
     appointment_type: str | None
     notes: str | None = Field(
         default=None,
-        description="Health information. Lists leave this key out unless include_notes=true.",
+        description="Health information. Lists leave this key out with include_notes=false.",
     )
     status: str = Field(description=STATUS_DESCRIPTION)
     created_at: str
@@ -141,8 +141,8 @@ DateParam = Annotated[
     response_model=list[BookOut],
     responses=error_responses(*AUTH_ERRORS, 422),
     summary="List books",
-    description="Bookings in appointment order. `notes` is left out of every element unless "
-    "`include_notes=true`.",
+    description="Bookings in appointment order. Every element carries `notes` (the read is "
+    "audited) unless `include_notes=false`.",
 )
 async def list_books(
     request: Request,
@@ -157,7 +157,9 @@ async def list_books(
     status: Annotated[StatusQuery, Query(description=STATUS_DESCRIPTION)] = None,
     start_date: DateParam = None,
     end_date: DateParam = None,
-    include_notes: Annotated[bool, Query(description="Return booking notes")] = False,
+    include_notes: Annotated[
+        bool, Query(description="Return booking notes (false leaves the key out)")
+    ] = True,
 ) -> Response:
     errors = FieldErrors()
     paging = page_request(settings, page, page_size, errors)

@@ -9,7 +9,7 @@ from fastapi import Request
 from common.settings import Settings
 from models.errors import FieldErrors
 from models.pagination import Page, PageRequest
-from rest_compat.responses import JSONBody
+from rest_compat.responses import JSONBody, RawJSONBody
 
 
 def page_request(
@@ -48,3 +48,9 @@ def page_headers(request: Request, page: Page[Any]) -> dict[str, str]:
 
 def page_response(request: Request, page: Page[Any], items: list[Any]) -> JSONBody:
     return JSONBody(items, headers=page_headers(request, page))
+
+
+def document_response(request: Request, page: PageRequest, total: int, body: str) -> JSONBody:
+    """A page whose JSON the database rendered, with the same headers as ``page_response``."""
+    summary: Page[Any] = Page(items=[], total=total, page=page.page, page_size=page.page_size)
+    return RawJSONBody(body, headers=page_headers(request, summary))

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.entities import AvailableSlot, Booking, Provider
 from models.timeutil import format_timestamp
 
 
-def provider_json(provider: Provider) -> dict[str, Any]:
+def provider_json(provider: Any) -> dict[str, Any]:
     return {"id": provider.id, "first_name": provider.first_name, "last_name": provider.last_name}
 
 
-def slot_json(slot: AvailableSlot) -> dict[str, Any]:
-    """The documented Available Slot Response, nested provider included."""
+def slot_json(slot: Any) -> dict[str, Any]:
+    """The documented Available Slot Response, nested provider included.
+
+    ``slot`` is a slot read row (``models.slots.SLOT_COLUMNS``) or a slot entity.
+    """
     return {
         "id": slot.id,
         "provider_id": slot.provider_id,
@@ -25,14 +27,21 @@ def slot_json(slot: AvailableSlot) -> dict[str, Any]:
         "recurrence_pattern": slot.recurrence_pattern,
         "created_at": format_timestamp(slot.created_at),
         "updated_at": format_timestamp(slot.updated_at),
-        "provider": provider_json(slot.provider),
+        "provider": {
+            "id": slot.provider_id,
+            "first_name": slot.provider_first_name,
+            "last_name": slot.provider_last_name,
+        },
         "capacity": slot.capacity,
         "booked_count": slot.booked_count,
     }
 
 
-def book_json(booking: Booking, *, include_notes: bool = True) -> dict[str, Any]:
-    """The documented Book Response; without ``include_notes`` the ``notes`` key is left out."""
+def book_json(booking: Any, *, include_notes: bool = True) -> dict[str, Any]:
+    """The documented Book Response; without ``include_notes`` the ``notes`` key is left out.
+
+    ``booking`` is a booking read row or a booking entity.
+    """
     body: dict[str, Any] = {
         "id": booking.id,
         "available_slot_id": booking.available_slot_id,
@@ -41,7 +50,7 @@ def book_json(booking: Booking, *, include_notes: bool = True) -> dict[str, Any]
     }
     if include_notes:
         body["notes"] = booking.notes
-    body["status"] = booking.status.value
+    body["status"] = str(booking.status)
     body["created_at"] = format_timestamp(booking.created_at)
     body["updated_at"] = format_timestamp(booking.updated_at)
     return body

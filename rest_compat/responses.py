@@ -13,3 +13,14 @@ class JSONBody(JSONResponse):
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content)
+
+
+class RawJSONBody(JSONBody):
+    """A body that is already JSON text (rendered by the database): sent as it is."""
+
+    def render(self, content: Any) -> bytes:
+        if isinstance(content, str):
+            return content.encode()
+        if isinstance(content, bytes):
+            return content
+        return orjson.dumps(content)

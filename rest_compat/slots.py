@@ -14,8 +14,9 @@ from models.errors import FieldErrors
 from models.pagination import MAX_PAGE_SIZE
 from models.series import preview_creation
 from models.series_changes import Scope, delete_scoped, parse_scope, update_scoped
+from models.slot_documents import search_document, slot_document
 from models.slots import SlotInput
-from rest_compat.pagination import page_request, page_response
+from rest_compat.pagination import document_response, page_request
 from rest_compat.render import slot_json
 from rest_compat.responses import JSONBody
 from rest_compat.schemas import (
@@ -79,8 +80,8 @@ async def list_available_slots(
         max_range_days=settings.max_query_range_days,
     )
     errors.raise_if_any()
-    result = await slot_ops.list_slots(session, filters, page=paging, zone=settings.clinic_zone)
-    return page_response(request, result, [slot_json(slot) for slot in result.items])
+    document = await slot_document(session, filters, page=paging, zone=settings.clinic_zone)
+    return document_response(request, paging, document.total, document.body)
 
 
 @router.get(
@@ -111,7 +112,7 @@ async def search_available_slots(
     if "start_date" in errors.fields:
         errors.fields["date"] = errors.fields.pop("start_date")
     errors.raise_if_any()
-    result = await slot_ops.search_slots(
+    document = await search_document(
         session,
         provider_id=provider_id,
         on_date=on_date,
@@ -120,7 +121,7 @@ async def search_available_slots(
         page=paging,
         zone=settings.clinic_zone,
     )
-    return page_response(request, result, [slot_json(slot) for slot in result.items])
+    return document_response(request, paging, document.total, document.body)
 
 
 @router.post(

@@ -9,8 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import people
 from models.bookings import BookingInput, create_booking
-from models.entities import AvailableSlot, Booking, Patient, Provider
-from models.slots import SlotInput, create_single_slot
+from models.entities import Booking, Patient, Provider
+from models.slots import SlotInput, SlotView, create_single_slot
 from models.users import create_user
 
 BASE = "/v1/admin/clinic/availability"
@@ -59,7 +59,7 @@ class Factory:
         start: datetime | None = None,
         minutes: int = 60,
         **fields: Any,
-    ) -> AvailableSlot:
+    ) -> SlotView:
         provider = provider or await self.provider()
         start = start or future(24)
         data = SlotInput(
@@ -72,7 +72,7 @@ class Factory:
 
     async def booking(
         self,
-        slot: AvailableSlot | None = None,
+        slot: SlotView | None = None,
         patient: Patient | None = None,
         *,
         notes: str | None = None,

@@ -1,4 +1,4 @@
-"""GET /books: bare array, pagination headers, filters, notes only when asked."""
+"""GET /books: bare array, pagination headers, filters, notes unless left out."""
 
 from __future__ import annotations
 
@@ -44,18 +44,26 @@ def ids(response):
     return [book["id"] for book in response.json()]
 
 
-async def test_list_is_a_bare_array_without_notes(client, auth, clinic):
+async def test_list_is_a_bare_array_of_documented_books(client, auth, clinic):
     response = await client.get(BOOKS, headers=auth)
     assert response.status_code == 200
     body = response.json()
     assert isinstance(body, list)
     assert ids(response) == clinic["ids"]  # appointment order
-    assert all(list(book) == LIST_KEYS for book in body)
-    assert CANARY not in response.text
+    assert all(list(book) == BOOK_KEYS for book in body)
+    assert {book["notes"] for book in body} == {CANARY}
     assert response.headers["X-Total-Count"] == "4"
     assert response.headers["X-Page"] == "1"
     assert response.headers["X-Page-Size"] == "25"
     assert response.headers["X-Total-Pages"] == "1"
+
+
+async def test_include_notes_false_leaves_the_key_out(client, auth, clinic):
+    response = await client.get(BOOKS, params={"include_notes": "false"}, headers=auth)
+    assert response.status_code == 200
+    assert ids(response) == clinic["ids"]
+    assert all(list(book) == LIST_KEYS for book in response.json())
+    assert CANARY not in response.text
 
 
 async def test_include_notes(client, auth, clinic):

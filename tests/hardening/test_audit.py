@@ -132,7 +132,7 @@ async def test_booking_and_notes_reads_are_audited(
     assert shown.status_code == 200 and shown.json()["notes"] == "private"
     listed = await client.get(BOOKS, params={"include_notes": "true"}, headers=auth)
     assert listed.status_code == 200
-    without = await client.get(BOOKS, headers=auth)
+    without = await client.get(BOOKS, params={"include_notes": "false"}, headers=auth)
     assert without.status_code == 200
     query = f"{{ book(id: {book_id}) {{ id notes }} }}"
     assert (await client.post("/graphql", json={"query": query}, headers=auth)).status_code == 200
@@ -146,6 +146,28 @@ async def test_booking_and_notes_reads_are_audited(
         reads[-1].request_id,
     ]
     assert all(entry.entity_id == book_id and entry.changed_fields == ["notes"] for entry in reads)
+
+
+async def test_a_list_read_of_notes_is_one_entry_naming_every_booking(
+    client: httpx.AsyncClient, auth: dict[str, str], factory: Factory, session: AsyncSession
+) -> None:
+    ids = sorted([(await factory.booking(notes="private")).id for _ in range(3)])
+    before = len(await entries(session, action="read_notes"))
+
+    listed = await client.get(BOOKS, headers=auth)  # notes are shown by default
+    assert listed.status_code == 200
+    assert {book["notes"] for book in listed.json()} == {"private"}
+
+    reads = await entries(session, action="read_notes")
+    assert len(reads) == before + 1
+    [entry] = reads[before:]
+    assert entry.request_id == listed.headers["x-request-id"]
+    assert (entry.entity, entry.entity_id) == ("booking", None)
+    assert entry.changed_fields == ["notes", *(f"booking:{id_}" for id_ in ids)]
+
+    unread = await client.get(BOOKS, params={"include_notes": "false"}, headers=auth)
+    assert unread.status_code == 200 and "notes" not in unread.json()[0]
+    assert len(await entries(session, action="read_notes")) == before + 1
 
 
 async def test_graphql_changes_are_audited(

@@ -1,0 +1,133 @@
+"""The read path: token last use off the request, one retry of a read on a dead
+connection, SQLite writers queued in process."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.db import READER, Reader, create_engine, writer_lock
+from models.entities import ApiToken, AvailableSlot
+from models.slots import get_slot
+from models.users import flush_last_use, hash_token
+from tests.factories import SLOTS, Factory, future, iso
+
+
+async def last_used(session: AsyncSession, token: str) -> Any:
+    await session.rollback()
+    stmt = select(ApiToken.last_used_at).where(ApiToken.token_hash == hash_token(token))
+    return (await session.execute(stmt)).scalar_one()
+
+
+async def test_token_last_use_is_written_in_the_background(
+    client: httpx.AsyncClient, factory: Factory, session: AsyncSession
+) -> None:
+    first, second = await factory.token(), await factory.token()
+    for token in (first, second, first):
+        response = await client.get(SLOTS, headers={"X-User-Token": token})
+        assert response.status_code == 200
+    # Not on the request's path: nothing written yet.
+    assert await last_used(session, first) is None
+    await flush_last_use()  # what shutdown (or the timer) does
+    assert await last_used(session, first) is not None
+    assert await last_used(session, second) is not None
+
+
+async def test_a_read_on_a_dead_connection_is_retried_once(
+    app: Any, factory: Factory, session: AsyncSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slot = await factory.slot()
+    reader: Reader | None = session.info.get(READER)
+    if reader is None:
+        pytest.skip("no separate read engine")
+    real = Reader._rows
+    calls: list[int] = []
+
+    async def dies(self: Reader, stmt: Any, params: Any, *, times: int) -> Any:
+        calls.append(1)
+        if len(calls) <= times:
+            error = DBAPIError("SELECT", {}, Exception("server closed the connection"))
+            error.connection_invalidated = True
+            raise error
+        return await real(self, stmt, params)
+
+    monkeypatch.setattr(Reader, "_rows", lambda self, s, p: dies(self, s, p, times=1))
+    assert (await get_slot(session, slot.id)).id == slot.id
+    assert len(calls) == 2
+
+    calls.clear()
+    monkeypatch.setattr(Reader, "_rows", lambda self, s, p: dies(self, s, p, times=2))
+    with pytest.raises(DBAPIError):
+        await get_slot(session, slot.id)
+    assert len(calls) == 2  # never a third attempt
+
+
+async def test_sqlite_writers_queue_on_one_lock_per_database(
+    backend: str,
+    app: Any,
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+    factory: Factory,
+    session: AsyncSession,
+) -> None:
+    lock = writer_lock(app.state.engine)
+    if backend != "sqlite":
+        assert lock is None
+        return
+    assert lock is not None and lock is writer_lock(app.state.engine)
+    provider = await factory.provider()
+    start = future(24)
+
+    async def create(n: int) -> int:
+        slot_start = start + timedelta(hours=n)
+        body = {
+            "available_slot": {
+                "provider_id": provider.id,
+                "start_time": iso(slot_start),
+                "end_time": iso(slot_start + timedelta(minutes=30)),
+            }
+        }
+        return (await client.post(SLOTS, json=body, headers=auth)).status_code
+
+    assert await asyncio.gather(*(create(n) for n in range(20))) == [201] * 20
+    await session.rollback()
+    stored = (await session.execute(select(AvailableSlot.id))).scalars().all()
+    assert len(stored) == 20
+    assert not lock.locked()
+
+
+async def test_reads_survive_a_server_side_disconnect(
+    backend: str,
+    database_url: str,
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+    factory: Factory,
+) -> None:
+    if backend != "postgresql":
+        pytest.skip("kills PostgreSQL backends")
+    slot = await factory.slot()
+    assert (await client.get(f"{SLOTS}/{slot.id}", headers=auth)).status_code == 200
+    admin = create_engine(database_url)
+    try:
+        async with admin.connect() as conn:
+            await conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+            await conn.commit()
+    finally:
+        await admin.dispose()
+    # The pooled read connections are dead: each read is retried once on a fresh one.
+    for _ in range(3):
+        response = await client.get(f"{SLOTS}/{slot.id}", headers=auth)
+        assert response.status_code == 200, response.text
+        assert response.json()["id"] == slot.id
