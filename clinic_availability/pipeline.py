@@ -29,6 +29,7 @@ from clinic_availability.logging import (
     request_info_var,
     route_template,
 )
+from common.asgi import buffered_receive
 from common.db_errors import is_connection_loss
 from common.request_context import new_request_id, request_id_var
 from models.errors import DomainError, ServiceUnavailable
@@ -221,7 +222,7 @@ class RequestPipeline:
                 if body is None:
                     await reply(413, TOO_LARGE_BODY, [CLOSE])
                     return
-                receive = _replay(body, receive)
+                receive = buffered_receive(body, receive)
             try:
                 await self.app(scope, receive, send_with_headers)
             except Exception as exc:
@@ -264,20 +265,6 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
         if not message.get("more_body", False):
             break
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """A ``receive`` that hands out ``body`` once, then defers to the real one."""
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
 
 
 class PipelinedApp(FastAPI):

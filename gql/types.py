@@ -58,6 +58,17 @@ class BookingRules:
         description="Bookings (one per seat) per day in the provider's time zone."
     )
 
+    @classmethod
+    def of(cls, source: Any, prefix: str = "") -> BookingRules:
+        """From a provider, or from a slot row's flat ``provider_*`` columns."""
+        return cls(
+            minimum_notice_minutes=getattr(source, f"{prefix}minimum_notice_minutes"),
+            booking_window_days=getattr(source, f"{prefix}booking_window_days"),
+            buffer_before_minutes=getattr(source, f"{prefix}buffer_before_minutes"),
+            buffer_after_minutes=getattr(source, f"{prefix}buffer_after_minutes"),
+            max_bookings_per_day=getattr(source, f"{prefix}max_bookings_per_day"),
+        )
+
 
 @strawberry.type
 class Provider:
@@ -76,13 +87,7 @@ class Provider:
             last_name=row.last_name,
             time_zone=row.time_zone,
             active=row.active,
-            booking_rules=BookingRules(
-                minimum_notice_minutes=row.minimum_notice_minutes,
-                booking_window_days=row.booking_window_days,
-                buffer_before_minutes=row.buffer_before_minutes,
-                buffer_after_minutes=row.buffer_after_minutes,
-                max_bookings_per_day=row.max_bookings_per_day,
-            ),
+            booking_rules=BookingRules.of(row),
         )
 
 
@@ -147,13 +152,7 @@ class AvailableSlot:
                 last_name=row.provider_last_name,
                 time_zone=row.provider_time_zone,
                 active=row.provider_active,
-                booking_rules=BookingRules(
-                    minimum_notice_minutes=row.provider_minimum_notice_minutes,
-                    booking_window_days=row.provider_booking_window_days,
-                    buffer_before_minutes=row.provider_buffer_before_minutes,
-                    buffer_after_minutes=row.provider_buffer_after_minutes,
-                    max_bookings_per_day=row.provider_max_bookings_per_day,
-                ),
+                booking_rules=BookingRules.of(row, prefix="provider_"),
             ),
             capacity=row.capacity,
             booked_count=row.booked_count,

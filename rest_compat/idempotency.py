@@ -18,10 +18,11 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from common.asgi import buffered_receive
 from models import idempotency as keys
 from models.errors import DomainError
 from models.users import authenticate
-from rest_compat.limits import buffered_receive, read_body, send_json
+from rest_compat.limits import read_body, send_json
 
 logger = logging.getLogger("clinic_availability.idempotency")
 

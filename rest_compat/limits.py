@@ -10,8 +10,9 @@ import re
 from urllib.parse import parse_qsl
 
 import orjson
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
+from common.asgi import buffered_receive
 from common.text_checks import invalid_text_field, is_invalid_text
 
 
@@ -30,20 +31,6 @@ async def send_json(
         }
     )
     await send({"type": "http.response.body", "body": body})
-
-
-def buffered_receive(body: bytes, receive: Receive) -> Receive:
-    """A ``receive`` that hands out ``body`` once, then defers to the real one."""
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
 
 
 async def read_body(receive: Receive, limit: int) -> bytes | None:
