@@ -4,7 +4,8 @@ Right after a build the bench records every table's highest ``id`` (its high-wat
 in ``bench_meta``. The write workloads only ever add rows (providers, slots, series,
 bookings, audit entries), so deleting every row above the marks, children before
 parents, gives back the database the build made: a reused database keeps the size it
-says. PostgreSQL's sequences are reset to the marks, so ids come out as after the build.
+says. Id sequences (PostgreSQL's, SQLite's AUTOINCREMENT) are reset to the marks, so ids
+come out as after the build.
 
 The audit trail refuses deletes by trigger; those guards (and only they) are lifted
 inside the restoring transaction and put back before it commits.
@@ -103,7 +104,14 @@ def _sqlite_restore(path: Path, marks: Mapping[str, int]) -> dict[str, int]:
             ).fetchone()[0]
             for table in tables
         }
-        if not any(added.values()):
+        # AUTOINCREMENT keeps the highest id ever used in sqlite_sequence: put it back to the
+        # mark, as PostgreSQL's sequences are, so ids come out as after the build.
+        ahead = [
+            table
+            for table, seq in connection.execute("SELECT name, seq FROM sqlite_sequence")
+            if table in marks and seq > marks[table]
+        ]
+        if not any(added.values()) and not ahead:
             return {}
         guards = connection.execute(
             "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
@@ -119,6 +127,10 @@ def _sqlite_restore(path: Path, marks: Mapping[str, int]) -> dict[str, int]:
                         f'DELETE FROM "{table}" WHERE id > ?', (marks[table],)
                     )
                     deleted[table] = cursor.rowcount
+            for table in ahead:
+                connection.execute(
+                    "UPDATE sqlite_sequence SET seq = ? WHERE name = ?", (marks[table], table)
+                )
             for _name, sql in guards:
                 connection.execute(sql)
         except BaseException:

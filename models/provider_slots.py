@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models.db import read_rows
 from models.pagination import Page, PageRequest
 from models.slots import (
+    RULE_COLUMNS,
     SLOT_COLUMNS,
     SLOTS_TABLE,
     SLOTS_WITH_PROVIDER,
@@ -33,6 +34,11 @@ class ProviderInfo:
     last_name: str
     time_zone: str
     active: bool
+    minimum_notice_minutes: int | None = None
+    booking_window_days: int | None = None
+    buffer_before_minutes: int | None = None
+    buffer_after_minutes: int | None = None
+    max_bookings_per_day: int | None = None
 
 
 @dataclass(slots=True)
@@ -120,6 +126,7 @@ async def list_provider_slots(
                 last_name=row.provider_last_name,
                 time_zone=row.provider_time_zone,
                 active=row.provider_active,
+                **{name: getattr(row, f"provider_{name}") for name in RULE_COLUMNS},
             )
             items.append(ProviderSlots(provider, []))
         items[-1].slots.append(row)

@@ -9,6 +9,7 @@ on one database, one with the plan and one without; the JSON bodies must be equa
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -257,9 +258,23 @@ class Pair:
         async def read() -> Counter[int]:
             async with self.apps[0].state.sessionmaker() as session:
                 rows = await session.execute(
-                    text("SELECT entity_id FROM audit_log WHERE action = 'read_notes'")
+                    text(
+                        "SELECT entity_id, changed_fields FROM audit_log"
+                        " WHERE action = 'read_notes'"
+                    )
                 )
-                return Counter(int(row[0]) for row in rows)
+                # One entry per read: its booking, or (several) ``booking:<id>`` fields.
+                counts: Counter[int] = Counter()
+                for entity_id, fields in rows:
+                    if entity_id is not None:
+                        counts[int(entity_id)] += 1
+                        continue
+                    if isinstance(fields, str):
+                        fields = json.loads(fields)
+                    counts.update(
+                        int(name.split(":", 1)[1]) for name in fields if name.startswith("booking:")
+                    )
+                return counts
 
         return self.loop.run_until_complete(read())
 
