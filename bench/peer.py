@@ -51,7 +51,9 @@ POSTGRAPHILE_QUERY = (
     "allAvailableSlots(first: $first, orderBy: [START_TIME_ASC, ID_ASC], "
     "filter: {startTime: {greaterThanOrEqualTo: $start, lessThan: $end}}) { totalCount "
     "pageInfo { hasNextPage endCursor } edges { cursor node { id providerId startTime endTime "
-    "appointmentType available recurring recurrencePattern createdAt updatedAt "
+    # The stored columns behind our computed `available` (PostGraphile serves tables only).
+    "appointmentType adminClosed capacity bookedCount recurring recurrencePattern "
+    "createdAt updatedAt "
     "providerByProviderId { id firstName lastName } } } } }"
 )
 TARGETS = (
