@@ -66,6 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--scale-from", type=int, default=100_000, help="the smaller size for --scale"
     )
+    parser.add_argument(
+        "--failing-webhook",
+        action="store_true",
+        help="register a webhook for every event at a loopback receiver that answers 500, "
+        "so the run measures the API while its deliveries fail and are retried",
+    )
     return parser
 
 
@@ -99,6 +105,7 @@ def options_from(args: argparse.Namespace) -> Options:
         only=_split(args.only),
         rebuild=not args.reuse,
         profile=_split(args.profile),
+        failing_webhook=args.failing_webhook,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import platform
 import time
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from bench import profile
 from bench.build_db import BenchData, Target, built_ids, prepare
 from bench.load import LoadResult, request_once, run_load
 from bench.process import HOST, ServerProcess
+from bench.receiver import failing_receiver, register
 from bench.report import Measurement, Outcome
 from bench.restore import baseline, exclusive, restore
 from bench.workloads import GRAPHQL_ERROR, WORKLOADS, Plan, Workload
@@ -43,6 +45,9 @@ class Options:
     rebuild: bool = True
     profile: tuple[str, ...] = ()
     results: Path = RESULTS
+    # A webhook for every event pointing at a loopback receiver that answers 500, so the
+    # run measures the API while deliveries fail and are retried in the same process.
+    failing_webhook: bool = False
 
 
 @dataclass
@@ -111,22 +116,33 @@ class Runner:
             self.say(f"database: deleted rows an interrupted run left: {_rows(leftover)}")
         run = Run(options=o, data=data, started=datetime.now(UTC).isoformat(timespec="seconds"))
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-        server = ServerProcess(o.target.url, o.results / f"server-{stamp}.log", SERVER_ENV)
-        try:
-            await server.start()
-            self.say(f"server: uvicorn pid {server.pid} on {HOST}:{server.port}")
-            for workload in WORKLOADS:
-                if o.only and workload.key not in o.only:
-                    continue
-                outcome = await self._workload(server, data, workload, run)
-                run.outcomes.append(outcome)
-            run.memory_kb = server.memory_kb()
-        finally:
-            server.stop()
-            run.restored = await restore(o.target, marks)
-            if run.restored:
-                self.say(f"database: as built again, deleted {_rows(run.restored)}")
+        env = {**SERVER_ENV, "WEBHOOK_ALLOW_PRIVATE_TARGETS": str(o.failing_webhook).lower()}
+        server = ServerProcess(o.target.url, o.results / f"server-{stamp}.log", env)
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                await server.start()
+                self.say(f"server: uvicorn pid {server.pid} on {HOST}:{server.port}")
+                if o.failing_webhook:
+                    receiver, url = await stack.enter_async_context(failing_receiver())
+                    await register(server.port, data.token, url)
+                    self.say(f"webhook: every event to {url}, which answers 500")
+                await self._workloads(server, data, run)
+                run.memory_kb = server.memory_kb()
+                if o.failing_webhook:
+                    self.say(f"webhook: {receiver.deliveries} deliveries refused with 500")
+            finally:
+                server.stop()
+                run.restored = await restore(o.target, marks)
+                if run.restored:
+                    self.say(f"database: as built again, deleted {_rows(run.restored)}")
         return run
+
+    async def _workloads(self, server: ServerProcess, data: BenchData, run: Run) -> None:
+        only = self.options.only
+        for workload in WORKLOADS:
+            if only and workload.key not in only:
+                continue
+            run.outcomes.append(await self._workload(server, data, workload, run))
 
     async def _workload(
         self, server: ServerProcess, data: BenchData, workload: Workload, run: Run

@@ -86,3 +86,34 @@ async def test_reuse_keeps_a_database_of_the_same_size(tmp_path: Path) -> None:
     assert again.reused and again.token == built.token
     resized = await prepare(target, 60, rebuild=False)
     assert not resized.reused and resized.token != built.token
+
+
+@pytest.mark.slow
+async def test_creates_measured_while_a_webhook_fails(backend: str, tmp_path: Path) -> None:
+    """``--failing-webhook``: every created slot's event is delivered, refused and retried."""
+    target = _target(backend, tmp_path)
+    options = Options(
+        target=target,
+        slots=SLOTS,
+        duration=1.0,
+        warmup=0.2,
+        single=0.2,
+        concurrency=2,
+        only=("create_slot",),
+        results=tmp_path / "results",
+        failing_webhook=True,
+    )
+    lines: list[str] = []
+    try:
+        run = await Runner(options, lines.append).run()
+    finally:
+        await drop_database(target)
+
+    (outcome,) = run.outcomes
+    api = outcome.measurements["api"]
+    assert api.errors == 0 and api.result.requests > 0
+    assert any(line.startswith("webhook: every event to http://127.0.0.1:") for line in lines)
+    refused = [line for line in lines if line.endswith("deliveries refused with 500")]
+    assert refused and int(refused[0].split()[1]) > 0, lines
+    # The webhook and its deliveries go with the run, like every other row it added.
+    assert "webhook" in " ".join(line for line in lines if line.startswith("database: as built"))
