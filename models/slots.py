@@ -673,25 +673,6 @@ def checked_slot_filters(
     )
 
 
-def filter_conditions(filters: SlotFilters, zone: ZoneInfo) -> list[Any]:
-    conditions: list[Any] = []
-    if filters.provider_id is not None:
-        conditions.append(AvailableSlot.provider_id == filters.provider_id)
-    if filters.start_date is not None:
-        conditions.append(AvailableSlot.start_time >= day_start(filters.start_date, zone))
-    if filters.end_date is not None:
-        conditions.append(AvailableSlot.start_time < day_end(filters.end_date, zone))
-    if filters.available is not None:
-        is_open = slot_open_clause()
-        conditions.append(is_open if filters.available else ~is_open)
-    if filters.appointment_type is not None:
-        conditions.append(
-            (AvailableSlot.appointment_type == filters.appointment_type)
-            | AvailableSlot.appointment_type.is_(None)
-        )
-    return conditions
-
-
 SlotKey = tuple[datetime, int]
 
 

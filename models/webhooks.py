@@ -383,21 +383,6 @@ async def record_attempts(
             await _store(session, outcome, policy, moment)
 
 
-async def record_attempt(
-    session: AsyncSession,
-    claim: Claim,
-    *,
-    status_code: int | None,
-    error: str | None,
-    policy: DeliveryPolicy,
-    now: datetime | None = None,
-) -> str:
-    """Store how one attempt went; the delivery's new status."""
-    moment = now or now_utc()
-    async with write_transaction(session):
-        return await _store(session, Outcome(claim, status_code, error), policy, moment)
-
-
 async def _store(
     session: AsyncSession, outcome: Outcome, policy: DeliveryPolicy, moment: datetime
 ) -> str:

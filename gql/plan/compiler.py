@@ -229,10 +229,6 @@ def _identity(value: Any) -> Any:
     return value
 
 
-def _constant(value: str) -> Complete:
-    return lambda _source: value
-
-
 def _leaf(type_: Any, required: bool) -> Complete:
     coerce = type_.coerce_output_value
 
