@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy import bindparam, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import events
 from models.availability import hold_is_active, slot_open_clause
-from models.db import write_transaction
+from models.base import UTCDateTime
+from models.db import read_rows, write_transaction
 from models.entities import MAX_ID, AvailableSlot, Hold, HoldStatus, Patient
 from models.errors import Conflict, FieldErrors, NotFound, SlotNotAvailable
 from models.pagination import Page, PageRequest
@@ -195,6 +196,16 @@ async def release_hold(session: AsyncSession, hold_id: int, *, now: datetime | N
             _hold_event(session, announce, hold, slot)
 
 
+_EXPIRED_HOLD = (
+    select(Hold.id)
+    .where(
+        Hold.status == HoldStatus.HELD,
+        Hold.expires_at <= bindparam("expired_at", type_=UTCDateTime()),
+    )
+    .limit(1)
+)
+
+
 async def expire_holds(session: AsyncSession, *, now: datetime | None = None) -> int:
     """Mark the holds past ``expires_at`` expired and announce each; returns how many.
 
@@ -203,6 +214,11 @@ async def expire_holds(session: AsyncSession, *, now: datetime | None = None) ->
     the second update finds it no longer held.
     """
     moment = now or now_utc()
+    # A read first (no transaction, no write lock): most sweeps find nothing to mark, and
+    # on SQLite a write transaction every interval would queue behind real writers.
+    due = await read_rows(session, _EXPIRED_HOLD, {"expired_at": moment})
+    if not due:
+        return 0
     async with write_transaction(session):
         rows = await session.execute(
             update(Hold)
