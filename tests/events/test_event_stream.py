@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -269,8 +269,9 @@ async def test_holds_and_time_off_announce_themselves(
     )
     assert booked.status_code == 201, booked.text
     # The sweeper's work, as if the held time had passed: announced once, however often run.
-    assert await expire_holds(session, now=future(1)) == 1
-    assert await expire_holds(session, now=future(1)) == 0
+    held_time_passed = datetime.now(UTC) + timedelta(hours=1)
+    assert await expire_holds(session, now=held_time_passed) == 1
+    assert await expire_holds(session, now=held_time_passed) == 0
     off = await client.post(
         TIME_OFFS,
         json={

@@ -34,7 +34,7 @@ from tests.factories import SLOTS, future, iso
 pytestmark = pytest.mark.slow
 
 # The load runs until a few seconds after the restart (at most MAX_REQUESTS creates).
-MAX_REQUESTS = 600
+MAX_REQUESTS = 4000  # a bound, not a target: the load ends 3 s after the restart does
 RESTART_AFTER = 40
 LOAD_AFTER_RESTART = 3.0
 WORKERS = 4
@@ -224,7 +224,9 @@ async def test_postgres_restart_under_write_load(
             done += 1
             if done == RESTART_AFTER and restart_task is None:
                 restart_task = asyncio.create_task(do_restart())
-            await asyncio.sleep(0.02)
+            restarting = "began" in restart and "ended" not in restart
+            # Refusals come back fast: pace them so a slow restart stays within the bound.
+            await asyncio.sleep(0.1 if restarting else 0.02)
 
     load_started = time.perf_counter()
     try:
