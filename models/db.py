@@ -19,6 +19,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from models.driver_reads import DriverPlan, RetryOnEngine, driver_rows, plan_for
+
 _IMMEDIATE = "clinic_sqlite_immediate"
 
 
@@ -125,25 +127,42 @@ def _mirror_statements(source: AsyncEngine, target: AsyncEngine) -> None:
 class Reader:
     """Runs a pure read as one statement on the read engine."""
 
-    __slots__ = ("engine",)
+    __slots__ = ("_plans", "engine")
+
+    # Statements read through here are module-level or cached per shape: a bounded set.
+    MAX_PLANS = 1024
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self._plans: dict[Executable, DriverPlan | None] = {}
 
     async def rows(
         self, stmt: Executable, params: Mapping[str, Any] | None = None
     ) -> Sequence[Row[Any]]:
+        plan = self._plans.get(stmt, _UNPLANNED)
+        if plan is _UNPLANNED:
+            if len(self._plans) >= self.MAX_PLANS:
+                self._plans.clear()
+            plan = self._plans[stmt] = plan_for(self.engine, stmt)
+        if plan is not None:
+            try:
+                return await driver_rows(self.engine, plan, params)  # type: ignore[arg-type]
+            except RetryOnEngine:
+                # The pooled connection had died (a server restart): once more, fresh.
+                return await self._rows(stmt, params)
         try:
             return await self._rows(stmt, params)
         except DBAPIError as exc:
             if not exc.connection_invalidated:
                 raise
-        # The pooled connection had died (a server restart): once more on a fresh one.
         return await self._rows(stmt, params)
 
     async def _rows(self, stmt: Executable, params: Mapping[str, Any] | None) -> Sequence[Row[Any]]:
         async with self.engine.connect() as conn:
             return (await conn.execute(stmt, params)).all()
+
+
+_UNPLANNED: Any = object()
 
 
 async def read_rows(

@@ -13,9 +13,11 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+import models.db
 from models.db import READER, Reader, create_engine, writer_lock
+from models.driver_reads import RetryOnEngine, driver_rows, plan_for
 from models.entities import ApiToken, AvailableSlot
-from models.slots import get_slot
+from models.slots import _SLOT_BY_ID, get_slot
 from models.users import flush_last_use, hash_token
 from tests.factories import SLOTS, Factory, future, iso
 
@@ -48,25 +50,64 @@ async def test_a_read_on_a_dead_connection_is_retried_once(
     if reader is None:
         pytest.skip("no separate read engine")
     real = Reader._rows
-    calls: list[int] = []
+    calls: list[str] = []
 
-    async def dies(self: Reader, stmt: Any, params: Any, *, times: int) -> Any:
-        calls.append(1)
-        if len(calls) <= times:
+    async def driver_dies(*_args: Any) -> Any:
+        calls.append("driver")
+        raise RetryOnEngine()
+
+    async def engine_dies(self: Reader, stmt: Any, params: Any, *, times: int) -> Any:
+        calls.append("engine")
+        if calls.count("engine") <= times:
             error = DBAPIError("SELECT", {}, Exception("server closed the connection"))
             error.connection_invalidated = True
             raise error
         return await real(self, stmt, params)
 
-    monkeypatch.setattr(Reader, "_rows", lambda self, s, p: dies(self, s, p, times=1))
+    # The driver connection is found dead: once more through the engine, fresh.
+    monkeypatch.setattr(models.db, "driver_rows", driver_dies)
+    monkeypatch.setattr(Reader, "_rows", lambda self, s, p: engine_dies(self, s, p, times=0))
     assert (await get_slot(session, slot.id)).id == slot.id
-    assert len(calls) == 2
+    assert calls == ["driver", "engine"]
 
     calls.clear()
-    monkeypatch.setattr(Reader, "_rows", lambda self, s, p: dies(self, s, p, times=2))
+    monkeypatch.setattr(Reader, "_rows", lambda self, s, p: engine_dies(self, s, p, times=1))
     with pytest.raises(DBAPIError):
         await get_slot(session, slot.id)
-    assert len(calls) == 2  # never a third attempt
+    assert calls == ["driver", "engine"]  # never a third attempt
+
+    # A statement only the engine can run: the engine's own attempt, and one retry.
+    monkeypatch.setattr(Reader, "_rows", lambda self, s, p: engine_dies(self, s, p, times=1))
+    monkeypatch.setattr(models.db, "plan_for", lambda *_: None)
+    reader._plans.clear()
+    calls.clear()
+    assert (await get_slot(session, slot.id)).id == slot.id
+    assert calls == ["engine", "engine"]
+    calls.clear()
+    monkeypatch.setattr(Reader, "_rows", lambda self, s, p: engine_dies(self, s, p, times=2))
+    with pytest.raises(DBAPIError):
+        await get_slot(session, slot.id)
+    assert calls == ["engine", "engine"]
+
+
+async def test_driver_reads_equal_engine_reads(
+    app: Any, factory: Factory, session: AsyncSession
+) -> None:
+    """The same statement read through the driver and through the engine: equal rows."""
+    reader: Reader | None = session.info.get(READER)
+    if reader is None:
+        pytest.skip("no separate read engine")
+    provider = await factory.provider()
+    slots = [await factory.slot(provider, start=future(24 + h)) for h in range(3)]
+    plan = plan_for(reader.engine, _SLOT_BY_ID)
+    assert plan is not None
+    for slot in slots:
+        params = {"slot_id": slot.id}
+        through_driver = await driver_rows(reader.engine, plan, params)
+        through_engine = await reader._rows(_SLOT_BY_ID, params)
+        assert [tuple(r) for r in through_driver] == [tuple(r) for r in through_engine]
+        assert through_driver[0]._mapping == through_engine[0]._mapping
+        assert through_driver[0].start_time == slot.start_time
 
 
 async def test_sqlite_writers_queue_on_one_lock_per_database(
