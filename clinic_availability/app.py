@@ -23,6 +23,7 @@ from models.db import create_engine, create_read_engine
 from models.sessions import create_sessionmaker
 from models.users import flush_last_use
 from rest_compat.errors import install_error_handlers
+from rest_compat.fast_reads import FastSlotReads
 from rest_compat.fhir import router as fhir_router
 from rest_compat.guards import install_request_guards
 from rest_compat.idempotency import document_idempotency_header
@@ -109,6 +110,13 @@ def install_pipeline(app: FastAPI, settings: Settings) -> None:
     cors = Cors(settings.cors_allow_origins.split(","))
 
     def pipeline(inner: ASGIApp) -> ASGIApp:
+        if settings.rest_fast_reads:
+            inner = FastSlotReads(
+                inner,
+                sessionmaker=app.state.sessionmaker,
+                settings=settings,
+                base_path=BASE_PATH,
+            )
         return RequestPipeline(
             inner,
             max_body_bytes=settings.max_body_bytes,

@@ -32,6 +32,7 @@ READER = "clinic_reader"
 CONNECT_TIMEOUT = 5.0
 POOL_TIMEOUT = 10.0
 STATEMENT_TIMEOUT = 30.0
+SQLITE_READERS = 4
 
 
 def create_engine(
@@ -88,13 +89,15 @@ def create_read_engine(
             "command_timeout": STATEMENT_TIMEOUT,
             "server_settings": {"statement_timeout": str(int(STATEMENT_TIMEOUT * 1000))},
         }
-    extra: dict[str, Any] = {}
-    if parsed.get_backend_name() != "sqlite":
-        extra = {
-            "pool_size": pool_size,
-            "max_overflow": max_overflow,
-            "pool_timeout": POOL_TIMEOUT,
-        }
+    extra: dict[str, Any] = {
+        "pool_size": pool_size,
+        "max_overflow": max_overflow,
+        "pool_timeout": POOL_TIMEOUT,
+    }
+    if parsed.get_backend_name() == "sqlite":
+        # Each aiosqlite connection is a thread contending for the GIL with the event
+        # loop; a few suffice, as reads of a local file do not wait on a network.
+        extra = {"pool_size": SQLITE_READERS, "max_overflow": 0, "pool_timeout": POOL_TIMEOUT}
     engine = create_async_engine(
         url,
         echo=write_engine.echo,

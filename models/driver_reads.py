@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Executable, Row
+from sqlalchemy import ClauseElement, Executable, Row
 from sqlalchemy.engine.result import result_tuple
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -64,21 +64,27 @@ def plan_for(engine: AsyncEngine, stmt: Executable) -> DriverPlan | None:
     dialect = engine.dialect
     if dialect.driver not in ("asyncpg", "aiosqlite"):
         return None
+    if not isinstance(stmt, ClauseElement):
+        return None
     compiled = stmt.compile(dialect=dialect)
     if not isinstance(compiled, SQLCompiler) or not compiled.positional:
         return None
     sql = compiled.string
     if "POSTCOMPILE" in sql or compiled.literal_execute_params or compiled.post_compile_params:
         return None
+    # The compiler's own column types and bind processing (private names, the same in
+    # SQLAlchemy 2.0 and 2.1; tests compare the rows with the engine's).
     result_columns = compiled._result_columns
     if not result_columns:
         return None
     processors = tuple(
         entry.type._cached_result_processor(dialect, None) for entry in result_columns
     )
-    binds = {
-        name: process for name, process in compiled._bind_processors.items() if process is not None
-    }
+    binds: dict[str, Processor] = {}
+    for name, process in compiled._bind_processors.items():
+        if not callable(process):
+            return None  # a tuple parameter, processed per element: the engine's job
+        binds[name] = process
     return DriverPlan(
         sql=sql,
         compiled=compiled,
@@ -115,7 +121,7 @@ async def driver_rows(
         if lost:
             # As the engine does on a disconnect: every connection of that generation
             # is replaced on its next checkout (a server restart took them all).
-            pool._invalidate(fairy, exc)  # noqa: SLF001 - the engine's own disconnect handling
+            pool._invalidate(fairy, exc)
         else:
             # Mid-statement (cancelled, timed out): never hand it to the next read.
             fairy.invalidate(exc if isinstance(exc, Exception) else None)

@@ -194,12 +194,39 @@ async def authenticate(
         token_cache.put(token_hash, principal, last_used)
     if principal.expires_at is not None and principal.expires_at <= now:
         raise Unauthenticated()
-    if last_used is None or now - last_used > LAST_USED_RESOLUTION:
-        last_use.note(session.bind, principal.token_id, now)
-        token_cache.put(token_hash, principal, now)
+    _note_use(session.bind, token_hash, principal, last_used, now)
     if not principal.is_admin:
         raise Forbidden()
     return principal
+
+
+def cached_admin(engine: object, token: str, *, cache_seconds: float) -> Principal | None:
+    """The admin behind ``token`` if a recent lookup is cached and still good, else None
+    (the caller then takes the full path, :func:`authenticate`, which answers refusals)."""
+    if cache_seconds <= 0 or len(token) > 200:
+        return None
+    token_hash = hash_token(token)
+    cached = token_cache.get(token_hash, cache_seconds)
+    if cached is None:
+        return None
+    principal, last_used = cached
+    now = now_utc()
+    if not principal.is_admin or (principal.expires_at is not None and principal.expires_at <= now):
+        return None
+    _note_use(engine, token_hash, principal, last_used, now)
+    return principal
+
+
+def _note_use(
+    engine: object,
+    token_hash: str,
+    principal: Principal,
+    last_used: datetime | None,
+    now: datetime,
+) -> None:
+    if last_used is None or now - last_used > LAST_USED_RESOLUTION:
+        last_use.note(engine, principal.token_id, now)
+        token_cache.put(token_hash, principal, now)
 
 
 class _LastUse:

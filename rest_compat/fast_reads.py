@@ -1,0 +1,222 @@
+"""The REST face's most frequent reads, answered without the framework's per-request work.
+
+``GET /available_slots``, ``/available_slots/search`` and ``/available_slots/{id}`` with a
+recently authenticated admin token and plainly written query parameters call the very
+route functions FastAPI would call, with the values FastAPI would pass them. Anything
+else (no token or one not in the token cache, a parameter that is unknown, repeated or
+not plainly written) goes on to the full stack, which answers it, refusals included.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
+from urllib.parse import parse_qsl
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from common.request_context import set_principal
+from common.settings import Settings
+from models.errors import DomainError
+from models.pagination import MAX_PAGE_SIZE
+from models.users import Principal, cached_admin
+from rest_compat import slots
+from rest_compat.errors import domain_error_response
+from rest_compat.schemas import MAX_ID
+
+TOKEN_HEADER = b"x-user-token"
+_DIGITS = re.compile(r"[0-9]{1,10}")
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_WORD = re.compile(r"[a-z_]{1,40}")
+_BOOLEANS = {"true": True, "false": False}
+
+
+class _Unplain(Exception):
+    """A parameter this lane does not read exactly as FastAPI would: the full stack reads it."""
+
+
+def _int(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        if not _DIGITS.fullmatch(text):
+            raise _Unplain
+        value = int(text)
+        if not low <= value <= high:
+            raise _Unplain
+        return value
+
+    return parse
+
+
+def _matching(pattern: re.Pattern[str]) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if not pattern.fullmatch(text):
+            raise _Unplain
+        return text
+
+    return parse
+
+
+def _bool(text: str) -> bool:
+    try:
+        return _BOOLEANS[text]
+    except KeyError:
+        raise _Unplain from None
+
+
+_PAGE = _int(1, 1_000_000)
+_PAGE_SIZE = _int(1, MAX_PAGE_SIZE)
+_ID = _int(1, MAX_ID)
+_DATE = _matching(_DAY)
+
+Handler = Callable[..., Awaitable[Response]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Route:
+    template: str
+    handler: Handler
+    params: dict[str, Callable[[str], Any]]
+    wants_request: bool = True
+    wants_settings: bool = True
+
+
+_LIST = _Route(
+    "/available_slots",
+    slots.list_available_slots,
+    {
+        "page": _PAGE,
+        "page_size": _PAGE_SIZE,
+        "provider_id": _ID,
+        "start_date": _DATE,
+        "end_date": _DATE,
+        "available": _bool,
+    },
+)
+_SEARCH = _Route(
+    "/available_slots/search",
+    slots.search_available_slots,
+    {
+        "provider_id": _ID,
+        "date": _DATE,
+        "duration": _int(1, 44640),
+        "appointment_type": _matching(_WORD),
+        "page": _PAGE,
+        "page_size": _PAGE_SIZE,
+    },
+)
+_GET = _Route(
+    "/available_slots/{slot_id}",
+    slots.get_available_slot,
+    {},
+    wants_request=False,
+    wants_settings=False,
+)
+
+
+class FastSlotReads:
+    """Pure ASGI, in front of the application's routes (inside the request pipeline)."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        base_path: str,
+    ) -> None:
+        self.app = app
+        self.sessionmaker = sessionmaker
+        self.settings = settings
+        self.collection = f"{base_path}/available_slots"
+        self.item_prefix = f"{self.collection}/"
+        self.search = f"{self.collection}/search"
+        # What the access log and the metrics name the route by, as for the full stack.
+        self.matched = {
+            route.template: SimpleNamespace(path_format=f"{base_path}{route.template}")
+            for route in (_LIST, _SEARCH, _GET)
+        }
+
+    def _route_of(self, path: str) -> tuple[_Route, dict[str, Any]] | None:
+        if path == self.collection:
+            return _LIST, {}
+        if path == self.search:
+            return _SEARCH, {}
+        if path.startswith(self.item_prefix):
+            rest = path[len(self.item_prefix) :]
+            try:
+                return _GET, {"slot_id": _ID(rest)}
+            except _Unplain:
+                return None
+        return None
+
+    def _arguments(self, route: _Route, query: bytes) -> dict[str, Any]:
+        arguments: dict[str, Any] = {}
+        if not query:
+            return arguments
+        try:
+            pairs = parse_qsl(query.decode("ascii"), keep_blank_values=True, strict_parsing=True)
+        except (UnicodeDecodeError, ValueError):
+            raise _Unplain from None
+        for name, text in pairs:
+            parse = route.params.get(name)
+            if parse is None or name in arguments:
+                raise _Unplain
+            arguments[name] = parse(text)
+        return arguments
+
+    def _admin(self, scope: Scope) -> Principal | None:
+        token = None
+        for name, value in scope["headers"]:
+            if name == TOKEN_HEADER:
+                if token is not None:
+                    return None
+                token = value
+        if not token:
+            return None
+        try:
+            text = token.decode("ascii")
+        except UnicodeDecodeError:
+            return None
+        return cached_admin(
+            self.sessionmaker.kw.get("bind"),
+            text,
+            cache_seconds=self.settings.token_cache_seconds,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "GET" or scope.get("root_path"):
+            await self.app(scope, receive, send)
+            return
+        found = self._route_of(scope["path"])
+        if found is None:
+            await self.app(scope, receive, send)
+            return
+        route, arguments = found
+        try:
+            arguments.update(self._arguments(route, scope["query_string"]))
+        except _Unplain:
+            await self.app(scope, receive, send)
+            return
+        principal = self._admin(scope)
+        if principal is None:
+            await self.app(scope, receive, send)
+            return
+        set_principal(principal)
+        scope.setdefault("state", {})["principal"] = principal
+        scope["route"] = self.matched[route.template]
+        if route.wants_request:
+            arguments["request"] = Request(scope, receive)
+        if route.wants_settings:
+            arguments["settings"] = self.settings
+        async with self.sessionmaker() as session:
+            try:
+                response = await route.handler(_admin=principal, session=session, **arguments)
+            except DomainError as exc:
+                response = domain_error_response(exc)
+        await response(scope, receive, send)
