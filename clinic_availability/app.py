@@ -40,13 +40,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_overflow=settings.db_max_overflow,
     )
     # A :memory: database lives in one connection: a second engine would open another.
-    # Reads hold a connection for one statement: half the pool's size serves them.
+    # Reads hold a connection for one statement: a fixed set serves them (connections
+    # opened beyond it would be closed again as soon as load dips, and reopened).
     read_engine = (
         create_read_engine(
             settings.database_url,
             engine,
-            pool_size=max(1, settings.db_pool_size // 2),
-            max_overflow=settings.db_max_overflow // 2,
+            pool_size=settings.db_pool_size,
+            max_overflow=0,
         )
         if engine.url.database not in (None, "", ":memory:")
         else None

@@ -11,7 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Executable, Row, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -47,13 +47,7 @@ def create_engine(
         )
         _configure_sqlite(engine)
         return engine
-    connect_args: dict[str, Any] = {}
-    if parsed.get_driver_name() == "asyncpg":
-        connect_args = {
-            "timeout": CONNECT_TIMEOUT,
-            "command_timeout": STATEMENT_TIMEOUT,
-            "server_settings": {"statement_timeout": str(int(STATEMENT_TIMEOUT * 1000))},
-        }
+    connect_args = _asyncpg_arguments(parsed) if parsed.get_driver_name() == "asyncpg" else {}
     return create_async_engine(
         url,
         echo=echo,
@@ -66,6 +60,25 @@ def create_engine(
         pool_timeout=POOL_TIMEOUT,
         connect_args=connect_args,
     )
+
+
+_LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def _asyncpg_arguments(url: URL) -> dict[str, Any]:
+    arguments: dict[str, Any] = {
+        "timeout": CONNECT_TIMEOUT,
+        "command_timeout": STATEMENT_TIMEOUT,
+        "server_settings": {"statement_timeout": str(int(STATEMENT_TIMEOUT * 1000))},
+    }
+    # asyncpg's default ("prefer") first offers TLS on every new connection; on the same
+    # machine that is a wasted round trip unless the URL asks for TLS itself.
+    host = url.host or ""
+    if (host in _LOOPBACK_HOSTS or host.startswith("/")) and not (
+        {"ssl", "sslmode"} & set(url.query)
+    ):
+        arguments["ssl"] = False
+    return arguments
 
 
 def create_read_engine(
@@ -84,11 +97,7 @@ def create_read_engine(
     if parsed.get_backend_name() == "sqlite":
         connect_args = {"timeout": 30}
     elif parsed.get_driver_name() == "asyncpg":
-        connect_args = {
-            "timeout": CONNECT_TIMEOUT,
-            "command_timeout": STATEMENT_TIMEOUT,
-            "server_settings": {"statement_timeout": str(int(STATEMENT_TIMEOUT * 1000))},
-        }
+        connect_args = _asyncpg_arguments(parsed)
     extra: dict[str, Any] = {
         "pool_size": pool_size,
         "max_overflow": max_overflow,
