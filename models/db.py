@@ -98,6 +98,10 @@ def create_read_engine(
         connect_args = {"timeout": 30}
     elif parsed.get_driver_name() == "asyncpg":
         connect_args = _asyncpg_arguments(parsed)
+        # Reads are a few cached statement shapes run with new values: one generic plan
+        # per shape, instead of PostgreSQL planning each run again (planning a search
+        # costs several times its execution).
+        connect_args["server_settings"]["plan_cache_mode"] = "force_generic_plan"
     extra: dict[str, Any] = {
         "pool_size": pool_size,
         "max_overflow": max_overflow,
