@@ -90,13 +90,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.event_hub = EventHub(settings.database_url)
     install_error_handlers(app)
     install_request_guards(app, settings, BASE_PATH)
-    app.include_router(legacy_router())
-    app.include_router(fhir_router)
+    # GraphQL first: routes are tried in order, and /graphql takes most of the traffic.
     app.include_router(
         graphql_router(settings, ide_page=explorer_page, extensions=(GraphQLOperationTracker,)),
         prefix="/graphql",
         include_in_schema=False,
     )
+    app.include_router(legacy_router())
+    app.include_router(fhir_router)
     install_operations(app, engine, settings)
     app.include_router(docs_router())
     install_openapi(app)

@@ -230,8 +230,25 @@ def limit_errors(figures: Figures, policy: LimitPolicy) -> list[GraphQLError]:
     ]
 
 
+# Parsed documents come from the parser's cache, so the same query is the same object:
+# its literals are looked at once. Keyed by identity (documents hash deeply); the
+# document is kept alongside so its id cannot be reused while the entry lives.
+_NUL_ARGUMENTS: dict[int, tuple[DocumentNode, str | None]] = {}
+_NUL_ARGUMENTS_MAX = 1024
+
+
 def nul_argument(document: DocumentNode) -> str | None:
     """The argument or input field whose string literal holds a NUL character, if any."""
+    known = _NUL_ARGUMENTS.get(id(document))
+    if known is not None and known[0] is document:
+        return known[1]
+    if len(_NUL_ARGUMENTS) >= _NUL_ARGUMENTS_MAX:
+        _NUL_ARGUMENTS.clear()
+    found = _NUL_ARGUMENTS[id(document)] = (document, _find_nul_argument(document))
+    return found[1]
+
+
+def _find_nul_argument(document: DocumentNode) -> str | None:
     found: list[str] = []
 
     class Finder(Visitor):

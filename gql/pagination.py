@@ -75,6 +75,11 @@ def encode_cursor(*parts: object) -> str:
     return base64.urlsafe_b64encode(text.encode()).decode()
 
 
+def encode_time_id_cursor(moment: datetime, ident: int) -> str:
+    """``encode_cursor(moment, ident)``, written out: one per listed slot."""
+    return base64.urlsafe_b64encode(f"{moment.isoformat()}|{ident}".encode()).decode()
+
+
 def _invalid_cursor() -> ValidationFailed:
     return ValidationFailed.one("after", "is invalid")
 
@@ -115,11 +120,20 @@ def connection(
     page: Page[Row],
     window: PageWindow,
     convert: Callable[[Row], T],
-    cursor_of: Callable[[Row], Sequence[object]],
+    cursor_of: Callable[[Row], Sequence[object] | str],
 ) -> Connection[T]:
-    """The first ``window.first`` rows of ``page`` (fetched with ``window.request``)."""
+    """The first ``window.first`` rows of ``page`` (fetched with ``window.request``).
+
+    ``cursor_of`` gives a row's key parts, or its cursor already encoded.
+    """
     rows = page.items[: window.first]
-    edges = [Edge(cursor=encode_cursor(*cursor_of(row)), node=convert(row)) for row in rows]
+    edges = [
+        Edge(
+            cursor=key if isinstance(key := cursor_of(row), str) else encode_cursor(*key),
+            node=convert(row),
+        )
+        for row in rows
+    ]
     return Connection(
         total_count=page.total,
         page_info=PageInfo(

@@ -10,7 +10,13 @@ from strawberry.types import Info
 
 from common.settings import limits_of
 from gql.context import Context
-from gql.pagination import Connection, connection, decode_time_id_cursor, page_window
+from gql.pagination import (
+    Connection,
+    connection,
+    decode_time_id_cursor,
+    encode_time_id_cursor,
+    page_window,
+)
 from gql.types import AvailableSlot
 from models import series as series_ops
 from models import slots as slot_ops
@@ -87,8 +93,8 @@ def slot_input(data: CreateAvailableSlotInput | UpdateAvailableSlotInput) -> Slo
     return SlotInput(**sent)
 
 
-def slot_cursor(row: SlotRow | Any) -> tuple[datetime, int]:
-    return row.start_time, row.id
+def slot_cursor(row: SlotRow | Any) -> str:
+    return encode_time_id_cursor(row.start_time, row.id)
 
 
 @strawberry.type

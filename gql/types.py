@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 import strawberry
+from sqlalchemy import Row
 from strawberry.exceptions import StrawberryInputCoercionError
 from strawberry.types.scalar import ScalarDefinition
 
@@ -61,13 +63,32 @@ class BookingRules:
     @classmethod
     def of(cls, source: Any, prefix: str = "") -> BookingRules:
         """From a provider, or from a slot row's flat ``provider_*`` columns."""
-        return cls(
-            minimum_notice_minutes=getattr(source, f"{prefix}minimum_notice_minutes"),
-            booking_window_days=getattr(source, f"{prefix}booking_window_days"),
-            buffer_before_minutes=getattr(source, f"{prefix}buffer_before_minutes"),
-            buffer_after_minutes=getattr(source, f"{prefix}buffer_after_minutes"),
-            max_bookings_per_day=getattr(source, f"{prefix}max_bookings_per_day"),
-        )
+        if isinstance(source, Row):
+            mapping = source._mapping
+            values = tuple(mapping[name] for name in _rule_columns(prefix))
+        else:
+            values = tuple(getattr(source, name) for name in _rule_columns(prefix))
+        if values == _NO_RULE_VALUES:
+            return _NO_RULES  # most providers: one shared, read-only value
+        return cls(**dict(zip(_RULE_FIELDS, values, strict=True)))
+
+
+_RULE_FIELDS = (
+    "minimum_notice_minutes",
+    "booking_window_days",
+    "buffer_before_minutes",
+    "buffer_after_minutes",
+    "max_bookings_per_day",
+)
+_NO_RULE_VALUES = (None,) * len(_RULE_FIELDS)
+
+
+@cache
+def _rule_columns(prefix: str) -> tuple[str, ...]:
+    return tuple(f"{prefix}{name}" for name in _RULE_FIELDS)
+
+
+_NO_RULES = BookingRules(**dict.fromkeys(_RULE_FIELDS))
 
 
 @strawberry.type
@@ -132,28 +153,36 @@ class AvailableSlot:
     @classmethod
     def from_row(cls, row: SlotRow | Any) -> AvailableSlot:
         """From a slot read row (``models.slots.SLOT_COLUMNS``) or an entity with its provider."""
-        return cls(
-            id=row.id,
-            provider_id=row.provider_id,
-            start_time=row.start_time,
-            end_time=row.end_time,
-            duration_minutes=row.duration_minutes,
-            appointment_type=row.appointment_type,
-            available=row.available,
-            recurring=row.recurring,
-            recurrence_pattern=row.recurrence_pattern,
-            recurrence_rule=row.recurrence_rule,
-            series_id=row.series_id,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            provider=Provider(
-                id=row.provider_id,
-                first_name=row.provider_first_name,
-                last_name=row.provider_last_name,
-                time_zone=row.provider_time_zone,
-                active=row.provider_active,
-                booking_rules=BookingRules.of(row, prefix="provider_"),
-            ),
-            capacity=row.capacity,
-            booked_count=row.booked_count,
+        # Built field by field, without the dataclass __init__, reading a row through its
+        # mapping (a row's attribute lookup costs several times more): a page builds fifty
+        # of these with their providers, and these types have nothing to run on init.
+        get = row._mapping.__getitem__ if isinstance(row, Row) else row.__getattribute__
+        provider = object.__new__(Provider)
+        provider.__dict__.update(
+            id=get("provider_id"),
+            first_name=get("provider_first_name"),
+            last_name=get("provider_last_name"),
+            time_zone=get("provider_time_zone"),
+            active=get("provider_active"),
+            booking_rules=BookingRules.of(row, prefix="provider_"),
         )
+        slot = object.__new__(cls)
+        slot.__dict__.update(
+            id=get("id"),
+            provider_id=get("provider_id"),
+            start_time=get("start_time"),
+            end_time=get("end_time"),
+            duration_minutes=get("duration_minutes"),
+            appointment_type=get("appointment_type"),
+            available=get("available"),
+            recurring=get("recurring"),
+            recurrence_pattern=get("recurrence_pattern"),
+            recurrence_rule=get("recurrence_rule"),
+            series_id=get("series_id"),
+            created_at=get("created_at"),
+            updated_at=get("updated_at"),
+            provider=provider,
+            capacity=get("capacity"),
+            booked_count=get("booked_count"),
+        )
+        return slot

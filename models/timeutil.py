@@ -11,7 +11,7 @@ def format_timestamp(value: datetime) -> str:
     # Every listed slot formats four of these: isoformat is about twice as fast as strftime.
     if value.tzinfo is not UTC:
         value = value.astimezone(UTC)
-    return value.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+    return value.isoformat(timespec="milliseconds")[:-6] + "Z"  # "+00:00" -> "Z"
 
 
 def parse_timestamp(value: object) -> datetime | None:
