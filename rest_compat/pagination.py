@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 from fastapi import Request
+from starlette.datastructures import URL
 
 from common.settings import Settings
 from models.errors import FieldErrors
@@ -37,13 +39,27 @@ def page_headers(request: Request, page: Page[Any]) -> dict[str, str]:
         links["prev"] = min(page.page - 1, page.total_pages)
     if page.has_next:
         links["next"] = page.page + 1
+    head = _link_head(request.url)
     parts = []
     for rel in ("next", "prev", "first", "last"):
         if rel in links:
-            url = request.url.include_query_params(page=links[rel], page_size=page.page_size)
-            parts.append(f'<{url}>; rel="{rel}"')
+            parts.append(f'<{head}page={links[rel]}&page_size={page.page_size}>; rel="{rel}"')
     headers["Link"] = ", ".join(parts)
     return headers
+
+
+def _link_head(url: URL) -> str:
+    """``url.include_query_params(page=..., page_size=...)`` up to where the page goes: the
+    address, ``?`` and the other parameters in their order (worked out once, not per link)."""
+    kept = urlencode(
+        [
+            (name, value)
+            for name, value in parse_qsl(url.query, keep_blank_values=True)
+            if name not in ("page", "page_size")
+        ]
+    )
+    address = str(url.replace(query="-"))[:-1]
+    return f"{address}{kept}&" if kept else address
 
 
 def page_response(request: Request, page: Page[Any], items: list[Any]) -> JSONBody:

@@ -1,0 +1,61 @@
+"""Page links are what Starlette's ``include_query_params`` would write, for any query."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from starlette.requests import Request
+
+from models.pagination import Page
+from rest_compat.pagination import page_headers
+
+NAMES = st.sampled_from(["page", "page_size", "provider_id", "start_date", "q", "a b", "é", ""])
+VALUES = st.text(max_size=8)
+
+
+def reference_links(request: Request, page: Page[object]) -> str:
+    links = {"first": 1, "last": page.total_pages}
+    if page.page > 1:
+        links["prev"] = min(page.page - 1, page.total_pages)
+    if page.has_next:
+        links["next"] = page.page + 1
+    parts = []
+    for rel in ("next", "prev", "first", "last"):
+        if rel in links:
+            url = request.url.include_query_params(page=links[rel], page_size=page.page_size)
+            parts.append(f'<{url}>; rel="{rel}"')
+    return ", ".join(parts)
+
+
+@settings(max_examples=300)
+@given(
+    pairs=st.lists(st.tuples(NAMES, VALUES), max_size=6),
+    raw_tail=st.sampled_from(["", "&", "&&x", "&=1", "&y=%zz", "&z=a+b%2B"]),
+    page=st.integers(1, 50),
+    size=st.integers(1, 100),
+    total=st.integers(0, 5000),
+    host=st.sampled_from([b"testserver", b"127.0.0.1:8000", b"[::1]:9000"]),
+)
+def test_links_equal_include_query_params(
+    pairs: list[tuple[str, str]],
+    raw_tail: str,
+    page: int,
+    size: int,
+    total: int,
+    host: bytes,
+) -> None:
+    query = (urlencode(pairs) + raw_tail).encode()
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/v1/admin/clinic/availability/available_slots",
+        "root_path": "",
+        "query_string": query,
+        "headers": [(b"host", host)],
+        "server": ("testserver", 80),
+    }
+    summary: Page[object] = Page(items=[], total=total, page=page, page_size=size)
+    assert page_headers(Request(scope), summary)["Link"] == reference_links(Request(scope), summary)
