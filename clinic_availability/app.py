@@ -18,7 +18,8 @@ from clinic_availability.pipeline import Cors, PipelinedApp, RequestPipeline
 from clinic_availability.webhook_dispatch import webhook_dispatch
 from common.event_hub import EventHub
 from common.settings import Settings, get_settings
-from gql.router import graphql_router
+from gql.post_lane import GraphQLPostLane
+from gql.router import ExplorerRouter, graphql_router
 from models.db import create_engine, create_read_engine
 from models.sessions import create_sessionmaker
 from models.users import flush_last_use
@@ -91,11 +92,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     install_request_guards(app, settings, BASE_PATH)
     # GraphQL first: routes are tried in order, and /graphql takes most of the traffic.
-    app.include_router(
-        graphql_router(settings, ide_page=explorer_page, extensions=(GraphQLOperationTracker,)),
-        prefix="/graphql",
-        include_in_schema=False,
+    graphql = graphql_router(
+        settings, ide_page=explorer_page, extensions=(GraphQLOperationTracker,)
     )
+    app.include_router(graphql, prefix="/graphql", include_in_schema=False)
     app.include_router(legacy_router())
     app.include_router(fhir_router)
     install_operations(app, engine, settings)
@@ -103,21 +103,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_openapi(app)
     document_idempotency_header(app, BASE_PATH)
     mount_static(app)
-    install_pipeline(app, settings)
+    install_pipeline(app, settings, graphql)
     return app
 
 
-def install_pipeline(app: FastAPI, settings: Settings) -> None:
+def install_pipeline(app: FastAPI, settings: Settings, graphql: ExplorerRouter) -> None:
     metrics = getattr(app.state, "metrics", None)
     cors = Cors(settings.cors_allow_origins.split(","))
 
     def pipeline(inner: ASGIApp) -> ASGIApp:
-        if settings.rest_fast_reads:
+        if settings.fast_lane:
             inner = FastSlotReads(
                 inner,
                 sessionmaker=app.state.sessionmaker,
                 settings=settings,
                 base_path=BASE_PATH,
+            )
+            inner = GraphQLPostLane(
+                inner, router=graphql, sessionmaker=app.state.sessionmaker, path="/graphql"
             )
         return RequestPipeline(
             inner,

@@ -34,9 +34,10 @@ class Settings(BaseSettings):
     # within this delay on other processes (immediately on the one that revoked).
     token_cache_seconds: float = 5.0
 
-    # The most frequent slot reads (list, search, get one) with a cached admin token and
-    # plain parameters answered ahead of the framework's routing; the same route code runs.
-    rest_fast_reads: bool = True
+    # The most frequent requests answered ahead of the framework's routing by the same
+    # code: REST slot list, search and get-one (cached admin token, plain parameters) and
+    # every GraphQL POST.
+    fast_lane: bool = True
 
     graphiql: bool = True
     introspection: bool = True

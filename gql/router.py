@@ -15,6 +15,7 @@ import orjson
 from cross_web import HTTPException
 from fastapi import Request, Response
 from fastapi.responses import HTMLResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 from strawberry.extensions import SchemaExtension
 from strawberry.fastapi import GraphQLRouter
@@ -67,6 +68,8 @@ class ExplorerRouter(GraphQLRouter[Context, None]):
     that is not Unicode, idempotent mutations, and the application's own GraphiQL page."""
 
     ide_page: IdePage | None = None
+    # The context of one request, for callers that run the view without FastAPI's routing.
+    make_context: Callable[[HTTPConnection, AsyncSession], Context] | None = None
     graphql_transport_ws_handler_class = LiveWSHandler
 
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
@@ -179,11 +182,14 @@ def graphql_router(
     *,
     ide_page: IdePage | None = None,
     extensions: Sequence[type[SchemaExtension]] = (),
-) -> GraphQLRouter[Context, None]:
+) -> ExplorerRouter:
     """The router; the application passes its explorer page and observing extensions."""
 
-    async def context_getter(request: HTTPConnection, session: SessionDep) -> Context:
+    def make_context(request: HTTPConnection, session: AsyncSession) -> Context:
         return Context(settings=settings, session=session, token=token_from(request))
+
+    async def context_getter(request: HTTPConnection, session: SessionDep) -> Context:
+        return make_context(request, session)
 
     schema = build_schema(settings)
     schema.extensions = (*schema.extensions, *extensions)
@@ -195,6 +201,7 @@ def graphql_router(
         max_subscriptions_per_connection=MAX_SUBSCRIPTIONS_PER_SOCKET,
     )
     router.ide_page = ide_page
+    router.make_context = make_context
     return router
 
 

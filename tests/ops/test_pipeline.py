@@ -209,6 +209,7 @@ def test_one_pipeline_outside_everything_and_one_rest_layer(app: Any) -> None:
     from starlette.middleware.errors import ServerErrorMiddleware
 
     from clinic_availability.pipeline import RequestPipeline
+    from gql.post_lane import GraphQLPostLane
     from rest_compat.fast_reads import FastSlotReads
     from rest_compat.guards import RestGuards
 
@@ -222,5 +223,5 @@ def test_one_pipeline_outside_everything_and_one_rest_layer(app: Any) -> None:
     assert ServerErrorMiddleware not in layers
     ours = [kind for kind in layers if kind.__module__.split(".")[0] != "fastapi"]
     ours = [kind for kind in ours if not kind.__module__.startswith("starlette")]
-    # The fast lane answers its few reads itself, or hands the request on untouched.
-    assert ours == [RequestPipeline, FastSlotReads, RestGuards]
+    # The fast lanes answer their requests themselves, or hand them on untouched.
+    assert ours == [RequestPipeline, GraphQLPostLane, FastSlotReads, RestGuards]

@@ -22,7 +22,7 @@ async def apps(settings: Settings) -> AsyncIterator[tuple[Any, Any]]:
     """Two servers over one database: the fast lane on, and off."""
     lane = create_app(settings.model_copy(update={"token_cache_seconds": 5.0}))
     full = create_app(
-        settings.model_copy(update={"token_cache_seconds": 5.0, "rest_fast_reads": False})
+        settings.model_copy(update={"token_cache_seconds": 5.0, "fast_lane": False})
     )
     yield lane, full
     await lane.state.engine.dispose()

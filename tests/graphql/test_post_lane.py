@@ -1,0 +1,108 @@
+"""GraphQL POSTs taken ahead of the framework's routing answer as the full stack does."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from fastapi.routing import APIRoute
+
+from clinic_availability.app import create_app
+from common.settings import Settings
+from tests.factories import Factory, future
+
+PER_REQUEST = {"x-request-id"}
+SLOTS_QUERY = (
+    "query Page($first: Int) { availableSlots(first: $first) { totalCount "
+    "pageInfo { hasNextPage endCursor } edges { cursor node { id startTime provider { id } } } } }"
+)
+
+
+@pytest.fixture
+async def apps(settings: Settings) -> AsyncIterator[tuple[Any, Any]]:
+    """Two servers over one database: the fast lane on, and off."""
+    lane = create_app(settings)
+    full = create_app(settings.model_copy(update={"fast_lane": False}))
+    yield lane, full
+    await lane.state.engine.dispose()
+    await full.state.engine.dispose()
+
+
+async def _post(app: Any, content: bytes, headers: dict[str, str]) -> httpx.Response:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        return await http.post("/graphql", content=content, headers=headers)
+
+
+def _comparable(response: httpx.Response) -> tuple[int, list[tuple[str, str]], bytes]:
+    headers = [(k, v) for k, v in response.headers.multi_items() if k not in PER_REQUEST]
+    return response.status_code, headers, response.content
+
+
+def _json(query: str, variables: dict[str, Any] | None = None, **more: Any) -> bytes:
+    return orjson.dumps({"query": query, "variables": variables, **more})
+
+
+async def test_the_lane_answers_as_the_full_stack(apps: tuple[Any, Any], factory: Factory) -> None:
+    lane, full = apps
+    provider = await factory.provider()
+    for hours in (30, 31, 32):
+        await factory.slot(provider, start=future(hours))
+    admin = await factory.token()
+    patient = await factory.token(role="patient")
+    bodies = [
+        _json(SLOTS_QUERY, {"first": 2}),
+        _json(SLOTS_QUERY, {"first": 500}),  # beyond the maximum page
+        _json("{ availableSlot(id: 999999) { id } }"),
+        _json("{ availableSlots { nope } }"),  # validation error
+        _json("{ availableSlots(first: "),  # syntax error
+        _json("query A { __typename } query B { __typename }"),  # no operation chosen
+        _json("query A { __typename }", operationName="Z"),
+        _json("{ __typename }"),
+        b"{not json",
+        b"[]",
+        orjson.dumps([{"query": "{ __typename }"}]),  # batching
+        _json("mutation { deleteAvailableSlot(id: 999999) { id } }"),
+    ]
+    accepts = [None, "application/graphql-response+json"]
+    tokens = [{"X-User-Token": admin}, {"X-User-Token": patient}, {}]
+    for body in bodies:
+        for token in tokens:
+            for accept in accepts:
+                headers = {"content-type": "application/json", **token}
+                if accept:
+                    headers["accept"] = accept
+                expected = _comparable(await _post(full, body, headers))
+                answered = _comparable(await _post(lane, body, headers))
+                assert answered == expected, (body, token, accept)
+    wrong_type = {"content-type": "text/plain", "X-User-Token": admin}
+    body = _json("{ __typename }")
+    assert _comparable(await _post(lane, body, wrong_type)) == _comparable(
+        await _post(full, body, wrong_type)
+    )
+
+
+async def test_graphql_posts_never_reach_the_framework(
+    apps: tuple[Any, Any], factory: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lane, _full = apps
+    admin = {"X-User-Token": await factory.token(), "content-type": "application/json"}
+    reached: list[str] = []
+    handle = APIRoute.handle
+
+    async def counted(route: APIRoute, scope: Any, receive: Any, send: Any) -> None:
+        reached.append(f"{scope['method']} {scope['path']}")
+        await handle(route, scope, receive, send)
+
+    monkeypatch.setattr(APIRoute, "handle", counted)
+    reply = await _post(lane, _json(SLOTS_QUERY, {"first": 2}), admin)
+    assert reply.status_code == 200 and reply.json()["data"]["availableSlots"]["totalCount"] == 0
+    assert reached == []
+    transport = httpx.ASGITransport(app=lane)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        page = await http.get("/graphql", headers={"accept": "text/html"})
+    assert page.status_code == 200
+    assert reached == ["GET /graphql"]  # GraphiQL and everything else: the full stack
