@@ -1,5 +1,7 @@
-"""The webhook dispatcher every server process runs: fan out, claim, send, record.
+"""The webhook dispatcher: fan out, claim, send, record.
 
+It runs in each server process (unless ``WEBHOOK_DISPATCHER=false``) or on its own in
+``clinic-availability dispatch-webhooks`` processes, any number of them over one database.
 Sends run as their own tasks with a timeout, at most ``WEBHOOK_CONCURRENCY`` at once and
 ``WEBHOOK_CONCURRENCY_PER_RECEIVER`` per webhook, so a slow or dead receiver only ever
 holds its own share; the API's requests never wait on any of it.
@@ -93,6 +95,12 @@ class WebhookDispatcher:
         # Answers not stored yet: each round stores them in one transaction.
         self.outcomes: list[Outcome] = []
         self._client: httpx.AsyncClient | None = None
+        self._closing = False
+
+    def close(self) -> None:
+        """Claim nothing more; :meth:`run` returns once the sends in flight have finished."""
+        self._closing = True
+        self.hub.poke()
 
     async def run(self) -> None:
         limits = httpx.Limits(max_connections=self.settings.webhook_concurrency)
@@ -104,7 +112,7 @@ class WebhookDispatcher:
         ) as client:
             self._client = client
             try:
-                while True:
+                while not self._closing:
                     seen = self.hub.generation
                     try:
                         await self.round()
@@ -116,6 +124,12 @@ class WebhookDispatcher:
                             extra={"fields": {"exc": type(exc).__name__}},
                         )
                     await self.hub.wait(POLL_SECONDS, since=seen)
+                # Each send ends within its timeout; whatever is cut short is sent again
+                # once its lease runs out.
+                if self.tasks:
+                    await asyncio.wait(
+                        set(self.tasks), timeout=self.settings.webhook_timeout_seconds + 1.0
+                    )
             finally:
                 for task in list(self.tasks):
                     task.cancel()
@@ -227,6 +241,25 @@ class WebhookDispatcher:
 
 
 @asynccontextmanager
+async def running_dispatcher(
+    sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, hub: EventHub
+) -> AsyncIterator[WebhookDispatcher]:
+    """A dispatcher running until the block ends; then the sends in flight may finish."""
+    dispatcher = WebhookDispatcher(sessionmaker, settings, hub)
+    task = asyncio.create_task(dispatcher.run(), name="webhook-dispatcher")
+    try:
+        yield dispatcher
+    finally:
+        dispatcher.close()
+        try:
+            await asyncio.wait({task}, timeout=settings.webhook_timeout_seconds + 5.0)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+@asynccontextmanager
 async def webhook_dispatch(
     sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, hub: EventHub
 ) -> AsyncIterator[WebhookDispatcher | None]:
@@ -234,11 +267,32 @@ async def webhook_dispatch(
     if not settings.webhook_dispatcher:
         yield None
         return
-    dispatcher = WebhookDispatcher(sessionmaker, settings, hub)
-    task = asyncio.create_task(dispatcher.run(), name="webhook-dispatcher")
-    try:
+    async with running_dispatcher(sessionmaker, settings, hub) as dispatcher:
         yield dispatcher
+
+
+async def dispatch_until(settings: Settings, stop: asyncio.Event) -> None:
+    """``dispatch-webhooks``: only the dispatcher (and its wake-ups) until ``stop`` is set.
+
+    On PostgreSQL the hub LISTENs, so events committed by the API's processes wake it at
+    once; on SQLite it reads the database every ``POLL_SECONDS``.
+    """
+    from models.db import create_engine
+    from models.sessions import create_sessionmaker
+
+    engine = create_engine(
+        settings.database_url,
+        echo=settings.sql_echo,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+    )
+    hub = EventHub(settings.database_url)
+    await hub.start()
+    try:
+        async with running_dispatcher(create_sessionmaker(engine), settings, hub):
+            logger.info("webhook dispatcher started")
+            await stop.wait()
+            logger.info("webhook dispatcher stopping: sends in flight may finish")
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await hub.stop()
+        await engine.dispose()
