@@ -139,6 +139,14 @@ class DispatcherProcess:
         assert self.process is not None
         return self.process.pid
 
+    def _spawn(self, env: dict[str, str]) -> subprocess.Popen[bytes]:
+        command = [sys.executable, "-m", "clinic_availability.cli", "dispatch-webhooks"]
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = self.log_path.open("wb")
+        return subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT
+        )
+
     async def start(self) -> None:
         """Returns once the dispatcher runs (its log says so)."""
         # INFO: the start line is what the bench waits for; it logs nothing per delivery.
@@ -148,12 +156,7 @@ class DispatcherProcess:
             "DATABASE_URL": self.database_url,
             "LOG_LEVEL": "INFO",
         }
-        command = [sys.executable, "-m", "clinic_availability.cli", "dispatch-webhooks"]
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = self.log_path.open("wb")
-        self.process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT
-        )
+        self.process = self._spawn(env)
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

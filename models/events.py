@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol, cast
 
-from sqlalchemy import Table, delete, event, func, insert, select
+from sqlalchemy import Row, Table, delete, event, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
@@ -252,7 +252,7 @@ async def purge_events(
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-def event_payload(row: AvailabilityEvent) -> dict[str, Any]:
+def event_payload(row: AvailabilityEvent | Row[Any]) -> dict[str, Any]:
     """The event as integrations see it (webhook ``data``): ids and times, nothing else."""
     payload: dict[str, Any] = {
         "event_id": str(row.id),
