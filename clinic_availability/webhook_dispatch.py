@@ -117,6 +117,7 @@ class WebhookDispatcher:
         self._client: httpx.AsyncClient | None = None
         self._closing = False
         self._nudge = asyncio.Event()
+        self._round_generation = -1
 
     def close(self) -> None:
         """Claim nothing more; :meth:`run` returns once the sends in flight have finished."""
@@ -135,9 +136,10 @@ class WebhookDispatcher:
             try:
                 while not self._closing:
                     seen = self.hub.generation
+                    news, self._round_generation = seen != self._round_generation, seen
                     began = time.monotonic()
                     try:
-                        await self.round()
+                        await self.round(news=news)
                     except asyncio.CancelledError:
                         raise
                     except Exception as exc:
@@ -222,16 +224,18 @@ class WebhookDispatcher:
         room = MAX_QUEUED - self.queued
         return max(0, min(target - queued - self.in_flight[webhook_id], room))
 
-    async def round(self) -> None:
+    async def round(self, *, news: bool = False) -> None:
+        """One transaction's worth of work; ``news``: woken by committed events."""
         async with self.sessionmaker() as session:
             await self._purge_now_and_then(session)
             if await self._idle(session):
                 return
-            # Read first: a round with nothing to write takes no write lock.
-            waiting = await waiting_work(session)
-            hungry = [w for w in waiting.due_webhooks if self._wanted(w) > 0]
-            if not (self.outcomes or self.unsent or waiting.new_events or hungry):
-                return
+            if not news:
+                # Read first: a round with nothing to write takes no write lock.
+                waiting = await waiting_work(session)
+                hungry = [w for w in waiting.due_webhooks if self._wanted(w) > 0]
+                if not (self.outcomes or self.unsent or waiting.new_events or hungry):
+                    return
             outcomes, self.outcomes = self.outcomes, []
             unsent, self.unsent = self.unsent, []
             asked: dict[int, int] = {}
