@@ -155,7 +155,7 @@ class Runner:
                         f"the dispatcher used {dispatcher.cpu_seconds():.1f} s of CPU"
                     )
             finally:
-                # In a thread: the receiver, on this loop, answers the last sends meanwhile.
+                # The receiver still answers: the last sends finish, their answers stored.
                 await asyncio.to_thread(dispatcher.stop)
                 server.stop()
                 run.restored = await restore(o.target, marks)
