@@ -70,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--failing-webhook",
         action="store_true",
         help="register a webhook for every event at a loopback receiver that answers 500, "
-        "so the run measures the API while its deliveries fail and are retried",
+        "so the run measures the API while its deliveries fail and are retried (by a "
+        "dispatch-webhooks process beside the server)",
     )
     return parser
 

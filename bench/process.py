@@ -1,4 +1,5 @@
-"""Starting and stopping the measured server: uvicorn, one worker, on loopback."""
+"""Starting and stopping the measured server (uvicorn, one worker, on loopback) and, with
+``--failing-webhook``, the webhook dispatcher beside it."""
 
 from __future__ import annotations
 
@@ -108,6 +109,71 @@ class ServerProcess:
             if name in ("VmRSS", "VmHWM"):
                 found[name] = int(value.split()[0])
         return found
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self._log is not None:
+            self._log.close()
+
+
+class DispatcherProcess:
+    """``clinic-availability dispatch-webhooks`` as a child process, on the same database."""
+
+    def __init__(self, database_url: str, log_path: Path, env: dict[str, str]) -> None:
+        self.database_url = database_url
+        self.log_path = log_path
+        self.extra_env = env
+        self.process: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def _spawn(self, env: dict[str, str]) -> subprocess.Popen[bytes]:
+        command = [sys.executable, "-m", "clinic_availability.cli", "dispatch-webhooks"]
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = self.log_path.open("wb")
+        return subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT
+        )
+
+    async def start(self) -> None:
+        """Returns once the dispatcher runs (its log says so)."""
+        # INFO: the start line is what the bench waits for; it logs nothing per delivery.
+        env = {
+            **os.environ,
+            **self.extra_env,
+            "DATABASE_URL": self.database_url,
+            "LOG_LEVEL": "INFO",
+        }
+        self.process = self._spawn(env)
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the dispatcher exited at startup; see {self.log_path}")
+            if b"webhook dispatcher started" in self.log_path.read_bytes():
+                return
+            await asyncio.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"the dispatcher did not start in {STARTUP_TIMEOUT:.0f} s")
+
+    def cpu_seconds(self) -> float:
+        """User and system CPU time the process has used so far (from /proc)."""
+        try:
+            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         if self.process is None:

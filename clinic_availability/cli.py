@@ -1,9 +1,11 @@
-"""``clinic-availability``: serve, migrate, create users, seed a demo clinic, export the schema."""
+"""``clinic-availability``: serve, deliver webhooks, migrate, create users, seed a demo
+clinic, export the schema."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import sys
@@ -112,6 +114,46 @@ def _run_uvicorn(
     )
 
 
+def cmd_dispatch_webhooks(settings: Settings, _args: argparse.Namespace) -> int:
+    import logging.config
+    import signal
+
+    from clinic_availability.logging import logging_config
+    from clinic_availability.webhook_dispatch import dispatch_until
+
+    logging.config.dictConfig(logging_config(settings.log_level))
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        current = asyncio.current_task()
+        assert current is not None
+
+        def on_signal() -> None:
+            # The first signal lets the sends in flight finish; a second one cuts them short
+            # (their deliveries are sent again when their lease runs out).
+            if stop.is_set():
+                current.cancel()
+            stop.set()
+
+        for number in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(number, on_signal)
+        with contextlib.suppress(asyncio.CancelledError):
+            await dispatch_until(settings, stop)
+
+    with asyncio.Runner(loop_factory=_fast_loop_factory()) as runner:
+        runner.run(main())
+    return 0
+
+
+def _fast_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
 def _announce_demo(settings: Settings, args: argparse.Namespace) -> None:
     """Readies the demo clinic and prints how to reach it, token included."""
     from clinic_availability.demo import prepare_demo
@@ -216,6 +258,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="fill the database with the demo clinic, mint a demo admin token and print it",
     )
     serve.set_defaults(handler=cmd_serve)
+
+    dispatch = commands.add_parser(
+        "dispatch-webhooks",
+        help="only deliver webhooks (beside servers run with WEBHOOK_DISPATCHER=false), "
+        "until SIGINT or SIGTERM",
+    )
+    dispatch.set_defaults(handler=cmd_dispatch_webhooks)
 
     migrate = commands.add_parser("migrate", help="bring the database schema up to date")
     migrate.set_defaults(handler=cmd_migrate)

@@ -156,7 +156,9 @@ def _complete_errors(operation: dict[str, Any]) -> None:
     responses: dict[str, Any] = operation.setdefault("responses", {})
     if "422" in responses and _uses_default_422(responses["422"]):
         responses["422"] = _error_response("422")
-    if operation.get("security"):
+    # A route that documents its 401 but no 403 (the calendar feed: an admin token or a
+    # feed key, anything else 401) never answers 403.
+    if operation.get("security") and not ("401" in responses and "403" not in responses):
         for status in ("401", "403"):
             responses.setdefault(status, _error_response(status))
     responses.setdefault("500", _error_response("500"))

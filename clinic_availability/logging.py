@@ -154,6 +154,11 @@ def logging_config(level: str = "INFO") -> dict[str, Any]:
             "sqlalchemy.engine": {"level": "WARNING"},
             # Its DEBUG lines print each statement with its parameters.
             "aiosqlite": {"level": "INFO"},
+            # httpx logs every webhook delivery at INFO with its URL, query string
+            # included (a receiver's own secret may be there); deliveries are recorded in
+            # the database instead.
+            "httpx": {"level": "WARNING"},
+            "httpcore": {"level": "WARNING"},
         },
     }
 

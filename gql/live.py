@@ -24,9 +24,9 @@ from gql.context import Context
 from gql.errors import error_extensions
 from gql.types import AvailableSlot
 from models.entities import AvailableSlot as SlotRow
-from models.errors import DomainError, FieldErrors
+from models.errors import DomainError, EventExpired, FieldErrors
 from models.event_tables import AvailabilityEvent as EventRow
-from models.events import events_after, last_event_id
+from models.events import events_after, first_event_id, last_event_id, resumable
 from models.slots import check_filters
 from models.timeutil import day_end, day_start
 
@@ -78,7 +78,9 @@ class LiveSubscription:
     @strawberry.subscription(
         description="Every change to availability from now on (or after the event `after`), "
         "optionally only one provider's and only slots starting in startDate..endDate. "
-        'Needs an admin token in the connection_init payload: {"X-User-Token": "..."}.'
+        'Needs an admin token in the connection_init payload: {"X-User-Token": "..."}. '
+        "An `after` older than the events still kept (EVENT_RETENTION_DAYS) is the error "
+        "EVENT_EXPIRED: fetch the current state, then subscribe without `after`."
     )
     async def availability_changed(
         self,
@@ -102,9 +104,13 @@ class LiveSubscription:
         lower = day_start(start, zone) if start is not None else None
         upper = day_end(end, zone) if end is not None else None
         sessionmaker, hub = _live(info)
-        if position is None:
-            async with sessionmaker() as session:
+        async with sessionmaker() as session:
+            if position is None:
                 position = await last_event_id(session)
+            elif not resumable(position, await first_event_id(session)):
+                # Resuming would silently skip the purged events.
+                expired = EventExpired()
+                raise GraphQLError(expired.detail, extensions=error_extensions(expired))
         while True:
             seen = hub.generation
             async with sessionmaker() as session:

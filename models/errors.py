@@ -93,6 +93,17 @@ class ValidationFailed(DomainError):
         return cls({field: [message]})
 
 
+class EventExpired(DomainError):
+    """A resume position older than the events still kept: some after it were purged."""
+
+    status = 410
+    code = "EVENT_EXPIRED"
+    message = (
+        "Events after this position are no longer kept (EVENT_RETENTION_DAYS): fetch the "
+        "current state, then subscribe again without after"
+    )
+
+
 class ServiceUnavailable(DomainError):
     """The database could not be reached; the client should retry."""
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol, cast
 
-from sqlalchemy import Table, delete, event, func, insert, select
+from sqlalchemy import Row, Table, delete, event, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
@@ -240,19 +240,49 @@ async def last_event_id(session: AsyncSession) -> int:
     return int(found or 0)
 
 
+async def first_event_id(session: AsyncSession) -> int | None:
+    found = (await session.execute(select(func.min(AvailabilityEvent.id)))).scalar()
+    return int(found) if found is not None else None
+
+
+def resumable(after: int, first_kept: int | None) -> bool:
+    """Whether every event after ``after`` is still stored (none was purged).
+
+    Purging removes a prefix of the stream and always keeps the newest event, so the
+    events above ``after`` are all there unless the oldest kept is further on than the
+    next one. (On PostgreSQL an id left unused by a rolled-back insert right there makes
+    this answer no where nothing was lost: the client refetches for nothing.)
+    """
+    return first_kept is None or after >= first_kept - 1
+
+
 async def purge_events(
     session: AsyncSession, *, retention_days: int, now: datetime | None = None
 ) -> int:
-    """Delete events older than the retention period; how many went."""
+    """Delete events older than the retention period; how many went.
+
+    Only a prefix of the stream goes (every id below the first recent event: an earlier
+    commit may carry a later time), and never the newest event, which keeps the stream's
+    position when nothing recent happened: see :func:`resumable`.
+    """
     cutoff = (now or utcnow()) - timedelta(days=retention_days)
     async with write_transaction(session):
+        keep_from = (
+            await session.execute(
+                select(func.min(AvailabilityEvent.id)).where(
+                    AvailabilityEvent.occurred_at >= cutoff
+                )
+            )
+        ).scalar()
+        if keep_from is None:
+            keep_from = await last_event_id(session)
         result = await session.execute(
-            delete(AvailabilityEvent).where(AvailabilityEvent.occurred_at < cutoff)
+            delete(AvailabilityEvent).where(AvailabilityEvent.id < keep_from)
         )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-def event_payload(row: AvailabilityEvent) -> dict[str, Any]:
+def event_payload(row: AvailabilityEvent | Row[Any]) -> dict[str, Any]:
     """The event as integrations see it (webhook ``data``): ids and times, nothing else."""
     payload: dict[str, Any] = {
         "event_id": str(row.id),

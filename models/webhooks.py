@@ -2,21 +2,24 @@
 
 Deliveries are made from the event stream by a fan-out that follows each webhook's
 position in it (``last_event_id``: ids are in commit order, so nothing is skipped), and
-are sent by the dispatcher of any server process. A process claims due deliveries under
-row locks (``SKIP LOCKED`` on PostgreSQL) and pushes their next attempt past a lease in the
-same transaction, so no two processes send the same attempt; a process that dies while
-sending leaves the delivery to be retried when the lease runs out (at least once).
+are sent by any number of dispatchers (in server processes or ``dispatch-webhooks``
+processes). A dispatcher claims due deliveries under row locks (``SKIP LOCKED`` on
+PostgreSQL; on SQLite its write transaction holds the database's one write lock) and
+pushes their next attempt past a lease in the same transaction, so no two processes send
+the same attempt; a process that dies while sending leaves the delivery to be retried when
+the lease runs out (at least once). Each dispatcher round is one write transaction.
 """
 
 from __future__ import annotations
 
 import base64
 import secrets
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.db import write_transaction
@@ -229,135 +232,12 @@ async def list_deliveries(
     return list((await session.execute(stmt)).scalars())
 
 
-def _wants(webhook: Webhook, event_type: str) -> bool:
-    return ALL_EVENTS in webhook.events or event_type in webhook.events
+def _wants(events: list[str], event_type: str) -> bool:
+    return ALL_EVENTS in events or event_type in events
 
 
-async def fan_out(session: AsyncSession, *, batch: int = 1000, now: datetime | None = None) -> int:
-    """Turn new events into deliveries for every active webhook; how many were made."""
-    # Read first: an idle round takes no write lock (on SQLite it would queue the API).
-    lowest = (
-        await session.execute(select(func.min(Webhook.last_event_id)).where(Webhook.active))
-    ).scalar()
-    newest = await last_event_id(session)
-    await session.rollback()
-    if lowest is None or newest <= lowest:
-        return 0
-    made = 0
-    async with write_transaction(session):
-        hooks = (
-            await session.execute(
-                select(Webhook)
-                .where(Webhook.active.is_(True))
-                .order_by(Webhook.id)
-                .with_for_update(skip_locked=True)
-                .execution_options(populate_existing=True)
-            )
-        ).scalars()
-        stamp = now or now_utc()
-        table: Table = WebhookDelivery.__table__  # type: ignore[assignment]
-        for webhook in list(hooks):
-            rows = (
-                await session.execute(
-                    select(AvailabilityEvent.id, AvailabilityEvent.type)
-                    .where(AvailabilityEvent.id > webhook.last_event_id)
-                    .order_by(AvailabilityEvent.id)
-                    .limit(batch)
-                )
-            ).all()
-            if not rows:
-                continue
-            wanted = [
-                {
-                    "webhook_id": webhook.id,
-                    "event_id": event_id,
-                    "status": PENDING,
-                    "attempts": 0,
-                    "next_attempt_at": stamp,
-                    "created_at": stamp,
-                }
-                for event_id, event_type in rows
-                if _wants(webhook, event_type)
-            ]
-            if wanted:
-                await session.execute(insert(table), wanted)
-            webhook.last_event_id = rows[-1][0]
-            made += len(wanted)
-        await session.flush()
-    return made
-
-
-async def webhooks_with_due_deliveries(
-    session: AsyncSession, *, now: datetime | None = None
-) -> list[int]:
-    stmt = (
-        select(WebhookDelivery.webhook_id)
-        .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
-        .where(
-            WebhookDelivery.status == PENDING,
-            WebhookDelivery.next_attempt_at <= (now or now_utc()),
-            Webhook.active.is_(True),
-        )
-        .distinct()
-    )
-    ids = list((await session.execute(stmt)).scalars())
-    await session.rollback()
-    return ids
-
-
-async def claim_due(
-    session: AsyncSession,
-    webhook_id: int,
-    *,
-    limit: int,
-    policy: DeliveryPolicy,
-    now: datetime | None = None,
-) -> list[Claim]:
-    """Take up to ``limit`` due attempts of one webhook; no other process gets them."""
-    moment = now or now_utc()
-    async with write_transaction(session):
-        webhook = await session.get(Webhook, webhook_id, populate_existing=True)
-        if webhook is None or not webhook.active:
-            return []
-        rows = list(
-            (
-                await session.execute(
-                    select(WebhookDelivery, AvailabilityEvent)
-                    .join(AvailabilityEvent, AvailabilityEvent.id == WebhookDelivery.event_id)
-                    .where(
-                        WebhookDelivery.webhook_id == webhook_id,
-                        WebhookDelivery.status == PENDING,
-                        WebhookDelivery.next_attempt_at <= moment,
-                    )
-                    .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
-                    .limit(limit)
-                    .with_for_update(of=WebhookDelivery, skip_locked=True)
-                    .execution_options(populate_existing=True)
-                )
-            ).tuples()
-        )
-        if not rows:
-            return []
-        lease = moment + timedelta(seconds=policy.lease_seconds)
-        await session.execute(
-            update(WebhookDelivery.__table__)  # type: ignore[arg-type]
-            .where(WebhookDelivery.id.in_([delivery.id for delivery, _ in rows]))
-            .values(next_attempt_at=lease, attempts=WebhookDelivery.attempts + 1)
-        )
-        claims = [
-            Claim(
-                delivery_id=delivery.id,
-                webhook_id=webhook.id,
-                url=webhook.url,
-                secret=webhook.secret,
-                event_id=event.id,
-                event_type=event.type,
-                payload=event_payload(event),
-                attempt=delivery.attempts + 1,
-            )
-            for delivery, event in rows
-        ]
-    return claims
+_TABLE: Table = WebhookDelivery.__table__  # type: ignore[assignment]
+_EVENTS: Table = AvailabilityEvent.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True, slots=True)
@@ -367,42 +247,240 @@ class Outcome:
     error: str | None
 
 
-async def record_attempts(
+@dataclass(frozen=True, slots=True)
+class WaitingWork:
+    """What a dispatcher could do now, read without taking a write lock."""
+
+    new_events: bool
+    due_webhooks: list[int]
+
+
+async def waiting_work(session: AsyncSession, *, now: datetime | None = None) -> WaitingWork:
+    """Are there events not yet turned into deliveries, and which webhooks have due ones?"""
+    lowest = (
+        await session.execute(select(func.min(Webhook.last_event_id)).where(Webhook.active))
+    ).scalar()
+    newest = await last_event_id(session) if lowest is not None else 0
+    due = (
+        list((await session.execute(_due_webhooks(now or now_utc()))).scalars())
+        if lowest is not None
+        else []
+    )
+    await session.rollback()
+    return WaitingWork(new_events=lowest is not None and newest > lowest, due_webhooks=due)
+
+
+def _due_webhooks(moment: datetime) -> Any:
+    return (
+        select(WebhookDelivery.webhook_id)
+        .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
+        .where(
+            WebhookDelivery.status == PENDING,
+            WebhookDelivery.next_attempt_at <= moment,
+            Webhook.active.is_(True),
+        )
+        .distinct()
+    )
+
+
+async def dispatch_step(
     session: AsyncSession,
-    outcomes: list[Outcome],
     *,
+    outcomes: Sequence[Outcome] = (),
+    unsent: Sequence[Claim] = (),
+    wanted: Callable[[int], int] = lambda _webhook_id: 0,
     policy: DeliveryPolicy,
+    fan_out_batch: int = 1000,
     now: datetime | None = None,
-) -> None:
-    """Store how attempts went, all in one transaction (one write lock on SQLite)."""
-    if not outcomes:
-        return
+) -> list[Claim]:
+    """One write transaction (one write lock on SQLite) for a dispatcher's whole round.
+
+    Stores how attempts went, gives back claims that were never sent, turns new events
+    into deliveries, and claims up to ``wanted(webhook_id)`` due deliveries per webhook.
+    """
     moment = now or now_utc()
     async with write_transaction(session):
-        for outcome in outcomes:
-            await _store(session, outcome, policy, moment)
+        await _record(session, outcomes, policy, moment)
+        await _give_back(session, unsent, moment)
+        if fan_out_batch > 0:
+            await _fan_out(session, fan_out_batch, moment)
+        claims: list[Claim] = []
+        for webhook_id in list((await session.execute(_due_webhooks(moment))).scalars()):
+            limit = wanted(webhook_id)
+            if limit > 0:
+                claims += await _claim(session, webhook_id, limit, policy, moment)
+    return claims
 
 
-async def _store(
-    session: AsyncSession, outcome: Outcome, policy: DeliveryPolicy, moment: datetime
-) -> str:
-    claim, status_code, error = outcome.claim, outcome.status_code, outcome.error
-    ok = status_code is not None and 200 <= status_code < 300
-    values: dict[str, Any] = {"last_response_code": status_code, "last_error": error}
-    if ok:
-        values.update(status=DELIVERED, delivered_at=moment)
-    elif claim.attempt >= policy.max_attempts:
-        values.update(status=FAILED)
-    else:
-        values.update(next_attempt_at=moment + policy.next_delay(claim.attempt))
-    # A late answer to an attempt whose lease ran out (and was retried) changes nothing.
-    await session.execute(
-        update(WebhookDelivery.__table__)  # type: ignore[arg-type]
-        .where(
-            WebhookDelivery.id == claim.delivery_id,
-            WebhookDelivery.status == PENDING,
-            WebhookDelivery.attempts == claim.attempt,
+async def _fan_out(session: AsyncSession, batch: int, moment: datetime) -> int:
+    """Turn new events into deliveries for every active webhook; how many were made."""
+    hooks = (
+        await session.execute(
+            select(Webhook.id, Webhook.events, Webhook.last_event_id)
+            .where(Webhook.active.is_(True))
+            .order_by(Webhook.id)
+            .with_for_update(skip_locked=True)
         )
-        .values(**values)
+    ).all()
+    made = 0
+    for webhook_id, events, position in hooks:
+        rows = (
+            await session.execute(
+                select(AvailabilityEvent.id, AvailabilityEvent.type)
+                .where(AvailabilityEvent.id > position)
+                .order_by(AvailabilityEvent.id)
+                .limit(batch)
+            )
+        ).all()
+        if not rows:
+            continue
+        wanted = [
+            {
+                "webhook_id": webhook_id,
+                "event_id": event_id,
+                "status": PENDING,
+                "attempts": 0,
+                "next_attempt_at": moment,
+                "created_at": moment,
+            }
+            for event_id, event_type in rows
+            if _wants(events, event_type)
+        ]
+        if wanted:
+            await session.execute(insert(_TABLE), wanted)
+        await session.execute(
+            update(Webhook.__table__)  # type: ignore[arg-type]
+            .where(Webhook.id == webhook_id)
+            .values(last_event_id=rows[-1][0])
+        )
+        made += len(wanted)
+    return made
+
+
+async def _claim(
+    session: AsyncSession, webhook_id: int, limit: int, policy: DeliveryPolicy, moment: datetime
+) -> list[Claim]:
+    """Take up to ``limit`` due attempts of one webhook; no other process gets them."""
+    webhook = (
+        await session.execute(
+            select(Webhook.url, Webhook.secret).where(Webhook.id == webhook_id, Webhook.active)
+        )
+    ).first()
+    if webhook is None:
+        return []
+    rows = (
+        await session.execute(
+            select(
+                WebhookDelivery.id.label("delivery_id"),
+                WebhookDelivery.attempts.label("delivery_attempts"),
+                *_EVENTS.c,
+            )
+            .join_from(_TABLE, _EVENTS, _EVENTS.c.id == WebhookDelivery.event_id)
+            .where(
+                WebhookDelivery.webhook_id == webhook_id,
+                WebhookDelivery.status == PENDING,
+                WebhookDelivery.next_attempt_at <= moment,
+            )
+            .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+            .limit(limit)
+            .with_for_update(of=_TABLE, skip_locked=True)
+        )
+    ).all()
+    if not rows:
+        return []
+    await session.execute(
+        update(_TABLE)
+        .where(_TABLE.c.id.in_([row.delivery_id for row in rows]))
+        .values(
+            next_attempt_at=moment + timedelta(seconds=policy.lease_seconds),
+            attempts=_TABLE.c.attempts + 1,
+        )
     )
-    return str(values.get("status", PENDING))
+    return [
+        Claim(
+            delivery_id=row.delivery_id,
+            webhook_id=webhook_id,
+            url=webhook.url,
+            secret=webhook.secret,
+            event_id=row.id,
+            event_type=row.type,
+            payload=event_payload(row),
+            attempt=row.delivery_attempts + 1,
+        )
+        for row in rows
+    ]
+
+
+# A late answer to an attempt whose lease ran out (and was retried) changes nothing: every
+# write below is for the claimed attempt only.
+_RETRY = (
+    update(_TABLE)
+    .where(
+        _TABLE.c.id == bindparam("b_id"),
+        _TABLE.c.status == PENDING,
+        _TABLE.c.attempts == bindparam("b_attempt"),
+    )
+    .values(
+        next_attempt_at=bindparam("b_next"),
+        last_response_code=bindparam("b_code"),
+        last_error=bindparam("b_error"),
+    )
+)
+_SETTLE = (
+    update(_TABLE)
+    .where(
+        _TABLE.c.id == bindparam("b_id"),
+        _TABLE.c.status == PENDING,
+        _TABLE.c.attempts == bindparam("b_attempt"),
+    )
+    .values(
+        status=bindparam("b_status"),
+        delivered_at=bindparam("b_delivered"),
+        last_response_code=bindparam("b_code"),
+        last_error=bindparam("b_error"),
+    )
+)
+_GIVE_BACK = (
+    update(_TABLE)
+    .where(
+        _TABLE.c.id == bindparam("b_id"),
+        _TABLE.c.status == PENDING,
+        _TABLE.c.attempts == bindparam("b_attempt"),
+    )
+    .values(next_attempt_at=bindparam("b_next"), attempts=_TABLE.c.attempts - 1)
+)
+
+
+async def _record(
+    session: AsyncSession, outcomes: Sequence[Outcome], policy: DeliveryPolicy, moment: datetime
+) -> None:
+    """How attempts went: one statement per kind, each run for all its rows at once."""
+    retry: list[dict[str, Any]] = []
+    settle: list[dict[str, Any]] = []
+    for outcome in outcomes:
+        claim, code = outcome.claim, outcome.status_code
+        row = {
+            "b_id": claim.delivery_id,
+            "b_attempt": claim.attempt,
+            "b_code": code,
+            "b_error": outcome.error,
+        }
+        if code is not None and 200 <= code < 300:
+            settle.append({**row, "b_status": DELIVERED, "b_delivered": moment})
+        elif claim.attempt >= policy.max_attempts:
+            settle.append({**row, "b_status": FAILED, "b_delivered": None})
+        else:
+            retry.append({**row, "b_next": moment + policy.next_delay(claim.attempt)})
+    if retry:
+        await session.execute(_RETRY, retry)
+    if settle:
+        await session.execute(_SETTLE, settle)
+
+
+async def _give_back(session: AsyncSession, claims: Sequence[Claim], moment: datetime) -> None:
+    """Claims never sent are due again at once, their attempt not counted."""
+    if claims:
+        await session.execute(
+            _GIVE_BACK,
+            [{"b_id": c.delivery_id, "b_attempt": c.attempt, "b_next": moment} for c in claims],
+        )

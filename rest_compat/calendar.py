@@ -8,9 +8,9 @@ from fastapi import APIRouter, Path, Query, Response, Security
 
 from common.deps import SessionDep, SettingsDep, token_header
 from models import calendar_feed
-from models.errors import FieldErrors
+from models.errors import FieldErrors, Forbidden, Unauthenticated
 from models.users import authenticate
-from rest_compat.schemas import AUTH_ERRORS, MAX_ID, error_responses
+from rest_compat.schemas import MAX_ID, error_responses
 
 router = APIRouter(tags=["Calendar feed"])
 DateParam = Annotated[str | None, Query(description="YYYY-MM-DD in the clinic time zone")]
@@ -21,12 +21,17 @@ DateParam = Annotated[str | None, Query(description="YYYY-MM-DD in the clinic ti
     response_class=Response,
     responses={
         200: {"content": {"text/calendar": {}}, "description": "RFC 5545 calendar"},
-        **error_responses(*AUTH_ERRORS, 404, 422),
+        **error_responses(404, 422),
+        401: {
+            **error_responses(401)[401],
+            "description": "No admin token and no valid feed key (a non-admin's token too)",
+        },
     },
     summary="The provider's slots as an iCalendar feed",
     description="One VEVENT per slot starting in start_date..end_date (default: the next 90 "
     "days), summarised Open, Booked n of m or Closed; no patient data. Needs an admin token, "
-    "or `key`: a feed key issued by the GraphQL mutation providerCalendarFeed.",
+    "or `key`: a feed key issued by the GraphQL mutation providerCalendarFeed; anything else "
+    "is 401.",
 )
 async def provider_calendar(
     provider_id: Annotated[int, Path(ge=1, le=MAX_ID)],
@@ -39,8 +44,12 @@ async def provider_calendar(
 ) -> Response:
     allowed = key is not None and await calendar_feed.key_opens_feed(session, provider_id, key)
     if not allowed:
-        # A wrong key is 401 like no token; a non-admin token is the usual 403.
-        await authenticate(session, token, cache_seconds=settings.token_cache_seconds)
+        # An admin token or the provider's feed key opens the feed; anything else, a
+        # non-admin's token included, is 401.
+        try:
+            await authenticate(session, token, cache_seconds=settings.token_cache_seconds)
+        except Forbidden:
+            raise Unauthenticated() from None
     errors = FieldErrors()
     start, end = calendar_feed.feed_window(
         errors,

@@ -220,17 +220,41 @@ async def test_two_writers_began_in_one_order_commit_in_the_other(
     assert len(await _events(session, after=reader_position)) == 1
 
 
-async def test_purge_keeps_recent_events(factory: Any, session: AsyncSession):
-    slot = await factory.slot()
+async def _old_events(session: AsyncSession, provider_id: int, count: int) -> None:
     async with write_transaction(session):
         await session.execute(
             insert(AvailabilityEvent),
-            [{**_row(slot.provider_id), "occurred_at": future(-24 * 40)}],
+            [{**_row(provider_id), "occurred_at": future(-24 * 40)} for _ in range(count)],
         )
+
+
+async def test_purge_keeps_recent_events(factory: Any, session: AsyncSession):
+    provider = await factory.provider()
+    await _old_events(session, provider.id, 2)
+    await factory.slot(provider)
+    # Committed later but stamped earlier: it stays, as everything after the first recent
+    # event does (only a prefix of the stream is purged).
+    await _old_events(session, provider.id, 1)
     removed = await events.purge_events(session, retention_days=30)
-    assert removed == 1
-    remaining = (await session.execute(select(AvailabilityEvent.type))).scalars().all()
-    assert remaining == ["slot.created"]
+    assert removed == 2
+    remaining = (
+        await session.execute(select(AvailabilityEvent.type).order_by(AvailabilityEvent.id))
+    ).scalars()
+    assert list(remaining) == ["slot.created", "slot.updated"]
+
+
+async def test_purge_keeps_the_newest_event_so_resume_positions_can_be_checked(
+    factory: Any, session: AsyncSession
+):
+    provider = await factory.provider()
+    await _old_events(session, provider.id, 3)
+    ids = [row.id for row in await _events(session)]
+    assert await events.purge_events(session, retention_days=30) == 2
+    first = await events.first_event_id(session)
+    assert first == ids[-1] == await events.last_event_id(session)
+    assert events.resumable(ids[-1], first) and events.resumable(ids[-2], first)
+    assert not events.resumable(ids[0], first) and not events.resumable(0, first)
+    assert events.resumable(0, None)
 
 
 async def test_holds_and_time_off_announce_themselves(

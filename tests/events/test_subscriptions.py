@@ -211,3 +211,49 @@ async def test_sockets_per_process_are_bounded(database_url: str, auth: Any):
             assert await _closed_with(second) == 4429
         await subscribe(first, providerId=1)
         await first.ping()
+
+
+async def test_a_resume_position_older_than_the_events_kept_is_an_error(
+    settings: Settings, factory: Any, auth: Any, session: Any
+):
+    from sqlalchemy import insert
+
+    from models import events
+    from models.db import write_transaction
+    from models.entities import AvailabilityEvent
+
+    provider_id = (await factory.provider()).id
+    old = {"type": "slot.updated", "provider_id": provider_id, "occurred_at": future(-24 * 40)}
+    async with write_transaction(session):
+        await session.execute(insert(AvailabilityEvent), [old, old, old])
+    gone = [row.id for row in await events.events_after(session, 0)]
+    await session.rollback()
+    app = create_app(settings)
+    async with serving(app) as host, httpx.AsyncClient(base_url=f"http://{host}") as http:
+        slot_id = await _create(http, auth, provider_id, 1)
+        assert await events.purge_events(session, retention_days=30) == 3
+        async with live_socket(host, auth) as socket:
+            await acked(socket)
+            # Events after these positions were purged: resuming would skip them silently.
+            for position in ("0", str(gone[0]), str(gone[1])):
+                await subscribe(socket, f"old-{position}", after=position)
+                message = json.loads(await asyncio.wait_for(socket.recv(), 10))
+                assert message["id"] == f"old-{position}" and message["type"] == "next"
+                (error,) = message["payload"]["errors"]
+                assert error["extensions"]["code"] == "EVENT_EXPIRED", error
+                assert error["extensions"]["status"] == 410
+                assert "subscribe again without after" in error["message"]
+                done = json.loads(await asyncio.wait_for(socket.recv(), 10))
+                assert done == {"id": f"old-{position}", "type": "complete"}
+            # The last purged event is a position with nothing missing after it.
+            await subscribe(socket, "kept", after=str(gone[-1]))
+            (event,) = await next_events(socket, 1)
+            assert event["type"] == "slot.created" and event["slotId"] == slot_id
+            for malformed in ("yesterday", "-1", "1.5", "9" * 19, ""):
+                await subscribe(socket, "bad", after=malformed)
+                message = json.loads(await asyncio.wait_for(socket.recv(), 10))
+                (error,) = message["payload"]["errors"]
+                assert error["extensions"]["code"] == "VALIDATION_FAILED", (malformed, error)
+                assert error["extensions"]["errors"] == {"after": ["is invalid"]}
+                done = json.loads(await asyncio.wait_for(socket.recv(), 10))
+                assert done == {"id": "bad", "type": "complete"}

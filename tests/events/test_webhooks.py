@@ -260,3 +260,100 @@ async def test_a_slow_receiver_does_not_hold_back_another(
             # while at most a few of the slow one's are in flight.
             await wait_for(lambda: len(healthy.unique_ids()) == 20, within=10)
             assert len(slow.got) <= settings.webhook_concurrency_per_receiver * 2
+
+
+async def test_one_round_stores_answers_gives_back_unsent_and_claims_in_batches(
+    factory: Any, session: Any
+):
+    from sqlalchemy import select
+
+    from models.event_tables import WebhookDelivery
+    from models.timeutil import now_utc
+    from models.webhooks import DeliveryPolicy, Outcome, create_webhook, dispatch_step
+
+    policy = DeliveryPolicy(max_attempts=2, backoff_seconds=60, lease_seconds=30)
+    hook, _secret = await create_webhook(
+        session, url="http://127.0.0.1:9/x", events=["*"], allow_private=True
+    )
+    provider = await factory.provider()
+    for n in range(6):
+        await factory.slot(provider, start=future(24 + n))
+    first = await dispatch_step(session, wanted=lambda _id: 4, policy=policy)
+    assert [claim.attempt for claim in first] == [1, 1, 1, 1]
+    assert {claim.webhook_id for claim in first} == {hook.id}
+    assert [claim.payload["type"] for claim in first] == ["slot.created"] * 4
+    # Claimed: no one else gets them until their lease runs out; two more are due.
+    again = await dispatch_step(session, wanted=lambda _id: 10, policy=policy)
+    assert len(again) == 2 and not {c.delivery_id for c in again} & {c.delivery_id for c in first}
+    ok, refused, dead, late = first
+    await dispatch_step(
+        session,
+        outcomes=[Outcome(ok, 204, None), Outcome(refused, 500, "HTTP 500")],
+        unsent=[dead],
+        policy=policy,
+    )
+    retried = await dispatch_step(session, wanted=lambda _id: 10, policy=policy)
+    # The unsent claim is due again at once, its attempt not counted; the refused one waits.
+    assert [(c.delivery_id, c.attempt) for c in retried] == [(dead.delivery_id, 1)]
+    # Past the lease (30 s), the claims never answered are due again: a second attempt.
+    later = now_utc() + timedelta(seconds=31)
+    expired = await dispatch_step(session, wanted=lambda _id: 10, policy=policy, now=later)
+    assert {c.delivery_id: c.attempt for c in expired} == {
+        late.delivery_id: 2,
+        dead.delivery_id: 2,
+        **{c.delivery_id: 2 for c in again},
+    }
+    second = next(c for c in expired if c.delivery_id == late.delivery_id)
+    # The first attempt's answer arrives late: it changes nothing. The second's counts,
+    # and it was the last attempt (max_attempts=2).
+    await dispatch_step(
+        session,
+        outcomes=[Outcome(late, 204, None), Outcome(second, 503, "HTTP 503")],
+        policy=policy,
+        now=later,
+    )
+    await session.rollback()
+    rows = {
+        row.id: row
+        for row in (
+            await session.execute(select(WebhookDelivery).execution_options(populate_existing=True))
+        ).scalars()
+    }
+    delivered = rows[ok.delivery_id]
+    assert (delivered.status, delivered.last_response_code) == ("delivered", 204)
+    assert delivered.delivered_at is not None
+    waiting = rows[refused.delivery_id]
+    assert (waiting.status, waiting.attempts, waiting.last_error) == ("pending", 1, "HTTP 500")
+    failed = rows[late.delivery_id]
+    assert (failed.status, failed.attempts, failed.last_response_code) == ("failed", 2, 503)
+    assert failed.delivered_at is None
+
+
+async def test_shutdown_lets_sends_in_flight_finish_and_gives_back_the_rest(
+    settings: Settings, auth: Any, factory: Any, session: Any
+):
+    from sqlalchemy import select
+
+    from models.event_tables import WebhookDelivery
+
+    provider = await factory.provider()
+    async with running(Receiver(delay=0.4)) as receiver:
+        async with serving(settings) as (_app, client):
+            await _register(client, auth, receiver.url)
+            await _create_slots(client, auth, provider.id, 0, 30, {})
+            await wait_for(lambda: len(receiver.got) >= 6, within=30)
+        # The server is gone: every send it had begun was answered before it stopped.
+        got = receiver.unique_ids()
+    await session.rollback()
+    rows = list(
+        (
+            await session.execute(select(WebhookDelivery).execution_options(populate_existing=True))
+        ).scalars()
+    )
+    delivered = {str(row.event_id) for row in rows if row.status == "delivered"}
+    assert delivered == got
+    rest = [row for row in rows if row.status != "delivered"]
+    # Never sent: no attempt counted. Those claimed but still queued at shutdown were
+    # given back (due from then on, not after their lease).
+    assert rest and all(row.status == "pending" and row.attempts == 0 for row in rest)
+    assert any(row.next_attempt_at > row.created_at for row in rest)
