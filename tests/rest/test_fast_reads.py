@@ -21,9 +21,7 @@ PER_REQUEST = {"x-request-id"}
 async def apps(settings: Settings) -> AsyncIterator[tuple[Any, Any]]:
     """Two servers over one database: the fast lane on, and off."""
     lane = create_app(settings.model_copy(update={"token_cache_seconds": 5.0}))
-    full = create_app(
-        settings.model_copy(update={"token_cache_seconds": 5.0, "fast_lane": False})
-    )
+    full = create_app(settings.model_copy(update={"token_cache_seconds": 5.0, "fast_lane": False}))
     yield lane, full
     await lane.state.engine.dispose()
     await full.state.engine.dispose()
