@@ -32,7 +32,7 @@ import orjson
 from bench import wrk
 from bench.build_db import BenchData, built_ids, prepare
 from bench.load import Request
-from bench.process import HOST, ServerProcess, free_port
+from bench.process import HOST, ServerProcess, free_port, stop_process
 from bench.restore import baseline, exclusive, restore
 from bench.runner import SERVER_ENV, Options
 from bench.workloads import PAGE, graphql_list, rest_list, week_of
@@ -162,15 +162,7 @@ class PostGraphileProcess:
         raise RuntimeError(f"PostGraphile did not answer in {STARTUP_TIMEOUT:.0f} s")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self._log is not None:
-            self._log.close()
+        stop_process(self.process, self._log, signal.SIGTERM, timeout=20)
 
 
 def _window(data: BenchData, index: int) -> tuple[str, str]:

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import orjson
 
@@ -28,6 +28,21 @@ def free_port() -> int:
         probe.bind((HOST, 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+def stop_process(
+    process: subprocess.Popen[bytes] | None, log: IO[Any] | None, sig: int, *, timeout: float
+) -> None:
+    """Ask ``process`` to stop with ``sig``, kill it after ``timeout`` s, close its log."""
+    if process is not None and process.poll() is None:
+        process.send_signal(sig)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    if log is not None:
+        log.close()
 
 
 class ServerProcess:
@@ -111,17 +126,7 @@ class ServerProcess:
         return found
 
     def stop(self) -> None:
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self._log is not None:
-            self._log.close()
+        stop_process(self.process, self._log, signal.SIGINT, timeout=30)
 
 
 class DispatcherProcess:
@@ -176,14 +181,4 @@ class DispatcherProcess:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self._log is not None:
-            self._log.close()
+        stop_process(self.process, self._log, signal.SIGINT, timeout=30)

@@ -413,41 +413,24 @@ async def _claim(
 
 # A late answer to an attempt whose lease ran out (and was retried) changes nothing: every
 # write below is for the claimed attempt only.
-_RETRY = (
-    update(_TABLE)
-    .where(
-        _TABLE.c.id == bindparam("b_id"),
-        _TABLE.c.status == PENDING,
-        _TABLE.c.attempts == bindparam("b_attempt"),
-    )
-    .values(
-        next_attempt_at=bindparam("b_next"),
-        last_response_code=bindparam("b_code"),
-        last_error=bindparam("b_error"),
-    )
+_CLAIMED_ATTEMPT = update(_TABLE).where(
+    _TABLE.c.id == bindparam("b_id"),
+    _TABLE.c.status == PENDING,
+    _TABLE.c.attempts == bindparam("b_attempt"),
 )
-_SETTLE = (
-    update(_TABLE)
-    .where(
-        _TABLE.c.id == bindparam("b_id"),
-        _TABLE.c.status == PENDING,
-        _TABLE.c.attempts == bindparam("b_attempt"),
-    )
-    .values(
-        status=bindparam("b_status"),
-        delivered_at=bindparam("b_delivered"),
-        last_response_code=bindparam("b_code"),
-        last_error=bindparam("b_error"),
-    )
+_RETRY = _CLAIMED_ATTEMPT.values(
+    next_attempt_at=bindparam("b_next"),
+    last_response_code=bindparam("b_code"),
+    last_error=bindparam("b_error"),
 )
-_GIVE_BACK = (
-    update(_TABLE)
-    .where(
-        _TABLE.c.id == bindparam("b_id"),
-        _TABLE.c.status == PENDING,
-        _TABLE.c.attempts == bindparam("b_attempt"),
-    )
-    .values(next_attempt_at=bindparam("b_next"), attempts=_TABLE.c.attempts - 1)
+_SETTLE = _CLAIMED_ATTEMPT.values(
+    status=bindparam("b_status"),
+    delivered_at=bindparam("b_delivered"),
+    last_response_code=bindparam("b_code"),
+    last_error=bindparam("b_error"),
+)
+_GIVE_BACK = _CLAIMED_ATTEMPT.values(
+    next_attempt_at=bindparam("b_next"), attempts=_TABLE.c.attempts - 1
 )
 
 

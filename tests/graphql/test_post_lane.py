@@ -10,11 +10,10 @@ import orjson
 import pytest
 from fastapi.routing import APIRoute
 
-from clinic_availability.app import create_app
 from common.settings import Settings
 from tests.factories import Factory, future
+from tests.lanes import comparable, lane_and_full, send
 
-PER_REQUEST = {"x-request-id"}
 SLOTS_QUERY = (
     "query Page($first: Int) { availableSlots(first: $first) { totalCount "
     "pageInfo { hasNextPage endCursor } edges { cursor node { id startTime provider { id } } } } }"
@@ -24,22 +23,12 @@ SLOTS_QUERY = (
 @pytest.fixture
 async def apps(settings: Settings) -> AsyncIterator[tuple[Any, Any]]:
     """Two servers over one database: the fast lane on, and off."""
-    lane = create_app(settings)
-    full = create_app(settings.model_copy(update={"fast_lane": False}))
-    yield lane, full
-    await lane.state.engine.dispose()
-    await full.state.engine.dispose()
+    async with lane_and_full(settings) as both:
+        yield both
 
 
 async def _post(app: Any, content: bytes, headers: dict[str, str]) -> httpx.Response:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-        return await http.post("/graphql", content=content, headers=headers)
-
-
-def _comparable(response: httpx.Response) -> tuple[int, list[tuple[str, str]], bytes]:
-    headers = [(k, v) for k, v in response.headers.multi_items() if k not in PER_REQUEST]
-    return response.status_code, headers, response.content
+    return await send(app, "POST", "/graphql", content=content, headers=headers)
 
 
 def _json(query: str, variables: dict[str, Any] | None = None, **more: Any) -> bytes:
@@ -75,12 +64,12 @@ async def test_the_lane_answers_as_the_full_stack(apps: tuple[Any, Any], factory
                 headers = {"content-type": "application/json", **token}
                 if accept:
                     headers["accept"] = accept
-                expected = _comparable(await _post(full, body, headers))
-                answered = _comparable(await _post(lane, body, headers))
+                expected = comparable(await _post(full, body, headers))
+                answered = comparable(await _post(lane, body, headers))
                 assert answered == expected, (body, token, accept)
     wrong_type = {"content-type": "text/plain", "X-User-Token": admin}
     body = _json("{ __typename }")
-    assert _comparable(await _post(lane, body, wrong_type)) == _comparable(
+    assert comparable(await _post(lane, body, wrong_type)) == comparable(
         await _post(full, body, wrong_type)
     )
 
@@ -101,8 +90,6 @@ async def test_graphql_posts_never_reach_the_framework(
     reply = await _post(lane, _json(SLOTS_QUERY, {"first": 2}), admin)
     assert reply.status_code == 200 and reply.json()["data"]["availableSlots"]["totalCount"] == 0
     assert reached == []
-    transport = httpx.ASGITransport(app=lane)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-        page = await http.get("/graphql", headers={"accept": "text/html"})
+    page = await send(lane, "GET", "/graphql", headers={"accept": "text/html"})
     assert page.status_code == 200
     assert reached == ["GET /graphql"]  # GraphiQL and everything else: the full stack

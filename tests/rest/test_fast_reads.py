@@ -10,32 +10,20 @@ import httpx
 import pytest
 from fastapi.routing import APIRoute
 
-from clinic_availability.app import create_app
 from common.settings import Settings
 from tests.factories import SLOTS, Factory, future
-
-PER_REQUEST = {"x-request-id"}
+from tests.lanes import comparable, lane_and_full, send
 
 
 @pytest.fixture
 async def apps(settings: Settings) -> AsyncIterator[tuple[Any, Any]]:
-    """Two servers over one database: the fast lane on, and off."""
-    lane = create_app(settings.model_copy(update={"token_cache_seconds": 5.0}))
-    full = create_app(settings.model_copy(update={"token_cache_seconds": 5.0, "fast_lane": False}))
-    yield lane, full
-    await lane.state.engine.dispose()
-    await full.state.engine.dispose()
+    """Two servers over one database: the fast lane on, and off (tokens cached in both)."""
+    async with lane_and_full(settings, token_cache_seconds=5.0) as both:
+        yield both
 
 
 async def _get(app: Any, url: str, headers: dict[str, str]) -> httpx.Response:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-        return await http.get(url, headers=headers)
-
-
-def _comparable(response: httpx.Response) -> tuple[int, list[tuple[str, str]], bytes]:
-    headers = [(k, v) for k, v in response.headers.multi_items() if k not in PER_REQUEST]
-    return response.status_code, headers, response.content
+    return await send(app, "GET", url, headers=headers)
 
 
 async def _seed(factory: Factory) -> dict[str, Any]:
@@ -98,8 +86,8 @@ async def test_the_lane_answers_as_the_full_stack(apps: tuple[Any, Any], factory
         for url in _urls(seed):
             # Twice: the first lookup fills the token cache, the second can take the lane.
             for _ in range(2):
-                expected = _comparable(await _get(full, url, headers))
-                answered = _comparable(await _get(lane, url, headers))
+                expected = comparable(await _get(full, url, headers))
+                answered = comparable(await _get(lane, url, headers))
                 assert answered == expected, (url, headers)
 
 
