@@ -24,8 +24,8 @@ import asyncpg
 from sqlalchemy.engine import make_url
 
 from clinic_availability.migrate import MIGRATIONS_DIR, upgrade
-from models.entities import APPOINTMENT_TYPES
-from models.users import hash_token, new_token
+from models.platform.entities import APPOINTMENT_TYPES
+from models.platform.users import hash_token, new_token
 
 SPAN_DAYS = 730
 SLOTS_PER_PROVIDER = 1000

@@ -24,7 +24,7 @@ from clinic_availability.app import create_app
 from clinic_availability.migrate import upgrade
 from common.deps import AdminDep
 from common.settings import Settings
-from models.users import create_user
+from models.platform.users import create_user
 
 EMPTY_PATH = "/_bench/empty"
 

@@ -20,9 +20,9 @@ from common.event_hub import EventHub
 from common.settings import Settings, get_settings
 from gql.post_lane import GraphQLPostLane
 from gql.router import ExplorerRouter, graphql_router
-from models.db import create_engine, create_read_engine
-from models.sessions import create_sessionmaker
-from models.users import flush_last_use
+from models.platform.db import create_engine, create_read_engine
+from models.platform.sessions import create_sessionmaker
+from models.platform.users import flush_last_use
 from rest_compat.errors import install_error_handlers
 from rest_compat.fast_reads import FastSlotReads
 from rest_compat.fhir import router as fhir_router

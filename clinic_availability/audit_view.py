@@ -9,7 +9,7 @@ from datetime import datetime
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models.timeutil import format_timestamp, parse_timestamp
+from models.platform.timeutil import format_timestamp, parse_timestamp
 
 
 def add_audit_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,7 +22,7 @@ def add_audit_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 async def print_audit_log(session: AsyncSession, args: argparse.Namespace) -> int:
-    from models.audit import audit_log
+    from models.platform.audit import audit_log
 
     since: datetime | None = None
     if args.since:

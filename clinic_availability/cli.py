@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from clinic_availability.audit_view import add_audit_arguments
 from common.settings import Settings, get_settings
-from models.errors import DomainError, ValidationFailed
+from models.platform.errors import DomainError, ValidationFailed
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from models.entities import User
+    from models.platform.entities import User
 
 T = TypeVar("T")
 # prometheus-client's multiprocess mode (the name is the library's).
@@ -29,8 +29,8 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 async def _with_session(settings: Settings, work: Callable[..., Awaitable[T]]) -> T:
-    from models.db import create_engine
-    from models.sessions import create_sessionmaker
+    from models.platform.db import create_engine
+    from models.platform.sessions import create_sessionmaker
 
     engine = create_engine(settings.database_url)
     try:
@@ -177,7 +177,7 @@ def _announce_demo(settings: Settings, args: argparse.Namespace) -> None:
 def cmd_create_user(settings: Settings, args: argparse.Namespace) -> int:
     from datetime import timedelta
 
-    from models.users import create_user
+    from models.platform.users import create_user
 
     expires = timedelta(days=args.expires_in_days) if args.expires_in_days is not None else None
 
@@ -216,8 +216,8 @@ def cmd_export_schema(settings: Settings, _args: argparse.Namespace) -> int:
 
 def cmd_extend_recurrences(settings: Settings, _args: argparse.Namespace) -> int:
     from clinic_availability.horizon import extend_once
-    from models.db import create_engine
-    from models.sessions import create_sessionmaker
+    from models.platform.db import create_engine
+    from models.platform.sessions import create_sessionmaker
 
     async def work() -> str:
         engine = create_engine(settings.database_url)

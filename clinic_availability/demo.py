@@ -16,14 +16,14 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from common.settings import Settings
-from models import people
-from models.bookings import BookingInput, create_booking
-from models.db import write_transaction
-from models.entities import AvailableSlot, Patient, Provider, Role, User
-from models.errors import Conflict
-from models.slots import SlotInput, SlotView, create_single_slot
-from models.timeutil import now_utc
-from models.users import create_user, issue_token
+from models.booking.bookings import BookingInput, create_booking
+from models.platform.db import write_transaction
+from models.platform.entities import AvailableSlot, Patient, Provider, Role, User
+from models.platform.errors import Conflict
+from models.platform.timeutil import now_utc
+from models.platform.users import create_user, issue_token
+from models.scheduling import people
+from models.scheduling.slots import SlotInput, SlotView, create_single_slot
 
 PROVIDERS = (
     ("Dr. Jane", "Smith", "America/New_York"),

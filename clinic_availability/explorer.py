@@ -18,8 +18,8 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
 from clinic_availability.pages import STATIC_PATH, page_response, root_path, script_json
-from models.entities import AvailableSlot, Patient, Provider
-from models.timeutil import format_timestamp, now_utc
+from models.platform.entities import AvailableSlot, Patient, Provider
+from models.platform.timeutil import format_timestamp, now_utc
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from common.settings import Settings
-from models.holds import expire_holds
+from models.booking.holds import expire_holds
 
 logger = logging.getLogger("clinic_availability.holds")
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from common.settings import Settings, limits_of
-from models.series import ExtensionReport, extend_open_series
+from models.scheduling.series import ExtensionReport, extend_open_series
 
 logger = logging.getLogger("clinic_availability.recurrence")
 

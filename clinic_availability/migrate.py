@@ -12,7 +12,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
 import migrations
-from models.db import create_engine
+from models.platform.db import create_engine
 
 MIGRATIONS_DIR = Path(migrations.__file__).parent
 

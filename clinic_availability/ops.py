@@ -38,7 +38,7 @@ from strawberry.extensions import SchemaExtension
 from clinic_availability.logging import RequestInfo, request_info_var
 from clinic_availability.migrate import head_revision
 from common.settings import Settings
-from models.errors import Unauthenticated
+from models.platform.errors import Unauthenticated
 from rest_compat.responses import JSONBody
 
 logger = logging.getLogger("clinic_availability.ops")

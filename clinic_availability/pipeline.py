@@ -32,7 +32,7 @@ from clinic_availability.logging import (
 from common.asgi import buffered_receive
 from common.db_errors import is_connection_loss
 from common.request_context import new_request_id, request_id_var
-from models.errors import DomainError, ServiceUnavailable
+from models.platform.errors import DomainError, ServiceUnavailable
 
 logger = logging.getLogger("clinic_availability.errors")
 

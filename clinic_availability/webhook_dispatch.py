@@ -28,10 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from common.event_hub import EventHub
 from common.settings import Settings
-from models.events import purge_events
-from models.timeutil import format_timestamp, now_utc
-from models.webhook_targets import TargetRefused, resolve, target_of
-from models.webhooks import (
+from models.integrations.webhook_targets import TargetRefused, resolve, target_of
+from models.integrations.webhooks import (
     Claim,
     DeliveryPolicy,
     Outcome,
@@ -40,6 +38,8 @@ from models.webhooks import (
     registry_version,
     waiting_work,
 )
+from models.platform.events import purge_events
+from models.platform.timeutil import format_timestamp, now_utc
 
 logger = logging.getLogger("clinic_availability.webhooks")
 
@@ -406,8 +406,8 @@ async def dispatch_until(settings: Settings, stop: asyncio.Event) -> None:
     On PostgreSQL the hub LISTENs, so events committed by the API's processes wake it at
     once; on SQLite it reads the database every ``POLL_SECONDS``.
     """
-    from models.db import create_engine
-    from models.sessions import create_sessionmaker
+    from models.platform.db import create_engine
+    from models.platform.sessions import create_sessionmaker
 
     engine = create_engine(
         settings.database_url,

@@ -12,7 +12,7 @@ from starlette.requests import HTTPConnection
 
 from common.request_context import set_principal
 from common.settings import Settings
-from models.users import Principal, authenticate
+from models.platform.users import Principal, authenticate
 
 token_header = APIKeyHeader(
     name="X-User-Token",

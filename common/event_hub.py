@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from models.events import NOTIFY_CHANNEL, off_events_committed, on_events_committed
+from models.platform.events import NOTIFY_CHANNEL, off_events_committed, on_events_committed
 
 logger = logging.getLogger("clinic_availability.events")
 

@@ -10,7 +10,7 @@ import itertools
 import os
 import re
 
-from models.acting import (
+from models.platform.acting import (
     current_principal,
     current_request_id,
     principal_var,

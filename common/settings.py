@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from models.series import RecurrenceLimits
+from models.scheduling.series import RecurrenceLimits
 
 
 class Settings(BaseSettings):

@@ -12,10 +12,10 @@ from gql.context import Context
 from gql.pagination import Connection, connection, decode_id_cursor, page_window
 from gql.slots import AvailableSlotFilter
 from gql.types import AvailableSlot, Provider
-from models import slots as slot_ops
-from models.batch import BatchFailure, create_batch, delete_batch
-from models.errors import FieldErrors
-from models.provider_slots import (
+from models.platform.errors import FieldErrors
+from models.scheduling import slots as slot_ops
+from models.scheduling.batch import BatchFailure, create_batch, delete_batch
+from models.scheduling.provider_slots import (
     DEFAULT_SLOTS_PER_PROVIDER,
     MAX_SLOTS_PER_PROVIDER,
     ProviderSlots,

@@ -17,13 +17,13 @@ from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField
 
 from gql.context import Context
 from gql.pagination import Connection, connection, decode_time_id_cursor, page_window
-from models import bookings as booking_ops
-from models.audit import record_notes_read
-from models.bookings import BookingChange, BookingFilters, BookingInput
-from models.entities import Booking as BookingRow
-from models.errors import FieldErrors
-from models.utilization import UtilizationNumbers as NumbersRow
-from models.utilization import UtilizationReport, utilization
+from models.booking import bookings as booking_ops
+from models.booking.bookings import BookingChange, BookingFilters, BookingInput
+from models.booking.utilization import UtilizationNumbers as NumbersRow
+from models.booking.utilization import UtilizationReport, utilization
+from models.platform.audit import record_notes_read
+from models.platform.entities import Booking as BookingRow
+from models.platform.errors import FieldErrors
 
 DATE_HELP = "A calendar day, YYYY-MM-DD, in the clinic time zone."
 

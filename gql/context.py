@@ -11,7 +11,7 @@ from strawberry.fastapi import BaseContext
 
 from common.request_context import set_principal
 from common.settings import Settings
-from models.users import Principal, authenticate
+from models.platform.users import Principal, authenticate
 
 
 def token_from(request: HTTPConnection) -> str | None:

@@ -10,7 +10,7 @@ from strawberry.extensions import SchemaExtension
 
 from common.db_errors import is_connection_loss
 from common.request_context import current_request_id, new_request_id
-from models.errors import DomainError, ServiceUnavailable
+from models.platform.errors import DomainError, ServiceUnavailable
 
 logger = logging.getLogger("clinic_availability.graphql")
 

@@ -10,11 +10,11 @@ from strawberry.types import Info
 
 from gql.context import Context
 from gql.pagination import Connection, connection, decode_id_cursor, page_window
-from models import holds as hold_ops
-from models.entities import Hold as HoldRow
-from models.entities import HoldStatus as HoldStatusRow
-from models.holds import HoldFilters, HoldInput, status_at
-from models.timeutil import now_utc
+from models.booking import holds as hold_ops
+from models.booking.holds import HoldFilters, HoldInput, status_at
+from models.platform.entities import Hold as HoldRow
+from models.platform.entities import HoldStatus as HoldStatusRow
+from models.platform.timeutil import now_utc
 
 
 @strawberry.enum(description="HELD until expiresAt; then EXPIRED, or RELEASED, or BOOKED.")

@@ -3,7 +3,7 @@
 A retry with the same key, operation and variables gets the first reply again (header
 ``Idempotent-Replayed: true``) and writes nothing; the same key with another request is
 ``VALIDATION_FAILED`` on ``idempotency_key``. Keys are per user and per face (see
-``models.idempotency``, which also says why a retry can never write twice).
+``models.platform.idempotency``, which also says why a retry can never write twice).
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from strawberry.types import ExecutionResult
 
 from gql.context import Context
 from gql.errors import error_extensions
-from models import idempotency as keys
-from models.errors import Conflict, DomainError, ValidationFailed
+from models.platform import idempotency as keys
+from models.platform.errors import Conflict, DomainError, ValidationFailed
 
 IDEMPOTENCY_HEADER = "idempotency-key"
 REPLAYED_HEADER = "Idempotent-Replayed"

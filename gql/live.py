@@ -23,12 +23,12 @@ from common.event_hub import EventHub
 from gql.context import Context
 from gql.errors import error_extensions
 from gql.types import AvailableSlot
-from models.entities import AvailableSlot as SlotRow
-from models.errors import DomainError, EventExpired, FieldErrors
-from models.event_tables import AvailabilityEvent as EventRow
-from models.events import events_after, first_event_id, last_event_id, resumable
-from models.slots import check_filters
-from models.timeutil import day_end, day_start
+from models.platform.entities import AvailableSlot as SlotRow
+from models.platform.errors import DomainError, EventExpired, FieldErrors
+from models.platform.event_tables import AvailabilityEvent as EventRow
+from models.platform.events import events_after, first_event_id, last_event_id, resumable
+from models.platform.timeutil import day_end, day_start
+from models.scheduling.slots import check_filters
 
 PAGE = 500
 # Wake up now and then even without news: a missed notification costs at most this.

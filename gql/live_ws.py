@@ -22,8 +22,8 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage
 
 from gql.context import Context
-from models.errors import DomainError, Forbidden
-from models.users import Principal, authenticate
+from models.platform.errors import DomainError, Forbidden
+from models.platform.users import Principal, authenticate
 
 MAX_SUBSCRIPTIONS_PER_SOCKET = 10
 RECHECK_SECONDS = 30.0

@@ -17,8 +17,8 @@ from typing import Generic, TypeVar
 import strawberry
 
 from common.settings import Settings
-from models.errors import ValidationFailed
-from models.pagination import Page, PageRequest
+from models.platform.errors import ValidationFailed
+from models.platform.pagination import Page, PageRequest
 
 T = TypeVar("T")
 Row = TypeVar("Row")

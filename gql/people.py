@@ -8,9 +8,9 @@ from strawberry.types import Info
 from gql.context import Context
 from gql.pagination import Connection, connection, decode_id_cursor, page_window
 from gql.types import Patient, Provider
-from models import people
-from models.entities import Patient as PatientRow
-from models.entities import Provider as ProviderRow
+from models.platform.entities import Patient as PatientRow
+from models.platform.entities import Provider as ProviderRow
+from models.scheduling import people
 
 
 @strawberry.input

@@ -14,15 +14,15 @@ from common.settings import limits_of
 from gql.context import Context
 from gql.slots import CreateAvailableSlotInput, UpdateAvailableSlotInput, slot_input
 from gql.types import AvailableSlot
-from models.bulk import StoredInterval
-from models.entities import AvailableSlot as SlotRow
-from models.entities import SlotSeries as SeriesRow
-from models.errors import ValidationFailed
-from models.recurrence import Occurrence
-from models.series import CreationPreview, get_series, preview_creation
-from models.series_changes import KeptSlot as KeptRow
-from models.series_changes import Scope, ScopedChange, delete_scoped, update_scoped
-from models.timeutil import now_utc
+from models.platform.entities import AvailableSlot as SlotRow
+from models.platform.entities import SlotSeries as SeriesRow
+from models.platform.errors import ValidationFailed
+from models.platform.timeutil import now_utc
+from models.scheduling.bulk import StoredInterval
+from models.scheduling.recurrence import Occurrence
+from models.scheduling.series import CreationPreview, get_series, preview_creation
+from models.scheduling.series_changes import KeptSlot as KeptRow
+from models.scheduling.series_changes import Scope, ScopedChange, delete_scoped, update_scoped
 
 MAX_UPCOMING = 100
 

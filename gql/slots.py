@@ -18,11 +18,11 @@ from gql.pagination import (
     page_window,
 )
 from gql.types import AvailableSlot
-from models import series as series_ops
-from models import slots as slot_ops
-from models.entities import AvailableSlot as SlotRow
-from models.errors import FieldErrors
-from models.slots import SlotInput
+from models.platform.entities import AvailableSlot as SlotRow
+from models.platform.errors import FieldErrors
+from models.scheduling import series as series_ops
+from models.scheduling import slots as slot_ops
+from models.scheduling.slots import SlotInput
 
 DATE_HELP = "A calendar day, YYYY-MM-DD, in the clinic time zone."
 

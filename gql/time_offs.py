@@ -9,11 +9,11 @@ from strawberry.types import Info
 
 from gql.context import Context
 from gql.pagination import Connection, connection, decode_time_id_cursor, page_window
-from models import time_offs as time_off_ops
-from models.entities import TimeOff as TimeOffRow
-from models.errors import FieldErrors
-from models.slots import check_filters
-from models.time_offs import TimeOffFilters, TimeOffInput, TimeOffSlots
+from models.platform.entities import TimeOff as TimeOffRow
+from models.platform.errors import FieldErrors
+from models.scheduling import time_offs as time_off_ops
+from models.scheduling.slots import check_filters
+from models.scheduling.time_offs import TimeOffFilters, TimeOffInput, TimeOffSlots
 
 DATE_HELP = "A calendar day, YYYY-MM-DD, in the clinic time zone; time offs overlapping it."
 

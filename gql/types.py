@@ -11,10 +11,10 @@ from sqlalchemy import Row
 from strawberry.exceptions import StrawberryInputCoercionError
 from strawberry.types.scalar import ScalarDefinition
 
-from models.entities import AvailableSlot as SlotRow
-from models.entities import Patient as PatientRow
-from models.entities import Provider as ProviderRow
-from models.timeutil import format_timestamp, parse_timestamp
+from models.platform.entities import AvailableSlot as SlotRow
+from models.platform.entities import Patient as PatientRow
+from models.platform.entities import Provider as ProviderRow
+from models.platform.timeutil import format_timestamp, parse_timestamp
 
 
 def _serialize_instant(value: datetime) -> str:
@@ -152,7 +152,7 @@ class AvailableSlot:
 
     @classmethod
     def from_row(cls, row: SlotRow | Any) -> AvailableSlot:
-        """From a slot read row (``models.slots.SLOT_COLUMNS``) or an entity with its provider."""
+        """From a slot read row (``models.scheduling.slots.SLOT_COLUMNS``) or an entity."""
         # Built field by field, without the dataclass __init__, reading a row through its
         # mapping (a row's attribute lookup costs several times more): a page builds fifty
         # of these with their providers, and these types have nothing to run on init.

@@ -9,10 +9,10 @@ import strawberry
 from strawberry.types import Info
 
 from gql.context import Context
-from models import calendar_feed
-from models import webhooks as ops
-from models.event_tables import Webhook as WebhookRow
-from models.event_tables import WebhookDelivery as DeliveryRow
+from models.integrations import calendar_feed
+from models.integrations import webhooks as ops
+from models.platform.event_tables import Webhook as WebhookRow
+from models.platform.event_tables import WebhookDelivery as DeliveryRow
 
 
 @strawberry.type(description="Where events are POSTed, signed per Standard Webhooks.")

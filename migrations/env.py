@@ -7,8 +7,8 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from models.db import create_engine
-from models.entities import Base
+from models.platform.db import create_engine
+from models.platform.entities import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from common.deps import AdminDep, SessionDep, SettingsDep
-from models.batch import BatchCreation, BatchDeletion, create_batch, delete_batch
-from models.timeutil import format_timestamp
+from models.platform.timeutil import format_timestamp
+from models.scheduling.batch import BatchCreation, BatchDeletion, create_batch, delete_batch
 from rest_compat.responses import JSONBody
 from rest_compat.schemas import (
     AUTH_ERRORS,

@@ -9,11 +9,11 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from common.deps import AdminDep, SessionDep, SettingsDep
-from models import bookings as booking_ops
-from models.audit import record_notes_read
-from models.bookings import BookingChange, BookingFilters, BookingInput
-from models.errors import FieldErrors
-from models.pagination import MAX_PAGE_SIZE
+from models.booking import bookings as booking_ops
+from models.booking.bookings import BookingChange, BookingFilters, BookingInput
+from models.platform.audit import record_notes_read
+from models.platform.errors import FieldErrors
+from models.platform.pagination import MAX_PAGE_SIZE
 from rest_compat.pagination import page_request, page_response
 from rest_compat.render import book_json
 from rest_compat.responses import JSONBody

@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response, Security
 
 from common.deps import SessionDep, SettingsDep, token_header
-from models import calendar_feed
-from models.errors import FieldErrors, Forbidden, Unauthenticated
-from models.users import authenticate
+from models.integrations import calendar_feed
+from models.platform.errors import FieldErrors, Forbidden, Unauthenticated
+from models.platform.users import authenticate
 from rest_compat.schemas import MAX_ID, error_responses
 
 router = APIRouter(tags=["Calendar feed"])

@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from models.errors import DomainError, NotFound, ServiceUnavailable, ValidationFailed
+from models.platform.errors import DomainError, NotFound, ServiceUnavailable, ValidationFailed
 from rest_compat.responses import JSONBody
 
 logger = logging.getLogger("clinic_availability.errors")
@@ -66,7 +66,7 @@ async def _on_domain_error(_request: Request, exc: Exception) -> JSONBody:
 
 async def authentication_refusal(request: Request) -> DomainError | None:
     """The 401/403 the route would have given, if the caller is not an admin."""
-    from models.users import authenticate
+    from models.platform.users import authenticate
 
     settings = request.app.state.settings
     async with request.app.state.sessionmaker() as session:

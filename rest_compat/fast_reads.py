@@ -23,9 +23,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from common.request_context import set_principal
 from common.settings import Settings
-from models.errors import DomainError
-from models.pagination import MAX_PAGE_SIZE
-from models.users import Principal, cached_admin
+from models.platform.errors import DomainError
+from models.platform.pagination import MAX_PAGE_SIZE
+from models.platform.users import Principal, cached_admin
 from rest_compat import slots
 from rest_compat.errors import domain_error_response
 from rest_compat.schemas import MAX_ID

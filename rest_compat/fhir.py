@@ -17,9 +17,15 @@ from fastapi.responses import StreamingResponse
 
 from common.deps import SessionDep, SettingsDep
 from common.settings import Settings
-from models.errors import DomainError, Forbidden, NotFound
-from models.fhir_feed import STATUSES, PublishedSlot, SlotQuery, active_providers, published_slots
-from models.timeutil import (
+from models.integrations.fhir_feed import (
+    STATUSES,
+    PublishedSlot,
+    SlotQuery,
+    active_providers,
+    published_slots,
+)
+from models.platform.errors import DomainError, Forbidden, NotFound
+from models.platform.timeutil import (
     day_end,
     day_start,
     format_timestamp,
@@ -27,7 +33,7 @@ from models.timeutil import (
     parse_date,
     parse_timestamp,
 )
-from models.users import authenticate
+from models.platform.users import authenticate
 
 router = APIRouter(prefix="/fhir", tags=["FHIR"], include_in_schema=False)
 

@@ -8,12 +8,12 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from common.deps import AdminDep, SessionDep, SettingsDep
-from models import holds as hold_ops
-from models.entities import Hold
-from models.errors import FieldErrors
-from models.holds import HoldFilters, HoldInput, status_at
-from models.pagination import MAX_PAGE_SIZE
-from models.timeutil import format_timestamp, now_utc
+from models.booking import holds as hold_ops
+from models.booking.holds import HoldFilters, HoldInput, status_at
+from models.platform.entities import Hold
+from models.platform.errors import FieldErrors
+from models.platform.pagination import MAX_PAGE_SIZE
+from models.platform.timeutil import format_timestamp, now_utc
 from rest_compat.pagination import page_request, page_response
 from rest_compat.responses import JSONBody
 from rest_compat.schemas import AUTH_ERRORS, MAX_ID, error_responses

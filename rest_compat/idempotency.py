@@ -2,7 +2,7 @@
 
 A retry with the same key and body gets the first reply again (``Idempotent-Replayed:
 true``) and writes nothing; the same key with another body is a 422; keys last 24 hours,
-per user. See ``models.idempotency`` for why a retry can never write twice.
+per user. See ``models.platform.idempotency`` for why a retry can never write twice.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from common.asgi import buffered_receive
-from models import idempotency as keys
-from models.errors import DomainError
-from models.users import authenticate
+from models.platform import idempotency as keys
+from models.platform.errors import DomainError
+from models.platform.users import authenticate
 from rest_compat.limits import read_body, send_json
 
 logger = logging.getLogger("clinic_availability.idempotency")

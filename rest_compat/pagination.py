@@ -9,8 +9,8 @@ from fastapi import Request
 from starlette.datastructures import URL
 
 from common.settings import Settings
-from models.errors import FieldErrors
-from models.pagination import Page, PageRequest
+from models.platform.errors import FieldErrors
+from models.platform.pagination import Page, PageRequest
 from rest_compat.responses import JSONBody, RawJSONBody
 
 

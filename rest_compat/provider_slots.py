@@ -8,9 +8,9 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
 
 from common.deps import AdminDep, SessionDep, SettingsDep
-from models import slots as slot_ops
-from models.errors import FieldErrors
-from models.provider_slots import (
+from models.platform.errors import FieldErrors
+from models.scheduling import slots as slot_ops
+from models.scheduling.provider_slots import (
     DEFAULT_SLOTS_PER_PROVIDER,
     MAX_SLOTS_PER_PROVIDER,
     list_provider_slots,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.timeutil import format_timestamp
+from models.platform.timeutil import format_timestamp
 
 
 def provider_json(provider: Any) -> dict[str, Any]:
@@ -14,7 +14,7 @@ def provider_json(provider: Any) -> dict[str, Any]:
 def slot_json(slot: Any) -> dict[str, Any]:
     """The documented Available Slot Response, nested provider included.
 
-    ``slot`` is a slot read row (``models.slots.SLOT_COLUMNS``) or a slot entity.
+    ``slot`` is a slot read row (``models.scheduling.slots.SLOT_COLUMNS``) or a slot entity.
     """
     return {
         "id": slot.id,

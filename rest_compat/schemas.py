@@ -13,8 +13,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, WithJsonSchema
 
-from models.entities import APPOINTMENT_TYPES, MAX_ID, RECURRENCE_PATTERNS, BookingStatus
-from models.series_changes import Scope
+from models.platform.entities import APPOINTMENT_TYPES, MAX_ID, RECURRENCE_PATTERNS, BookingStatus
+from models.scheduling.series_changes import Scope
 
 TIMESTAMP_EXAMPLE = "2030-10-27T14:00:00.000Z"
 

@@ -6,10 +6,10 @@ from typing import Annotated, Any
 
 from fastapi import Query
 
-from models.recurrence import Occurrence
-from models.series import CreationPreview
-from models.series_changes import ScopedChange
-from models.timeutil import format_timestamp
+from models.platform.timeutil import format_timestamp
+from models.scheduling.recurrence import Occurrence
+from models.scheduling.series import CreationPreview
+from models.scheduling.series_changes import ScopedChange
 from rest_compat.render import slot_json
 from rest_compat.schemas import ScopeQuery
 

@@ -8,14 +8,14 @@ from fastapi import APIRouter, Path, Query, Request, Response
 
 from common.deps import AdminDep, SessionDep, SettingsDep
 from common.settings import limits_of
-from models import series as series_ops
-from models import slots as slot_ops
-from models.errors import FieldErrors
-from models.pagination import MAX_PAGE_SIZE
-from models.series import preview_creation
-from models.series_changes import Scope, delete_scoped, parse_scope, update_scoped
-from models.slot_documents import search_document, slot_document
-from models.slots import SlotInput
+from models.platform.errors import FieldErrors
+from models.platform.pagination import MAX_PAGE_SIZE
+from models.scheduling import series as series_ops
+from models.scheduling import slots as slot_ops
+from models.scheduling.series import preview_creation
+from models.scheduling.series_changes import Scope, delete_scoped, parse_scope, update_scoped
+from models.scheduling.slot_documents import search_document, slot_document
+from models.scheduling.slots import SlotInput
 from rest_compat.pagination import document_response, page_request
 from rest_compat.render import slot_json
 from rest_compat.responses import JSONBody

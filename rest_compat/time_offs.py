@@ -8,13 +8,13 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from common.deps import AdminDep, SessionDep, SettingsDep
-from models import slots as slot_ops
-from models import time_offs as time_off_ops
-from models.entities import TimeOff
-from models.errors import FieldErrors
-from models.pagination import MAX_PAGE_SIZE
-from models.time_offs import TimeOffFilters, TimeOffInput, TimeOffSlots
-from models.timeutil import format_timestamp
+from models.platform.entities import TimeOff
+from models.platform.errors import FieldErrors
+from models.platform.pagination import MAX_PAGE_SIZE
+from models.platform.timeutil import format_timestamp
+from models.scheduling import slots as slot_ops
+from models.scheduling import time_offs as time_off_ops
+from models.scheduling.time_offs import TimeOffFilters, TimeOffInput, TimeOffSlots
 from rest_compat.pagination import page_request, page_response
 from rest_compat.responses import JSONBody
 from rest_compat.schemas import AUTH_ERRORS, MAX_ID, TIMESTAMP_EXAMPLE, error_responses

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from common.deps import AdminDep, SessionDep, SettingsDep
-from models.utilization import UtilizationNumbers, UtilizationReport, utilization
+from models.booking.utilization import UtilizationNumbers, UtilizationReport, utilization
 from rest_compat.responses import JSONBody
 from rest_compat.schemas import AUTH_ERRORS, DATE_SCHEMA, MAX_ID, documented, error_responses
 

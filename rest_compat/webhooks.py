@@ -8,10 +8,10 @@ from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from common.deps import AdminDep, SessionDep, SettingsDep
-from models import webhooks as ops
-from models.event_tables import Webhook, WebhookDelivery
-from models.events import EVENT_TYPES
-from models.timeutil import format_timestamp
+from models.integrations import webhooks as ops
+from models.platform.event_tables import Webhook, WebhookDelivery
+from models.platform.events import EVENT_TYPES
+from models.platform.timeutil import format_timestamp
 from rest_compat.responses import JSONBody
 from rest_compat.schemas import AUTH_ERRORS, MAX_ID, error_responses
 

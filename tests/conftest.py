@@ -22,8 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from clinic_availability.app import create_app
 from clinic_availability.migrate import upgrade
 from common.settings import Settings
-from models.db import create_engine
-from models.entities import Base
+from models.platform.db import create_engine
+from models.platform.entities import Base
 from tests.factories import Factory
 
 BACKENDS = ("sqlite", "postgresql")

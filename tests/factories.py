@@ -7,11 +7,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import people
-from models.bookings import BookingInput, create_booking
-from models.entities import Booking, Patient, Provider
-from models.slots import SlotInput, SlotView, create_single_slot
-from models.users import create_user
+from models.booking.bookings import BookingInput, create_booking
+from models.platform.entities import Booking, Patient, Provider
+from models.platform.users import create_user
+from models.scheduling import people
+from models.scheduling.slots import SlotInput, SlotView, create_single_slot
 
 BASE = "/v1/admin/clinic/availability"
 SLOTS = f"{BASE}/available_slots"

@@ -24,8 +24,8 @@ from clinic_availability.migrate import (
     head_revision,
     upgrade_async,
 )
-from models.db import create_engine
-from models.entities import Base
+from models.platform.db import create_engine
+from models.platform.entities import Base
 from tests.factories import Factory, future
 
 

@@ -14,7 +14,7 @@ down_revision: str | None = '0003'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# Any constant: the advisory lock that puts event ids in commit order (models/events.py).
+# Any constant: the advisory lock that puts event ids in commit order (models/platform/events.py).
 EVENT_ORDER_LOCK = 4_242_013
 
 

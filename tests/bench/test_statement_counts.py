@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
-from models.bookings import BookingInput, create_booking
+from models.booking.bookings import BookingInput, create_booking
 from tests.factories import BOOKS, SLOTS, future
 
 ROWS = 12

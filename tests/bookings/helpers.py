@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models.entities import AvailableSlot, Booking
+from models.platform.entities import AvailableSlot, Booking
 
 BOOK_KEYS = [
     "id",

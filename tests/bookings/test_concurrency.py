@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from common.settings import Settings
-from models.entities import AvailableSlot, Booking
+from models.platform.entities import AvailableSlot, Booking
 from tests.bookings.conftest import CANARY
 from tests.bookings.helpers import book_body
 from tests.factories import BOOKS, future

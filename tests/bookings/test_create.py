@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import update
 
-from models import bookings as booking_ops
-from models.entities import AvailableSlot
-from models.people import update_patient
+from models.booking import bookings as booking_ops
+from models.platform.entities import AvailableSlot
+from models.scheduling.people import update_patient
 from tests.bookings.conftest import CANARY
 from tests.bookings.helpers import BOOK_KEYS, book_body, move_slot_to_past, stored_slot
 from tests.factories import BOOKS

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gql.bookings import BookingStatus as GraphQLStatus
-from models.entities import BookingStatus
+from models.platform.entities import BookingStatus
 from tests.bookings.conftest import CANARY
 from tests.bookings.helpers import book_body, move_slot_to_past, stored_slot
 from tests.factories import BOOKS

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from models.bookings import cancel_booking
-from models.entities import Booking
+from models.booking.bookings import cancel_booking
+from models.platform.entities import Booking
 from tests.bookings.conftest import CANARY
 from tests.bookings.helpers import BOOK_KEYS, LIST_KEYS
 from tests.factories import BOOKS, future

@@ -6,7 +6,7 @@ the server fail with the canary in the request, where a careless log line would 
 
 from __future__ import annotations
 
-from models import bookings as booking_ops
+from models.booking import bookings as booking_ops
 from tests.bookings.conftest import CANARY
 from tests.bookings.helpers import book_body
 from tests.factories import BOOKS

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from common.settings import Settings
-from models.entities import AvailableSlot, Booking, Hold
+from models.platform.entities import AvailableSlot, Booking, Hold
 from tests.bookings.helpers import book_body
 from tests.factories import BASE, BOOKS
 

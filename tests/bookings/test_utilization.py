@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from models.bookings import cancel_booking
+from models.booking.bookings import cancel_booking
 from tests.bookings.conftest import CANARY
 from tests.factories import BASE, future
 from tests.graphql.helpers import extensions, gql

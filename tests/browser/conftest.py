@@ -21,8 +21,8 @@ import uvicorn
 
 from clinic_availability.app import create_app
 from common.settings import Settings
-from models.db import create_engine
-from models.sessions import create_sessionmaker
+from models.platform.db import create_engine
+from models.platform.sessions import create_sessionmaker
 from tests.factories import Factory
 
 IN_CI = os.environ.get("CI", "").lower() == "true"

@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import select
 
 from common.settings import Settings
-from models.event_tables import WebhookDelivery
+from models.platform.event_tables import WebhookDelivery
 from tests.events.receiver import Receiver, running, signature_valid, wait_for
 from tests.events.test_webhooks import HOOKS, _create_slots
 

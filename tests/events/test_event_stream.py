@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import events
-from models.db import write_transaction
-from models.entities import AvailabilityEvent
+from models.platform import events
+from models.platform.db import write_transaction
+from models.platform.entities import AvailabilityEvent
 from tests.factories import BASE, BOOKS, SLOTS, future, iso
 
 
@@ -260,7 +260,7 @@ async def test_purge_keeps_the_newest_event_so_resume_positions_can_be_checked(
 async def test_holds_and_time_off_announce_themselves(
     client: Any, auth: Any, factory: Any, session: Any
 ):
-    from models.holds import expire_holds
+    from models.booking.holds import expire_holds
     from tests.scheduling.helpers import HOLDS, TIME_OFFS
 
     provider = await factory.provider()

@@ -16,7 +16,7 @@ import websockets
 from clinic_availability.app import create_app
 from common.settings import Settings
 from gql import live_ws
-from models.users import revoke_token
+from models.platform.users import revoke_token
 from tests.events.live_client import acked, live_socket, next_events, serving, subscribe
 from tests.factories import SLOTS, future, iso
 
@@ -218,9 +218,9 @@ async def test_a_resume_position_older_than_the_events_kept_is_an_error(
 ):
     from sqlalchemy import insert
 
-    from models import events
-    from models.db import write_transaction
-    from models.entities import AvailabilityEvent
+    from models.platform import events
+    from models.platform.db import write_transaction
+    from models.platform.entities import AvailabilityEvent
 
     provider_id = (await factory.provider()).id
     old = {"type": "slot.updated", "provider_id": provider_id, "occurred_at": future(-24 * 40)}

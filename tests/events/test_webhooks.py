@@ -267,9 +267,9 @@ async def test_one_round_stores_answers_gives_back_unsent_and_claims_in_batches(
 ):
     from sqlalchemy import select
 
-    from models.event_tables import WebhookDelivery
-    from models.timeutil import now_utc
-    from models.webhooks import DeliveryPolicy, Outcome, create_webhook, dispatch_step
+    from models.integrations.webhooks import DeliveryPolicy, Outcome, create_webhook, dispatch_step
+    from models.platform.event_tables import WebhookDelivery
+    from models.platform.timeutil import now_utc
 
     policy = DeliveryPolicy(max_attempts=2, backoff_seconds=60, lease_seconds=30)
     hook, _secret = await create_webhook(
@@ -334,7 +334,7 @@ async def test_shutdown_lets_sends_in_flight_finish_and_gives_back_the_rest(
 ):
     from sqlalchemy import select
 
-    from models.event_tables import WebhookDelivery
+    from models.platform.event_tables import WebhookDelivery
 
     provider = await factory.provider()
     async with running(Receiver(delay=0.4)) as receiver:

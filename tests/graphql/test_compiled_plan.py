@@ -27,13 +27,13 @@ import gql.plan.extension as plan_extension
 from clinic_availability.app import create_app
 from common.settings import Settings
 from gql.schema import build_schema
-from models import people
-from models.bookings import BookingInput, cancel_booking, create_booking
-from models.db import create_engine
-from models.series import RecurrenceLimits, create_slot
-from models.sessions import create_sessionmaker
-from models.slots import SlotInput, create_single_slot
-from models.users import create_user
+from models.booking.bookings import BookingInput, cancel_booking, create_booking
+from models.platform.db import create_engine
+from models.platform.sessions import create_sessionmaker
+from models.platform.users import create_user
+from models.scheduling import people
+from models.scheduling.series import RecurrenceLimits, create_slot
+from models.scheduling.slots import SlotInput, create_single_slot
 from tests.factories import future, iso
 from tests.graphql.helpers import GRAPHQL, SLOT_FIELDS
 

@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import pytest
 
-from models import slots as slot_ops
-from models.entities import Booking, BookingStatus
-from models.users import revoke_token
+from models.platform.entities import Booking, BookingStatus
+from models.platform.users import revoke_token
+from models.scheduling import slots as slot_ops
 from tests.factories import future, iso
 from tests.graphql.helpers import extensions, gql, only_error
 

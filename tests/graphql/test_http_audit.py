@@ -19,9 +19,9 @@ from typing import NoReturn
 
 import pytest
 
-from models.db import create_engine
-from models.sessions import create_sessionmaker
-from models.users import create_user
+from models.platform.db import create_engine
+from models.platform.sessions import create_sessionmaker
+from models.platform.users import create_user
 from tests.ops.test_serve import free_port, wait_ready
 
 IN_CI = os.environ.get("CI", "").lower() == "true"

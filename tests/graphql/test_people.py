@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from models.entities import Patient, Provider
+from models.platform.entities import Patient, Provider
 from tests.graphql.helpers import extensions, gql, stored
 
 PROVIDER_FIELDS = "id firstName lastName timeZone active"

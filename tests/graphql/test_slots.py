@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from models.entities import AvailableSlot
+from models.platform.entities import AvailableSlot
 from tests.factories import future, iso
 from tests.graphql.helpers import SLOT_FIELDS, extensions, gql, stored
 

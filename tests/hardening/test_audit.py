@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clinic_availability import cli
 from common.settings import Settings
-from models.entities import AuditEntry
-from models.users import authenticate
+from models.platform.entities import AuditEntry
+from models.platform.users import authenticate
 from rest_compat.router import BASE_PATH
 from tests.factories import BOOKS, SLOTS, Factory, future, iso
 

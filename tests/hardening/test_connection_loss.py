@@ -24,8 +24,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from clinic_availability.app import create_app
 from common.db_errors import is_connection_loss
 from common.settings import Settings
-from models import slots as slot_ops
-from models.db import create_engine
+from models.platform.db import create_engine
+from models.scheduling import slots as slot_ops
 from tests.factories import SLOTS, Factory, future, iso
 
 UNREACHABLE = "postgresql+asyncpg://postgres@127.0.0.1:1/nowhere"

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from clinic_availability.logging import JsonFormatter
-from models import series as slot_ops
+from models.scheduling import series as slot_ops
 from tests.factories import SLOTS, Factory, future, iso
 
 SECRET = "patient-says-SECRET-detail"
@@ -64,7 +64,7 @@ async def test_graphql_unexpected_error_is_masked(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from models import people
+    from models.scheduling import people
 
     async def broken(*_args: Any, **_kwargs: Any) -> Any:
         raise RuntimeError(f"bug with {SECRET}")

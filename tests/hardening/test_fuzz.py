@@ -25,12 +25,12 @@ from schemathesis.specs.openapi.checks import (
 
 from clinic_availability.app import create_app
 from common.settings import Settings
-from models import people
-from models.bookings import BookingInput, create_booking
-from models.db import create_engine
-from models.sessions import create_sessionmaker
-from models.slots import SlotInput, create_single_slot
-from models.users import create_user
+from models.booking.bookings import BookingInput, create_booking
+from models.platform.db import create_engine
+from models.platform.sessions import create_sessionmaker
+from models.platform.users import create_user
+from models.scheduling import people
+from models.scheduling.slots import SlotInput, create_single_slot
 from tests.factories import future
 
 # Examples per operation; FUZZ_EXAMPLES raises it for a longer run.

@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import idempotency as keys
-from models import series as slot_ops
-from models.entities import IdempotencyRecord
-from models.timeutil import now_utc
+from models.platform import idempotency as keys
+from models.platform.entities import IdempotencyRecord
+from models.platform.timeutil import now_utc
+from models.scheduling import series as slot_ops
 from rest_compat.router import BASE_PATH
 from tests.factories import BOOKS, SLOTS, Factory, future, iso
 

@@ -24,10 +24,10 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from models import people
-from models.db import create_engine
-from models.sessions import create_sessionmaker
-from models.users import create_user
+from models.platform.db import create_engine
+from models.platform.sessions import create_sessionmaker
+from models.platform.users import create_user
+from models.scheduling import people
 from tests.conftest import TABLES, _admin_execute
 from tests.factories import SLOTS, future, iso
 

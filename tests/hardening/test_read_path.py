@@ -13,12 +13,12 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-import models.db
-from models.db import READER, Reader, create_engine, writer_lock
-from models.driver_reads import RetryOnEngine, driver_rows, plan_for
-from models.entities import ApiToken, AvailableSlot
-from models.slots import _SLOT_BY_ID, get_slot
-from models.users import flush_last_use, hash_token
+import models.platform.db
+from models.platform.db import READER, Reader, create_engine, writer_lock
+from models.platform.driver_reads import RetryOnEngine, driver_rows, plan_for
+from models.platform.entities import ApiToken, AvailableSlot
+from models.platform.users import flush_last_use, hash_token
+from models.scheduling.slots import _SLOT_BY_ID, get_slot
 from tests.factories import SLOTS, Factory, future, iso
 
 
@@ -65,7 +65,7 @@ async def test_a_read_on_a_dead_connection_is_retried_once(
         return await real(self, stmt, params)
 
     # The driver connection is found dead: once more through the engine, fresh.
-    monkeypatch.setattr(models.db, "driver_rows", driver_dies)
+    monkeypatch.setattr(models.platform.db, "driver_rows", driver_dies)
     monkeypatch.setattr(Reader, "_rows", lambda self, s, p: engine_dies(self, s, p, times=0))
     assert (await get_slot(session, slot.id)).id == slot.id
     assert calls == ["driver", "engine"]
@@ -78,7 +78,7 @@ async def test_a_read_on_a_dead_connection_is_retried_once(
 
     # A statement only the engine can run: the engine's own attempt, and one retry.
     monkeypatch.setattr(Reader, "_rows", lambda self, s, p: engine_dies(self, s, p, times=1))
-    monkeypatch.setattr(models.db, "plan_for", lambda *_: None)
+    monkeypatch.setattr(models.platform.db, "plan_for", lambda *_: None)
     reader._plans.clear()
     calls.clear()
     assert (await get_slot(session, slot.id)).id == slot.id

@@ -19,12 +19,12 @@ from starlette.testclient import TestClient
 
 from clinic_availability.app import create_app
 from common.settings import Settings
-from models import people
-from models.bookings import BookingInput, create_booking
-from models.db import create_engine
-from models.sessions import create_sessionmaker
-from models.slots import SlotInput, create_single_slot
-from models.users import create_user
+from models.booking.bookings import BookingInput, create_booking
+from models.platform.db import create_engine
+from models.platform.sessions import create_sessionmaker
+from models.platform.users import create_user
+from models.scheduling import people
+from models.scheduling.slots import SlotInput, create_single_slot
 from rest_compat.router import BASE_PATH
 from tests.factories import future, iso
 

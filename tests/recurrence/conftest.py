@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from common.settings import Settings
-from models.entities import AvailableSlot, SlotSeries
+from models.platform.entities import AvailableSlot, SlotSeries
 
 HORIZON_DAYS = 800
 

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models.errors import FieldErrors
-from models.recurrence import (
+from models.platform.errors import FieldErrors
+from models.scheduling.recurrence import (
     Recurrence,
     is_nonexistent,
     normalized_rule,

@@ -14,9 +14,9 @@ from sqlalchemy import func, select
 
 from clinic_availability.horizon import extend_once, periodic_extension
 from common.settings import Settings
-from models.entities import AvailableSlot
-from models.series import RecurrenceLimits, create_series_from_input, extend_open_series
-from models.slots import SlotInput
+from models.platform.entities import AvailableSlot
+from models.scheduling.series import RecurrenceLimits, create_series_from_input, extend_open_series
+from models.scheduling.slots import SlotInput
 from tests.factories import Factory, future
 from tests.recurrence.conftest import series_slots, stored_series
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from models.entities import AvailableSlot
+from models.platform.entities import AvailableSlot
 from tests.factories import SLOTS, Factory, future, iso
 from tests.recurrence.conftest import fresh_slot, recurring_body, series_slots, stored_series
 

@@ -128,7 +128,7 @@ async def test_a_token_revoked_here_leaves_the_lane_at_once(
     apps: tuple[Any, Any], factory: Factory
 ) -> None:
     """Revoking on this process clears its cache: the lane no longer takes the token."""
-    from models.users import revoke_token
+    from models.platform.users import revoke_token
 
     lane, _full = apps
     token = await factory.token()

@@ -12,7 +12,7 @@ import pytest
 
 from clinic_availability.app import create_app
 from common.settings import Settings
-from models.entities import APPOINTMENT_TYPES, MAX_ID
+from models.platform.entities import APPOINTMENT_TYPES, MAX_ID
 from tests.factories import BASE, BOOKS, SLOTS, Factory, future, iso
 
 SLOT = f"{SLOTS}/{{slot_id}}"

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from starlette.requests import Request
 
-from models.pagination import Page
+from models.platform.pagination import Page
 from rest_compat.pagination import page_headers
 
 NAMES = st.sampled_from(["page", "page_size", "provider_id", "start_date", "q", "a b", "é", ""])

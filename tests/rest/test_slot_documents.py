@@ -10,9 +10,9 @@ import orjson
 import pytest
 from sqlalchemy import text
 
-from models.pagination import PageRequest
-from models.slot_documents import search_document, slot_document
-from models.slots import SlotFilters, list_slots, search_slots
+from models.platform.pagination import PageRequest
+from models.scheduling.slot_documents import search_document, slot_document
+from models.scheduling.slots import SlotFilters, list_slots, search_slots
 from rest_compat.render import slot_json
 from tests.factories import Factory, future
 

@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from models.entities import AvailableSlot
-from models.users import revoke_token
+from models.platform.entities import AvailableSlot
+from models.platform.users import revoke_token
 from tests.factories import SLOTS, Factory, future, iso
 
 UNAUTHENTICATED = {"errors": "Authentication required"}

@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clinic_availability.app import create_app
 from common.settings import Settings
-from models.db import write_transaction
-from models.entities import AvailableSlot
+from models.platform.db import write_transaction
+from models.platform.entities import AvailableSlot
 from tests.factories import SLOTS, Factory, future, iso
 
 SLOT_KEYS = [

@@ -28,7 +28,7 @@ def slot_fields(provider_id: int, start: datetime, minutes: int = 60, **extra: A
 async def stored_slots(session) -> list[tuple[int, str, str]]:
     from sqlalchemy import select
 
-    from models.entities import AvailableSlot
+    from models.platform.entities import AvailableSlot
 
     await session.rollback()
     rows = await session.execute(

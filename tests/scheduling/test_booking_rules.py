@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from models import people
-from models.entities import AuditEntry
+from models.platform.entities import AuditEntry
+from models.scheduling import people
 from tests.bookings.helpers import book_body, stored_slot
 from tests.factories import BOOKS, SLOTS
 from tests.graphql.test_statement_count import counted_statements
@@ -173,8 +173,8 @@ async def test_search_with_rules_costs_constant_statements(app, client, auth, fa
 
 async def test_minimum_notice_counts_real_minutes_across_a_dst_change(factory, session):
     """At 01:30 on 14 March 2027 in New York, 03:30 is one real hour away, not two."""
-    from models.bookings import BookingInput, create_booking
-    from models.errors import ValidationFailed
+    from models.booking.bookings import BookingInput, create_booking
+    from models.platform.errors import ValidationFailed
 
     provider = await factory.provider(time_zone="America/New_York")
     provider_id = provider.id

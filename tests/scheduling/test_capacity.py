@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from models.entities import AuditEntry
+from models.platform.entities import AuditEntry
 from tests.bookings.helpers import book_body, stored_slot
 from tests.factories import BASE, BOOKS, SLOTS, future, iso
 from tests.scheduling.helpers import NOT_AVAILABLE

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
 
-from models.entities import AuditEntry, Hold
+from models.platform.entities import AuditEntry, Hold
 from tests.bookings.helpers import book_body, stored_slot
 from tests.factories import BASE, BOOKS, SLOTS, future
 from tests.scheduling.helpers import HOLDS, NOT_AVAILABLE, hold_body

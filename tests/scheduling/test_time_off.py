@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from models.entities import AuditEntry, AvailableSlot
+from models.platform.entities import AuditEntry, AvailableSlot
 from tests.bookings.helpers import book_body, stored_slot
 from tests.factories import BOOKS, SLOTS, future, iso
 from tests.scheduling.helpers import HOLDS, NOT_AVAILABLE, TIME_OFFS, hold_body, time_off_body

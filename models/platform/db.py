@@ -1,0 +1,314 @@
+"""Engine and sessions, and the write transaction every changing operation runs in."""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import Executable, Row, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    create_async_engine,
+)
+
+from models.platform.driver_reads import DriverPlan, RetryOnEngine, driver_rows, plan_for
+
+_IMMEDIATE = "clinic_sqlite_immediate"
+
+
+_WRITING = "clinic_write_transaction"
+READER = "clinic_reader"
+
+# Nothing waits on the database for ever: a connection attempt, a pool checkout and a
+# statement each give up after these many seconds (the request then gets a 503).
+CONNECT_TIMEOUT = 5.0
+POOL_TIMEOUT = 10.0
+STATEMENT_TIMEOUT = 30.0
+SQLITE_READERS = 4
+
+
+def create_engine(
+    url: str, *, echo: bool = False, pool_size: int = 10, max_overflow: int = 10
+) -> AsyncEngine:
+    parsed = make_url(url)
+    # Bound parameters (booking notes among them) never appear in exception messages.
+    hide_parameters = not echo
+    if parsed.get_backend_name() == "sqlite":
+        engine = create_async_engine(
+            url, echo=echo, hide_parameters=hide_parameters, connect_args={"timeout": 30}
+        )
+        _configure_sqlite(engine)
+        return engine
+    connect_args = _asyncpg_arguments(parsed) if parsed.get_driver_name() == "asyncpg" else {}
+    return create_async_engine(
+        url,
+        echo=echo,
+        hide_parameters=hide_parameters,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        # A pooled connection that died with a server restart is replaced on checkout.
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        pool_timeout=POOL_TIMEOUT,
+        connect_args=connect_args,
+    )
+
+
+_LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def _asyncpg_arguments(url: URL) -> dict[str, Any]:
+    arguments: dict[str, Any] = {
+        "timeout": CONNECT_TIMEOUT,
+        "command_timeout": STATEMENT_TIMEOUT,
+        "server_settings": {"statement_timeout": str(int(STATEMENT_TIMEOUT * 1000))},
+    }
+    # asyncpg's default ("prefer") first offers TLS on every new connection; on the same
+    # machine that is a wasted round trip unless the URL asks for TLS itself.
+    host = url.host or ""
+    if (host in _LOOPBACK_HOSTS or host.startswith("/")) and not (
+        {"ssl", "sslmode"} & set(url.query)
+    ):
+        arguments["ssl"] = False
+    return arguments
+
+
+def create_read_engine(
+    url: str, write_engine: AsyncEngine, *, pool_size: int = 5, max_overflow: int = 5
+) -> AsyncEngine:
+    """The engine of pure reads: autocommit connections, so a read is its one statement.
+
+    No BEGIN, no ROLLBACK on release, no pre-ping: a connection found dead is replaced
+    and the read retried once (:class:`Reader`). Every statement is also reported to
+    ``write_engine``'s statement listeners, so whoever watches the main engine sees all.
+    Disposing ``write_engine`` disposes this one too.
+    """
+    parsed = make_url(url)
+    hide_parameters = not write_engine.echo
+    connect_args: dict[str, Any] = {}
+    if parsed.get_backend_name() == "sqlite":
+        connect_args = {"timeout": 30}
+    elif parsed.get_driver_name() == "asyncpg":
+        connect_args = _asyncpg_arguments(parsed)
+        # Reads are a few cached statement shapes run with new values: one generic plan
+        # per shape, instead of PostgreSQL planning each run again (planning a search
+        # costs several times its execution).
+        connect_args["server_settings"]["plan_cache_mode"] = "force_generic_plan"
+    extra: dict[str, Any] = {
+        "pool_size": pool_size,
+        "max_overflow": max_overflow,
+        "pool_timeout": POOL_TIMEOUT,
+    }
+    if parsed.get_backend_name() == "sqlite":
+        # Each aiosqlite connection is a thread contending for the GIL with the event
+        # loop; a few suffice, as reads of a local file do not wait on a network.
+        extra = {"pool_size": SQLITE_READERS, "max_overflow": 0, "pool_timeout": POOL_TIMEOUT}
+    engine = create_async_engine(
+        url,
+        echo=write_engine.echo,
+        hide_parameters=hide_parameters,
+        isolation_level="AUTOCOMMIT",
+        skip_autocommit_rollback=True,
+        pool_recycle=1800,
+        connect_args=connect_args,
+        **extra,
+    )
+    if parsed.get_backend_name() == "sqlite":
+        _configure_sqlite(engine, reads_only=True)
+    _mirror_statements(engine, write_engine)
+    return engine
+
+
+def _mirror_statements(source: AsyncEngine, target: AsyncEngine) -> None:
+    dispatch = target.sync_engine.dispatch
+
+    @event.listens_for(source.sync_engine, "before_cursor_execute")
+    def _forward(*args: Any) -> None:
+        if dispatch.before_cursor_execute:
+            dispatch.before_cursor_execute(*args)
+
+    @event.listens_for(target.sync_engine, "engine_disposed")
+    def _dispose(_engine: Any) -> None:
+        source.sync_engine.dispose()
+
+
+class Reader:
+    """Runs a pure read as one statement on the read engine."""
+
+    __slots__ = ("_plans", "engine")
+
+    # Statements read through here are module-level or cached per shape: a bounded set.
+    MAX_PLANS = 1024
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._plans: dict[Executable, DriverPlan | None] = {}
+
+    async def rows(
+        self, stmt: Executable, params: Mapping[str, Any] | None = None
+    ) -> Sequence[Row[Any]]:
+        plan = self._plans.get(stmt, _UNPLANNED)
+        if plan is _UNPLANNED:
+            if len(self._plans) >= self.MAX_PLANS:
+                self._plans.clear()
+            plan = self._plans[stmt] = plan_for(self.engine, stmt)
+        if plan is not None:
+            try:
+                return await driver_rows(self.engine, plan, params)  # type: ignore[arg-type]
+            except RetryOnEngine:
+                # The pooled connection had died (a server restart): once more, fresh.
+                return await self._rows(stmt, params)
+        try:
+            return await self._rows(stmt, params)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+        return await self._rows(stmt, params)
+
+    async def _rows(self, stmt: Executable, params: Mapping[str, Any] | None) -> Sequence[Row[Any]]:
+        async with self.engine.connect() as conn:
+            return (await conn.execute(stmt, params)).all()
+
+
+_UNPLANNED: Any = object()
+
+
+async def read_rows(
+    session: AsyncSession, stmt: Executable, params: Mapping[str, Any] | None = None
+) -> Sequence[Row[Any]]:
+    """Rows of a Core read: inside a transaction on the session (it sees its own writes),
+    otherwise on the read engine without a transaction."""
+    reader: Reader | None = session.info.get(READER)
+    if reader is None or session.in_transaction():
+        return (await session.execute(stmt, params)).all()
+    return await reader.rows(stmt, params)
+
+
+# SQLite takes one writer at a time: writers of this process queue here, awake, instead
+# of sleeping in SQLite's busy handler (which stays for other processes).
+_writer_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def writer_lock(engine: AsyncEngine | Any) -> asyncio.Lock | None:
+    """The in-process lock of the SQLite database behind ``engine``; None for PostgreSQL."""
+    if not isinstance(engine, AsyncEngine) or engine.dialect.name != "sqlite":
+        return None
+    database = engine.url.database or ""
+    key = database if database not in ("", ":memory:") else f"memory:{id(engine)}"
+    locks = _writer_locks.setdefault(asyncio.get_running_loop(), {})
+    lock = locks.get(key)
+    if lock is None:
+        lock = locks[key] = asyncio.Lock()
+    return lock
+
+
+def _configure_sqlite(engine: AsyncEngine, *, reads_only: bool = False) -> None:
+    """Let SQLAlchemy, not the driver, issue BEGIN, so writes can take the lock up front.
+
+    A write transaction starts with ``BEGIN IMMEDIATE``: the write lock is taken before
+    the first read, so a check-then-insert cannot interleave with another writer.
+    Concurrent writers queue on ``busy_timeout`` instead of failing.
+    """
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        if engine.url.database not in (None, "", ":memory:"):
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+        # Days in a provider's time zone (booking rules), as PostgreSQL's AT TIME ZONE.
+        dbapi_connection.create_function(
+            LOCAL_DAY_FUNCTION, 2, _sqlite_local_day, deterministic=True
+        )
+
+    if reads_only:
+        return
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        immediate = conn.get_execution_options().get(_IMMEDIATE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+LOCAL_DAY_FUNCTION = "clinic_local_day"
+
+
+def _sqlite_local_day(instant: str | None, zone: str | None) -> str | None:
+    """The calendar day of a stored UTC instant in an IANA zone (YYYY-MM-DD)."""
+    if instant is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(instant).replace(tzinfo=UTC)
+        return moment.astimezone(ZoneInfo(zone or "UTC")).date().isoformat()
+    except (ValueError, ZoneInfoNotFoundError):
+        return None
+
+
+@asynccontextmanager
+async def write_transaction(session: AsyncSession) -> AsyncIterator[AsyncSession]:
+    """Run the block in one write transaction: commit on success, roll back on error.
+
+    Any read-only transaction the session had open (an authentication lookup, say) is
+    closed first, so that on SQLite the write starts with the lock held.
+    """
+    if session.in_transaction():
+        await session.commit()
+    lock = writer_lock(session.bind)
+    if lock is None:
+        async with _transaction(session):
+            yield session
+        return
+    async with lock, _transaction(session):
+        yield session
+
+
+@asynccontextmanager
+async def _transaction(session: AsyncSession) -> AsyncIterator[None]:
+    await session.connection(execution_options={_IMMEDIATE: True})
+    session.info[_WRITING] = True
+    try:
+        yield
+    except BaseException:
+        session.info.pop(_WRITING, None)
+        await session.rollback()
+        raise
+    else:
+        try:
+            await session.commit()
+        finally:
+            session.info.pop(_WRITING, None)
+
+
+def in_write_transaction(session: AsyncSession) -> bool:
+    """True inside ``write_transaction``: work added now commits with the change."""
+    return bool(session.info.get(_WRITING)) and session.in_transaction()
+
+
+def is_constraint_violation(exc: BaseException, *names: str) -> bool:
+    """True if ``exc`` is the database refusing a write because of one of ``names``.
+
+    PostgreSQL reports the constraint name; SQLite reports the columns of a unique index.
+    """
+    if not isinstance(exc, (IntegrityError, DBAPIError)):
+        return False
+    text = str(exc.orig) if exc.orig is not None else str(exc)
+    sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(
+        getattr(exc.orig, "__cause__", None), "sqlstate", None
+    )
+    if sqlstate == "23P01" and not names:
+        return True
+    return any(name in text for name in names)

@@ -1,0 +1,21 @@
+"""Sessions with the audit trail and idempotency hooks installed."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from models.platform.audit import install_audit_hooks
+from models.platform.db import READER, Reader
+from models.platform.events import install_event_hooks
+from models.platform.idempotency import install_idempotency_hooks
+
+
+def create_sessionmaker(
+    engine: AsyncEngine, *, read_engine: AsyncEngine | None = None
+) -> async_sessionmaker[AsyncSession]:
+    """Sessions on ``engine``; with ``read_engine``, pure reads outside a transaction use it."""
+    install_audit_hooks()
+    install_idempotency_hooks()
+    install_event_hooks()
+    info = {READER: Reader(read_engine)} if read_engine is not None else {}
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False, info=info)

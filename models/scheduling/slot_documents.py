@@ -1,0 +1,214 @@
+"""Slot pages rendered to JSON by the database: one statement, one text value.
+
+The documented Available Slot Response (nested provider included), as
+``rest_compat.render.slot_json`` builds it from a row, but built by PostgreSQL
+(``json_build_object``/``json_agg``) or SQLite (``json_object``/``json_group_array``):
+no per-row Python work at all. The total rides in the same statement, so even a page
+past the end costs one statement.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Text,
+    and_,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal_column,
+    or_,
+    select,
+)
+from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.platform.db import read_rows
+from models.platform.pagination import PageRequest
+from models.platform.timeutil import now_utc
+from models.scheduling.availability import slot_open_clause
+from models.scheduling.slots import (
+    PROVIDERS_TABLE,
+    SLOTS_TABLE,
+    SLOTS_WITH_PROVIDER,
+    SlotFilters,
+    SlotKey,
+    SlotShape,
+    check_search,
+    shape_conditions,
+    slot_query,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SlotDocument:
+    """A page of slots as JSON text (an array), and the total of the whole list."""
+
+    body: str
+    total: int
+
+
+def _key(name: str) -> Any:
+    return literal_column(f"'{name}'")
+
+
+def _instant(column: Any, dialect: str) -> ColumnElement[Any]:
+    """``2023-10-27T14:00:00.000Z`` (milliseconds truncated, as format_timestamp)."""
+    if dialect == "postgresql":
+        return func.to_char(
+            column.op("AT TIME ZONE")(literal_column("'UTC'")),
+            literal_column('\'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"\''),
+        )
+    # Stored as fixed-width naive UTC text; a server default may lack the fraction.
+    text = cast(column, Text)
+    return (
+        func.substr(text, 1, 10)
+        .op("||")(literal_column("'T'"))
+        .op("||")(func.substr(func.substr(text, 12).op("||")(literal_column("'.000'")), 1, 12))
+        .op("||")(literal_column("'Z'"))
+    )
+
+
+@lru_cache(maxsize=512)
+def _document_statement(shape: SlotShape, dialect: str) -> Select[Any]:
+    conditions = shape_conditions(shape)
+    c = SLOTS_TABLE.c
+    page = (
+        select(
+            c.id,
+            c.provider_id,
+            c.start_time,
+            c.end_time,
+            c.appointment_type,
+            slot_open_clause().label("available"),
+            c.recurring,
+            c.recurrence_pattern,
+            c.created_at,
+            c.updated_at,
+            c.capacity,
+            c.booked_count,
+            PROVIDERS_TABLE.c.first_name,
+            PROVIDERS_TABLE.c.last_name,
+        )
+        .select_from(SLOTS_WITH_PROVIDER)
+        .where(*conditions)
+        .order_by(c.start_time, c.id)
+        .limit(bindparam("page_limit"))
+    )
+    if shape.keyset:
+        after_start = bindparam("after_start", type_=c.start_time.type)
+        page = page.where(
+            or_(
+                c.start_time > after_start,
+                and_(c.start_time == after_start, c.id > bindparam("after_id")),
+            )
+        )
+    else:
+        page = page.offset(bindparam("page_offset"))
+    rows = page.subquery("page")
+    r = rows.c
+    build = func.json_build_object if dialect == "postgresql" else func.json_object
+    flag = (lambda col: col) if dialect == "postgresql" else _sqlite_flag
+    item = build(
+        _key("id"), r.id,
+        _key("provider_id"), r.provider_id,
+        _key("start_time"), _instant(r.start_time, dialect),
+        _key("end_time"), _instant(r.end_time, dialect),
+        _key("appointment_type"), r.appointment_type,
+        _key("available"), flag(r.available),
+        _key("recurring"), flag(r.recurring),
+        _key("recurrence_pattern"), r.recurrence_pattern,
+        _key("created_at"), _instant(r.created_at, dialect),
+        _key("updated_at"), _instant(r.updated_at, dialect),
+        _key("provider"), build(
+            _key("id"), r.provider_id,
+            _key("first_name"), r.first_name,
+            _key("last_name"), r.last_name,
+        ),
+        _key("capacity"), r.capacity,
+        _key("booked_count"), r.booked_count,
+    )  # fmt: skip
+    array: ColumnElement[Any]
+    if dialect == "postgresql":
+        array = func.coalesce(
+            cast(func.json_agg(aggregate_order_by(item, r.start_time, r.id)), Text),
+            literal_column("'[]'"),
+        )
+    else:
+        # SQLite aggregates in the subquery's order.
+        array = func.json_group_array(item)
+    body = select(array).select_from(rows).scalar_subquery()
+    total = select(func.count()).select_from(SLOTS_TABLE).where(*conditions).scalar_subquery()
+    return select(total.label("total"), cast(body, Text).label("body"))
+
+
+def _sqlite_flag(column: Any) -> Any:
+    return func.json(case((column, literal_column("'true'")), else_=literal_column("'false'")))
+
+
+async def slot_document(
+    session: AsyncSession,
+    filters: SlotFilters,
+    *,
+    page: PageRequest,
+    zone: ZoneInfo,
+    after: SlotKey | None = None,
+    future_after: datetime | None = None,
+    min_duration: int | None = None,
+    rules: bool = False,
+) -> SlotDocument:
+    """The page of slots as the documented JSON array, and the list's total."""
+    shape, params = slot_query(
+        filters,
+        zone,
+        after=after,
+        future_after=future_after,
+        min_duration=min_duration,
+        rules=rules,
+    )
+    params["page_limit"] = page.page_size
+    if not shape.keyset:
+        params["page_offset"] = page.offset
+    bind = session.bind
+    dialect = bind.dialect.name if bind is not None else "sqlite"
+    [row] = await read_rows(session, _document_statement(shape, dialect), params)
+    return SlotDocument(body=row.body or "[]", total=row.total)
+
+
+async def search_document(
+    session: AsyncSession,
+    *,
+    provider_id: int | None,
+    on_date: Any,
+    duration: int | None,
+    appointment_type: str | None,
+    page: PageRequest,
+    zone: ZoneInfo,
+    now: datetime | None = None,
+) -> SlotDocument:
+    """``search_slots`` as a document."""
+    check_search(duration=duration, appointment_type=appointment_type)
+    filters = SlotFilters(
+        provider_id=provider_id,
+        start_date=on_date,
+        end_date=on_date,
+        available=True,
+        appointment_type=appointment_type,
+    )
+    return await slot_document(
+        session,
+        filters,
+        page=page,
+        zone=zone,
+        future_after=now or now_utc(),
+        min_duration=duration,
+        rules=True,
+    )
