@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     subscription_max_sockets: int = 1000
     # Serve /fhir without a token (a public SMART Scheduling Links feed: no patient data).
     fhir_public: bool = False
+    # The address clients reach this service at (``https://api.example.org``), used for
+    # absolute URLs a client keeps (calendar feeds, FHIR links); empty: the request's own.
+    public_base_url: str = ""
 
     db_pool_size: int = 10
     db_max_overflow: int = 10
@@ -88,6 +91,14 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _absolute_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value and not (value.startswith(("http://", "https://")) and "://" != value[-3:]):
+            raise ValueError("must be an absolute http(s) URL, or empty")
         return value
 
     @property
