@@ -3,6 +3,7 @@ Apollo's automatic persisted queries, trusted mode; POST and GET; on both databa
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections.abc import AsyncIterator, Callable
@@ -20,6 +21,8 @@ from gql.media import GRAPHQL_RESPONSE
 from models.platform.documents import StoredDocument, add_documents, list_documents
 from models.platform.entities import GraphQLDocument
 from models.platform.users import create_user
+from tests.events.live_client import SUBSCRIPTION, acked, live_socket
+from tests.events.live_client import serving as serving_live
 from tests.factories import Factory
 from tests.graphql.helpers import GRAPHQL
 
@@ -306,3 +309,37 @@ async def test_plain_text_outside_trusted_mode_reads_no_documents(
     response = await client.post(GRAPHQL, json={"query": OTHER}, headers=auth)
     assert response.json() == {"data": {"patients": {"totalCount": 0}}}
     assert document_reads() == 0
+
+
+async def test_subscriptions_follow_trusted_mode_over_websocket(
+    settings: Settings, session: AsyncSession, auth: dict[str, str]
+) -> None:
+    await register(session, "live", SUBSCRIPTION)
+    app = create_app(
+        settings.model_copy(
+            update={"graphql_trusted_documents": "only", "webhook_dispatcher": False}
+        )
+    )
+    try:
+        async with serving_live(app) as host, live_socket(host, auth) as socket:
+            await acked(socket)
+
+            async def answer(ident: str, payload: dict[str, Any]) -> dict[str, Any]:
+                message = {"id": ident, "type": "subscribe", "payload": payload}
+                await socket.send(json.dumps(message))
+                reply: dict[str, Any] = json.loads(await asyncio.wait_for(socket.recv(), 10))
+                assert reply["id"] == ident, reply
+                return reply
+
+            unregistered = SUBSCRIPTION.replace("slotId ", "")
+            text = await answer("text", {"query": unregistered})
+            assert text["type"] == "error"
+            assert text["payload"][0]["extensions"] == {"code": "TRUSTED_DOCUMENT_REQUIRED"}
+            unknown = await answer("unknown", {"documentId": "nope"})
+            assert unknown["payload"] == NOT_FOUND["errors"]
+            # The registered document runs: its resolver refuses the bad cursor itself.
+            ran = await answer("ran", {"documentId": "live", "variables": {"after": "yesterday"}})
+            assert ran["type"] == "next"
+            assert ran["payload"]["errors"][0]["extensions"]["errors"] == {"after": ["is invalid"]}
+    finally:
+        await app.state.engine.dispose()
