@@ -8,7 +8,7 @@ import hashlib
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -17,10 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clinic_availability.app import create_app
 from common.settings import Settings
+from gql import documents
+from gql.documents import DocumentPolicy, DocumentRegistry
 from gql.media import GRAPHQL_RESPONSE
+from gql.schema import build_schema
 from models.platform.documents import StoredDocument, add_documents, list_documents
-from models.platform.entities import GraphQLDocument
-from models.platform.users import create_user
+from models.platform.entities import GraphQLDocument, Role
+from models.platform.users import Principal, create_user
 from tests.events.live_client import SUBSCRIPTION, acked, live_socket
 from tests.events.live_client import serving as serving_live
 from tests.factories import Factory
@@ -343,3 +346,34 @@ async def test_subscriptions_follow_trusted_mode_over_websocket(
             assert ran["payload"]["errors"][0]["extensions"]["errors"] == {"after": ["is invalid"]}
     finally:
         await app.state.engine.dispose()
+
+
+async def test_the_process_cache_is_a_bounded_lru_with_a_time_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    lookups: list[str] = []
+
+    async def find_by_id(_session: Any, document_id: str) -> StoredDocument:
+        lookups.append(document_id)
+        return StoredDocument(document_id, sha256(TEXT), TEXT)
+
+    monkeypatch.setattr(documents, "find_by_id", find_by_id)
+    schema = build_schema()._schema
+    admin = Principal(user_id=1, token_id=1, role=Role.ADMIN, expires_at=None)
+
+    async def resolve(registry: DocumentRegistry, document_id: str) -> object:
+        return await registry.resolve(
+            cast(AsyncSession, None), admin, query=None, document_id=document_id, extensions=None
+        )
+
+    small = DocumentRegistry(schema, DocumentPolicy(cache_size=2, cache_seconds=60))
+    for document_id in ("a", "b", "a", "c", "a", "b"):
+        assert await resolve(small, document_id) == TEXT
+    assert lookups == ["a", "b", "c", "b"]  # b was the least recently used when c came
+
+    lookups.clear()
+    expiring = DocumentRegistry(schema, DocumentPolicy(cache_size=8, cache_seconds=0.05))
+    assert await resolve(expiring, "a") == await resolve(expiring, "a") == TEXT
+    await asyncio.sleep(0.06)
+    assert await resolve(expiring, "a") == TEXT
+    assert lookups == ["a", "a"]
