@@ -216,7 +216,8 @@ READERS: dict[str, Callable[[str, int, Any, str | None], Any]] = {
 async def check_same_answers(targets: Sequence[PeerTarget], indexes: Sequence[int]) -> int:
     """Every target answers the same ids in the same order (and the same total)."""
     checked = 0
-    read = READERS[targets[0].workload]
+    workload = targets[0].workload
+    read = READERS[workload]
     async with httpx.AsyncClient(timeout=60) as client:
         for index in indexes:
             answers: dict[str, Any] = {}
@@ -232,12 +233,12 @@ async def check_same_answers(targets: Sequence[PeerTarget], indexes: Sequence[in
                     target.key, reply.status_code, reply.json(), reply.headers.get("x-total-count")
                 )
             reference = answers[targets[0].key]
-            if target.workload == "page" and not 0 < len(reference[0]) == min(PAGE, reference[1]):
+            if workload == "page" and not 0 < len(reference[0]) == min(PAGE, reference[1]):
                 raise RuntimeError(f"week {index}: {len(reference[0])} rows of {reference[1]}")
             for key, answer in answers.items():
                 if answer != reference:
                     raise RuntimeError(
-                        f"{target.workload} {index}: {key} answered {str(answer)[:80]}, "
+                        f"{workload} {index}: {key} answered {str(answer)[:80]}, "
                         f"{targets[0].key} {str(reference)[:80]}"
                     )
             checked += 1
