@@ -1,6 +1,7 @@
 """One settings object for the whole service, read from the environment."""
 
 from functools import lru_cache
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import field_validator
@@ -50,6 +51,16 @@ class Settings(BaseSettings):
     # Queries answered by a compiled plan (cached like the documents) instead of
     # graphql-core completing every field; anything the plan does not cover still runs there.
     graphql_compiled_plan: bool = True
+    # Persisted documents: "only" runs registered documents alone (by documentId, by
+    # Apollo's hash, or their exact text) and refuses the rest (TRUSTED_DOCUMENT_REQUIRED),
+    # Apollo's automatic registration included; "any" runs any text as well.
+    graphql_trusted_documents: Literal["any", "only"] = "any"
+    # Under "only", users (comma-separated ids) who may still send any text, e.g. the
+    # developers who use GraphiQL; their text is never registered.
+    graphql_trusted_documents_exempt_users: str = ""
+    # Registered documents are kept this long in each process once read; a removal
+    # reaches the other processes within this delay.
+    graphql_document_cache_seconds: float = 60.0
 
     # Events are kept this many days (resume positions older than that are gone).
     event_retention_days: int = 30

@@ -353,6 +353,22 @@ class IdempotencyRecord(Base):
     changed_at: Mapped[datetime | None]
 
 
+class GraphQLDocument(Base):
+    """A registered GraphQL document (persisted/trusted), served by its opaque id."""
+
+    __tablename__ = "graphql_documents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The client's key: a manifest's id (any hash or name), or the SHA-256 for APQ.
+    document_id: Mapped[str] = mapped_column(String(200), unique=True)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    body: Mapped[str] = mapped_column(Text)
+    operation_name: Mapped[str | None] = mapped_column(String(200))
+    # "manifest" (registered by an operator) or "automatic" (Apollo's APQ).
+    source: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 # The event stream and its integrations (tables of their own module, same metadata).
 from models.platform.event_tables import (  # noqa: E402, F401
     AvailabilityEvent,
