@@ -1,7 +1,7 @@
 """reschedule and cutoffs
 
 Revision ID: lifecycle_0005
-Revises: 0004
+Revises: gql_persisted_0005
 Create Date: 2026-12-03
 """
 from collections.abc import Sequence
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = 'lifecycle_0005'
-down_revision: str | None = '0004'
+down_revision: str | None = 'gql_persisted_0005'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
