@@ -17,6 +17,7 @@ from fastapi.responses import StreamingResponse
 
 from common.deps import SessionDep, SettingsDep
 from common.settings import Settings
+from common.tokens import CHALLENGE, request_token
 from models.integrations.fhir_feed import (
     STATUSES,
     PublishedSlot,
@@ -34,11 +35,17 @@ from models.platform.timeutil import (
     parse_timestamp,
 )
 from models.platform.users import authenticate
+from rest_compat.fhir_openapi import (
+    BUNDLE,
+    FHIR_JSON,
+    MANIFEST,
+    NDJSON,
+    RESOURCE,
+    SLOT_PARAMETERS,
+    fhir_operation,
+)
 
-router = APIRouter(prefix="/fhir", tags=["FHIR"], include_in_schema=False)
-
-FHIR_JSON = "application/fhir+json"
-NDJSON = "application/fhir+ndjson"
+router = APIRouter(prefix="/fhir", tags=["FHIR"])
 DEFAULT_COUNT = 100
 MAX_COUNT = 1000
 MAX_ID = 2**31 - 1
@@ -51,7 +58,8 @@ class FhirProblem(Exception):
 
 
 def _json(body: Any, status: int = 200, media_type: str = FHIR_JSON) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type=media_type)
+    headers = CHALLENGE if status == 401 else None
+    return Response(orjson.dumps(body), status_code=status, media_type=media_type, headers=headers)
 
 
 def outcome(problem: FhirProblem) -> Response:
@@ -62,19 +70,13 @@ def outcome(problem: FhirProblem) -> Response:
     return _json(body, problem.status)
 
 
-def _token(request: Request) -> str | None:
-    token = request.headers.get("x-user-token")
-    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
-    if not token and scheme.lower() == "bearer":
-        token = credentials.strip()
-    return token or None
-
-
 async def _allow(request: Request, session: Any, settings: Settings) -> None:
     if settings.fhir_public:
         return
     try:
-        await authenticate(session, _token(request), cache_seconds=settings.token_cache_seconds)
+        await authenticate(
+            session, request_token(request), cache_seconds=settings.token_cache_seconds
+        )
     except Forbidden:
         raise FhirProblem(403, "forbidden", "Admin access required") from None
     except DomainError:
@@ -188,7 +190,10 @@ def _statuses(request: Request) -> tuple[str, ...]:
     return tuple(dict.fromkeys(wanted))
 
 
-@router.get("/Schedule")
+@router.get(
+    "/Schedule",
+    **fhir_operation("Schedules: one per active provider", FHIR_JSON, BUNDLE),
+)
 async def schedules(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
     try:
         await _allow(request, session, settings)
@@ -200,7 +205,10 @@ async def schedules(request: Request, session: SessionDep, settings: SettingsDep
     return _json(searchset(base, resources, len(resources), {"self": str(request.url)}))
 
 
-@router.get("/Schedule/{schedule_id}")
+@router.get(
+    "/Schedule/{schedule_id}",
+    **fhir_operation("One provider's Schedule", FHIR_JSON, RESOURCE, 400, 404),
+)
 async def schedule(
     schedule_id: str, request: Request, session: SessionDep, settings: SettingsDep
 ) -> Response:
@@ -215,7 +223,10 @@ async def schedule(
     return _json(schedule_resource(found[0]))
 
 
-@router.get("/Slot")
+@router.get(
+    "/Slot",
+    **fhir_operation("Slots, searched", FHIR_JSON, BUNDLE, 400, parameters=SLOT_PARAMETERS),
+)
 async def slots(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
     try:
         await _allow(request, session, settings)
@@ -237,7 +248,10 @@ async def slots(request: Request, session: SessionDep, settings: SettingsDep) ->
     return _json(searchset(_base(request), resources, total, links))
 
 
-@router.get("/$bulk-publish")
+@router.get(
+    "/$bulk-publish",
+    **fhir_operation("SMART Scheduling Links manifest", "application/json", MANIFEST),
+)
 async def bulk_publish(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
     """The SMART Scheduling Links manifest."""
     try:
@@ -257,7 +271,10 @@ async def bulk_publish(request: Request, session: SessionDep, settings: Settings
     return _json(manifest, media_type="application/json")
 
 
-@router.get("/$bulk-publish/Schedule.ndjson")
+@router.get(
+    "/$bulk-publish/Schedule.ndjson",
+    **fhir_operation("Every Schedule, one a line", NDJSON, {"type": "string"}),
+)
 async def bulk_schedules(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
     try:
         await _allow(request, session, settings)
@@ -267,7 +284,10 @@ async def bulk_schedules(request: Request, session: SessionDep, settings: Settin
     return Response(b"".join(line + b"\n" for line in lines), media_type=NDJSON)
 
 
-@router.get("/$bulk-publish/Slot.ndjson")
+@router.get(
+    "/$bulk-publish/Slot.ndjson",
+    **fhir_operation("Every Slot up to the horizon", NDJSON, {"type": "string"}),
+)
 async def bulk_slots(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
     """Every slot from now up to the recurrence horizon, streamed in pages."""
     try:
