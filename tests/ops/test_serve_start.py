@@ -35,18 +35,18 @@ def serving(args: list[str], env: dict[str, str], cwd: Path, out: Path) -> Itera
     """``serve`` in a process of its own until it answers /healthz; yields its address."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    with out.open("w") as stdout:
+    with out.open("w") as stdout, out.with_suffix(".log").open("w") as stderr:
         process = subprocess.Popen(
             [*COMMAND, "serve", "--port", str(port), *args],
             cwd=cwd,
             env=env,
             stdout=stdout,
-            stderr=subprocess.STDOUT,
+            stderr=stderr,
         )
         try:
             deadline = time.monotonic() + 90
             while True:
-                assert process.poll() is None, out.read_text()
+                assert process.poll() is None, out.read_text() + out.with_suffix(".log").read_text()
                 assert time.monotonic() < deadline, "serve did not answer within 90 s"
                 try:
                     if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
