@@ -68,6 +68,18 @@ def _tokens(database: Path) -> list[tuple[int, object]]:
         return db.execute("SELECT id, revoked_at FROM api_tokens ORDER BY id").fetchall()
 
 
+def _run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*COMMAND, *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 def test_a_second_demo_on_a_taken_port_changes_nothing(tmp_path: Path) -> None:
     database = tmp_path / "demo.db"
     env = _env(DATABASE_URL=f"sqlite+aiosqlite:///{database}")
@@ -76,15 +88,7 @@ def test_a_second_demo_on_a_taken_port_changes_nothing(tmp_path: Path) -> None:
         port = base.rsplit(":", 1)[1]
         tokens_before = _tokens(database)
 
-        second = subprocess.run(
-            [*COMMAND, "serve", "--demo", "--port", port],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        second = _run(["serve", "--demo", "--port", port], env, tmp_path)
 
         assert second.returncode == 3, second.stdout + second.stderr
         assert f"cannot listen on 127.0.0.1:{port}" in second.stderr
@@ -113,22 +117,10 @@ def test_serve_on_an_empty_clinic_says_where_it_is_and_what_to_do(tmp_path: Path
     assert "clinic-availability create-user --role admin" in printed
 
 
-def _migrate(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*COMMAND, *args, "migrate"],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 def test_a_database_option_overrides_the_environment(tmp_path: Path) -> None:
     chosen = tmp_path / "chosen.db"
     env = _env(DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'from-env.db'}")
-    result = _migrate(["--database", str(chosen)], env, tmp_path)
+    result = _run(["--database", str(chosen), "migrate"], env, tmp_path)
     assert result.returncode == 0, result.stderr
     assert chosen.is_file()
     assert not (tmp_path / "from-env.db").exists()
