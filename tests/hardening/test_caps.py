@@ -169,7 +169,7 @@ async def test_nul_characters_are_422_not_500(
     assert response.json() == {"errors": {"notes": ["is invalid"]}}
     response = await client.get(SLOTS, params={"start_date": "2030-01-01\x00"}, headers=auth)
     assert response.status_code == 422
-    assert response.json() == {"errors": {"start_date": ["is invalid (expected YYYY-MM-DD)"]}}
+    assert response.json() == {"errors": {"start_date": ["is invalid"]}}
 
     literal = 'mutation { createPatient(input: {firstName: "A", lastName: "B\\u0000"}) { id } }'
     variables = {
