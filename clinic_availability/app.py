@@ -12,6 +12,7 @@ from clinic_availability.docs import docs_router, install_openapi
 from clinic_availability.explorer import explorer_page
 from clinic_availability.hold_sweeper import hold_sweeper
 from clinic_availability.horizon import periodic_extension
+from clinic_availability.landing import landing_router
 from clinic_availability.ops import GraphQLOperationTracker, install_operations
 from clinic_availability.pages import STATIC_PATH, mount_static
 from clinic_availability.pipeline import Cors, PipelinedApp, RequestPipeline
@@ -76,7 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1.0.0",
         description=(
             "Publish when providers are available and book patients into those slots. "
-            "Every route needs an admin token in `X-User-Token`."
+            "Every route needs an admin token in `X-User-Token` or `Authorization: Bearer`."
         ),
         default_response_class=JSONBody,
         lifespan=lifespan,
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(fhir_router)
     install_operations(app, engine, settings)
     app.include_router(docs_router())
+    app.include_router(landing_router())
     install_openapi(app)
     document_idempotency_header(app, BASE_PATH)
     mount_static(app)

@@ -1,19 +1,54 @@
 """One settings object for the whole service, read from the environment."""
 
+import os
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.scheduling.series import RecurrenceLimits
+
+DATABASE_FILE = "clinic_availability.db"
+
+
+def data_folder() -> Path:
+    """The per-user data folder (the XDG rule; ``%LOCALAPPDATA%`` on Windows)."""
+    if os.name == "nt" and os.environ.get("LOCALAPPDATA"):
+        base = Path(os.environ["LOCALAPPDATA"])
+    else:
+        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return base / "clinic-availability"
+
+
+def found_here() -> Path | None:
+    """A database file left in the current folder by an earlier version, if any."""
+    here = Path.cwd() / DATABASE_FILE
+    return here if here.is_file() else None
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite+aiosqlite:///{path.resolve()}"
+
+
+def default_database_url() -> str:
+    """SQLite in the per-user data folder, the same from any folder; a file already in
+    the current folder (where earlier versions put it) is still used."""
+    here = found_here()
+    if here is not None:
+        return sqlite_url(here)
+    folder = data_folder()
+    folder.mkdir(parents=True, exist_ok=True)
+    return sqlite_url(folder / DATABASE_FILE)
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
-    database_url: str = "sqlite+aiosqlite:///./clinic_availability.db"
+    # DATABASE_URL; by default SQLite in the per-user data folder (see above).
+    database_url: str = Field(default_factory=default_database_url)
     # IANA zone in which calendar-day filters (start_date, end_date, date) are read.
     clinic_time_zone: str = "UTC"
 
@@ -87,6 +122,8 @@ class Settings(BaseSettings):
     db_max_overflow: int = 10
     sql_echo: bool = False
     log_level: str = "INFO"
+    # auto: readable lines when stderr is a terminal, JSON lines otherwise; or text, json.
+    log_format: str = "auto"
     metrics_enabled: bool = True
     # When set, /metrics answers only ``Authorization: Bearer <token>``.
     metrics_token: str = ""

@@ -110,7 +110,7 @@ class BookBody(BaseModel):
         },
     )
 
-    book: BookFields = Field(default_factory=BookFields)
+    book: BookFields
 
 
 class BookChangeFields(BaseModel):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response, Security
+from fastapi import APIRouter, Path, Query, Request, Response
 
-from common.deps import SessionDep, SettingsDep, token_header
+from common.deps import SessionDep, SettingsDep, TokenDep
 from models.integrations import calendar_feed
 from models.platform.errors import FieldErrors, Forbidden, Unauthenticated
 from models.platform.timeutil import now_utc
@@ -40,10 +40,10 @@ async def provider_calendar(
     provider_id: Annotated[int, Path(ge=1, le=MAX_ID)],
     session: SessionDep,
     settings: SettingsDep,
+    token: TokenDep,
     key: Annotated[str | None, Query(description="A provider feed key")] = None,
     start_date: DateParam = None,
     end_date: DateParam = None,
-    token: Annotated[str | None, Security(token_header)] = None,
 ) -> Response:
     allowed = key is not None and await calendar_feed.key_opens_feed(session, provider_id, key)
     if not allowed:

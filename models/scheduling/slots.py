@@ -127,6 +127,10 @@ class SlotFilters:
     appointment_type: str | None = None
 
 
+# A day that does not parse: the message names the format expected.
+INVALID_DAY = "is invalid (expected YYYY-MM-DD)"
+
+
 def duration_minutes(start: datetime, end: datetime) -> int:
     return int((end - start).total_seconds() // 60)
 
@@ -205,7 +209,7 @@ def check_recurrence_fields(errors: FieldErrors, data: SlotInput) -> None:
         errors.add("recurrence_rule", "can't be blank")
     end_date = data.value("recurrence_end_date")
     if end_date is not None and parse_date(end_date) is None:
-        errors.add("recurrence_end_date", "is invalid")
+        errors.add("recurrence_end_date", INVALID_DAY)
 
 
 async def _load_provider(
@@ -640,9 +644,9 @@ def check_filters(
     start = _filter_date(start_date)
     end = _filter_date(end_date)
     if start_date is not None and start is None:
-        errors.add("start_date", "is invalid")
+        errors.add("start_date", INVALID_DAY)
     if end_date is not None and end is None:
-        errors.add("end_date", "is invalid")
+        errors.add("end_date", INVALID_DAY)
     if start is not None and end is not None:
         if end < start:
             errors.add("end_date", "must be on or after start date")
