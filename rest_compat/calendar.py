@@ -17,9 +17,11 @@ router = APIRouter(tags=["Calendar feed"])
 DateParam = Annotated[str | None, Query(description="YYYY-MM-DD in the clinic time zone")]
 
 
-@router.api_route(
+# HEAD answers as GET without the body (calendar apps probe a feed this way); one
+# OpenAPI entry for both.
+@router.head("/providers/{provider_id}/calendar.ics", include_in_schema=False)
+@router.get(
     "/providers/{provider_id}/calendar.ics",
-    methods=["GET", "HEAD"],
     response_class=Response,
     responses={
         200: {"content": {"text/calendar": {}}, "description": "RFC 5545 calendar"},

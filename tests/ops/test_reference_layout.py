@@ -74,23 +74,29 @@ def test_the_fhir_routes_are_described(document: dict[str, Any]) -> None:
         path: item["get"] for path, item in document["paths"].items() if path.startswith("/fhir")
     }
     assert set(fhir) == {
+        "/fhir/metadata",
         "/fhir/Schedule",
         "/fhir/Schedule/{schedule_id}",
         "/fhir/Slot",
+        "/fhir/Slot/{slot_id}",
         "/fhir/$bulk-publish",
         "/fhir/$bulk-publish/Schedule.ndjson",
         "/fhir/$bulk-publish/Slot.ndjson",
     }
+    # The CapabilityStatement is open to anyone, as FHIR expects.
+    metadata = fhir.pop("/fhir/metadata")
+    assert metadata["security"] == [] and {"200", "406"} <= set(metadata["responses"])
     for path, operation in fhir.items():
         assert operation["tags"] == ["FHIR"], path
         responses = operation["responses"]
-        assert {"200", "401", "403", "500"} <= set(responses), path
+        assert {"200", "401", "403", "406", "500"} <= set(responses), path
         assert list(responses["401"]["content"]) == [FHIR_JSON], path
         assert "application/json" not in responses["200"]["content"] or path.endswith("publish")
         assert {"APIKeyHeader": []} in operation["security"], path
     assert list(fhir["/fhir/Slot"]["responses"]["200"]["content"]) == [FHIR_JSON]
     assert {"400"} <= set(fhir["/fhir/Slot"]["responses"])
-    assert {"400", "404"} <= set(fhir["/fhir/Schedule/{schedule_id}"]["responses"])
+    assert {"404"} <= set(fhir["/fhir/Schedule/{schedule_id}"]["responses"])
+    assert {"404"} <= set(fhir["/fhir/Slot/{slot_id}"]["responses"])
     assert list(fhir["/fhir/$bulk-publish/Slot.ndjson"]["responses"]["200"]["content"]) == [
         "application/fhir+ndjson"
     ]
