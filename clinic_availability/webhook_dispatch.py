@@ -414,8 +414,9 @@ async def dispatch_until(settings: Settings, stop: asyncio.Event) -> None:
         echo=settings.sql_echo,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
+        behind_pooler=settings.behind_pooler,
     )
-    hub = EventHub(settings.database_url)
+    hub = EventHub(settings.listen_url)
     await hub.start()
     try:
         async with running_dispatcher(create_sessionmaker(engine), settings, hub):

@@ -1,6 +1,7 @@
 """One settings object for the whole service, read from the environment."""
 
 from functools import lru_cache
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import field_validator
@@ -69,6 +70,13 @@ class Settings(BaseSettings):
     # Serve /fhir without a token (a public SMART Scheduling Links feed: no patient data).
     fhir_public: bool = False
 
+    # "transaction" when DATABASE_URL points at a pooler in transaction mode (PgBouncer):
+    # no named prepared statements and no session settings on pooled connections.
+    # DATABASE_DIRECT_URL then reaches PostgreSQL itself, for LISTEN (subscriptions and
+    # the webhook dispatcher's wake-ups); without it they poll as on SQLite.
+    database_pooler: Literal["", "transaction"] = ""
+    database_direct_url: str = ""
+
     db_pool_size: int = 10
     db_max_overflow: int = 10
     sql_echo: bool = False
@@ -93,6 +101,24 @@ class Settings(BaseSettings):
     @property
     def clinic_zone(self) -> ZoneInfo:
         return ZoneInfo(self.clinic_time_zone)
+
+    @property
+    def behind_pooler(self) -> bool:
+        return self.database_pooler == "transaction"
+
+    @property
+    def listen_url(self) -> str | None:
+        """Where LISTEN may run: the database itself, never through a pooler."""
+        if self.behind_pooler:
+            return self.database_direct_url or None
+        return self.database_url
+
+    @property
+    def migration_url(self) -> str:
+        """Migrations hold one session throughout: PostgreSQL itself when known."""
+        if self.behind_pooler and self.database_direct_url:
+            return self.database_direct_url
+        return self.database_url
 
     @property
     def is_sqlite(self) -> bool:
