@@ -61,7 +61,8 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = 10.0
     webhook_concurrency: int = 32
     webhook_concurrency_per_receiver: int = 4
-    # Private, loopback and link-local targets are refused unless this is true.
+    # Webhook targets not globally reachable (IANA's special-purpose registries) are
+    # refused unless this is true.
     webhook_allow_private_targets: bool = False
     # Run the delivery dispatcher in this server process.
     webhook_dispatcher: bool = True

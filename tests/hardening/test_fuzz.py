@@ -34,7 +34,7 @@ from models.scheduling.slots import SlotInput, create_single_slot
 from tests.factories import future
 
 # Examples per operation and mode; FUZZ_EXAMPLES / GQL_FUZZ_EXAMPLES raise them.
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "15"))
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "10"))
 GQL_EXAMPLES = int(os.environ.get("GQL_FUZZ_EXAMPLES", "6"))
 load_all_checks()
 # schemathesis's ``--checks all --exclude-checks positive_data_acceptance``.
