@@ -1,5 +1,5 @@
 """``clinic-availability``: serve, deliver webhooks, migrate, create users, seed a demo
-clinic, export the schema."""
+clinic, export the schema, register persisted GraphQL documents."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from clinic_availability.audit_view import add_audit_arguments
+from clinic_availability.documents_cli import add_documents_commands
 from common.settings import Settings, get_settings
 from models.platform.errors import DomainError, ValidationFailed
 
@@ -291,6 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit = commands.add_parser("audit", help="print the audit trail, newest first (JSON lines)")
     add_audit_arguments(audit)
     audit.set_defaults(handler=cmd_audit)
+    add_documents_commands(commands, _with_session)
     return parser
 
 

@@ -51,6 +51,16 @@ class Settings(BaseSettings):
     # Queries answered by a compiled plan (cached like the documents) instead of
     # graphql-core completing every field; anything the plan does not cover still runs there.
     graphql_compiled_plan: bool = True
+    # Persisted documents: "only" runs registered documents alone (by documentId, by
+    # Apollo's hash, or their exact text) and refuses the rest (TRUSTED_DOCUMENT_REQUIRED),
+    # Apollo's automatic registration included; "any" runs any text as well.
+    graphql_trusted_documents: Literal["any", "only"] = "any"
+    # Under "only", users (comma-separated ids) who may still send any text, e.g. the
+    # developers who use GraphiQL; their text is never registered.
+    graphql_trusted_documents_exempt_users: str = ""
+    # Registered documents are kept this long in each process once read; a removal
+    # reaches the other processes within this delay.
+    graphql_document_cache_seconds: float = 60.0
 
     # Events are kept this many days (resume positions older than that are gone).
     event_retention_days: int = 30
@@ -70,6 +80,9 @@ class Settings(BaseSettings):
     subscription_max_sockets: int = 1000
     # Serve /fhir without a token (a public SMART Scheduling Links feed: no patient data).
     fhir_public: bool = False
+    # The address clients reach this service at (``https://api.example.org``), used for
+    # absolute URLs a client keeps (calendar feeds, FHIR links); empty: the request's own.
+    public_base_url: str = ""
 
     # "transaction" when DATABASE_URL points at a pooler in transaction mode (PgBouncer):
     # no named prepared statements and no session settings on pooled connections.
@@ -97,6 +110,14 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _absolute_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value and not (value.startswith(("http://", "https://")) and "://" != value[-3:]):
+            raise ValueError("must be an absolute http(s) URL, or empty")
         return value
 
     @property

@@ -19,9 +19,13 @@ from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ConnectionInitMessage,
+    SubscribeMessage,
+)
 
 from gql.context import Context
+from gql.documents import DocumentRefused
 from models.platform.errors import DomainError, Forbidden
 from models.platform.users import Principal, authenticate
 
@@ -101,6 +105,38 @@ class LiveWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             self.context._principal = principal
             self.recheck_task = asyncio.create_task(self._recheck(token))
         await super().handle_connection_init(message)
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        """Documents by id or hash, and trusted mode, as over HTTP (gql/documents.py)."""
+        documents = getattr(self.view, "documents", None)
+        principal = self.context._principal
+        payload: Any = message.get("payload")
+        if (
+            documents is not None
+            and principal is not None
+            and isinstance(payload, dict)
+            and isinstance(payload.get("query"), str | None)
+            and documents.involved(payload.get("documentId"), payload.get("extensions"))
+        ):
+            extensions = payload.get("extensions")
+            async with self._state.sessionmaker() as session:
+                text = await documents.resolve(
+                    session,
+                    principal,
+                    query=payload.get("query"),
+                    document_id=payload.get("documentId"),
+                    extensions=extensions if isinstance(extensions, dict) else None,
+                )
+            if isinstance(text, DocumentRefused):
+                error = {
+                    "id": message["id"],
+                    "type": "error",
+                    "payload": [text.body()["errors"][0]],
+                }
+                await self.send_message(error)
+                return
+            message = {**message, "payload": {**payload, "query": text}}
+        await super().handle_subscribe(message)
 
     async def _recheck(self, token: str | None) -> None:
         while True:

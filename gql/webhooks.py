@@ -8,6 +8,7 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
+from common.public_url import public_base
 from gql.context import Context
 from models.integrations import calendar_feed
 from models.integrations import webhooks as ops
@@ -89,7 +90,10 @@ class DeleteWebhookPayload:
 class ProviderCalendarFeed:
     provider_id: int
     key: str
-    url: str
+    url: str = strawberry.field(
+        description="The feed's absolute URL (PUBLIC_BASE_URL when set, else the address "
+        "this request came in on), key included: what a calendar app subscribes to."
+    )
 
 
 def _sent(data: Any) -> dict[str, Any]:
@@ -165,8 +169,10 @@ class WebhookMutation:
     ) -> ProviderCalendarFeed:
         await info.context.require_admin()
         key = await calendar_feed.issue_key(info.context.session, provider_id)
+        request = info.context.request
+        base = public_base(info.context.settings, request.base_url if request else "")
         return ProviderCalendarFeed(
-            provider_id=provider_id, key=key, url=calendar_feed.feed_path(provider_id, key)
+            provider_id=provider_id, key=key, url=calendar_feed.feed_url(base, provider_id, key)
         )
 
     @strawberry.mutation(description="Revoke every feed key of the provider; returns how many.")

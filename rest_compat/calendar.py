@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response, Security
+from fastapi import APIRouter, Path, Query, Request, Response, Security
 
 from common.deps import SessionDep, SettingsDep, token_header
 from models.integrations import calendar_feed
 from models.platform.errors import FieldErrors, Forbidden, Unauthenticated
+from models.platform.timeutil import now_utc
 from models.platform.users import authenticate
 from rest_compat.schemas import MAX_ID, error_responses
 
@@ -16,8 +17,9 @@ router = APIRouter(tags=["Calendar feed"])
 DateParam = Annotated[str | None, Query(description="YYYY-MM-DD in the clinic time zone")]
 
 
-@router.get(
+@router.api_route(
     "/providers/{provider_id}/calendar.ics",
+    methods=["GET", "HEAD"],
     response_class=Response,
     responses={
         200: {"content": {"text/calendar": {}}, "description": "RFC 5545 calendar"},
@@ -27,13 +29,14 @@ DateParam = Annotated[str | None, Query(description="YYYY-MM-DD in the clinic ti
             "description": "No admin token and no valid feed key (a non-admin's token too)",
         },
     },
-    summary="The provider's slots as an iCalendar feed",
+    summary="The provider's slots as an iCalendar feed (GET or HEAD)",
     description="One VEVENT per slot starting in start_date..end_date (default: the next 90 "
     "days), summarised Open, Booked n of m or Closed; no patient data. Needs an admin token, "
     "or `key`: a feed key issued by the GraphQL mutation providerCalendarFeed; anything else "
     "is 401.",
 )
 async def provider_calendar(
+    request: Request,
     provider_id: Annotated[int, Path(ge=1, le=MAX_ID)],
     session: SessionDep,
     settings: SettingsDep,
@@ -60,9 +63,9 @@ async def provider_calendar(
     )
     errors.raise_if_any()
     slots = await calendar_feed.feed_slots(session, provider_id, start, end)
-    body = calendar_feed.render_calendar(provider_id, slots)
-    return Response(
-        body,
-        media_type="text/calendar; charset=utf-8",
-        headers={"cache-control": "private, max-age=60"},
-    )
+    body = calendar_feed.render_calendar(provider_id, slots, generated_at=now_utc()).encode()
+    media_type = "text/calendar; charset=utf-8"
+    if request.method == "HEAD":
+        # What GET would send, without the body: calendar apps probe a feed this way.
+        return Response(media_type=media_type, headers={"content-length": str(len(body))})
+    return Response(body, media_type=media_type)

@@ -16,12 +16,14 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 
 from common.deps import SessionDep, SettingsDep
+from common.public_url import public_base
 from common.settings import Settings
 from models.integrations.fhir_feed import (
     STATUSES,
     PublishedSlot,
     SlotQuery,
     active_providers,
+    offered_types,
     published_slots,
 )
 from models.platform.errors import DomainError, Forbidden, NotFound
@@ -39,6 +41,16 @@ router = APIRouter(prefix="/fhir", tags=["FHIR"], include_in_schema=False)
 
 FHIR_JSON = "application/fhir+json"
 NDJSON = "application/fhir+ndjson"
+# R4 (4.0.1 is its technical correction; the R4 JSON schema names the version 4.0.0).
+FHIR_VERSION = "4.0.0"
+# What a client may ask for (Accept or _format) and get JSON: FHIR's own names for JSON,
+# the generic ones, and wildcards. Anything else (XML, Turtle) is 406.
+JSON_FORMATS = frozenset(
+    {"json", "application/json", FHIR_JSON, "application/json+fhir", "*/*", "application/*"}
+)
+NDJSON_FORMATS = frozenset({NDJSON, "application/ndjson", "application/x-ndjson"})
+# Where the appointment-type codes of Schedule.serviceType and Slot.serviceType are defined.
+SERVICE_TYPE_SYSTEM = "/v1/admin/clinic/availability/appointment_types"
 DEFAULT_COUNT = 100
 MAX_COUNT = 1000
 MAX_ID = 2**31 - 1
@@ -70,7 +82,27 @@ def _token(request: Request) -> str | None:
     return token or None
 
 
-async def _allow(request: Request, session: Any, settings: Settings) -> None:
+def _wanted(request: Request) -> list[str]:
+    """The media types a request accepts, from ``_format`` if given, else ``Accept``."""
+    formats = request.query_params.getlist("_format")
+    if formats:
+        return [value.strip().lower() for value in formats]
+    accept = request.headers.get("accept", "")
+    return [part.split(";")[0].strip().lower() for part in accept.split(",") if part.strip()] or [
+        "*/*"
+    ]
+
+
+def _negotiate(request: Request, *, ndjson: bool = False) -> None:
+    allowed = JSON_FORMATS | NDJSON_FORMATS if ndjson else JSON_FORMATS
+    if not any(media in allowed for media in _wanted(request)):
+        raise FhirProblem(406, "not-supported", "Only JSON is supported (application/fhir+json)")
+
+
+async def _allow(
+    request: Request, session: Any, settings: Settings, *, ndjson: bool = False
+) -> None:
+    _negotiate(request, ndjson=ndjson)
     if settings.fhir_public:
         return
     try:
@@ -81,12 +113,20 @@ async def _allow(request: Request, session: Any, settings: Settings) -> None:
         raise FhirProblem(401, "login", "Authentication required") from None
 
 
-def _base(request: Request) -> str:
-    return str(request.base_url).rstrip("/") + "/fhir"
+def _service_base(request: Request, settings: Settings) -> str:
+    return public_base(settings, request.base_url)
 
 
-def schedule_resource(provider: Any) -> dict[str, Any]:
-    return {
+def _base(request: Request, settings: Settings) -> str:
+    return _service_base(request, settings) + "/fhir"
+
+
+def _service_type(system: str, key: str) -> dict[str, Any]:
+    return {"coding": [{"system": system, "code": key}], "text": key}
+
+
+def schedule_resource(provider: Any, service_types: list[str], system: str) -> dict[str, Any]:
+    resource: dict[str, Any] = {
         "resourceType": "Schedule",
         "id": str(provider.id),
         "active": True,
@@ -97,20 +137,37 @@ def schedule_resource(provider: Any) -> dict[str, Any]:
             }
         ],
     }
+    if service_types:
+        resource["serviceType"] = [_service_type(system, key) for key in service_types]
+    return resource
 
 
-def slot_resource(slot: PublishedSlot) -> dict[str, Any]:
+def slot_resource(slot: PublishedSlot, system: str, *, bulk: bool = False) -> dict[str, Any]:
+    """A Slot; in SMART Scheduling Links bulk files the status is only free or busy."""
     resource: dict[str, Any] = {
         "resourceType": "Slot",
         "id": str(slot.id),
         "schedule": {"reference": f"Schedule/{slot.provider_id}"},
-        "status": slot.state.fhir_status,
+        "status": slot.state.published_status if bulk else slot.state.fhir_status,
         "start": format_timestamp(slot.start_time),
         "end": format_timestamp(slot.end_time),
     }
     if slot.appointment_type is not None:
-        resource["serviceType"] = [{"text": slot.appointment_type}]
+        resource["serviceType"] = [_service_type(system, slot.appointment_type)]
     return resource
+
+
+async def _schedules(request: Request, session: Any, settings: Settings) -> list[dict[str, Any]]:
+    """Every active provider's Schedule, with the types its slots up to the horizon offer."""
+    now = now_utc()
+    offered = await offered_types(
+        session, since=now, until=now + timedelta(days=settings.recurrence_horizon_days)
+    )
+    system = _service_base(request, settings) + SERVICE_TYPE_SYSTEM
+    return [
+        schedule_resource(provider, offered.get(provider.id, []), system)
+        for provider in await active_providers(session)
+    ]
 
 
 def searchset(
@@ -138,6 +195,13 @@ def _int_param(request: Request, name: str, default: int, maximum: int) -> int:
         return default
     if not raw.isdigit() or not 0 <= int(raw) <= maximum:
         raise FhirProblem(400, "invalid", f"{name} must be a whole number up to {maximum}")
+    return int(raw)
+
+
+def _read_id(raw: str) -> int:
+    """A read's logical id: one that can't name a record is simply not found."""
+    if not raw.isdigit() or raw.startswith("0") or not 1 <= int(raw) <= MAX_ID:
+        raise FhirProblem(404, "not-found", NotFound.message)
     return int(raw)
 
 
@@ -175,28 +239,38 @@ def _start_bounds(values: list[str], settings: Settings) -> list[tuple[str, date
     return bounds
 
 
-def _statuses(request: Request) -> tuple[str, ...]:
-    wanted = [
-        part.strip()
-        for value in request.query_params.getlist("status")
-        for part in value.split(",")
-        if part.strip()
+def _groups(request: Request, name: str) -> list[list[str]]:
+    """A parameter's occurrences, each split on commas: FHIR ORs the values of one
+    occurrence and ANDs the occurrences."""
+    return [
+        [part.strip() for part in value.split(",") if part.strip()]
+        for value in request.query_params.getlist(name)
     ]
-    unknown = [status for status in wanted if status not in STATUSES]
-    if unknown:
+
+
+def _statuses(request: Request) -> tuple[frozenset[str], ...]:
+    groups = _groups(request, "status")
+    if any(status not in STATUSES for group in groups for status in group):
         raise FhirProblem(400, "invalid", "status must be free, busy or busy-unavailable")
-    return tuple(dict.fromkeys(wanted))
+    return tuple(frozenset(group) for group in groups if group)
+
+
+def _schedules_param(request: Request) -> tuple[frozenset[int], ...]:
+    return tuple(
+        frozenset(_schedule_id(ident) for ident in group)
+        for group in _groups(request, "schedule")
+        if group
+    )
 
 
 @router.get("/Schedule")
 async def schedules(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
     try:
         await _allow(request, session, settings)
-        providers = await active_providers(session)
+        resources = await _schedules(request, session, settings)
     except FhirProblem as problem:
         return outcome(problem)
-    resources = [schedule_resource(provider) for provider in providers]
-    base = _base(request)
+    base = _base(request, settings)
     return _json(searchset(base, resources, len(resources), {"self": str(request.url)}))
 
 
@@ -206,22 +280,21 @@ async def schedule(
 ) -> Response:
     try:
         await _allow(request, session, settings)
-        ident = _schedule_id(schedule_id)
-        found = [p for p in await active_providers(session) if p.id == ident]
+        ident = _read_id(schedule_id)
+        found = [s for s in await _schedules(request, session, settings) if s["id"] == str(ident)]
         if not found:
             raise FhirProblem(404, "not-found", NotFound.message)
     except FhirProblem as problem:
         return outcome(problem)
-    return _json(schedule_resource(found[0]))
+    return _json(found[0])
 
 
 @router.get("/Slot")
 async def slots(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
     try:
         await _allow(request, session, settings)
-        schedule_param = request.query_params.get("schedule")
         query = SlotQuery(
-            provider_id=_schedule_id(schedule_param) if schedule_param else None,
+            provider_ids=_schedules_param(request),
             start_bounds=tuple(_start_bounds(request.query_params.getlist("start"), settings)),
             statuses=_statuses(request),
         )
@@ -233,8 +306,83 @@ async def slots(request: Request, session: SessionDep, settings: SettingsDep) ->
     links = {"self": str(request.url)}
     if offset + count < total:
         links["next"] = str(request.url.include_query_params(_offset=offset + count))
-    resources = [slot_resource(slot) for slot in found]
-    return _json(searchset(_base(request), resources, total, links))
+    system = _service_base(request, settings) + SERVICE_TYPE_SYSTEM
+    resources = [slot_resource(slot, system) for slot in found]
+    return _json(searchset(_base(request, settings), resources, total, links))
+
+
+@router.get("/Slot/{slot_id}")
+async def slot(
+    slot_id: str, request: Request, session: SessionDep, settings: SettingsDep
+) -> Response:
+    try:
+        await _allow(request, session, settings)
+        query = SlotQuery(slot_id=_read_id(slot_id))
+        found, _ = await published_slots(session, query, limit=1, count=False)
+        if not found:
+            raise FhirProblem(404, "not-found", NotFound.message)
+    except FhirProblem as problem:
+        return outcome(problem)
+    return _json(slot_resource(found[0], _service_base(request, settings) + SERVICE_TYPE_SYSTEM))
+
+
+@router.get("/metadata")
+async def metadata(request: Request, settings: SettingsDep) -> Response:
+    """The CapabilityStatement: what this server supports. Open to anyone, as FHIR expects."""
+    try:
+        _negotiate(request)
+    except FhirProblem as problem:
+        return outcome(problem)
+    return _json(capability_statement(_base(request, settings)))
+
+
+def capability_statement(base: str) -> dict[str, Any]:
+    read_and_search = [{"code": "read"}, {"code": "search-type"}]
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": format_timestamp(now_utc())[:10],
+        "publisher": "Clinic Availability",
+        "kind": "instance",
+        "software": {"name": "Clinic Availability"},
+        "implementation": {"description": "Provider schedules and slots", "url": base},
+        "fhirVersion": FHIR_VERSION,
+        "format": ["json", FHIR_JSON],
+        "rest": [
+            {
+                "mode": "server",
+                "security": {
+                    "description": "An admin token as X-User-Token or Authorization: Bearer, "
+                    "unless the server publishes its feed openly (FHIR_PUBLIC)."
+                },
+                "resource": [
+                    {
+                        "type": "Schedule",
+                        "interaction": read_and_search,
+                        "searchParam": [],
+                    },
+                    {
+                        "type": "Slot",
+                        "interaction": read_and_search,
+                        "searchParam": [
+                            {"name": "schedule", "type": "reference"},
+                            {"name": "start", "type": "date"},
+                            {"name": "status", "type": "token"},
+                            {"name": "_count", "type": "number"},
+                            {"name": "_offset", "type": "number"},
+                        ],
+                    },
+                ],
+                "operation": [
+                    {
+                        "name": "bulk-publish",
+                        "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/"
+                        "bulk-publish",
+                    }
+                ],
+            }
+        ],
+    }
 
 
 @router.get("/$bulk-publish")
@@ -244,7 +392,7 @@ async def bulk_publish(request: Request, session: SessionDep, settings: Settings
         await _allow(request, session, settings)
     except FhirProblem as problem:
         return outcome(problem)
-    base = _base(request)
+    base = _base(request, settings)
     manifest = {
         "transactionTime": format_timestamp(now_utc()),
         "request": f"{base}/$bulk-publish",
@@ -260,10 +408,10 @@ async def bulk_publish(request: Request, session: SessionDep, settings: Settings
 @router.get("/$bulk-publish/Schedule.ndjson")
 async def bulk_schedules(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
     try:
-        await _allow(request, session, settings)
+        await _allow(request, session, settings, ndjson=True)
     except FhirProblem as problem:
         return outcome(problem)
-    lines = [orjson.dumps(schedule_resource(p)) for p in await active_providers(session)]
+    lines = [orjson.dumps(item) for item in await _schedules(request, session, settings)]
     return Response(b"".join(line + b"\n" for line in lines), media_type=NDJSON)
 
 
@@ -271,7 +419,7 @@ async def bulk_schedules(request: Request, session: SessionDep, settings: Settin
 async def bulk_slots(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
     """Every slot from now up to the recurrence horizon, streamed in pages."""
     try:
-        await _allow(request, session, settings)
+        await _allow(request, session, settings, ndjson=True)
     except FhirProblem as problem:
         return outcome(problem)
     now = now_utc()
@@ -279,17 +427,40 @@ async def bulk_slots(request: Request, session: SessionDep, settings: SettingsDe
     query = SlotQuery(start_bounds=(("ge", now), ("lt", horizon)))
 
     sessionmaker = request.app.state.sessionmaker
+    system = _service_base(request, settings) + SERVICE_TYPE_SYSTEM
 
     async def lines() -> AsyncIterator[bytes]:
         # A session of the stream's own: the request's closes before the body is sent.
         async with sessionmaker() as own:
             offset = 0
             while True:
-                page, _total = await published_slots(own, query, limit=MAX_COUNT, offset=offset)
-                for slot in page:
-                    yield orjson.dumps(slot_resource(slot)) + b"\n"
+                page, _total = await published_slots(
+                    own, query, limit=MAX_COUNT, offset=offset, count=False
+                )
+                for item in page:
+                    yield orjson.dumps(slot_resource(item, system, bulk=True)) + b"\n"
                 if len(page) < MAX_COUNT:
                     return
                 offset += MAX_COUNT
 
     return StreamingResponse(lines(), media_type=NDJSON)
+
+
+@router.api_route(
+    "/{anything:path}", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+)
+async def unknown(anything: str, request: Request) -> Response:
+    """Whatever else is asked under /fhir: FHIR's own error, not the legacy one."""
+    path = request.url.path
+    served = [
+        route
+        for route in router.routes
+        if getattr(route, "endpoint", None) is not unknown
+        and getattr(route, "path_regex", None) is not None
+        and route.path_regex.match(path)  # type: ignore[attr-defined]
+    ]
+    if served:
+        response = outcome(FhirProblem(405, "not-supported", "Only GET is supported here"))
+        response.headers["allow"] = "GET"
+        return response
+    return outcome(FhirProblem(404, "not-found", f"{NotFound.message}: not a supported FHIR path"))

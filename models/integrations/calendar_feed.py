@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.platform.db import write_transaction
-from models.platform.entities import AvailableSlot, Booking, BookingStatus, Provider
+from models.platform.entities import AvailableSlot, Provider
 from models.platform.errors import FieldErrors, NotFound
 from models.platform.event_tables import CalendarFeedKey
 from models.platform.timeutil import day_end, day_start, now_utc
@@ -40,8 +40,9 @@ def _hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def feed_path(provider_id: int, key: str) -> str:
-    return FEED_PATH.format(provider_id=provider_id) + f"?key={key}"
+def feed_url(base: str, provider_id: int, key: str) -> str:
+    """The absolute URL a calendar app keeps: ``base`` is where clients reach the service."""
+    return base.rstrip("/") + FEED_PATH.format(provider_id=provider_id) + f"?key={key}"
 
 
 async def _provider(session: AsyncSession, provider_id: int) -> Provider:
@@ -104,15 +105,6 @@ async def feed_slots(
     session: AsyncSession, provider_id: int, start: datetime, end: datetime
 ) -> list[FeedSlot]:
     await _provider(session, provider_id)
-    booked = (
-        select(func.count())
-        .where(
-            Booking.available_slot_id == AvailableSlot.id,
-            Booking.status != BookingStatus.CANCELLED,
-        )
-        .correlate(AvailableSlot)
-        .scalar_subquery()
-    )
     rows = await session.execute(
         select(
             AvailableSlot.id,
@@ -120,7 +112,8 @@ async def feed_slots(
             AvailableSlot.end_time,
             AvailableSlot.updated_at,
             AvailableSlot.available,
-            booked,
+            AvailableSlot.booked_count,
+            AvailableSlot.capacity,
         )
         .where(
             AvailableSlot.provider_id == provider_id,
@@ -130,8 +123,14 @@ async def feed_slots(
         .order_by(AvailableSlot.start_time, AvailableSlot.id)
     )
     return [
-        FeedSlot(ident, begins, ends, changed, slot_state(available=available, booked=count))
-        for ident, begins, ends, changed, available, count in rows.tuples()
+        FeedSlot(
+            ident,
+            begins,
+            ends,
+            changed,
+            slot_state(available=available, booked=booked, capacity=capacity),
+        )
+        for ident, begins, ends, changed, available, booked, capacity in rows.tuples()
     ]
 
 
@@ -160,7 +159,10 @@ def _fold(line: str) -> str:
     return "\r\n ".join(parts)
 
 
-def render_calendar(provider_id: int, slots: Iterable[FeedSlot]) -> str:
+def render_calendar(provider_id: int, slots: Iterable[FeedSlot], *, generated_at: datetime) -> str:
+    """The feed as published at ``generated_at``: a ``METHOD:PUBLISH`` object's DTSTAMP is
+    when it was made (RFC 5546 2.1.5); LAST-MODIFIED carries the slot's own last change."""
+    stamp = _stamp(generated_at)
     lines = [
         "BEGIN:VCALENDAR",
         "VERSION:2.0",
@@ -173,7 +175,7 @@ def render_calendar(provider_id: int, slots: Iterable[FeedSlot]) -> str:
         lines += [
             "BEGIN:VEVENT",
             f"UID:slot-{slot.id}@{UID_DOMAIN}",
-            f"DTSTAMP:{_stamp(slot.updated_at)}",
+            f"DTSTAMP:{stamp}",
             f"LAST-MODIFIED:{_stamp(slot.updated_at)}",
             f"DTSTART:{_stamp(slot.start_time)}",
             f"DTEND:{_stamp(slot.end_time)}",

@@ -5,14 +5,15 @@ No patient data: a slot says only when it is and whether it is free.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, not_, or_, select
+from sqlalchemy import and_, false, func, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models.platform.entities import AvailableSlot, Booking, BookingStatus, Provider
+from models.platform.entities import AvailableSlot, Provider
 from models.scheduling.slot_states import BUSY, BUSY_UNAVAILABLE, FREE, SlotState, slot_state
 
 STATUSES = (FREE, BUSY, BUSY_UNAVAILABLE)
@@ -30,10 +31,14 @@ class PublishedSlot:
 
 @dataclass(frozen=True, slots=True)
 class SlotQuery:
-    provider_id: int | None = None
+    """A FHIR Slot search: each group is one occurrence of a parameter (its values ORed), and
+    the groups are ANDed, as FHIR combines repeated parameters."""
+
+    provider_ids: tuple[frozenset[int], ...] = ()
     # (operator, instant) pairs on the slot start: ge, gt, le, lt.
     start_bounds: tuple[tuple[str, datetime], ...] = ()
-    statuses: tuple[str, ...] = ()
+    statuses: tuple[frozenset[str], ...] = ()
+    slot_id: int | None = None
 
 
 async def active_providers(session: AsyncSession) -> list[Provider]:
@@ -41,25 +46,35 @@ async def active_providers(session: AsyncSession) -> list[Provider]:
     return list((await session.execute(stmt)).scalars())
 
 
-def _booked() -> Any:
-    return (
-        select(func.count())
+async def offered_types(
+    session: AsyncSession, *, since: datetime, until: datetime
+) -> dict[int, list[str]]:
+    """The appointment types each active provider's slots in ``[since, until)`` offer."""
+    rows = await session.execute(
+        select(AvailableSlot.provider_id, AvailableSlot.appointment_type)
+        .join(Provider, Provider.id == AvailableSlot.provider_id)
         .where(
-            Booking.available_slot_id == AvailableSlot.id,
-            Booking.status != BookingStatus.CANCELLED,
+            Provider.active.is_(True),
+            AvailableSlot.appointment_type.is_not(None),
+            AvailableSlot.start_time >= since,
+            AvailableSlot.start_time < until,
         )
-        .correlate(AvailableSlot)
-        .scalar_subquery()
+        .distinct()
     )
+    offered: dict[int, list[str]] = defaultdict(list)
+    for provider_id, kind in rows.tuples():
+        if kind is not None:
+            offered[provider_id].append(kind)
+    return {provider_id: sorted(kinds) for provider_id, kinds in offered.items()}
 
 
-def _status_condition(status: str, booked: Any) -> Any:
-    """SQL for the status ``slot_state`` gives (one booking fills a slot)."""
+def _status_condition(status: str) -> Any:
+    """SQL for the status ``slot_state`` gives."""
     if status == FREE:
-        return and_(AvailableSlot.available.is_(True), booked == 0)
+        return AvailableSlot.available.is_(True)
     if status == BUSY:
-        return booked > 0
-    return and_(not_(AvailableSlot.available), booked == 0)
+        return and_(not_(AvailableSlot.available), AvailableSlot.booked_count > 0)
+    return and_(not_(AvailableSlot.available), AvailableSlot.booked_count == 0)
 
 
 _OPERATORS = {
@@ -70,24 +85,33 @@ _OPERATORS = {
 }
 
 
-async def published_slots(
-    session: AsyncSession, query: SlotQuery, *, limit: int, offset: int = 0
-) -> tuple[list[PublishedSlot], int]:
-    """One page of slots (start order) of active providers, and how many match in all."""
-    booked = _booked()
+def _conditions(query: SlotQuery) -> list[Any]:
     conditions: list[Any] = [Provider.active.is_(True)]
-    if query.provider_id is not None:
-        conditions.append(AvailableSlot.provider_id == query.provider_id)
+    if query.slot_id is not None:
+        conditions.append(AvailableSlot.id == query.slot_id)
+    for group in query.provider_ids:
+        conditions.append(AvailableSlot.provider_id.in_(sorted(group)) if group else false())
     for operator, instant in query.start_bounds:
         conditions.append(_OPERATORS[operator](AvailableSlot.start_time, instant))
-    if query.statuses:
-        conditions.append(or_(*(_status_condition(s, booked) for s in query.statuses)))
+    for statuses in query.statuses:
+        conditions.append(or_(false(), *(_status_condition(s) for s in sorted(statuses))))
+    return conditions
+
+
+async def published_slots(
+    session: AsyncSession, query: SlotQuery, *, limit: int, offset: int = 0, count: bool = True
+) -> tuple[list[PublishedSlot], int]:
+    """One page of slots (start order) of active providers, and how many match in all
+    (``-1`` when ``count`` is off)."""
+    conditions = _conditions(query)
     joined = select(AvailableSlot.id).join(Provider, Provider.id == AvailableSlot.provider_id)
-    total = (
-        await session.execute(
-            select(func.count()).select_from(joined.where(*conditions).subquery())
-        )
-    ).scalar_one()
+    total = -1
+    if count:
+        total = (
+            await session.execute(
+                select(func.count()).select_from(joined.where(*conditions).subquery())
+            )
+        ).scalar_one()
     rows = await session.execute(
         select(
             AvailableSlot.id,
@@ -96,7 +120,8 @@ async def published_slots(
             AvailableSlot.end_time,
             AvailableSlot.appointment_type,
             AvailableSlot.available,
-            booked,
+            AvailableSlot.booked_count,
+            AvailableSlot.capacity,
         )
         .join(Provider, Provider.id == AvailableSlot.provider_id)
         .where(*conditions)
@@ -106,8 +131,13 @@ async def published_slots(
     )
     slots = [
         PublishedSlot(
-            ident, provider, begins, ends, kind, slot_state(available=available, booked=count)
+            ident,
+            provider,
+            begins,
+            ends,
+            kind,
+            slot_state(available=available, booked=booked, capacity=capacity),
         )
-        for ident, provider, begins, ends, kind, available, count in rows.tuples()
+        for ident, provider, begins, ends, kind, available, booked, capacity in rows.tuples()
     ]
     return slots, int(total)

@@ -55,6 +55,8 @@ RULE_COLUMNS = (
     "buffer_before_minutes",
     "buffer_after_minutes",
     "max_bookings_per_day",
+    "cancellation_cutoff_minutes",
+    "reschedule_cutoff_minutes",
 )
 _PROVIDER_BY_ID = select(
     _provider_table.c.id,
@@ -365,6 +367,8 @@ class SlotRecord:
     provider_buffer_before_minutes: int | None
     provider_buffer_after_minutes: int | None
     provider_max_bookings_per_day: int | None
+    provider_cancellation_cutoff_minutes: int | None
+    provider_reschedule_cutoff_minutes: int | None
 
 
 def created_record(slot: AvailableSlot, valid: ValidSlot) -> SlotRecord:
@@ -397,6 +401,8 @@ def created_record(slot: AvailableSlot, valid: ValidSlot) -> SlotRecord:
         provider_buffer_before_minutes=provider.buffer_before_minutes,
         provider_buffer_after_minutes=provider.buffer_after_minutes,
         provider_max_bookings_per_day=provider.max_bookings_per_day,
+        provider_cancellation_cutoff_minutes=provider.cancellation_cutoff_minutes,
+        provider_reschedule_cutoff_minutes=provider.reschedule_cutoff_minutes,
     )
 
 
