@@ -40,6 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         echo=settings.sql_echo,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
+        behind_pooler=settings.behind_pooler,
     )
     # A :memory: database lives in one connection: a second engine would open another.
     # Reads hold a connection for one statement: a fixed set serves them (connections
@@ -50,6 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             engine,
             pool_size=settings.db_pool_size,
             max_overflow=0,
+            behind_pooler=settings.behind_pooler,
         )
         if engine.url.database not in (None, "", ":memory:")
         else None
@@ -89,7 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.read_engine = read_engine
     app.state.sessionmaker = create_sessionmaker(engine, read_engine=read_engine)
-    app.state.event_hub = EventHub(settings.database_url)
+    app.state.event_hub = EventHub(settings.listen_url)
     install_error_handlers(app)
     install_request_guards(app, settings, BASE_PATH)
     # GraphQL first: routes are tried in order, and /graphql takes most of the traffic.

@@ -36,7 +36,7 @@ async def _with_session(settings: Settings, work: Callable[..., Awaitable[T]]) -
     from models.platform.db import create_engine
     from models.platform.sessions import create_sessionmaker
 
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.database_url, behind_pooler=settings.behind_pooler)
     try:
         async with create_sessionmaker(engine)() as session:
             return await work(session)
@@ -47,7 +47,7 @@ async def _with_session(settings: Settings, work: Callable[..., Awaitable[T]]) -
 def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
     from clinic_availability.migrate import upgrade
 
-    upgrade(settings.database_url)
+    upgrade(settings.migration_url)
     print("database is at the latest schema", file=sys.stderr)
     return 0
 
@@ -77,7 +77,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             logging.getLogger("clinic_availability").warning(
                 "several workers on SQLite serialise every write; use PostgreSQL"
             )
-        upgrade(settings.database_url)
+        upgrade(settings.migration_url)
         if args.demo:
             _announce_demo(settings, args)
         else:
@@ -317,7 +317,7 @@ def cmd_seed_demo(settings: Settings, _args: argparse.Namespace) -> int:
     from clinic_availability.demo import seed_demo
     from clinic_availability.migrate import upgrade
 
-    upgrade(settings.database_url)
+    upgrade(settings.migration_url)
     summary, token = asyncio.run(_with_session(settings, lambda s: seed_demo(s, settings)))
     print(summary)
     print(token)
@@ -337,7 +337,7 @@ def cmd_extend_recurrences(settings: Settings, _args: argparse.Namespace) -> int
     from models.platform.sessions import create_sessionmaker
 
     async def work() -> str:
-        engine = create_engine(settings.database_url)
+        engine = create_engine(settings.database_url, behind_pooler=settings.behind_pooler)
         try:
             report = await extend_once(create_sessionmaker(engine), settings)
         finally:

@@ -106,7 +106,8 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = 10.0
     webhook_concurrency: int = 32
     webhook_concurrency_per_receiver: int = 4
-    # Private, loopback and link-local targets are refused unless this is true.
+    # Webhook targets not globally reachable (IANA's special-purpose registries) are
+    # refused unless this is true.
     webhook_allow_private_targets: bool = False
     # Run the delivery dispatcher in this server process.
     webhook_dispatcher: bool = True
@@ -117,6 +118,13 @@ class Settings(BaseSettings):
     # The address clients reach this service at (``https://api.example.org``), used for
     # absolute URLs a client keeps (calendar feeds, FHIR links); empty: the request's own.
     public_base_url: str = ""
+
+    # "transaction" when DATABASE_URL points at a pooler in transaction mode (PgBouncer):
+    # no named prepared statements and no session settings on pooled connections.
+    # DATABASE_DIRECT_URL then reaches PostgreSQL itself, for LISTEN (subscriptions and
+    # the webhook dispatcher's wake-ups); without it they poll as on SQLite.
+    database_pooler: Literal["", "transaction"] = ""
+    database_direct_url: str = ""
 
     db_pool_size: int = 10
     db_max_overflow: int = 10
@@ -152,6 +160,24 @@ class Settings(BaseSettings):
     @property
     def clinic_zone(self) -> ZoneInfo:
         return ZoneInfo(self.clinic_time_zone)
+
+    @property
+    def behind_pooler(self) -> bool:
+        return self.database_pooler == "transaction"
+
+    @property
+    def listen_url(self) -> str | None:
+        """Where LISTEN may run: the database itself, never through a pooler."""
+        if self.behind_pooler:
+            return self.database_direct_url or None
+        return self.database_url
+
+    @property
+    def migration_url(self) -> str:
+        """Migrations hold one session throughout: PostgreSQL itself when known."""
+        if self.behind_pooler and self.database_direct_url:
+            return self.database_direct_url
+        return self.database_url
 
     @property
     def is_sqlite(self) -> bool:
