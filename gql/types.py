@@ -10,7 +10,7 @@ from functools import cache
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError
+from graphql import GraphQLError, StringValueNode, ValueNode, print_ast
 from sqlalchemy import Row
 from strawberry.exceptions import StrawberryInputCoercionError
 from strawberry.types.scalar import ScalarDefinition
@@ -53,17 +53,23 @@ def _serialize_day(value: date | str) -> str:
     return day.isoformat()
 
 
-def _parse_day(value: Any) -> date:
+def _parse_day(value: Any, node: ValueNode | None = None) -> date:
     """Strictly ``YYYY-MM-DD``; anything else is the contract's VALIDATION_FAILED."""
     day = parse_date(value) if isinstance(value, str) else None
     if day is None:
         invalid = ValidationFailed.one("date", DATE_FORMAT_ERROR)
+        shown = print_ast(node) if node is not None else repr(value)
         raise GraphQLError(
-            f"Value cannot represent a Date: {value!r}. Expected a calendar day, "
+            f"Value cannot represent a Date: {shown}. Expected a calendar day, "
             "YYYY-MM-DD, like 2030-10-27.",
+            node,
             extensions={"code": invalid.code, "status": invalid.status, "errors": invalid.errors},
         )
     return day
+
+
+def _parse_day_literal(node: ValueNode, _variables: Any = None) -> date:
+    return _parse_day(node.value if isinstance(node, StringValueNode) else None, node)
 
 
 DATE_FORMAT_ERROR = "must be a calendar day, YYYY-MM-DD"
@@ -73,6 +79,7 @@ DATE = strawberry.scalar(
     description="A calendar day, ISO 8601 YYYY-MM-DD (2030-10-27), both on output and input.",
     serialize=_serialize_day,
     parse_value=_parse_day,
+    parse_literal=_parse_day_literal,
 )
 SCALAR_OVERRIDES: dict[object, ScalarDefinition] = {datetime: UTC_DATETIME, date: DATE}
 

@@ -51,11 +51,17 @@ class ProviderSlots:
 def _grouped_statement(shape: SlotShape) -> Select[Any]:
     """The page of providers, its total (a window count), and their first slots: one query."""
     conditions = shape_conditions(shape)
-    key = (SLOTS_TABLE.c.provider_id,)
-    page_ids = (
+    # Every matching provider with the count of all of them: the cursor narrows the page
+    # afterwards, so the total is of all pages.
+    matching = (
         select(SLOTS_TABLE.c.provider_id, func.count().over().label("total"))
         .where(*conditions)
         .group_by(SLOTS_TABLE.c.provider_id)
+        .subquery("matching")
+    )
+    key = (matching.c.provider_id,)
+    page_ids = (
+        select(matching.c.provider_id, matching.c.total)
         .order_by(*keyset_order(key, backward=shape.backward))
         .limit(bindparam("page_limit"))
     )

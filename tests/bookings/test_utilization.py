@@ -113,7 +113,7 @@ async def test_rest_validation(client, auth, params, expected):
 
 async def test_graphql_matches_rest(client, auth, week):
     query = """
-    query($s: String!, $e: String!, $p: Int) {
+    query($s: Date!, $e: Date!, $p: Int) {
       utilization(startDate: $s, endDate: $e, providerId: $p) {
         startDate endDate timeZone
         providers { providerId firstName lastName numbers {

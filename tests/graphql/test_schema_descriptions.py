@@ -53,5 +53,5 @@ def test_every_schema_element_has_a_description():
 def test_the_check_finds_an_undescribed_element():
     from graphql import build_schema as from_sdl
 
-    schema = from_sdl('"""Reads."""\ntype Query {\n  """Described."""\n  a(x: Int): Int\n  b: Int\n}')
+    schema = from_sdl('"Reads." type Query { "Described." a(x: Int): Int, b: Int }')
     assert undescribed(schema) == ["Query.a(x:)", "Query.b"]
