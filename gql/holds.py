@@ -20,7 +20,7 @@ from gql.pagination import (
     decode_id_cursor,
     page_window,
 )
-from gql.types import Node
+from gql.types import Node, enum_text
 from models.booking import holds as hold_ops
 from models.booking.holds import HoldFilters, HoldInput, status_at
 from models.platform.entities import Hold as HoldRow
@@ -111,7 +111,7 @@ class HoldQuery:
             HoldFilters(
                 available_slot_id=wanted.available_slot_id,
                 patient_id=wanted.patient_id,
-                status=HoldStatusRow(wanted.status.value) if wanted.status else None,
+                status=HoldStatusRow(enum_text(wanted.status)) if wanted.status else None,
             ),
             page=window.request,
             before_id=decode_id_cursor(window.cursor, window.cursor_field),

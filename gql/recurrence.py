@@ -14,7 +14,7 @@ from strawberry.types import Info
 from common.settings import limits_of
 from gql.context import Context
 from gql.slots import CreateAvailableSlotInput, UpdateAvailableSlotInput, slot_input
-from gql.types import AvailableSlot, Node, RecurrencePattern
+from gql.types import AvailableSlot, Node, RecurrencePattern, enum_text
 from models.platform.entities import AvailableSlot as SlotRow
 from models.platform.entities import SlotSeries as SeriesRow
 from models.platform.errors import ValidationFailed
@@ -148,7 +148,7 @@ class SlotSeries(Node):
         return cls(
             id=row.id,
             provider_id=row.provider_id,
-            recurrence_pattern=row.recurrence_pattern,
+            recurrence_pattern=RecurrencePattern(row.recurrence_pattern),
             recurrence_rule=row.recurrence_rule,
             time_zone=row.time_zone,
             start_local=row.dtstart_local.isoformat(),
@@ -265,7 +265,7 @@ class RecurrenceMutation:
     ) -> ScopedUpdatePayload:
         await info.context.require_admin()
         change = await update_scoped(
-            info.context.session, id, slot_input(input), scope=Scope(scope.value)
+            info.context.session, id, slot_input(input), scope=Scope(enum_text(scope))
         )
         return ScopedUpdatePayload.from_change(change)
 
@@ -282,7 +282,7 @@ class RecurrenceMutation:
         ] = SlotScope.SINGLE,
     ) -> ScopedDeletePayload:
         await info.context.require_admin()
-        change = await delete_scoped(info.context.session, id, scope=Scope(scope.value))
+        change = await delete_scoped(info.context.session, id, scope=Scope(enum_text(scope)))
         return ScopedDeletePayload(
             scope=SlotScope(change.scope.value),
             series_id=change.series_id,

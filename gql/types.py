@@ -95,9 +95,14 @@ class RecurrencePattern(Enum):
     CUSTOM = strawberry.enum_value("custom", description="As `recurrenceRule` (an RRULE) says.")
 
 
+def enum_text(member: Enum) -> str:
+    """The stored form of an enum member (described members' values are their text)."""
+    return str(member.value)
+
+
 def pattern_value(pattern: RecurrencePattern | str | None) -> str | None:
     """The stored form of a pattern (the enum's value)."""
-    return pattern.value if isinstance(pattern, RecurrencePattern) else pattern
+    return enum_text(pattern) if isinstance(pattern, RecurrencePattern) else pattern
 
 
 def encode_node_id(type_name: str, ident: int) -> str:
