@@ -172,6 +172,26 @@ EXAMPLES: tuple[Example, ...] = (
 """,
     ),
     Example(
+        name="RefetchNode",
+        title="Refetch by global id",
+        description="Any record by its nodeId (as Relay refetches); null when there is none. "
+        "nodes(nodeIds:) takes up to 100.",
+        query="""query RefetchNode($nodeId: ID!) {
+  node(nodeId: $nodeId) {
+    __typename
+    nodeId
+    ... on AvailableSlot { id startTime endTime available }
+    ... on Provider { id firstName lastName }
+    ... on Booking { id status availableSlotId }
+  }
+}
+""",
+        variables="""{
+  "nodeId": "QXZhaWxhYmxlU2xvdDox"
+}
+""",
+    ),
+    Example(
         name="CreateBook",
         title="Book a patient",
         description="Book a patient into an available future slot; the slot is then taken.",
@@ -194,26 +214,6 @@ EXAMPLES: tuple[Example, ...] = (
     "appointmentType": "therapy",
     "notes": "Initial consultation"
   }
-}
-""",
-    ),
-    Example(
-        name="RefetchNode",
-        title="Refetch by global id",
-        description="Any record by its nodeId (as Relay refetches); null when there is none. "
-        "nodes(nodeIds:) takes up to 100.",
-        query="""query RefetchNode($nodeId: ID!) {
-  node(nodeId: $nodeId) {
-    __typename
-    nodeId
-    ... on AvailableSlot { id startTime endTime available }
-    ... on Provider { id firstName lastName }
-    ... on Booking { id status availableSlotId }
-  }
-}
-""",
-        variables="""{
-  "nodeId": "QXZhaWxhYmxlU2xvdDox"
 }
 """,
     ),
