@@ -331,6 +331,19 @@ async def test_a_document_error_is_reported_as_graphql_does(client, auth):
     assert "Cannot query field 'nope'" in only_error(body)["message"]
 
 
+def recurring_input(**fields: str) -> dict[str, object]:
+    """A weekly series an hour long, a day ahead, with ``fields`` changed."""
+    start = future(24)
+    return {
+        "providerId": 1,
+        "startTime": iso(start),
+        "endTime": iso(start + timedelta(hours=1)),
+        "recurring": True,
+        "recurrencePattern": "WEEKLY",
+        **fields,
+    }
+
+
 BAD_DATE = {
     "code": "VALIDATION_FAILED",
     "status": 422,
@@ -352,42 +365,13 @@ async def test_a_date_is_strictly_a_calendar_day(client, auth, db_count, value):
     assert extensions(literal) == BAD_DATE
     assert "Expected a calendar day, YYYY-MM-DD" in only_error(literal)["message"]
     assert only_error(literal)["locations"]
-    start = future(24)
-    created = await gql(
-        client,
-        CREATE,
-        {
-            "input": {
-                "providerId": 1,
-                "startTime": iso(start),
-                "endTime": iso(start + timedelta(hours=1)),
-                "recurring": True,
-                "recurrencePattern": "WEEKLY",
-                "recurrenceEndDate": value,
-            }
-        },
-        auth,
-    )
+    created = await gql(client, CREATE, {"input": recurring_input(recurrenceEndDate=value)}, auth)
     assert extensions(created) == BAD_DATE
     assert ".recurrenceEndDate" in only_error(created)["message"]
     assert await db_count("available_slots") == 0
 
 
 async def test_a_pattern_outside_the_enum_is_refused(client, auth, db_count):
-    start = future(24)
-    body = await gql(
-        client,
-        CREATE,
-        {
-            "input": {
-                "providerId": 1,
-                "startTime": iso(start),
-                "endTime": iso(start + timedelta(hours=1)),
-                "recurring": True,
-                "recurrencePattern": "weekly",
-            }
-        },
-        auth,
-    )
+    body = await gql(client, CREATE, {"input": recurring_input(recurrencePattern="weekly")}, auth)
     assert "RecurrencePattern" in only_error(body)["message"]
     assert await db_count("available_slots") == 0
