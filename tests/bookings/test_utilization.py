@@ -137,7 +137,10 @@ async def test_graphql_matches_rest(client, auth, week):
         p["open_minutes"] for p in rest["providers"]
     ]
     bad = await gql(client, query, {"s": day, "e": "nope"}, auth)
-    assert extensions(bad)["errors"] == {"end_date": ["is invalid"]}
+    assert extensions(bad)["errors"] == {"date": ["must be a calendar day, YYYY-MM-DD"]}
+    out_of_range = await gql(client, query, {"s": day, "e": "9999-12-31"}, auth)
+    assert extensions(out_of_range)["errors"] == {"end_date": ["is invalid"]}
+    assert (data["startDate"], data["endDate"]) == (day, day)
 
 
 async def test_needs_admin(client):
