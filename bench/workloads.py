@@ -39,7 +39,7 @@ LIST_QUERY = (
     "pageInfo { hasNextPage endCursor } edges { cursor node { " + SLOT_FIELDS + " } } } }"
 )
 SEARCH_QUERY = (
-    "query Search($providerId: Int, $date: String, $duration: Int, $first: Int) { "
+    "query Search($providerId: Int, $date: Date, $duration: Int, $first: Int) { "
     "searchAvailableSlots(providerId: $providerId, date: $date, duration: $duration, "
     "first: $first) { totalCount edges { cursor node { " + SLOT_FIELDS + " } } } }"
 )

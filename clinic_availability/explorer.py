@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
 from clinic_availability.pages import STATIC_PATH, page_response, root_path, script_json
+from gql.types import encode_node_id
 from models.platform.entities import AvailableSlot, Patient, Provider
 from models.platform.timeutil import format_timestamp, now_utc
 
@@ -34,6 +35,7 @@ class Example:
 
 
 SLOT_FIELDS = """
+      nodeId
       id
       providerId
       startTime
@@ -48,16 +50,25 @@ EXAMPLES: tuple[Example, ...] = (
     Example(
         name="ListAvailableSlots",
         title="List slots",
-        description="Slots in time order, filtered by provider, days or availability; "
-        "20 a page (pass pageInfo.endCursor as after for the next).",
+        description="Slots in time order, filtered by provider, days (Date: YYYY-MM-DD) or "
+        "availability; 20 a page (pass pageInfo.endCursor as after for the next, or "
+        "startCursor as before with last for the one before).",
         query=f"""query ListAvailableSlots(
   $filter: AvailableSlotFilter
   $first: Int
   $after: String
+  $last: Int
+  $before: String
 ) {{
-  availableSlots(filter: $filter, first: $first, after: $after) {{
+  availableSlots(
+    filter: $filter
+    first: $first
+    after: $after
+    last: $last
+    before: $before
+  ) {{
     totalCount
-    pageInfo {{ hasNextPage endCursor }}
+    pageInfo {{ hasNextPage hasPreviousPage startCursor endCursor }}
     nodes {{{SLOT_FIELDS}
     }}
   }}
@@ -75,7 +86,7 @@ EXAMPLES: tuple[Example, ...] = (
         description="Open future slots on a day that are long enough for an appointment.",
         query=f"""query SearchAvailableSlots(
   $providerId: Int
-  $date: String
+  $date: Date
   $duration: Int
   $appointmentType: String
 ) {{
@@ -103,7 +114,8 @@ EXAMPLES: tuple[Example, ...] = (
     Example(
         name="CreateAvailableSlot",
         title="Create a slot",
-        description="Publish one slot; with recurring and a pattern, a weekly series.",
+        description="Publish one slot; with recurring and a pattern (an enum: DAILY, "
+        "WEEKLY, BIWEEKLY, MONTHLY, CUSTOM), a series.",
         query=f"""mutation CreateAvailableSlot($input: CreateAvailableSlotInput!) {{
   createAvailableSlot(input: $input) {{{SLOT_FIELDS}
   }}
@@ -116,7 +128,7 @@ EXAMPLES: tuple[Example, ...] = (
     "endTime": "2030-10-27T15:00:00.000Z",
     "appointmentType": "therapy",
     "recurring": true,
-    "recurrencePattern": "weekly"
+    "recurrencePattern": "WEEKLY"
   }
 }
 """,
@@ -156,6 +168,26 @@ EXAMPLES: tuple[Example, ...] = (
       }
     ]
   }
+}
+""",
+    ),
+    Example(
+        name="RefetchNode",
+        title="Refetch by global id",
+        description="Any record by its nodeId (as Relay refetches); null when there is none. "
+        "nodes(nodeIds:) takes up to 100.",
+        query="""query RefetchNode($nodeId: ID!) {
+  node(nodeId: $nodeId) {
+    __typename
+    nodeId
+    ... on AvailableSlot { id startTime endTime available }
+    ... on Provider { id firstName lastName }
+    ... on Booking { id status availableSlotId }
+  }
+}
+""",
+        variables="""{
+  "nodeId": "QXZhaWxhYmxlU2xvdDox"
 }
 """,
     ),
@@ -277,6 +309,7 @@ def examples_for(facts: ClinicFacts) -> tuple[Example, ...]:
                 "overrideRules": False,
             }
         },
+        "RefetchNode": {"nodeId": encode_node_id("AvailableSlot", facts.open_slot_id)},
     }
     return tuple(
         replace(example, variables=_variables(variables[example.name]))

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from gql.context import Context
-from gql.pagination import Connection, connection, decode_id_cursor, page_window
+from gql.pagination import (
+    After,
+    Before,
+    Connection,
+    First,
+    Last,
+    connection,
+    decode_id_cursor,
+    page_window,
+)
 from gql.slots import AvailableSlotFilter
 from gql.types import AvailableSlot, Provider
 from models.platform.errors import FieldErrors
@@ -23,30 +33,32 @@ from models.scheduling.provider_slots import (
 )
 
 
-@strawberry.input
+@strawberry.input(description="A slot of a batch create.")
 class BatchSlotInput:
-    start_time: datetime
-    end_time: datetime
-    appointment_type: str | None = None
+    start_time: datetime = strawberry.field(description="When the slot starts, in the future.")
+    end_time: datetime = strawberry.field(description="When it ends, after its start.")
+    appointment_type: str | None = strawberry.field(
+        default=None, description="One of the clinic's appointment types; null: any."
+    )
     capacity: int | None = strawberry.field(default=None, description="Seats, 1 to 100.")
 
 
-@strawberry.input
+@strawberry.input(description="Slots to create for one provider.")
 class CreateAvailableSlotsInBatchInput:
-    provider_id: int
+    provider_id: int = strawberry.field(description="The provider, who must be active.")
     slots: list[BatchSlotInput] = strawberry.field(description="At most 500 slots.")
 
 
-@strawberry.input
+@strawberry.input(description="Slots of one provider to delete.")
 class DeleteAvailableSlotsInBatchInput:
-    provider_id: int
+    provider_id: int = strawberry.field(description="The slots' provider.")
     slot_ids: list[int] = strawberry.field(description="At most 500 ids.")
 
 
 @strawberry.type(description="A slot of the batch that was not created.")
 class BatchSlotError:
     index: int = strawberry.field(description="Its position in the input list, from 0.")
-    start_time: str | None
+    start_time: str | None = strawberry.field(description="The slot's start as sent.")
     errors: JSON = strawberry.field(
         description='A field map ({"start_time": ["must be in the future"]}) or a conflict '
         "message, as in REST."
@@ -57,44 +69,46 @@ class BatchSlotError:
         return cls(index=failure.index, start_time=failure.start_time, errors=JSON(failure.errors))
 
 
-@strawberry.type
+@strawberry.type(description="A slot a dry run of a batch create would make.")
 class BatchPlannedSlot:
-    index: int
-    start_time: datetime
-    end_time: datetime
-    appointment_type: str | None
+    index: int = strawberry.field(description="Its position in the input list, from 0.")
+    start_time: datetime = strawberry.field(description="When it would start.")
+    end_time: datetime = strawberry.field(description="When it would end.")
+    appointment_type: str | None = strawberry.field(description="Its appointment type.")
 
 
-@strawberry.type
+@strawberry.type(description="What a batch create made, and what it refused.")
 class CreateAvailableSlotsInBatchPayload:
-    dry_run: bool
-    created_slots: int
-    failed_slots: int
-    slot_ids: list[int]
-    errors: list[BatchSlotError]
+    dry_run: bool = strawberry.field(description="True: nothing was written.")
+    created_slots: int = strawberry.field(description="How many slots were created.")
+    failed_slots: int = strawberry.field(description="How many were refused.")
+    slot_ids: list[int] = strawberry.field(description="Ids of the created slots.")
+    errors: list[BatchSlotError] = strawberry.field(description="The refused slots, and why.")
     would_create: list[BatchPlannedSlot] = strawberry.field(
         description="With dryRun: the slots that would be created (nothing is written)."
     )
 
 
-@strawberry.type
+@strawberry.type(description="A slot of a batch delete that was not deleted.")
 class BatchDeleteError:
-    id: int
-    errors: str
+    id: int = strawberry.field(description="The slot id sent.")
+    errors: str = strawberry.field(description="Why it was not deleted.")
 
 
-@strawberry.type
+@strawberry.type(description="What a batch delete removed, and what it refused.")
 class DeleteAvailableSlotsInBatchPayload:
-    deleted_slots: int
-    failed_slots: int
-    slot_ids: list[int]
-    errors: list[BatchDeleteError]
+    deleted_slots: int = strawberry.field(description="How many slots were deleted.")
+    failed_slots: int = strawberry.field(description="How many were refused.")
+    slot_ids: list[int] = strawberry.field(description="Ids of the deleted slots.")
+    errors: list[BatchDeleteError] = strawberry.field(description="The refused ids, and why.")
 
 
-@strawberry.type
+@strawberry.type(description="A provider with their matching slots.")
 class ProviderAvailableSlots:
-    provider: Provider
-    available_slots: list[AvailableSlot]
+    provider: Provider = strawberry.field(description="The provider.")
+    available_slots: list[AvailableSlot] = strawberry.field(
+        description="Their first matching slots, in time order."
+    )
 
     @classmethod
     def from_group(cls, group: ProviderSlots) -> ProviderAvailableSlots:
@@ -113,10 +127,18 @@ class BatchQuery:
     async def provider_available_slots(
         self,
         info: Info[Context, None],
-        first: int | None = None,
-        after: str | None = None,
-        filter: AvailableSlotFilter | None = None,
-        slots_per_provider: int = DEFAULT_SLOTS_PER_PROVIDER,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+        filter: Annotated[
+            AvailableSlotFilter | None,
+            strawberry.argument(description="Which items; all when not given."),
+        ] = None,
+        slots_per_provider: Annotated[
+            int,
+            strawberry.argument(description=f"Slots per provider, 1 to {MAX_SLOTS_PER_PROVIDER}."),
+        ] = DEFAULT_SLOTS_PER_PROVIDER,
     ) -> Connection[ProviderAvailableSlots]:
         await info.context.require_admin()
         settings = info.context.settings
@@ -136,14 +158,15 @@ class BatchQuery:
                 "slots_per_provider", f"must be less than or equal to {MAX_SLOTS_PER_PROVIDER}"
             )
         errors.raise_if_any()
-        window = page_window(first, settings)
+        window = page_window(first, settings, after=after, last=last, before=before)
         page = await list_provider_slots(
             info.context.session,
             filters,
             page=window.request,
             zone=settings.clinic_zone,
             slots_per_provider=slots_per_provider,
-            after_provider_id=decode_id_cursor(after),
+            after_provider_id=decode_id_cursor(window.cursor, window.cursor_field),
+            backward=window.backward,
         )
         return connection(
             page, window, ProviderAvailableSlots.from_group, lambda group: (group.provider.id,)
@@ -159,8 +182,13 @@ class BatchMutation:
     async def create_available_slots_in_batch(
         self,
         info: Info[Context, None],
-        input: CreateAvailableSlotsInBatchInput,
-        dry_run: bool = False,
+        input: Annotated[
+            CreateAvailableSlotsInBatchInput,
+            strawberry.argument(description="The fields to write."),
+        ],
+        dry_run: Annotated[
+            bool, strawberry.argument(description="Check and report only; write nothing.")
+        ] = False,
     ) -> CreateAvailableSlotsInBatchPayload:
         await info.context.require_admin()
         result = await create_batch(
@@ -200,7 +228,12 @@ class BatchMutation:
         "(booked, unknown, another provider's) are reported."
     )
     async def delete_available_slots_in_batch(
-        self, info: Info[Context, None], input: DeleteAvailableSlotsInBatchInput
+        self,
+        info: Info[Context, None],
+        input: Annotated[
+            DeleteAvailableSlotsInBatchInput,
+            strawberry.argument(description="The fields to write."),
+        ],
     ) -> DeleteAvailableSlotsInBatchPayload:
         await info.context.require_admin()
         result = await delete_batch(

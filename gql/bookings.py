@@ -7,7 +7,7 @@ selected the field.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime
 from enum import Enum
 from typing import Annotated, Any
 
@@ -16,7 +16,17 @@ from strawberry.types import Info
 from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField
 
 from gql.context import Context
-from gql.pagination import Connection, connection, decode_time_id_cursor, page_window
+from gql.pagination import (
+    After,
+    Before,
+    Connection,
+    First,
+    Last,
+    connection,
+    decode_time_id_cursor,
+    page_window,
+)
+from gql.types import Node
 from models.booking import bookings as booking_ops
 from models.booking.bookings import (
     BookingChange,
@@ -33,29 +43,33 @@ from models.platform.errors import FieldErrors
 DATE_HELP = "A calendar day, YYYY-MM-DD, in the clinic time zone."
 
 
-@strawberry.enum(description="confirmed, then cancelled, no_show or completed.")
+@strawberry.enum(description="CONFIRMED, then CANCELLED, NO_SHOW or COMPLETED.")
 class BookingStatus(Enum):
-    CONFIRMED = "confirmed"
-    CANCELLED = "cancelled"
-    NO_SHOW = "no_show"
-    COMPLETED = "completed"
+    CONFIRMED = strawberry.enum_value("confirmed", description="Booked; the seat is taken.")
+    CANCELLED = strawberry.enum_value("cancelled", description="Cancelled; the seat is free.")
+    NO_SHOW = strawberry.enum_value("no_show", description="The patient did not come.")
+    COMPLETED = strawberry.enum_value("completed", description="The appointment took place.")
 
 
 @strawberry.type(description="A patient booked into an available slot.")
-class Booking:
-    id: int
-    available_slot_id: int
-    patient_id: int
-    appointment_type: str | None
-    status: BookingStatus
-    cancellation_reason: str | None
-    cancelled_at: datetime | None
+class Booking(Node):
+    id: int = strawberry.field(description="The booking's id.")
+    available_slot_id: int = strawberry.field(description="The booked slot's id.")
+    patient_id: int = strawberry.field(description="The patient's id.")
+    appointment_type: str | None = strawberry.field(
+        description="The appointment type booked (the slot's unless given)."
+    )
+    status: BookingStatus = strawberry.field(description="Where the booking stands.")
+    cancellation_reason: str | None = strawberry.field(
+        description="Why it was cancelled; health-adjacent, never logged."
+    )
+    cancelled_at: datetime | None = strawberry.field(description="When it was cancelled.")
     rescheduled_from_slot_id: int | None = strawberry.field(
         description="The slot the latest reschedule moved this booking from; null if never moved."
     )
     reschedule_count: int = strawberry.field(description="How often the booking was moved.")
-    created_at: datetime
-    updated_at: datetime
+    created_at: datetime = strawberry.field(description="When it was booked.")
+    updated_at: datetime = strawberry.field(description="When it last changed.")
     notes_value: strawberry.Private[str | None]
 
     @strawberry.field(description="Health information; read only when this field is selected.")
@@ -82,20 +96,26 @@ class Booking:
 
 @strawberry.input(description="Filters of books; all optional, combined with AND.")
 class BookingFilter:
-    provider_id: int | None = None
-    patient_id: int | None = None
-    available_slot_id: int | None = None
-    status: BookingStatus | None = None
-    start_date: str | None = strawberry.field(
+    provider_id: int | None = strawberry.field(
+        default=None, description="Bookings of this provider's slots."
+    )
+    patient_id: int | None = strawberry.field(default=None, description="Bookings of this patient.")
+    available_slot_id: int | None = strawberry.field(
+        default=None, description="Bookings of this slot."
+    )
+    status: BookingStatus | None = strawberry.field(
+        default=None, description="Bookings in this status."
+    )
+    start_date: date | None = strawberry.field(
         default=None, description=f"{DATE_HELP} Compared with the slot's start."
     )
-    end_date: str | None = strawberry.field(default=None, description=f"{DATE_HELP} Inclusive.")
+    end_date: date | None = strawberry.field(default=None, description=f"{DATE_HELP} Inclusive.")
 
 
-@strawberry.input
+@strawberry.input(description="A booking to make.")
 class CreateBookInput:
-    available_slot_id: int
-    patient_id: int
+    available_slot_id: int = strawberry.field(description="The slot to book.")
+    patient_id: int = strawberry.field(description="The patient booked.")
     appointment_type: str | None = strawberry.field(
         default=None, description="Defaults to the slot's appointment type."
     )
@@ -117,7 +137,10 @@ class UpdateBookInput:
     cancellation_reason: str | None = strawberry.field(
         default=strawberry.UNSET, description="Only when cancelling; at most 500 characters."
     )
-    notes: str | None = strawberry.UNSET
+    notes: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Health information, at most 2,000 characters; null clears them.",
+    )
     override_rules: bool = strawberry.field(
         default=False,
         description="Cancel past the provider's cancellation cutoff (recorded in the audit).",
@@ -140,12 +163,12 @@ class RescheduleBookInput:
 
 @strawberry.type(description="Slot counts and minutes over a range of clinic days.")
 class UtilizationNumbers:
-    total_slots: int
+    total_slots: int = strawberry.field(description="Slots starting in the range.")
     booked_slots: int = strawberry.field(description="Slots with an active booking.")
     open_slots: int = strawberry.field(description="Available slots without a booking.")
     blocked_slots: int = strawberry.field(description="Unavailable slots without a booking.")
-    booked_minutes: int
-    open_minutes: int
+    booked_minutes: int = strawberry.field(description="Minutes of the booked slots.")
+    open_minutes: int = strawberry.field(description="Minutes of the open slots.")
     utilization_rate: float = strawberry.field(
         description="bookedMinutes / (bookedMinutes + openMinutes); 0 when nothing is bookable."
     )
@@ -167,27 +190,29 @@ class UtilizationNumbers:
         )
 
 
-@strawberry.type
+@strawberry.type(description="One provider's utilization over the range.")
 class ProviderUtilization:
-    provider_id: int
-    first_name: str
-    last_name: str
-    numbers: UtilizationNumbers
+    provider_id: int = strawberry.field(description="The provider's id.")
+    first_name: str = strawberry.field(description="The provider's given name.")
+    last_name: str = strawberry.field(description="The provider's family name.")
+    numbers: UtilizationNumbers = strawberry.field(description="The provider's figures.")
 
 
-@strawberry.type
+@strawberry.type(description="Booked, open and blocked slots over a range of clinic days.")
 class Utilization:
-    start_date: str
-    end_date: str
-    time_zone: str
-    providers: list[ProviderUtilization]
-    totals: UtilizationNumbers
+    start_date: date = strawberry.field(description="First day of the range.")
+    end_date: date = strawberry.field(description="Last day of the range (inclusive).")
+    time_zone: str = strawberry.field(description="The clinic time zone the days are in.")
+    providers: list[ProviderUtilization] = strawberry.field(
+        description="Providers with a slot in the range, by id."
+    )
+    totals: UtilizationNumbers = strawberry.field(description="All providers together.")
 
     @classmethod
     def from_report(cls, report: UtilizationReport) -> Utilization:
         return cls(
-            start_date=report.start_date.isoformat(),
-            end_date=report.end_date.isoformat(),
+            start_date=report.start_date,
+            end_date=report.end_date,
             time_zone=report.time_zone,
             providers=[
                 ProviderUtilization(
@@ -230,7 +255,11 @@ def _unset_to_domain(value: Any) -> Any:
 @strawberry.type
 class BookingQuery:
     @strawberry.field(description="One booking by id.")
-    async def book(self, info: Info[Context, None], id: int) -> Booking:
+    async def book(
+        self,
+        info: Info[Context, None],
+        id: Annotated[int, strawberry.argument(description="The booking's id.")],
+    ) -> Booking:
         await info.context.require_admin()
         row = await booking_ops.get_booking(info.context.session, id)
         if selects_notes(info):
@@ -241,9 +270,14 @@ class BookingQuery:
     async def books(
         self,
         info: Info[Context, None],
-        first: int | None = None,
-        after: str | None = None,
-        filter: BookingFilter | None = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+        filter: Annotated[
+            BookingFilter | None,
+            strawberry.argument(description="Which items; all when not given."),
+        ] = None,
     ) -> Connection[Booking]:
         await info.context.require_admin()
         settings = info.context.settings
@@ -257,7 +291,7 @@ class BookingQuery:
             max_range_days=settings.max_query_range_days,
         )
         errors.raise_if_any()
-        window = page_window(first, settings)
+        window = page_window(first, settings, after=after, last=last, before=before)
         with_notes = selects_notes(info)
         page = await booking_ops.list_bookings(
             info.context.session,
@@ -272,7 +306,8 @@ class BookingQuery:
             page=window.request,
             zone=settings.clinic_zone,
             include_notes=with_notes,
-            after=decode_time_id_cursor(after),
+            after=decode_time_id_cursor(window.cursor, window.cursor_field),
+            backward=window.backward,
         )
         return connection(
             page, window, lambda row: Booking.from_row(row, with_notes=with_notes), booking_cursor
@@ -282,9 +317,11 @@ class BookingQuery:
     async def utilization(
         self,
         info: Info[Context, None],
-        start_date: Annotated[str, strawberry.argument(description=DATE_HELP)],
-        end_date: Annotated[str, strawberry.argument(description=f"{DATE_HELP} Inclusive.")],
-        provider_id: int | None = None,
+        start_date: Annotated[date, strawberry.argument(description=DATE_HELP)],
+        end_date: Annotated[date, strawberry.argument(description=f"{DATE_HELP} Inclusive.")],
+        provider_id: Annotated[
+            int | None, strawberry.argument(description="Only this provider.")
+        ] = None,
     ) -> Utilization:
         await info.context.require_admin()
         settings = info.context.settings
@@ -302,7 +339,11 @@ class BookingQuery:
 @strawberry.type
 class BookingMutation:
     @strawberry.mutation(description="Book a patient into an available, future slot.")
-    async def create_book(self, info: Info[Context, None], input: CreateBookInput) -> Booking:
+    async def create_book(
+        self,
+        info: Info[Context, None],
+        input: Annotated[CreateBookInput, strawberry.argument(description="The fields to write.")],
+    ) -> Booking:
         await info.context.require_admin()
         row = await booking_ops.create_booking(
             info.context.session,
@@ -320,7 +361,10 @@ class BookingMutation:
 
     @strawberry.mutation(description="Change a booking's status, cancellation reason or notes.")
     async def update_book(
-        self, info: Info[Context, None], id: int, input: UpdateBookInput
+        self,
+        info: Info[Context, None],
+        id: Annotated[int, strawberry.argument(description="The booking's id.")],
+        input: Annotated[UpdateBookInput, strawberry.argument(description="The fields to write.")],
     ) -> Booking:
         await info.context.require_admin()
         status = input.status
@@ -342,8 +386,11 @@ class BookingMutation:
     async def cancel_book(
         self,
         info: Info[Context, None],
-        id: int,
-        reason: str | None = None,
+        id: Annotated[int, strawberry.argument(description="The booking's id.")],
+        reason: Annotated[
+            str | None,
+            strawberry.argument(description="Why; at most 500 characters, never logged."),
+        ] = None,
         override_rules: Annotated[
             bool,
             strawberry.argument(
@@ -363,7 +410,10 @@ class BookingMutation:
         "keeps its id; announced as one booking.rescheduled event."
     )
     async def reschedule_book(
-        self, info: Info[Context, None], id: int, input: RescheduleBookInput
+        self,
+        info: Info[Context, None],
+        id: Annotated[int, strawberry.argument(description="The booking's id.")],
+        input: Annotated[RescheduleBookInput, strawberry.argument(description="Where to move it.")],
     ) -> Booking:
         await info.context.require_admin()
         row = await booking_ops.reschedule_booking(

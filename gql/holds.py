@@ -4,12 +4,23 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
+from typing import Annotated
 
 import strawberry
 from strawberry.types import Info
 
 from gql.context import Context
-from gql.pagination import Connection, connection, decode_id_cursor, page_window
+from gql.pagination import (
+    After,
+    Before,
+    Connection,
+    First,
+    Last,
+    connection,
+    decode_id_cursor,
+    page_window,
+)
+from gql.types import Node, enum_text
 from models.booking import holds as hold_ops
 from models.booking.holds import HoldFilters, HoldInput, status_at
 from models.platform.entities import Hold as HoldRow
@@ -19,21 +30,21 @@ from models.platform.timeutil import now_utc
 
 @strawberry.enum(description="HELD until expiresAt; then EXPIRED, or RELEASED, or BOOKED.")
 class HoldStatus(Enum):
-    HELD = "held"
-    RELEASED = "released"
-    EXPIRED = "expired"
-    BOOKED = "booked"
+    HELD = strawberry.enum_value("held", description="Keeping its seat until expiresAt.")
+    RELEASED = strawberry.enum_value("released", description="Given up; the seat is free.")
+    EXPIRED = strawberry.enum_value("expired", description="Ran out; the seat is free.")
+    BOOKED = strawberry.enum_value("booked", description="Became a booking.")
 
 
 @strawberry.type(description="A seat of a slot kept until it expires, is released or booked.")
-class Hold:
-    id: int
-    available_slot_id: int
-    patient_id: int | None
-    status: HoldStatus
-    expires_at: datetime
-    created_at: datetime
-    updated_at: datetime
+class Hold(Node):
+    id: int = strawberry.field(description="The hold's id.")
+    available_slot_id: int = strawberry.field(description="The slot held.")
+    patient_id: int | None = strawberry.field(description="The patient it is for, if given.")
+    status: HoldStatus = strawberry.field(description="Where the hold stands now.")
+    expires_at: datetime = strawberry.field(description="When the seat is freed unless booked.")
+    created_at: datetime = strawberry.field(description="When the hold was made.")
+    updated_at: datetime = strawberry.field(description="When it last changed.")
 
     @classmethod
     def from_row(cls, row: HoldRow) -> Hold:
@@ -50,24 +61,28 @@ class Hold:
 
 @strawberry.input(description="Filters of holds; all optional, combined with AND.")
 class HoldFilter:
-    available_slot_id: int | None = None
-    patient_id: int | None = None
-    status: HoldStatus | None = None
+    available_slot_id: int | None = strawberry.field(
+        default=None, description="Holds on this slot."
+    )
+    patient_id: int | None = strawberry.field(default=None, description="Holds for this patient.")
+    status: HoldStatus | None = strawberry.field(default=None, description="Holds in this status.")
 
 
-@strawberry.input
+@strawberry.input(description="A seat to keep.")
 class CreateHoldInput:
-    available_slot_id: int
-    patient_id: int | None = None
+    available_slot_id: int = strawberry.field(description="The slot whose seat to keep.")
+    patient_id: int | None = strawberry.field(
+        default=None, description="The patient it is for; only they can book with it."
+    )
     duration_seconds: int | None = strawberry.field(
         default=None, description="30 to 3600; 300 if not given."
     )
 
 
-@strawberry.type
+@strawberry.type(description="The hold releaseHold freed.")
 class ReleaseHoldPayload:
-    id: int
-    released: bool
+    id: int = strawberry.field(description="The hold's id.")
+    released: bool = strawberry.field(description="Always true.")
 
 
 def _cursor(row: HoldRow) -> tuple[int]:
@@ -80,27 +95,36 @@ class HoldQuery:
     async def holds(
         self,
         info: Info[Context, None],
-        first: int | None = None,
-        after: str | None = None,
-        filter: HoldFilter | None = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+        filter: Annotated[
+            HoldFilter | None, strawberry.argument(description="Which items; all when not given.")
+        ] = None,
     ) -> Connection[Hold]:
         await info.context.require_admin()
         wanted = filter or HoldFilter()
-        window = page_window(first, info.context.settings)
+        window = page_window(first, info.context.settings, after=after, last=last, before=before)
         page = await hold_ops.list_holds(
             info.context.session,
             HoldFilters(
                 available_slot_id=wanted.available_slot_id,
                 patient_id=wanted.patient_id,
-                status=HoldStatusRow(wanted.status.value) if wanted.status else None,
+                status=HoldStatusRow(enum_text(wanted.status)) if wanted.status else None,
             ),
             page=window.request,
-            before_id=decode_id_cursor(after),
+            before_id=decode_id_cursor(window.cursor, window.cursor_field),
+            backward=window.backward,
         )
         return connection(page, window, Hold.from_row, _cursor)
 
     @strawberry.field(description="One hold by id.")
-    async def hold(self, info: Info[Context, None], id: int) -> Hold:
+    async def hold(
+        self,
+        info: Info[Context, None],
+        id: Annotated[int, strawberry.argument(description="The hold's id.")],
+    ) -> Hold:
         await info.context.require_admin()
         return Hold.from_row(await hold_ops.get_hold(info.context.session, id))
 
@@ -108,7 +132,11 @@ class HoldQuery:
 @strawberry.type
 class HoldMutation:
     @strawberry.mutation(description="Keep a seat of a slot; no free seat is a CONFLICT.")
-    async def create_hold(self, info: Info[Context, None], input: CreateHoldInput) -> Hold:
+    async def create_hold(
+        self,
+        info: Info[Context, None],
+        input: Annotated[CreateHoldInput, strawberry.argument(description="The fields to write.")],
+    ) -> Hold:
         await info.context.require_admin()
         row = await hold_ops.create_hold(
             info.context.session,
@@ -123,7 +151,11 @@ class HoldMutation:
     @strawberry.mutation(
         description="Free a hold's seat; a released or expired hold is fine, a booked one not."
     )
-    async def release_hold(self, info: Info[Context, None], id: int) -> ReleaseHoldPayload:
+    async def release_hold(
+        self,
+        info: Info[Context, None],
+        id: Annotated[int, strawberry.argument(description="The hold's id.")],
+    ) -> ReleaseHoldPayload:
         await info.context.require_admin()
         await hold_ops.release_hold(info.context.session, id)
         return ReleaseHoldPayload(id=id, released=True)

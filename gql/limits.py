@@ -53,6 +53,8 @@ from common.text_checks import invalid_text_field
 LIMIT_CODE = "QUERY_TOO_COMPLEX"
 # A page-size argument not given counts as its default (the REST default page size).
 PAGE_ARGUMENT = "first"
+# Paging backwards sizes the page with ``last`` instead.
+BACKWARD_PAGE_ARGUMENT = "last"
 # Introspection's type wrappers nest ``ofType`` a few levels; they do not add depth.
 DEPTH_NEUTRAL_FIELDS = frozenset({"ofType"})
 _SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
@@ -167,13 +169,15 @@ class _Measure:
             return 1
         value: Any = None
         for argument in node.arguments or ():
-            if argument.name.value != PAGE_ARGUMENT:
+            if argument.name.value not in (PAGE_ARGUMENT, BACKWARD_PAGE_ARGUMENT):
                 continue
+            given: Any = None
             if isinstance(argument.value, IntValueNode):
-                value = int(argument.value.value)
+                given = int(argument.value.value)
             elif isinstance(argument.value, VariableNode):
                 variable = argument.value.name.value
-                value = self.variables.get(variable, self.variable_defaults.get(variable))
+                given = self.variables.get(variable, self.variable_defaults.get(variable))
+            value = given if given is not None else value
         if value is None:
             default = definition.args[PAGE_ARGUMENT].default_value
             value = default if isinstance(default, int) else self.default_page_size

@@ -9,8 +9,8 @@ every process.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime
+from typing import Annotated, Any
 
 import strawberry
 from graphql import GraphQLError
@@ -39,9 +39,9 @@ IDLE_SECONDS = 5.0
 class AvailabilityEvent:
     event_id: str = strawberry.field(description="Pass as `after` to resume after this event.")
     type: str = strawberry.field(description="slot.created, booking.cancelled, hold.expired, ...")
-    occurred_at: datetime
-    provider_id: int
-    slot_id: int | None
+    occurred_at: datetime = strawberry.field(description="When the change was committed.")
+    provider_id: int = strawberry.field(description="The provider whose availability changed.")
+    slot_id: int | None = strawberry.field(description="The slot changed, if one was.")
     slot: AvailableSlot | None = strawberry.field(description="The slot now; null once deleted.")
     previous_slot_id: int | None = strawberry.field(
         default=None,
@@ -80,7 +80,7 @@ def _message(error: DomainError) -> str:
     return "Validation failed" if isinstance(error.errors, dict) else error.detail
 
 
-@strawberry.type
+@strawberry.type(description="Live updates over a WebSocket (graphql-transport-ws).")
 class LiveSubscription:
     @strawberry.subscription(
         description="Every change to availability from now on (or after the event `after`), "
@@ -92,10 +92,20 @@ class LiveSubscription:
     async def availability_changed(
         self,
         info: Info[Context, None],
-        provider_id: int | None = None,
-        start_date: str | None = None,
-        end_date: str | None = None,
-        after: str | None = None,
+        provider_id: Annotated[
+            int | None, strawberry.argument(description="Only this provider's changes.")
+        ] = None,
+        start_date: Annotated[
+            date | None,
+            strawberry.argument(description="Only slots starting on or after this clinic day."),
+        ] = None,
+        end_date: Annotated[
+            date | None,
+            strawberry.argument(description="Only slots starting on or before this clinic day."),
+        ] = None,
+        after: Annotated[
+            str | None, strawberry.argument(description="Resume after this eventId.")
+        ] = None,
     ) -> AsyncGenerator[AvailabilityEvent, None]:
         context = info.context
         errors = FieldErrors()

@@ -2,21 +2,32 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 from strawberry.types import Info
 
 from gql.context import Context
-from gql.pagination import Connection, connection, decode_id_cursor, page_window
+from gql.pagination import (
+    After,
+    Before,
+    Connection,
+    First,
+    Last,
+    connection,
+    decode_id_cursor,
+    page_window,
+)
 from gql.types import Patient, Provider
 from models.platform.entities import Patient as PatientRow
 from models.platform.entities import Provider as ProviderRow
 from models.scheduling import people
 
 
-@strawberry.input
+@strawberry.input(description="A provider to add.")
 class CreateProviderInput:
-    first_name: str
-    last_name: str
+    first_name: str = strawberry.field(description="Given name.")
+    last_name: str = strawberry.field(description="Family name.")
     time_zone: str | None = strawberry.field(
         default=None, description="IANA name; defaults to the clinic time zone."
     )
@@ -24,33 +35,51 @@ class CreateProviderInput:
 
 @strawberry.input(description="Only the rules given change; null removes a rule.")
 class BookingRulesInput:
-    minimum_notice_minutes: int | None = strawberry.UNSET
-    booking_window_days: int | None = strawberry.UNSET
-    buffer_before_minutes: int | None = strawberry.UNSET
-    buffer_after_minutes: int | None = strawberry.UNSET
-    max_bookings_per_day: int | None = strawberry.UNSET
-    cancellation_cutoff_minutes: int | None = strawberry.UNSET
-    reschedule_cutoff_minutes: int | None = strawberry.UNSET
+    minimum_notice_minutes: int | None = strawberry.field(
+        default=strawberry.UNSET, description="No booking starting sooner than this."
+    )
+    booking_window_days: int | None = strawberry.field(
+        default=strawberry.UNSET, description="No booking starting this many days ahead or later."
+    )
+    buffer_before_minutes: int | None = strawberry.field(
+        default=strawberry.UNSET, description="Kept free before each booked appointment."
+    )
+    buffer_after_minutes: int | None = strawberry.field(
+        default=strawberry.UNSET, description="Kept free after each booked appointment."
+    )
+    max_bookings_per_day: int | None = strawberry.field(
+        default=strawberry.UNSET, description="Bookings per day in the provider's time zone."
+    )
+    cancellation_cutoff_minutes: int | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="No cancelling this close to the appointment's start (unless overridden).",
+    )
+    reschedule_cutoff_minutes: int | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="No rescheduling this close to the appointment's start (unless overridden).",
+    )
 
 
 @strawberry.input(description="Only the fields given change.")
 class UpdateProviderInput:
-    first_name: str | None = None
-    last_name: str | None = None
-    time_zone: str | None = None
-    booking_rules: BookingRulesInput | None = None
+    first_name: str | None = strawberry.field(default=None, description="The new given name.")
+    last_name: str | None = strawberry.field(default=None, description="The new family name.")
+    time_zone: str | None = strawberry.field(default=None, description="The new IANA zone.")
+    booking_rules: BookingRulesInput | None = strawberry.field(
+        default=None, description="Booking rules to change."
+    )
 
 
-@strawberry.input
+@strawberry.input(description="A patient to add.")
 class CreatePatientInput:
-    first_name: str
-    last_name: str
+    first_name: str = strawberry.field(description="Given name.")
+    last_name: str = strawberry.field(description="Family name.")
 
 
 @strawberry.input(description="Only the fields given change.")
 class UpdatePatientInput:
-    first_name: str | None = None
-    last_name: str | None = None
+    first_name: str | None = strawberry.field(default=None, description="The new given name.")
+    last_name: str | None = strawberry.field(default=None, description="The new family name.")
 
 
 def _id_cursor(row: ProviderRow | PatientRow) -> tuple[int]:
@@ -63,23 +92,32 @@ class PeopleQuery:
     async def providers(
         self,
         info: Info[Context, None],
-        first: int | None = None,
-        after: str | None = None,
-        active: bool | None = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+        active: Annotated[
+            bool | None, strawberry.argument(description="Only active (or retired) ones.")
+        ] = None,
     ) -> Connection[Provider]:
         await info.context.require_admin()
-        window = page_window(first, info.context.settings)
+        window = page_window(first, info.context.settings, after=after, last=last, before=before)
         page = await people.list_people(
             info.context.session,
             ProviderRow,
             page=window.request,
             active=active,
-            after_id=decode_id_cursor(after),
+            after_id=decode_id_cursor(window.cursor, window.cursor_field),
+            backward=window.backward,
         )
         return connection(page, window, Provider.from_row, _id_cursor)
 
     @strawberry.field(description="One provider by id.")
-    async def provider(self, info: Info[Context, None], id: int) -> Provider:
+    async def provider(
+        self,
+        info: Info[Context, None],
+        id: Annotated[int, strawberry.argument(description="The provider's id.")],
+    ) -> Provider:
         await info.context.require_admin()
         return Provider.from_row(await people.get_provider(info.context.session, id))
 
@@ -87,23 +125,32 @@ class PeopleQuery:
     async def patients(
         self,
         info: Info[Context, None],
-        first: int | None = None,
-        after: str | None = None,
-        active: bool | None = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+        active: Annotated[
+            bool | None, strawberry.argument(description="Only active (or retired) ones.")
+        ] = None,
     ) -> Connection[Patient]:
         await info.context.require_admin()
-        window = page_window(first, info.context.settings)
+        window = page_window(first, info.context.settings, after=after, last=last, before=before)
         page = await people.list_people(
             info.context.session,
             PatientRow,
             page=window.request,
             active=active,
-            after_id=decode_id_cursor(after),
+            after_id=decode_id_cursor(window.cursor, window.cursor_field),
+            backward=window.backward,
         )
         return connection(page, window, Patient.from_row, _id_cursor)
 
     @strawberry.field(description="One patient by id.")
-    async def patient(self, info: Info[Context, None], id: int) -> Patient:
+    async def patient(
+        self,
+        info: Info[Context, None],
+        id: Annotated[int, strawberry.argument(description="The patient's id.")],
+    ) -> Patient:
         await info.context.require_admin()
         return Patient.from_row(await people.get_patient(info.context.session, id))
 
@@ -112,7 +159,11 @@ class PeopleQuery:
 class PeopleMutation:
     @strawberry.mutation(description="Add a provider; timeZone defaults to the clinic's.")
     async def create_provider(
-        self, info: Info[Context, None], input: CreateProviderInput
+        self,
+        info: Info[Context, None],
+        input: Annotated[
+            CreateProviderInput, strawberry.argument(description="The fields to write.")
+        ],
     ) -> Provider:
         await info.context.require_admin()
         row = await people.create_provider(
@@ -126,7 +177,12 @@ class PeopleMutation:
 
     @strawberry.mutation(description="Change a provider's names, time zone or booking rules.")
     async def update_provider(
-        self, info: Info[Context, None], id: int, input: UpdateProviderInput
+        self,
+        info: Info[Context, None],
+        id: Annotated[int, strawberry.argument(description="The provider's id.")],
+        input: Annotated[
+            UpdateProviderInput, strawberry.argument(description="The fields to write.")
+        ],
     ) -> Provider:
         await info.context.require_admin()
         row = await people.update_provider(
@@ -148,13 +204,23 @@ class PeopleMutation:
         return Provider.from_row(row)
 
     @strawberry.mutation(description="Retire a provider: no new slots; existing ones stay.")
-    async def deactivate_provider(self, info: Info[Context, None], id: int) -> Provider:
+    async def deactivate_provider(
+        self,
+        info: Info[Context, None],
+        id: Annotated[int, strawberry.argument(description="The provider's id.")],
+    ) -> Provider:
         await info.context.require_admin()
         row = await people.update_provider(info.context.session, id, active=False)
         return Provider.from_row(row)
 
     @strawberry.mutation(description="Add a patient.")
-    async def create_patient(self, info: Info[Context, None], input: CreatePatientInput) -> Patient:
+    async def create_patient(
+        self,
+        info: Info[Context, None],
+        input: Annotated[
+            CreatePatientInput, strawberry.argument(description="The fields to write.")
+        ],
+    ) -> Patient:
         await info.context.require_admin()
         row = await people.create_patient(
             info.context.session, first_name=input.first_name, last_name=input.last_name
@@ -163,7 +229,12 @@ class PeopleMutation:
 
     @strawberry.mutation(description="Change a patient's names.")
     async def update_patient(
-        self, info: Info[Context, None], id: int, input: UpdatePatientInput
+        self,
+        info: Info[Context, None],
+        id: Annotated[int, strawberry.argument(description="The patient's id.")],
+        input: Annotated[
+            UpdatePatientInput, strawberry.argument(description="The fields to write.")
+        ],
     ) -> Patient:
         await info.context.require_admin()
         row = await people.update_patient(
@@ -172,7 +243,11 @@ class PeopleMutation:
         return Patient.from_row(row)
 
     @strawberry.mutation(description="Retire a patient; their bookings stay.")
-    async def deactivate_patient(self, info: Info[Context, None], id: int) -> Patient:
+    async def deactivate_patient(
+        self,
+        info: Info[Context, None],
+        id: Annotated[int, strawberry.argument(description="The patient's id.")],
+    ) -> Patient:
         await info.context.require_admin()
         row = await people.update_patient(info.context.session, id, active=False)
         return Patient.from_row(row)

@@ -18,6 +18,7 @@ from gql.errors import DomainErrors
 from gql.holds import HoldMutation, HoldQuery
 from gql.limits import LimitPolicy, limits_extension
 from gql.live import LiveSubscription
+from gql.nodes import NodeQuery
 from gql.people import PeopleMutation, PeopleQuery
 from gql.plan import compiled_plan_extension
 from gql.recurrence import RecurrenceMutation, RecurrenceQuery
@@ -36,6 +37,7 @@ QUERY_TYPES: tuple[type, ...] = (
     HoldQuery,
     TimeOffQuery,
     WebhookQuery,
+    NodeQuery,
 )
 MUTATION_TYPES: tuple[type, ...] = (
     SlotMutation,
@@ -48,8 +50,14 @@ MUTATION_TYPES: tuple[type, ...] = (
     WebhookMutation,
 )
 
-Query = merge_types("Query", QUERY_TYPES)
-Mutation = merge_types("Mutation", MUTATION_TYPES)
+Query = strawberry.type(
+    type("Query", (merge_types("Query", QUERY_TYPES),), {}),
+    description="Reads: records by id or global id, and lists as Relay connections.",
+)
+Mutation = strawberry.type(
+    type("Mutation", (merge_types("Mutation", MUTATION_TYPES),), {}),
+    description="Writes: each is one transaction, all or nothing.",
+)
 
 
 class ClinicSchema(strawberry.Schema):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 
 import strawberry
@@ -11,13 +11,17 @@ from strawberry.types import Info
 from common.settings import limits_of
 from gql.context import Context
 from gql.pagination import (
+    After,
+    Before,
     Connection,
+    First,
+    Last,
     connection,
     decode_time_id_cursor,
     encode_time_id_cursor,
     page_window,
 )
-from gql.types import AvailableSlot
+from gql.types import AvailableSlot, RecurrencePattern, pattern_value
 from models.platform.entities import AvailableSlot as SlotRow
 from models.platform.errors import FieldErrors
 from models.scheduling import series as series_ops
@@ -29,58 +33,80 @@ DATE_HELP = "A calendar day, YYYY-MM-DD, in the clinic time zone."
 
 @strawberry.input(description="Filters of availableSlots; all optional, combined with AND.")
 class AvailableSlotFilter:
-    provider_id: int | None = None
-    start_date: str | None = strawberry.field(default=None, description=DATE_HELP)
-    end_date: str | None = strawberry.field(default=None, description=f"{DATE_HELP} Inclusive.")
-    available: bool | None = None
+    provider_id: int | None = strawberry.field(default=None, description="This provider's slots.")
+    start_date: date | None = strawberry.field(default=None, description=DATE_HELP)
+    end_date: date | None = strawberry.field(default=None, description=f"{DATE_HELP} Inclusive.")
+    available: bool | None = strawberry.field(
+        default=None, description="Open slots (true) or closed or full ones (false)."
+    )
     appointment_type: str | None = strawberry.field(
         default=None, description="Slots of this type, and slots open to any type."
     )
 
 
-@strawberry.input
+@strawberry.input(description="A slot to publish, or the first of a recurring series.")
 class CreateAvailableSlotInput:
-    provider_id: int
-    start_time: datetime
-    end_time: datetime
-    appointment_type: str | None = strawberry.UNSET
-    available: bool | None = strawberry.UNSET
+    provider_id: int = strawberry.field(description="The provider, who must be active.")
+    start_time: datetime = strawberry.field(description="When the slot starts, in the future.")
+    end_time: datetime = strawberry.field(description="When the slot ends, after its start.")
+    appointment_type: str | None = strawberry.field(
+        default=strawberry.UNSET, description="One of the clinic's appointment types; null: any."
+    )
+    available: bool | None = strawberry.field(
+        default=strawberry.UNSET, description="false publishes the slot closed (default true)."
+    )
     capacity: int | None = strawberry.field(
         default=strawberry.UNSET, description="Seats, 1 to 100 (default 1)."
     )
-    recurring: bool | None = strawberry.UNSET
-    recurrence_pattern: str | None = strawberry.field(
-        default=strawberry.UNSET, description="daily, weekly, biweekly, monthly or custom."
+    recurring: bool | None = strawberry.field(
+        default=strawberry.UNSET, description="true creates a series of occurrences."
+    )
+    recurrence_pattern: RecurrencePattern | None = strawberry.field(
+        default=strawberry.UNSET, description="How the series repeats; needed when recurring."
     )
     recurrence_rule: str | None = strawberry.field(
-        default=strawberry.UNSET, description="RFC 5545 RRULE, needed for custom."
+        default=strawberry.UNSET, description="RFC 5545 RRULE, needed for CUSTOM."
     )
-    recurrence_end_date: str | None = strawberry.field(
-        default=strawberry.UNSET, description="YYYY-MM-DD, inclusive."
+    recurrence_end_date: date | None = strawberry.field(
+        default=strawberry.UNSET, description="Last day of the series, inclusive."
     )
 
 
 @strawberry.input(description="Only the fields given change.")
 class UpdateAvailableSlotInput:
-    provider_id: int | None = strawberry.UNSET
-    start_time: datetime | None = strawberry.UNSET
-    end_time: datetime | None = strawberry.UNSET
-    appointment_type: str | None = strawberry.UNSET
+    provider_id: int | None = strawberry.field(
+        default=strawberry.UNSET, description="Move the slot to this provider."
+    )
+    start_time: datetime | None = strawberry.field(
+        default=strawberry.UNSET, description="The new start."
+    )
+    end_time: datetime | None = strawberry.field(
+        default=strawberry.UNSET, description="The new end."
+    )
+    appointment_type: str | None = strawberry.field(
+        default=strawberry.UNSET, description="The new appointment type; null: any."
+    )
     available: bool | None = strawberry.field(
         default=strawberry.UNSET, description="false closes the slot; true lifts that close only."
     )
     capacity: int | None = strawberry.field(
         default=strawberry.UNSET, description="Seats, 1 to 100; not below the seats taken."
     )
-    recurring: bool | None = strawberry.UNSET
-    recurrence_pattern: str | None = strawberry.UNSET
-    recurrence_rule: str | None = strawberry.UNSET
+    recurring: bool | None = strawberry.field(
+        default=strawberry.UNSET, description="Whether the slot repeats."
+    )
+    recurrence_pattern: RecurrencePattern | None = strawberry.field(
+        default=strawberry.UNSET, description="How the slot repeats."
+    )
+    recurrence_rule: str | None = strawberry.field(
+        default=strawberry.UNSET, description="RFC 5545 RRULE, for CUSTOM."
+    )
 
 
-@strawberry.type
+@strawberry.type(description="The slot deleteAvailableSlot removed.")
 class DeleteAvailableSlotPayload:
-    id: int
-    deleted: bool
+    id: int = strawberry.field(description="The deleted slot's id.")
+    deleted: bool = strawberry.field(description="Always true.")
 
 
 def slot_input(data: CreateAvailableSlotInput | UpdateAvailableSlotInput) -> SlotInput:
@@ -90,6 +116,8 @@ def slot_input(data: CreateAvailableSlotInput | UpdateAvailableSlotInput) -> Slo
         for name, value in vars(data).items()
         if value is not strawberry.UNSET and name in SlotInput.__dataclass_fields__
     }
+    if "recurrence_pattern" in sent:
+        sent["recurrence_pattern"] = pattern_value(sent["recurrence_pattern"])
     return SlotInput(**sent)
 
 
@@ -103,9 +131,13 @@ class SlotQuery:
     async def available_slots(
         self,
         info: Info[Context, None],
-        first: int | None = None,
-        after: str | None = None,
-        filter: AvailableSlotFilter | None = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+        filter: Annotated[
+            AvailableSlotFilter | None, strawberry.argument(description="Which slots.")
+        ] = None,
     ) -> Connection[AvailableSlot]:
         await info.context.require_admin()
         settings = info.context.settings
@@ -121,13 +153,14 @@ class SlotQuery:
             max_range_days=settings.max_query_range_days,
         )
         errors.raise_if_any()
-        window = page_window(first, settings)
+        window = page_window(first, settings, after=after, last=last, before=before)
         page = await slot_ops.list_slots(
             info.context.session,
             filters,
             page=window.request,
             zone=settings.clinic_zone,
-            after=decode_time_id_cursor(after),
+            after=decode_time_id_cursor(window.cursor, window.cursor_field),
+            backward=window.backward,
         )
         return connection(page, window, AvailableSlot.from_row, slot_cursor)
 
@@ -137,12 +170,19 @@ class SlotQuery:
     async def search_available_slots(
         self,
         info: Info[Context, None],
-        provider_id: int | None = None,
-        date: Annotated[str | None, strawberry.argument(description=DATE_HELP)] = None,
+        provider_id: Annotated[
+            int | None, strawberry.argument(description="Only this provider's slots.")
+        ] = None,
+        date: Annotated[date | None, strawberry.argument(description=DATE_HELP)] = None,
         duration: Annotated[int | None, strawberry.argument(description="Minutes.")] = None,
-        appointment_type: str | None = None,
-        first: int | None = None,
-        after: str | None = None,
+        appointment_type: Annotated[
+            str | None,
+            strawberry.argument(description="Slots of this type, and slots open to any type."),
+        ] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[AvailableSlot]:
         await info.context.require_admin()
         settings = info.context.settings
@@ -151,7 +191,7 @@ class SlotQuery:
         if errors.has("start_date"):
             errors.fields["date"] = errors.fields.pop("start_date")
         errors.raise_if_any()
-        window = page_window(first, settings)
+        window = page_window(first, settings, after=after, last=last, before=before)
         page = await slot_ops.search_slots(
             info.context.session,
             provider_id=provider_id,
@@ -160,12 +200,17 @@ class SlotQuery:
             appointment_type=appointment_type,
             page=window.request,
             zone=settings.clinic_zone,
-            after=decode_time_id_cursor(after),
+            after=decode_time_id_cursor(window.cursor, window.cursor_field),
+            backward=window.backward,
         )
         return connection(page, window, AvailableSlot.from_row, slot_cursor)
 
     @strawberry.field(description="One slot by id.")
-    async def available_slot(self, info: Info[Context, None], id: int) -> AvailableSlot:
+    async def available_slot(
+        self,
+        info: Info[Context, None],
+        id: Annotated[int, strawberry.argument(description="The slot's id.")],
+    ) -> AvailableSlot:
         await info.context.require_admin()
         return AvailableSlot.from_row(await slot_ops.get_slot(info.context.session, id))
 
@@ -174,7 +219,11 @@ class SlotQuery:
 class SlotMutation:
     @strawberry.mutation(description="Publish a slot, or a recurring series of slots.")
     async def create_available_slot(
-        self, info: Info[Context, None], input: CreateAvailableSlotInput
+        self,
+        info: Info[Context, None],
+        input: Annotated[
+            CreateAvailableSlotInput, strawberry.argument(description="The fields to write.")
+        ],
     ) -> AvailableSlot:
         await info.context.require_admin()
         row = await series_ops.create_slot(
@@ -184,7 +233,12 @@ class SlotMutation:
 
     @strawberry.mutation(description="Change the fields given; the others stay.")
     async def update_available_slot(
-        self, info: Info[Context, None], id: int, input: UpdateAvailableSlotInput
+        self,
+        info: Info[Context, None],
+        id: Annotated[int, strawberry.argument(description="The slot's id.")],
+        input: Annotated[
+            UpdateAvailableSlotInput, strawberry.argument(description="The fields to write.")
+        ],
     ) -> AvailableSlot:
         await info.context.require_admin()
         row = await slot_ops.update_slot(info.context.session, id, slot_input(input))
@@ -192,7 +246,9 @@ class SlotMutation:
 
     @strawberry.mutation(description="Delete a slot that has no active booking.")
     async def delete_available_slot(
-        self, info: Info[Context, None], id: int
+        self,
+        info: Info[Context, None],
+        id: Annotated[int, strawberry.argument(description="The slot's id.")],
     ) -> DeleteAvailableSlotPayload:
         await info.context.require_admin()
         await slot_ops.delete_slot(info.context.session, id)

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from typing import Annotated
 
 import strawberry
 from strawberry.types import Info
 
 from gql.context import Context
-from gql.pagination import Connection, connection, decode_time_id_cursor, page_window
+from gql.pagination import (
+    After,
+    Before,
+    Connection,
+    First,
+    Last,
+    connection,
+    decode_time_id_cursor,
+    page_window,
+)
+from gql.types import Node
 from models.platform.entities import TimeOff as TimeOffRow
 from models.platform.errors import FieldErrors
 from models.scheduling import time_offs as time_off_ops
@@ -19,11 +30,11 @@ DATE_HELP = "A calendar day, YYYY-MM-DD, in the clinic time zone; time offs over
 
 
 @strawberry.type(description="A provider away: their slots in the range take no booking.")
-class TimeOff:
-    id: int
-    provider_id: int
-    start_time: datetime
-    end_time: datetime
+class TimeOff(Node):
+    id: int = strawberry.field(description="The time off's id.")
+    provider_id: int = strawberry.field(description="The provider away.")
+    start_time: datetime = strawberry.field(description="When the time off starts.")
+    end_time: datetime = strawberry.field(description="When it ends.")
     reason: str | None = strawberry.field(description="Health-adjacent; never logged.")
     blocked_slot_ids: list[int] = strawberry.field(
         description="Overlapped slots without an active booking."
@@ -31,8 +42,8 @@ class TimeOff:
     booked_slot_ids: list[int] = strawberry.field(
         description="Overlapped slots with an active booking, left for the admin."
     )
-    created_at: datetime
-    updated_at: datetime
+    created_at: datetime = strawberry.field(description="When it was added.")
+    updated_at: datetime = strawberry.field(description="When it last changed.")
 
     @classmethod
     def from_row(cls, row: TimeOffRow, slots: TimeOffSlots) -> TimeOff:
@@ -51,23 +62,33 @@ class TimeOff:
 
 @strawberry.input(description="Filters of time offs; all optional, combined with AND.")
 class TimeOffFilter:
-    provider_id: int | None = None
-    start_date: str | None = strawberry.field(default=None, description=DATE_HELP)
-    end_date: str | None = strawberry.field(default=None, description=f"{DATE_HELP} Inclusive.")
+    provider_id: int | None = strawberry.field(
+        default=None, description="This provider's time offs."
+    )
+    start_date: date | None = strawberry.field(default=None, description=DATE_HELP)
+    end_date: date | None = strawberry.field(default=None, description=f"{DATE_HELP} Inclusive.")
 
 
-@strawberry.input
+@strawberry.input(description="A provider away over a range.")
 class CreateTimeOffInput:
-    provider_id: int
-    start_time: datetime
-    end_time: datetime
+    provider_id: int = strawberry.field(description="The provider away.")
+    start_time: datetime = strawberry.field(description="When it starts.")
+    end_time: datetime = strawberry.field(description="When it ends, after its start.")
     reason: str | None = strawberry.field(default=None, description="At most 500 characters.")
 
 
-@strawberry.type
+@strawberry.type(description="The time off deleteTimeOff lifted.")
 class DeleteTimeOffPayload:
-    id: int
-    deleted: bool
+    id: int = strawberry.field(description="The lifted time off's id.")
+    deleted: bool = strawberry.field(description="Always true.")
+
+
+async def load_time_off(context: Context, id: int) -> TimeOff:
+    """One time off with its slots (the caller checked the caller)."""
+    session = context.session
+    row = await time_off_ops.get_time_off(session, id)
+    slots = await time_off_ops.slots_of(session, [row])
+    return TimeOff.from_row(row, slots[row.id])
 
 
 def _cursor(row: TimeOffRow) -> tuple[datetime, int]:
@@ -80,9 +101,14 @@ class TimeOffQuery:
     async def time_offs(
         self,
         info: Info[Context, None],
-        first: int | None = None,
-        after: str | None = None,
-        filter: TimeOffFilter | None = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+        filter: Annotated[
+            TimeOffFilter | None,
+            strawberry.argument(description="Which items; all when not given."),
+        ] = None,
     ) -> Connection[TimeOff]:
         await info.context.require_admin()
         wanted = filter or TimeOffFilter()
@@ -94,32 +120,38 @@ class TimeOffQuery:
             max_range_days=info.context.settings.max_query_range_days,
         )
         errors.raise_if_any()
-        window = page_window(first, info.context.settings)
+        window = page_window(first, info.context.settings, after=after, last=last, before=before)
         session = info.context.session
         page = await time_off_ops.list_time_offs(
             session,
             TimeOffFilters(provider_id=wanted.provider_id, start_date=start, end_date=end),
             page=window.request,
             zone=info.context.settings.clinic_zone,
-            after=decode_time_id_cursor(after),
+            after=decode_time_id_cursor(window.cursor, window.cursor_field),
+            backward=window.backward,
         )
         slots = await time_off_ops.slots_of(session, page.items)
         return connection(page, window, lambda row: TimeOff.from_row(row, slots[row.id]), _cursor)
 
     @strawberry.field(description="One time off by id.")
-    async def time_off(self, info: Info[Context, None], id: int) -> TimeOff:
+    async def time_off(
+        self,
+        info: Info[Context, None],
+        id: Annotated[int, strawberry.argument(description="The time off's id.")],
+    ) -> TimeOff:
         await info.context.require_admin()
-        session = info.context.session
-        row = await time_off_ops.get_time_off(session, id)
-        slots = await time_off_ops.slots_of(session, [row])
-        return TimeOff.from_row(row, slots[row.id])
+        return await load_time_off(info.context, id)
 
 
 @strawberry.type
 class TimeOffMutation:
     @strawberry.mutation(description="Close a provider's slots over a range (may overlap others).")
     async def create_time_off(
-        self, info: Info[Context, None], input: CreateTimeOffInput
+        self,
+        info: Info[Context, None],
+        input: Annotated[
+            CreateTimeOffInput, strawberry.argument(description="The fields to write.")
+        ],
     ) -> TimeOff:
         await info.context.require_admin()
         row, slots = await time_off_ops.create_time_off(
@@ -134,7 +166,11 @@ class TimeOffMutation:
         return TimeOff.from_row(row, slots)
 
     @strawberry.mutation(description="Lift a time off; its slots reopen unless closed otherwise.")
-    async def delete_time_off(self, info: Info[Context, None], id: int) -> DeleteTimeOffPayload:
+    async def delete_time_off(
+        self,
+        info: Info[Context, None],
+        id: Annotated[int, strawberry.argument(description="The time off's id.")],
+    ) -> DeleteTimeOffPayload:
         await info.context.require_admin()
         await time_off_ops.delete_time_off(info.context.session, id)
         return DeleteTimeOffPayload(id=id, deleted=True)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import base64
+import binascii
+from datetime import UTC, date, datetime
+from enum import Enum
 from functools import cache
 from typing import Any
 
 import strawberry
+from graphql import GraphQLError, StringValueNode, ValueNode, print_ast
 from sqlalchemy import Row
 from strawberry.exceptions import StrawberryInputCoercionError
 from strawberry.types.scalar import ScalarDefinition
@@ -14,7 +18,8 @@ from strawberry.types.scalar import ScalarDefinition
 from models.platform.entities import AvailableSlot as SlotRow
 from models.platform.entities import Patient as PatientRow
 from models.platform.entities import Provider as ProviderRow
-from models.platform.timeutil import format_timestamp, parse_timestamp
+from models.platform.errors import ValidationFailed
+from models.platform.timeutil import format_timestamp, parse_date, parse_timestamp
 
 
 def _serialize_instant(value: datetime) -> str:
@@ -39,7 +44,96 @@ UTC_DATETIME = strawberry.scalar(
     serialize=_serialize_instant,
     parse_value=_parse_instant,
 )
-SCALAR_OVERRIDES: dict[object, ScalarDefinition] = {datetime: UTC_DATETIME}
+
+
+def _serialize_day(value: date | str) -> str:
+    day = parse_date(value)
+    if day is None:
+        raise ValueError(f"Value cannot represent a Date: {value!r}")
+    return day.isoformat()
+
+
+def _parse_day(value: Any, node: ValueNode | None = None) -> date:
+    """Strictly ``YYYY-MM-DD``; anything else is the contract's VALIDATION_FAILED."""
+    day = parse_date(value) if isinstance(value, str) else None
+    if day is None:
+        invalid = ValidationFailed.one("date", DATE_FORMAT_ERROR)
+        shown = print_ast(node) if node is not None else repr(value)
+        raise GraphQLError(
+            f"Value cannot represent a Date: {shown}. Expected a calendar day, "
+            "YYYY-MM-DD, like 2030-10-27.",
+            node,
+            extensions={"code": invalid.code, "status": invalid.status, "errors": invalid.errors},
+        )
+    return day
+
+
+def _parse_day_literal(node: ValueNode, _variables: Any = None) -> date:
+    return _parse_day(node.value if isinstance(node, StringValueNode) else None, node)
+
+
+DATE_FORMAT_ERROR = "must be a calendar day, YYYY-MM-DD"
+# A calendar day, as in REST: 2030-10-27 both ways.
+DATE = strawberry.scalar(
+    name="Date",
+    description="A calendar day, ISO 8601 YYYY-MM-DD (2030-10-27), both on output and input.",
+    serialize=_serialize_day,
+    parse_value=_parse_day,
+    parse_literal=_parse_day_literal,
+)
+SCALAR_OVERRIDES: dict[object, ScalarDefinition] = {datetime: UTC_DATETIME, date: DATE}
+
+
+@strawberry.enum(description="How a recurring slot repeats.")
+class RecurrencePattern(Enum):
+    DAILY = strawberry.enum_value("daily", description="Every day.")
+    WEEKLY = strawberry.enum_value("weekly", description="Every week, on the same weekday.")
+    BIWEEKLY = strawberry.enum_value(
+        "biweekly", description="Every other week, on the same weekday."
+    )
+    MONTHLY = strawberry.enum_value("monthly", description="Every month, on the same day.")
+    CUSTOM = strawberry.enum_value("custom", description="As `recurrenceRule` (an RRULE) says.")
+
+
+def enum_text(member: Enum) -> str:
+    """The stored form of an enum member (described members' values are their text)."""
+    return str(member.value)
+
+
+def pattern_value(pattern: RecurrencePattern | str | None) -> str | None:
+    """The stored form of a pattern (the enum's value)."""
+    return enum_text(pattern) if isinstance(pattern, RecurrencePattern) else pattern
+
+
+def encode_node_id(type_name: str, ident: int) -> str:
+    """A record's global id: base64 of ``TypeName:id`` (standard alphabet, padded)."""
+    return base64.b64encode(f"{type_name}:{ident}".encode()).decode()
+
+
+def decode_node_id(node_id: str) -> tuple[str, int] | None:
+    """The (type name, id) of a global id; None when it is not one."""
+    try:
+        text = base64.b64decode(node_id.encode(), validate=True).decode()
+    except (ValueError, UnicodeError, binascii.Error):
+        return None
+    type_name, _, ident = text.partition(":")
+    if not type_name.isidentifier() or not ident.isdigit() or not ident.isascii():
+        return None
+    if encode_node_id(type_name, int(ident)) != node_id:
+        return None  # one spelling per record: no leading zeros, no stray padding
+    return type_name, int(ident)
+
+
+@strawberry.interface(
+    description="A record with a global id: refetch any record with `node(nodeId:)`."
+)
+class Node:
+    @strawberry.field(
+        description="The record's global id (its type and id), for `node` and `nodes`."
+    )
+    def node_id(self) -> strawberry.ID:
+        name = type(self).__strawberry_definition__.name  # type: ignore[attr-defined]
+        return strawberry.ID(encode_node_id(name, self.id))  # type: ignore[attr-defined]
 
 
 @strawberry.type(description="What a patient may book of a provider; null: no such rule.")
@@ -101,14 +195,18 @@ def _rule_columns(prefix: str) -> tuple[str, ...]:
 _NO_RULES = BookingRules(**dict.fromkeys(_RULE_FIELDS))
 
 
-@strawberry.type
-class Provider:
-    id: int
-    first_name: str
-    last_name: str
-    time_zone: str
-    active: bool
-    booking_rules: BookingRules
+@strawberry.type(description="A clinician whose availability is published as slots.")
+class Provider(Node):
+    id: int = strawberry.field(description="The provider's id.")
+    first_name: str = strawberry.field(description="Given name.")
+    last_name: str = strawberry.field(description="Family name.")
+    time_zone: str = strawberry.field(
+        description="IANA time zone of the provider's days (booking rules count in it)."
+    )
+    active: bool = strawberry.field(description="False once retired: no new slots.")
+    booking_rules: BookingRules = strawberry.field(
+        description="What a patient may book of this provider."
+    )
 
     @classmethod
     def from_row(cls, row: ProviderRow | Any) -> Provider:
@@ -122,13 +220,13 @@ class Provider:
         )
 
 
-@strawberry.type
-class Patient:
-    id: int
-    first_name: str
-    last_name: str
-    active: bool
-    created_at: datetime
+@strawberry.type(description="A person who books slots.")
+class Patient(Node):
+    id: int = strawberry.field(description="The patient's id.")
+    first_name: str = strawberry.field(description="Given name.")
+    last_name: str = strawberry.field(description="Family name.")
+    active: bool = strawberry.field(description="False once retired; their bookings stay.")
+    created_at: datetime = strawberry.field(description="When the patient was added.")
 
     @classmethod
     def from_row(cls, row: PatientRow) -> Patient:
@@ -141,22 +239,32 @@ class Patient:
         )
 
 
-@strawberry.type
-class AvailableSlot:
-    id: int
-    provider_id: int
-    start_time: datetime
-    end_time: datetime
-    duration_minutes: int
-    appointment_type: str | None
-    available: bool
-    recurring: bool
-    recurrence_pattern: str | None
-    recurrence_rule: str | None
-    series_id: int | None
-    created_at: datetime
-    updated_at: datetime
-    provider: Provider
+@strawberry.type(description="A provider's time a patient can book.")
+class AvailableSlot(Node):
+    id: int = strawberry.field(description="The slot's id.")
+    provider_id: int = strawberry.field(description="The provider's id.")
+    start_time: datetime = strawberry.field(description="When the slot starts.")
+    end_time: datetime = strawberry.field(description="When the slot ends (after its start).")
+    duration_minutes: int = strawberry.field(description="End minus start, in minutes.")
+    appointment_type: str | None = strawberry.field(
+        description="The appointment type the slot is for; null: any type."
+    )
+    available: bool = strawberry.field(
+        description="Open for booking now: not closed, not under a time off, a seat free."
+    )
+    recurring: bool = strawberry.field(description="True for an occurrence of a series.")
+    recurrence_pattern: RecurrencePattern | None = strawberry.field(
+        description="How the slot's series repeats; null for a one-off slot."
+    )
+    recurrence_rule: str | None = strawberry.field(
+        description="The series' RFC 5545 RRULE; null for a one-off slot."
+    )
+    series_id: int | None = strawberry.field(
+        description="The series the slot is an occurrence of (see slotSeries)."
+    )
+    created_at: datetime = strawberry.field(description="When the slot was created.")
+    updated_at: datetime = strawberry.field(description="When the slot last changed.")
+    provider: Provider = strawberry.field(description="The slot's provider.")
     capacity: int = strawberry.field(description="Seats: bookings the slot takes.")
     booked_count: int = strawberry.field(description="Seats taken by active bookings.")
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from enum import Enum
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.types import Info
 
 from common.public_url import public_base
 from gql.context import Context
+from gql.types import Node
 from models.integrations import calendar_feed
 from models.integrations import webhooks as ops
 from models.platform.event_tables import Webhook as WebhookRow
@@ -17,13 +19,13 @@ from models.platform.event_tables import WebhookDelivery as DeliveryRow
 
 
 @strawberry.type(description="Where events are POSTed, signed per Standard Webhooks.")
-class Webhook:
-    id: int
-    url: str
-    events: list[str]
-    description: str | None
-    active: bool
-    created_at: datetime
+class Webhook(Node):
+    id: int = strawberry.field(description="The webhook's id.")
+    url: str = strawberry.field(description="Where events are POSTed.")
+    events: list[str] = strawberry.field(description='Event types sent, or ["*"] for all.')
+    description: str | None = strawberry.field(description="A note for the admins.")
+    active: bool = strawberry.field(description="False: nothing is sent.")
+    created_at: datetime = strawberry.field(description="When it was registered.")
     secret: str | None = strawberry.field(
         default=None, description="Only in the reply to createWebhook and rotateWebhookSecret."
     )
@@ -41,15 +43,26 @@ class Webhook:
         )
 
 
+@strawberry.enum(description="Where a delivery stands.")
+class WebhookDeliveryStatus(Enum):
+    PENDING = strawberry.enum_value(ops.PENDING, description="Not delivered yet; retried.")
+    DELIVERED = strawberry.enum_value(ops.DELIVERED, description="The target answered 2xx.")
+    FAILED = strawberry.enum_value(ops.FAILED, description="Given up after the last attempt.")
+
+
 @strawberry.type(description="One event's delivery to one webhook.")
 class WebhookDelivery:
-    id: int
-    event_id: str
-    status: str = strawberry.field(description="pending, delivered or failed")
-    attempts: int
-    last_response_code: int | None
-    next_attempt_at: datetime | None
-    delivered_at: datetime | None
+    id: int = strawberry.field(description="The delivery's id.")
+    event_id: str = strawberry.field(description="The event delivered.")
+    status: WebhookDeliveryStatus = strawberry.field(description="Where the delivery stands.")
+    attempts: int = strawberry.field(description="POSTs made so far.")
+    last_response_code: int | None = strawberry.field(
+        description="The HTTP status of the last attempt; null if it got none."
+    )
+    next_attempt_at: datetime | None = strawberry.field(
+        description="When it is tried next, while pending."
+    )
+    delivered_at: datetime | None = strawberry.field(description="When it was delivered.")
 
     @classmethod
     def from_row(cls, row: DeliveryRow) -> WebhookDelivery:
@@ -57,7 +70,7 @@ class WebhookDelivery:
         return cls(
             id=row.id,
             event_id=str(row.event_id),
-            status=row.status,
+            status=WebhookDeliveryStatus(row.status),
             attempts=row.attempts,
             last_response_code=row.last_response_code,
             next_attempt_at=row.next_attempt_at if pending else None,
@@ -65,31 +78,37 @@ class WebhookDelivery:
         )
 
 
-@strawberry.input
+@strawberry.input(description="A webhook to register.")
 class CreateWebhookInput:
-    url: str
+    url: str = strawberry.field(description="An https URL events are POSTed to.")
     events: list[str] = strawberry.field(description='Event types, or ["*"] for all.')
-    description: str | None = None
+    description: str | None = strawberry.field(default=None, description="A note for the admins.")
 
 
 @strawberry.input(description="Only the fields given change.")
 class UpdateWebhookInput:
-    url: str | None = strawberry.UNSET
-    events: list[str] | None = strawberry.UNSET
-    description: str | None = strawberry.UNSET
-    active: bool | None = strawberry.UNSET
+    url: str | None = strawberry.field(default=strawberry.UNSET, description="The new URL.")
+    events: list[str] | None = strawberry.field(
+        default=strawberry.UNSET, description='Event types, or ["*"] for all.'
+    )
+    description: str | None = strawberry.field(
+        default=strawberry.UNSET, description="A note for the admins."
+    )
+    active: bool | None = strawberry.field(
+        default=strawberry.UNSET, description="false pauses deliveries."
+    )
 
 
-@strawberry.type
+@strawberry.type(description="The webhook deleteWebhook removed.")
 class DeleteWebhookPayload:
-    id: int
-    deleted: bool
+    id: int = strawberry.field(description="The deleted webhook's id.")
+    deleted: bool = strawberry.field(description="Always true.")
 
 
 @strawberry.type(description="A provider's calendar feed URL; the key is shown once.")
 class ProviderCalendarFeed:
-    provider_id: int
-    key: str
+    provider_id: int = strawberry.field(description="The provider's id.")
+    key: str = strawberry.field(description="The feed key, shown only here.")
     url: str = strawberry.field(
         description="The feed's absolute URL (PUBLIC_BASE_URL when set, else the address "
         "this request came in on), key included: what a calendar app subscribes to."
@@ -107,14 +126,21 @@ class WebhookQuery:
         await info.context.require_admin()
         return [Webhook.from_row(row) for row in await ops.list_webhooks(info.context.session)]
 
-    @strawberry.field
-    async def webhook(self, info: Info[Context, None], id: int) -> Webhook:
+    @strawberry.field(description="One webhook by id.")
+    async def webhook(
+        self,
+        info: Info[Context, None],
+        id: Annotated[int, strawberry.argument(description="The webhook's id.")],
+    ) -> Webhook:
         await info.context.require_admin()
         return Webhook.from_row(await ops.get_webhook(info.context.session, id))
 
     @strawberry.field(description="A webhook's deliveries, newest event first.")
     async def webhook_deliveries(
-        self, info: Info[Context, None], webhook_id: int, limit: int = 100
+        self,
+        info: Info[Context, None],
+        webhook_id: Annotated[int, strawberry.argument(description="The webhook's id.")],
+        limit: Annotated[int, strawberry.argument(description="At most this many.")] = 100,
     ) -> list[WebhookDelivery]:
         await info.context.require_admin()
         rows = await ops.list_deliveries(info.context.session, webhook_id, limit=limit)
@@ -124,7 +150,13 @@ class WebhookQuery:
 @strawberry.type
 class WebhookMutation:
     @strawberry.mutation(description="Register a webhook; the reply shows its secret once.")
-    async def create_webhook(self, info: Info[Context, None], input: CreateWebhookInput) -> Webhook:
+    async def create_webhook(
+        self,
+        info: Info[Context, None],
+        input: Annotated[
+            CreateWebhookInput, strawberry.argument(description="The fields to write.")
+        ],
+    ) -> Webhook:
         await info.context.require_admin()
         row, secret = await ops.create_webhook(
             info.context.session,
@@ -135,9 +167,14 @@ class WebhookMutation:
         )
         return Webhook.from_row(row, secret)
 
-    @strawberry.mutation
+    @strawberry.mutation(description="Change the fields given; the others stay.")
     async def update_webhook(
-        self, info: Info[Context, None], id: int, input: UpdateWebhookInput
+        self,
+        info: Info[Context, None],
+        id: Annotated[int, strawberry.argument(description="The webhook's id.")],
+        input: Annotated[
+            UpdateWebhookInput, strawberry.argument(description="The fields to write.")
+        ],
     ) -> Webhook:
         await info.context.require_admin()
         row = await ops.update_webhook(
@@ -148,14 +185,22 @@ class WebhookMutation:
         )
         return Webhook.from_row(row)
 
-    @strawberry.mutation
-    async def delete_webhook(self, info: Info[Context, None], id: int) -> DeleteWebhookPayload:
+    @strawberry.mutation(description="Remove a webhook; nothing more is sent to it.")
+    async def delete_webhook(
+        self,
+        info: Info[Context, None],
+        id: Annotated[int, strawberry.argument(description="The webhook's id.")],
+    ) -> DeleteWebhookPayload:
         await info.context.require_admin()
         await ops.delete_webhook(info.context.session, id)
         return DeleteWebhookPayload(id=id, deleted=True)
 
     @strawberry.mutation(description="A new signing secret, shown once.")
-    async def rotate_webhook_secret(self, info: Info[Context, None], id: int) -> Webhook:
+    async def rotate_webhook_secret(
+        self,
+        info: Info[Context, None],
+        id: Annotated[int, strawberry.argument(description="The webhook's id.")],
+    ) -> Webhook:
         await info.context.require_admin()
         row, secret = await ops.rotate_secret(info.context.session, id)
         return Webhook.from_row(row, secret)
@@ -165,7 +210,9 @@ class WebhookMutation:
         "earlier keys stay valid until revoked."
     )
     async def provider_calendar_feed(
-        self, info: Info[Context, None], provider_id: int
+        self,
+        info: Info[Context, None],
+        provider_id: Annotated[int, strawberry.argument(description="The provider's id.")],
     ) -> ProviderCalendarFeed:
         await info.context.require_admin()
         key = await calendar_feed.issue_key(info.context.session, provider_id)
@@ -177,7 +224,9 @@ class WebhookMutation:
 
     @strawberry.mutation(description="Revoke every feed key of the provider; returns how many.")
     async def revoke_provider_calendar_feed(
-        self, info: Info[Context, None], provider_id: int
+        self,
+        info: Info[Context, None],
+        provider_id: Annotated[int, strawberry.argument(description="The provider's id.")],
     ) -> int:
         await info.context.require_admin()
         return await calendar_feed.revoke_keys(info.context.session, provider_id)

@@ -140,8 +140,6 @@ class _Compiler:
     def object(
         self, type_: GraphQLObjectType, details: FieldDetailsList, required: bool
     ) -> Complete:
-        if type_.is_type_of is not None:
-            raise NotPlannable(f"{type_.name} has is_type_of")
         executor = self.executor
         collected = collect_subfields(
             self.schema,
@@ -167,7 +165,10 @@ class _Compiler:
             read = _read(type_, name, field, helpers)
             complete = self.value(field.type, sub)
             entries.append((key, _inline(field.type, read, complete, helpers)))
-        return _object(type_.name, entries, helpers, required)
+        complete = _object(type_.name, entries, helpers, required)
+        if type_.is_type_of is not None:
+            complete = _checked(type_.is_type_of, complete)
+        return complete
 
 
 def _helper(helpers: dict[str, Any], value: Any) -> str:
@@ -271,6 +272,18 @@ def _leaf(type_: Any, required: bool) -> Complete:
 
         return floating
     return general
+
+
+def _checked(is_type_of: Callable[[Any, Any], Any], complete: Complete) -> Complete:
+    """A type implementing an interface checks the value is one of it, as graphql-core
+    does (Strawberry's check reads only the value, not the resolve info)."""
+
+    def complete_checked(value: Any) -> Any:
+        if value is not None and is_type_of(value, None) is not True:
+            raise Unusual
+        return complete(value)
+
+    return complete_checked
 
 
 def _list(item: Complete, required: bool) -> Complete:

@@ -20,7 +20,7 @@ from functools import lru_cache
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Row, Select, Table, and_, bindparam, exists, func, or_, select, update
+from sqlalchemy import Row, Select, Table, bindparam, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import contains_eager
@@ -45,7 +45,7 @@ from models.platform.errors import (
     SlotNotAvailable,
     ValidationFailed,
 )
-from models.platform.pagination import Page, PageRequest
+from models.platform.pagination import Page, PageRequest, keyset_order, keyset_past
 from models.platform.timeutil import day_end, day_start, now_utc
 from models.scheduling.availability import slot_open_clause
 from models.scheduling.booking_rules import BookingRules, cutoff_error, rule_errors
@@ -670,6 +670,7 @@ class _Shape:
     end: bool
     keyset: bool
     notes: bool
+    backward: bool = False
 
     @property
     def slot_filtered(self) -> bool:
@@ -712,6 +713,7 @@ def _count_statement(shape: _Shape) -> Select[Any]:
 @lru_cache(maxsize=512)
 def _page_statement(shape: _Shape) -> Select[Any]:
     conditions = _shape_conditions(shape)
+    key = (_slots.c.start_time, _bookings.c.id)
     columns = [*_BOOKING_COLUMNS, _slots.c.start_time.label("slot_start_time")]
     if shape.notes:
         columns.append(_bookings.c.notes)
@@ -719,16 +721,13 @@ def _page_statement(shape: _Shape) -> Select[Any]:
         select(*columns, _count(shape).scalar_subquery().label("total"))
         .select_from(_bookings.join(_slots, _slots.c.id == _bookings.c.available_slot_id))
         .where(*conditions)
-        .order_by(_slots.c.start_time, _bookings.c.id)
+        .order_by(*keyset_order(key, backward=shape.backward))
         .limit(bindparam("page_limit"))
     )
     if shape.keyset:
         after_start = bindparam("after_start", type_=_slots.c.start_time.type)
         stmt = stmt.where(
-            or_(
-                _slots.c.start_time > after_start,
-                and_(_slots.c.start_time == after_start, _bookings.c.id > bindparam("after_id")),
-            )
+            keyset_past(key, (after_start, bindparam("after_id")), backward=shape.backward)
         )
     else:
         stmt = stmt.offset(bindparam("page_offset"))
@@ -746,12 +745,14 @@ async def list_bookings(
     zone: ZoneInfo,
     include_notes: bool = False,
     after: BookingKey | None = None,
+    backward: bool = False,
 ) -> Page[Row[Any]]:
     """Booking rows in appointment order (slot start, then id), with ``slot_start_time``.
 
     One statement (the total rides along as a column); without ``include_notes`` the
     notes column is not read. With it, the read is audited as one entry naming every
-    booking shown. ``after`` continues after a (slot start_time, booking id) key.
+    booking shown. ``after`` continues after a (slot start_time, booking id) key;
+    ``backward`` reads the other way (the rows before ``after``, latest first).
     """
     params: dict[str, Any] = {"page_limit": page.page_size}
     if filters.provider_id is not None:
@@ -779,6 +780,7 @@ async def list_bookings(
         end=filters.end_date is not None,
         keyset=after is not None,
         notes=include_notes,
+        backward=backward,
     )
     rows = list(await read_rows(session, _page_statement(shape), params))
     if rows:

@@ -21,7 +21,7 @@ from models.platform.base import UTCDateTime
 from models.platform.db import read_rows, write_transaction
 from models.platform.entities import MAX_ID, AvailableSlot, Hold, HoldStatus, Patient
 from models.platform.errors import Conflict, FieldErrors, NotFound, SlotNotAvailable
-from models.platform.pagination import Page, PageRequest
+from models.platform.pagination import Page, PageRequest, keyset_order, keyset_past
 from models.platform.timeutil import now_utc
 from models.scheduling.availability import hold_is_active, slot_open_clause
 
@@ -281,8 +281,12 @@ async def list_holds(
     page: PageRequest,
     now: datetime | None = None,
     before_id: int | None = None,
+    backward: bool = False,
 ) -> Page[Hold]:
-    """Holds, newest first; ``before_id`` continues after a cursor instead of the offset."""
+    """Holds, newest first; ``before_id`` continues after a cursor instead of the offset.
+
+    ``backward`` reads the other way: oldest first, ids above ``before_id``.
+    """
     conditions = _conditions(filters, now or now_utc())
     total = (
         await session.execute(select(func.count()).select_from(Hold).where(*conditions))
@@ -290,12 +294,12 @@ async def list_holds(
     stmt = (
         select(Hold)
         .where(*conditions)
-        .order_by(Hold.id.desc())
+        .order_by(*keyset_order((Hold.id,), backward=not backward))
         .limit(page.page_size)
         .execution_options(populate_existing=True)
     )
     if before_id is not None:
-        stmt = stmt.where(Hold.id < before_id)
+        stmt = stmt.where(keyset_past((Hold.id,), (before_id,), backward=not backward))
     else:
         stmt = stmt.offset(page.offset)
     items = list((await session.execute(stmt)).scalars())

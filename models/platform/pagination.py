@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import and_, or_
 
 from models.platform.errors import FieldErrors
 
@@ -65,3 +68,21 @@ class Page(Generic[T]):
     @property
     def has_next(self) -> bool:
         return self.page * self.page_size < self.total
+
+
+def keyset_order(columns: Sequence[Any], *, backward: bool = False) -> list[Any]:
+    """``ORDER BY`` the key columns, reversed when paging backwards."""
+    return [column.desc() if backward else column.asc() for column in columns]
+
+
+def keyset_past(columns: Sequence[Any], values: Sequence[Any], *, backward: bool = False) -> Any:
+    """Rows past a cursor key in the page order: after it, or before it when ``backward``.
+
+    ``columns`` are the key columns in order (ascending); ``values`` the key's parts (or
+    bind parameters).
+    """
+    (column, value), rest = (columns[0], values[0]), (columns[1:], values[1:])
+    beyond = column < value if backward else column > value
+    if not rest[0]:
+        return beyond
+    return or_(beyond, and_(column == value, keyset_past(rest[0], rest[1], backward=backward)))

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models.platform.db import write_transaction
 from models.platform.entities import Patient, Provider
 from models.platform.errors import FieldErrors, NotFound
-from models.platform.pagination import Page, PageRequest
+from models.platform.pagination import Page, PageRequest, keyset_order, keyset_past
 from models.platform.timeutil import zone_or_none
 from models.scheduling.booking_rules import check_rules_input
 
@@ -147,13 +147,23 @@ async def list_people(
     page: PageRequest,
     active: bool | None = None,
     after_id: int | None = None,
+    backward: bool = False,
 ) -> Page[Person]:
-    """Providers or patients ordered by id; ``after_id`` gives keyset paging."""
+    """Providers or patients ordered by id; ``after_id`` gives keyset paging, ``backward``
+    the other way (ids below ``after_id``, highest first)."""
     condition = [] if active is None else [model.active.is_(active)]
     total = (
         await session.execute(select(func.count()).select_from(model).where(*condition))
     ).scalar_one()
-    stmt = select(model).where(*condition).order_by(model.id).limit(page.page_size)
-    stmt = stmt.where(model.id > after_id) if after_id is not None else stmt.offset(page.offset)
+    stmt = (
+        select(model)
+        .where(*condition)
+        .order_by(*keyset_order((model.id,), backward=backward))
+        .limit(page.page_size)
+    )
+    if after_id is not None:
+        stmt = stmt.where(keyset_past((model.id,), (after_id,), backward=backward))
+    else:
+        stmt = stmt.offset(page.offset)
     items = list((await session.execute(stmt)).scalars())
     return Page(items=items, total=total, page=page.page, page_size=page.page_size)

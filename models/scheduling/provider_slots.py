@@ -11,7 +11,7 @@ from sqlalchemy import Row, Select, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.platform.db import read_rows
-from models.platform.pagination import Page, PageRequest
+from models.platform.pagination import Page, PageRequest, keyset_order, keyset_past
 from models.scheduling.slots import (
     RULE_COLUMNS,
     SLOT_COLUMNS,
@@ -53,15 +53,24 @@ class ProviderSlots:
 def _grouped_statement(shape: SlotShape) -> Select[Any]:
     """The page of providers, its total (a window count), and their first slots: one query."""
     conditions = shape_conditions(shape)
-    page_ids = (
+    # Every matching provider with the count of all of them: the cursor narrows the page
+    # afterwards, so the total is of all pages.
+    matching = (
         select(SLOTS_TABLE.c.provider_id, func.count().over().label("total"))
         .where(*conditions)
         .group_by(SLOTS_TABLE.c.provider_id)
-        .order_by(SLOTS_TABLE.c.provider_id)
+        .subquery("matching")
+    )
+    key = (matching.c.provider_id,)
+    page_ids = (
+        select(matching.c.provider_id, matching.c.total)
+        .order_by(*keyset_order(key, backward=shape.backward))
         .limit(bindparam("page_limit"))
     )
     if shape.keyset:
-        page_ids = page_ids.where(SLOTS_TABLE.c.provider_id > bindparam("after_provider_id"))
+        page_ids = page_ids.where(
+            keyset_past(key, (bindparam("after_provider_id"),), backward=shape.backward)
+        )
     else:
         page_ids = page_ids.offset(bindparam("page_offset"))
     providers = page_ids.cte("page_providers")
@@ -84,7 +93,11 @@ def _grouped_statement(shape: SlotShape) -> Select[Any]:
         select(*columns, providers.c.total)
         .select_from(providers.join(ranked, ranked.c.provider_id == providers.c.provider_id))
         .where(ranked.c.position <= bindparam("per_provider"))
-        .order_by(ranked.c.provider_id, ranked.c.start_time, ranked.c.id)
+        .order_by(
+            *keyset_order((ranked.c.provider_id,), backward=shape.backward),
+            ranked.c.start_time,
+            ranked.c.id,
+        )
     )
 
 
@@ -102,12 +115,16 @@ async def list_provider_slots(
     zone: ZoneInfo,
     slots_per_provider: int = DEFAULT_SLOTS_PER_PROVIDER,
     after_provider_id: int | None = None,
+    backward: bool = False,
 ) -> Page[ProviderSlots]:
     """Providers (by id) with at least one matching slot, each with its first slots.
 
+    ``backward`` pages the providers the other way (ids below ``after_provider_id``,
+    highest first).
+
     One statement whatever the page size (a second counts only when the page is empty).
     """
-    shape, params = slot_query(filters, zone)
+    shape, params = slot_query(filters, zone, backward=backward)
     if after_provider_id is not None:
         shape = replace(shape, keyset=True)
         params["after_provider_id"] = after_provider_id

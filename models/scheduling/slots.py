@@ -9,7 +9,7 @@ from functools import lru_cache
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Row, Select, Table, and_, bindparam, delete, exists, func, or_, select
+from sqlalchemy import Row, Select, Table, bindparam, delete, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,7 +34,7 @@ from models.platform.errors import (
     SlotHasActiveHold,
     TimeOffConflict,
 )
-from models.platform.pagination import Page, PageRequest
+from models.platform.pagination import Page, PageRequest, keyset_order, keyset_past
 from models.platform.timeutil import (
     day_end,
     day_start,
@@ -698,6 +698,8 @@ class SlotShape:
     future_only: bool
     min_duration: bool
     keyset: bool
+    # Last rows first (the page before a cursor, or the last page): ``ORDER BY`` reversed.
+    backward: bool = False
     # The providers' booking rules (search): they need ``future_only``'s ``now``.
     rules: bool = False
 
@@ -727,6 +729,9 @@ def shape_conditions(shape: SlotShape) -> list[Any]:
     return conditions
 
 
+_SLOT_KEY = (SLOTS_TABLE.c.start_time, SLOTS_TABLE.c.id)
+
+
 @lru_cache(maxsize=512)
 def _page_statement(shape: SlotShape) -> Select[Any]:
     """The page with its total as a column: the database counts once, in the same snapshot."""
@@ -736,19 +741,13 @@ def _page_statement(shape: SlotShape) -> Select[Any]:
         select(*SLOT_COLUMNS, count.scalar_subquery().label("total"))
         .select_from(SLOTS_WITH_PROVIDER)
         .where(*conditions)
-        .order_by(SLOTS_TABLE.c.start_time, SLOTS_TABLE.c.id)
+        .order_by(*keyset_order(_SLOT_KEY, backward=shape.backward))
         .limit(bindparam("page_limit"))
     )
     if shape.keyset:
         after_start = bindparam("after_start", type_=SLOTS_TABLE.c.start_time.type)
         stmt = stmt.where(
-            or_(
-                SLOTS_TABLE.c.start_time > after_start,
-                and_(
-                    SLOTS_TABLE.c.start_time == after_start,
-                    SLOTS_TABLE.c.id > bindparam("after_id"),
-                ),
-            )
+            keyset_past(_SLOT_KEY, (after_start, bindparam("after_id")), backward=shape.backward)
         )
     else:
         stmt = stmt.offset(bindparam("page_offset"))
@@ -768,6 +767,7 @@ def slot_query(
     future_after: datetime | None = None,
     min_duration: int | None = None,
     rules: bool = False,
+    backward: bool = False,
 ) -> tuple[SlotShape, dict[str, Any]]:
     params: dict[str, Any] = {}
     if filters.provider_id is not None:
@@ -793,6 +793,7 @@ def slot_query(
         future_only=future_after is not None,
         min_duration=min_duration is not None,
         keyset=after is not None,
+        backward=backward,
         rules=rules,
     )
     return shape, params
@@ -823,14 +824,16 @@ async def list_slots(
     page: PageRequest,
     zone: ZoneInfo,
     after: SlotKey | None = None,
+    backward: bool = False,
 ) -> Page[Row[Any]]:
     """Slot rows (``SLOT_COLUMNS``) in time order: one statement whatever the page size.
 
     The total rides along as a column of the page query (computed once by the database),
     which saves a round trip; only an empty page needs a second statement to count.
-    ``after`` continues after a (start_time, id) key instead of using the page offset.
+    ``after`` continues after a (start_time, id) key instead of using the page offset;
+    ``backward`` reads the other way (the rows before ``after``, latest first).
     """
-    shape, params = slot_query(filters, zone, after=after)
+    shape, params = slot_query(filters, zone, after=after, backward=backward)
     return await _slot_page(session, shape, params, page)
 
 
@@ -856,6 +859,7 @@ async def search_slots(
     zone: ZoneInfo,
     now: datetime | None = None,
     after: SlotKey | None = None,
+    backward: bool = False,
 ) -> Page[Row[Any]]:
     """Available, future slots, at least ``duration`` minutes long, that the providers'
     booking rules let a patient take (one statement whatever the page size)."""
@@ -874,5 +878,6 @@ async def search_slots(
         future_after=now or now_utc(),
         min_duration=duration,
         rules=True,
+        backward=backward,
     )
     return await _slot_page(session, shape, params, page)

@@ -21,7 +21,7 @@ from models.platform import events
 from models.platform.db import write_transaction
 from models.platform.entities import MAX_ID, AvailableSlot, Provider, TimeOff
 from models.platform.errors import FieldErrors, NotFound
-from models.platform.pagination import Page, PageRequest
+from models.platform.pagination import Page, PageRequest, keyset_order, keyset_past
 from models.platform.timeutil import day_end, day_start, now_utc, parse_timestamp
 from models.scheduling.series import fill_series_gap
 
@@ -211,8 +211,12 @@ async def list_time_offs(
     page: PageRequest,
     zone: ZoneInfo,
     after: tuple[datetime, int] | None = None,
+    backward: bool = False,
 ) -> Page[TimeOff]:
-    """Time offs in time order; the day filters keep those overlapping the days."""
+    """Time offs in time order; the day filters keep those overlapping the days.
+
+    ``backward`` reads the other way (the rows before ``after``, latest first).
+    """
     conditions: list[Any] = []
     if filters.provider_id is not None:
         conditions.append(TimeOff.provider_id == filters.provider_id)
@@ -223,19 +227,16 @@ async def list_time_offs(
     total = (
         await session.execute(select(func.count()).select_from(TimeOff).where(*conditions))
     ).scalar_one()
+    key = (TimeOff.start_time, TimeOff.id)
     stmt = (
         select(TimeOff)
         .where(*conditions)
-        .order_by(TimeOff.start_time, TimeOff.id)
+        .order_by(*keyset_order(key, backward=backward))
         .limit(page.page_size)
         .execution_options(populate_existing=True)
     )
     if after is not None:
-        after_start, after_id = after
-        stmt = stmt.where(
-            (TimeOff.start_time > after_start)
-            | and_(TimeOff.start_time == after_start, TimeOff.id > after_id)
-        )
+        stmt = stmt.where(keyset_past(key, after, backward=backward))
     else:
         stmt = stmt.offset(page.offset)
     items = list((await session.execute(stmt)).scalars())

@@ -116,7 +116,7 @@ async def test_rest_validation(client, auth, params, expected):
 
 async def test_graphql_matches_rest(client, auth, week):
     query = """
-    query($s: String!, $e: String!, $p: Int) {
+    query($s: Date!, $e: Date!, $p: Int) {
       utilization(startDate: $s, endDate: $e, providerId: $p) {
         startDate endDate timeZone
         providers { providerId firstName lastName numbers {
@@ -140,7 +140,10 @@ async def test_graphql_matches_rest(client, auth, week):
         p["open_minutes"] for p in rest["providers"]
     ]
     bad = await gql(client, query, {"s": day, "e": "nope"}, auth)
-    assert extensions(bad)["errors"] == {"end_date": ["is invalid (expected YYYY-MM-DD)"]}
+    assert extensions(bad)["errors"] == {"date": ["must be a calendar day, YYYY-MM-DD"]}
+    out_of_range = await gql(client, query, {"s": day, "e": "9999-12-31"}, auth)
+    assert extensions(out_of_range)["errors"] == {"end_date": ["is invalid (expected YYYY-MM-DD)"]}
+    assert (data["startDate"], data["endDate"]) == (day, day)
 
 
 async def test_needs_admin(client):

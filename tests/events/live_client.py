@@ -12,7 +12,7 @@ import uvicorn
 import websockets
 
 SUBSCRIPTION = """
-subscription Live($providerId: Int, $after: String, $startDate: String, $endDate: String) {
+subscription Live($providerId: Int, $after: String, $startDate: Date, $endDate: Date) {
   availabilityChanged(providerId: $providerId, after: $after, startDate: $startDate,
                       endDate: $endDate) {
     eventId type occurredAt providerId slotId slot { id available }

@@ -59,14 +59,28 @@ def root_arguments() -> dict[str, list[str]]:
         f'endTime: "{iso(start + timedelta(minutes=30))}"}}'
     )
     known = {
-        "availableSlots": ["", "(first: 3)", "(first: 0)", "(filter: {providerId: 1})"],
+        "availableSlots": [
+            "",
+            "(first: 3)",
+            "(first: 0)",
+            "(filter: {providerId: 1})",
+            "(last: 2)",
+            "(first: 1, last: 1)",
+        ],
         "searchAvailableSlots": ["", "(providerId: 1, duration: 30)", '(date: "soon")'],
         "availableSlot": ["(id: 1)", "(id: 999)"],
-        "providers": ["", "(first: 1)", "(active: true)"],
+        "providers": ["", "(first: 1)", "(active: true)", "(last: 1)"],
         "provider": ["(id: 1)", "(id: 999)"],
         "patients": ["", "(first: 1)"],
         "patient": ["(id: 2)", "(id: 999)"],
-        "books": ["", "(first: 2)", "(filter: {status: CONFIRMED})", '(after: "%%")'],
+        "books": [
+            "",
+            "(first: 2)",
+            "(filter: {status: CONFIRMED})",
+            '(after: "%%")',
+            "(last: 1)",
+            '(before: "%%")',
+        ],
         "book": ["(id: 1)", "(id: 2)", "(id: 999)"],
         "utilization": [f"({window})", '(startDate: "x", endDate: "y")'],
         "slotSeries": ["(id: 1)", "(id: 1, upcoming: 2)", "(id: 1, upcoming: 500)", "(id: 9)"],

@@ -118,7 +118,6 @@ async def test_validation_failed_lists_every_field(client, auth, db_count):
                 "endTime": iso(start - timedelta(minutes=5)),
                 "appointmentType": "yoga",
                 "recurring": True,
-                "recurrenceEndDate": "31/12/2030",
             }
         },
         auth,
@@ -134,7 +133,6 @@ async def test_validation_failed_lists_every_field(client, auth, db_count):
             "end_time": ["must be after start time"],
             "appointment_type": ["is not included in the list"],
             "recurrence_pattern": ["can't be blank"],
-            "recurrence_end_date": ["is invalid (expected YYYY-MM-DD)"],
             "provider_id": ["must exist"],
         },
     }
@@ -148,8 +146,8 @@ async def test_validation_failed_lists_every_field(client, auth, db_count):
         ("first: 0", {"first": ["must be greater than or equal to 1"]}),
         ('after: "@@@"', {"after": ["is invalid"]}),
         ('after: "MTIz"', {"after": ["is invalid"]}),  # "123": not a (time, id) key
-        ('filter: {startDate: "2030-02-30"}', {"start_date": ["is invalid (expected YYYY-MM-DD)"]}),
-        ('filter: {endDate: "tomorrow"}', {"end_date": ["is invalid (expected YYYY-MM-DD)"]}),
+        ('filter: {startDate: "0001-01-01"}', {"start_date": ["is invalid (expected YYYY-MM-DD)"]}),
+        ('filter: {endDate: "9999-12-31"}', {"end_date": ["is invalid (expected YYYY-MM-DD)"]}),
         (
             'filter: {startDate: "2030-01-02", endDate: "2030-01-01"}',
             {"end_date": ["must be on or after start date"]},
@@ -172,7 +170,7 @@ async def test_list_arguments_are_validated(client, auth, arguments, errors):
 @pytest.mark.parametrize(
     ("arguments", "errors"),
     [
-        ('date: "2030-13-01"', {"date": ["is invalid (expected YYYY-MM-DD)"]}),
+        ('date: "0001-01-01"', {"date": ["is invalid (expected YYYY-MM-DD)"]}),
         ("duration: 0", {"duration": ["must be greater than or equal to 1"]}),
         ('appointmentType: "yoga"', {"appointment_type": ["is not included in the list"]}),
         ("first: 500", {"first": ["must be less than or equal to 100"]}),
@@ -331,3 +329,49 @@ async def test_a_value_the_scalar_cannot_read_is_a_request_error(client, auth, f
 async def test_a_document_error_is_reported_as_graphql_does(client, auth):
     body = await gql(client, "{ availableSlots { nope } }", None, auth)
     assert "Cannot query field 'nope'" in only_error(body)["message"]
+
+
+def recurring_input(**fields: str) -> dict[str, object]:
+    """A weekly series an hour long, a day ahead, with ``fields`` changed."""
+    start = future(24)
+    return {
+        "providerId": 1,
+        "startTime": iso(start),
+        "endTime": iso(start + timedelta(hours=1)),
+        "recurring": True,
+        "recurrencePattern": "WEEKLY",
+        **fields,
+    }
+
+
+BAD_DATE = {
+    "code": "VALIDATION_FAILED",
+    "status": 422,
+    "errors": {"date": ["must be a calendar day, YYYY-MM-DD"]},
+}
+
+
+@pytest.mark.parametrize(
+    "value", ["2030-02-30", "2030-13-01", "tomorrow", "31/12/2030", "2030-1-05", "2030-01-05T00:00"]
+)
+async def test_a_date_is_strictly_a_calendar_day(client, auth, db_count, value):
+    """Checked before anything runs, in the contract's shape, literal or variable alike."""
+    literal = await gql(
+        client,
+        f'{{ availableSlots(filter: {{startDate: "{value}"}}) {{ totalCount }} }}',
+        None,
+        auth,
+    )
+    assert extensions(literal) == BAD_DATE
+    assert "Expected a calendar day, YYYY-MM-DD" in only_error(literal)["message"]
+    assert only_error(literal)["locations"]
+    created = await gql(client, CREATE, {"input": recurring_input(recurrenceEndDate=value)}, auth)
+    assert extensions(created) == BAD_DATE
+    assert ".recurrenceEndDate" in only_error(created)["message"]
+    assert await db_count("available_slots") == 0
+
+
+async def test_a_pattern_outside_the_enum_is_refused(client, auth, db_count):
+    body = await gql(client, CREATE, {"input": recurring_input(recurrencePattern="weekly")}, auth)
+    assert "RecurrencePattern" in only_error(body)["message"]
+    assert await db_count("available_slots") == 0

@@ -34,7 +34,7 @@ query List($first: Int, $after: String, $filter: AvailableSlotFilter) {
 }
 """
 SEARCH = """
-query Search($providerId: Int, $date: String, $duration: Int, $appointmentType: String,
+query Search($providerId: Int, $date: Date, $duration: Int, $appointmentType: String,
              $first: Int, $after: String) {
   searchAvailableSlots(providerId: $providerId, date: $date, duration: $duration,
                        appointmentType: $appointmentType, first: $first, after: $after) {

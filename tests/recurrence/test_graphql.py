@@ -62,7 +62,7 @@ def weekly_input(provider_id: int, start, weeks: int) -> dict:
         "endTime": iso(start + timedelta(hours=1)),
         "appointmentType": "therapy",
         "recurring": True,
-        "recurrencePattern": "weekly",
+        "recurrencePattern": "WEEKLY",
         "recurrenceEndDate": (start + timedelta(weeks=weeks - 1)).date().isoformat(),
     }
 
