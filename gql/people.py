@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import strawberry
 from strawberry.types import Info
 
@@ -11,6 +13,11 @@ from gql.types import Patient, Provider
 from models.platform.entities import Patient as PatientRow
 from models.platform.entities import Provider as ProviderRow
 from models.scheduling import people
+from models.scheduling.provider_matching import MATCHING_FIELDS
+
+TYPE_KEYS_DESCRIPTION = "Keys of the appointment types offered; empty: every type."
+STATES_DESCRIPTION = "Two-letter US state and territory codes the provider is licensed in."
+LANGUAGES_DESCRIPTION = "BCP 47 language tags spoken, like es-MX."
 
 
 @strawberry.input
@@ -19,6 +26,15 @@ class CreateProviderInput:
     last_name: str
     time_zone: str | None = strawberry.field(
         default=None, description="IANA name; defaults to the clinic time zone."
+    )
+    appointment_type_keys: list[str] | None = strawberry.field(
+        default=strawberry.UNSET, description=TYPE_KEYS_DESCRIPTION
+    )
+    licensed_states: list[str] | None = strawberry.field(
+        default=strawberry.UNSET, description=STATES_DESCRIPTION
+    )
+    languages: list[str] | None = strawberry.field(
+        default=strawberry.UNSET, description=LANGUAGES_DESCRIPTION
     )
 
 
@@ -29,6 +45,14 @@ class BookingRulesInput:
     buffer_before_minutes: int | None = strawberry.UNSET
     buffer_after_minutes: int | None = strawberry.UNSET
     max_bookings_per_day: int | None = strawberry.UNSET
+    max_bookings_per_week: int | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Bookings per week (from Monday) in the provider's time zone; null: none.",
+    )
+    max_bookings_per_month: int | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Bookings per calendar month in the provider's time zone; null: none.",
+    )
 
 
 @strawberry.input(description="Only the fields given change.")
@@ -37,6 +61,24 @@ class UpdateProviderInput:
     last_name: str | None = None
     time_zone: str | None = None
     booking_rules: BookingRulesInput | None = None
+    appointment_type_keys: list[str] | None = strawberry.field(
+        default=strawberry.UNSET, description=TYPE_KEYS_DESCRIPTION + " Replaces the list."
+    )
+    licensed_states: list[str] | None = strawberry.field(
+        default=strawberry.UNSET, description=STATES_DESCRIPTION + " Replaces the list."
+    )
+    languages: list[str] | None = strawberry.field(
+        default=strawberry.UNSET, description=LANGUAGES_DESCRIPTION + " Replaces the list."
+    )
+
+
+def _matching(input: CreateProviderInput | UpdateProviderInput) -> dict[str, Any]:
+    """The matching lists sent; null is the empty list."""
+    return {
+        name: getattr(input, name) or []
+        for name in MATCHING_FIELDS
+        if getattr(input, name) is not strawberry.UNSET
+    }
 
 
 @strawberry.input
@@ -119,6 +161,7 @@ class PeopleMutation:
             last_name=input.last_name,
             time_zone=input.time_zone,
             default_time_zone=info.context.settings.clinic_time_zone,
+            matching=_matching(input),
         )
         return Provider.from_row(row)
 
@@ -142,6 +185,7 @@ class PeopleMutation:
                 if input.booking_rules is not None
                 else None
             ),
+            matching=_matching(input),
         )
         return Provider.from_row(row)
 

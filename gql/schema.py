@@ -12,6 +12,7 @@ from strawberry.types import ExecutionContext
 
 from common.settings import Settings
 from gql.access import AdminOnly
+from gql.appointment_types import AppointmentTypeMutation, AppointmentTypeQuery
 from gql.batch import BatchMutation, BatchQuery
 from gql.bookings import BookingMutation, BookingQuery
 from gql.errors import DomainErrors
@@ -36,6 +37,7 @@ QUERY_TYPES: tuple[type, ...] = (
     HoldQuery,
     TimeOffQuery,
     WebhookQuery,
+    AppointmentTypeQuery,
 )
 MUTATION_TYPES: tuple[type, ...] = (
     SlotMutation,
@@ -46,6 +48,7 @@ MUTATION_TYPES: tuple[type, ...] = (
     HoldMutation,
     TimeOffMutation,
     WebhookMutation,
+    AppointmentTypeMutation,
 )
 
 Query = merge_types("Query", QUERY_TYPES)

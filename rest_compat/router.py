@@ -3,6 +3,7 @@
 from fastapi import APIRouter
 
 from rest_compat import (
+    appointment_types,
     batch,
     books,
     calendar,
@@ -29,4 +30,5 @@ def legacy_router() -> APIRouter:
     router.include_router(holds.router)
     router.include_router(time_offs.router)
     router.include_router(webhooks.router)
+    router.include_router(appointment_types.router)
     return router

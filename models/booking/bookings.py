@@ -47,11 +47,11 @@ from models.platform.errors import (
 )
 from models.platform.pagination import Page, PageRequest
 from models.platform.timeutil import day_end, day_start, now_utc
+from models.scheduling.appointment_types import check_appointment_type
 from models.scheduling.availability import slot_open_clause
 from models.scheduling.booking_rules import BookingRules, rule_errors
 from models.scheduling.slots import (
     UNSET,
-    check_appointment_type,
     check_filters,
 )
 
@@ -312,7 +312,7 @@ async def create_booking(
     slot_id = _id_field(errors, "available_slot_id", data.available_slot_id)
     patient_id = _id_field(errors, "patient_id", data.patient_id)
     hold_id = None if _blank(data.hold_id) else _id_field(errors, "hold_id", data.hold_id)
-    check_appointment_type(errors, data.appointment_type)
+    await check_appointment_type(session, errors, data.appointment_type)
     notes = _text_field(errors, "notes", data.notes, notes_max_length)
     override = data.override_rules
     if override is None:

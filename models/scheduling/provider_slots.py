@@ -39,6 +39,8 @@ class ProviderInfo:
     buffer_before_minutes: int | None = None
     buffer_after_minutes: int | None = None
     max_bookings_per_day: int | None = None
+    max_bookings_per_week: int | None = None
+    max_bookings_per_month: int | None = None
 
 
 @dataclass(slots=True)
