@@ -16,6 +16,7 @@ from gql.appointment_types import AppointmentTypeMutation, AppointmentTypeQuery
 from gql.batch import BatchMutation, BatchQuery
 from gql.bookings import BookingMutation, BookingQuery
 from gql.errors import DomainErrors
+from gql.find import FindQuery
 from gql.holds import HoldMutation, HoldQuery
 from gql.limits import LimitPolicy, limits_extension
 from gql.live import LiveSubscription
@@ -38,6 +39,7 @@ QUERY_TYPES: tuple[type, ...] = (
     TimeOffQuery,
     WebhookQuery,
     AppointmentTypeQuery,
+    FindQuery,
 )
 MUTATION_TYPES: tuple[type, ...] = (
     SlotMutation,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import cache
 from typing import Any, cast
 
@@ -13,6 +13,7 @@ from strawberry.dataloader import DataLoader
 from strawberry.exceptions import StrawberryInputCoercionError
 from strawberry.types.scalar import ScalarDefinition
 
+from gql.scalars import DATE
 from models.platform.entities import AvailableSlot as SlotRow
 from models.platform.entities import Patient as PatientRow
 from models.platform.entities import Provider as ProviderRow
@@ -41,7 +42,7 @@ UTC_DATETIME = strawberry.scalar(
     serialize=_serialize_instant,
     parse_value=_parse_instant,
 )
-SCALAR_OVERRIDES: dict[object, ScalarDefinition] = {datetime: UTC_DATETIME}
+SCALAR_OVERRIDES: dict[object, ScalarDefinition] = {datetime: UTC_DATETIME, date: DATE}
 
 
 @strawberry.type(description="What a patient may book of a provider; null: no such rule.")

@@ -7,6 +7,7 @@ from rest_compat import (
     batch,
     books,
     calendar,
+    find,
     holds,
     provider_slots,
     slots,
@@ -31,4 +32,5 @@ def legacy_router() -> APIRouter:
     router.include_router(time_offs.router)
     router.include_router(webhooks.router)
     router.include_router(appointment_types.router)
+    router.include_router(find.router)
     return router
