@@ -14,19 +14,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     ColumnElement,
+    Integer,
     Select,
+    String,
     and_,
     bindparam,
     case,
     exists,
-    false,
     func,
-    literal,
     or_,
     select,
     true,
@@ -40,10 +41,12 @@ from models.platform.entities import (
     MAX_ID,
     AppointmentType,
     AvailableSlot,
+    Hold,
+    HoldStatus,
 )
 from models.platform.errors import FieldErrors
 from models.platform.timeutil import day_end, day_start, now_utc
-from models.scheduling.availability import active_holds, time_off_covers
+from models.scheduling.availability import time_off_covers
 from models.scheduling.booking_rules import CAPS, add_minutes, period_at_limit
 from models.scheduling.provider_matching import (
     check_language_filter,
@@ -235,23 +238,52 @@ async def check_find(
     )
 
 
-def _buffer_clash(kind: TypeTerms) -> ColumnElement[bool]:
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """What changes a statement's text (values travel as parameters): statements are
+    built once per shape."""
+
+    type_before: bool
+    type_after: bool
+    licence: bool
+    language: bool
+    providers: bool
+    spread: bool
+
+    @classmethod
+    def of(cls, request: FindRequest) -> Shape:
+        kind = request.appointment_type
+        return cls(
+            type_before=kind.buffer_before_minutes is not None,
+            type_after=kind.buffer_after_minutes is not None,
+            licence=request.licensed_state is not None,
+            language=request.language is not None,
+            providers=request.provider_ids is not None,
+            spread=request.spread,
+        )
+
+
+def _now() -> Any:
+    return bindparam("now", type_=SLOTS_TABLE.c.start_time.type)
+
+
+def _buffer_clash(shape: Shape) -> ColumnElement[bool]:
     """Another booked slot of the provider in the slot's buffer zone: the type's buffers
     where it sets them, the provider's otherwise (as booking checks them)."""
     providers = PROVIDERS_TABLE.c
     before = (
-        literal(kind.buffer_before_minutes)
-        if kind.buffer_before_minutes is not None
+        bindparam("type_before", type_=Integer())
+        if shape.type_before
         else func.coalesce(providers.buffer_before_minutes, 0)
     )
     after = (
-        literal(kind.buffer_after_minutes)
-        if kind.buffer_after_minutes is not None
+        bindparam("type_after", type_=Integer())
+        if shape.type_after
         else func.coalesce(providers.buffer_after_minutes, 0)
     )
     any_buffer: ColumnElement[bool] = (
         true()
-        if kind.buffer_before_minutes is not None or kind.buffer_after_minutes is not None
+        if shape.type_before or shape.type_after
         else or_(
             providers.buffer_before_minutes.is_not(None),
             providers.buffer_after_minutes.is_not(None),
@@ -272,14 +304,27 @@ def _buffer_clash(kind: TypeTerms) -> ColumnElement[bool]:
     )
 
 
-def slot_cause(kind: TypeTerms, now: datetime) -> ColumnElement[Any]:
+def _held_seats() -> Any:
+    return (
+        select(func.count(Hold.id))
+        .where(
+            Hold.available_slot_id == SLOTS_TABLE.c.id,
+            Hold.status == HoldStatus.HELD,
+            Hold.expires_at > _now(),
+        )
+        .correlate(SLOTS_TABLE)
+        .scalar_subquery()
+    )
+
+
+def slot_cause(shape: Shape) -> ColumnElement[Any]:
     """The first cause ruling the slot out, or NULL when it is an option."""
     slots, providers = SLOTS_TABLE.c, PROVIDERS_TABLE.c
-    at = literal(now, type_=slots.start_time.type)
+    at = _now()
     whens: list[tuple[ColumnElement[bool], str]] = [
         (time_off_covers(), "time_off"),
         (slots.admin_closed.is_(True), "closed"),
-        (slots.booked_count + active_holds(now) >= slots.capacity, "full"),
+        (slots.booked_count + _held_seats() >= slots.capacity, "full"),
         (
             and_(
                 providers.minimum_notice_minutes.is_not(None),
@@ -294,9 +339,13 @@ def slot_cause(kind: TypeTerms, now: datetime) -> ColumnElement[Any]:
             ),
             "booking_window",
         ),
-        (_buffer_clash(kind), "buffer"),
-        *((period_at_limit(rule, period), _CAP_CAUSES[period]) for rule, period in CAPS),
-        (slots.duration_minutes < kind.duration_minutes, "too_short"),
+        (_buffer_clash(shape), "buffer"),
+        # The cheap test of the provider's own column first: most providers have no cap.
+        *(
+            (and_(providers[rule].is_not(None), period_at_limit(rule, period)), _CAP_CAUSES[period])
+            for rule, period in CAPS
+        ),
+        (slots.duration_minutes < bindparam("duration", type_=Integer()), "too_short"),
     ]
     return case(*whens, else_=None)
 
@@ -312,62 +361,60 @@ class _Matching:
         return and_(self.offers, self.licensed, self.speaks)
 
 
-def _matching(request: FindRequest) -> _Matching:
+def _matching(shape: Shape) -> _Matching:
     providers = PROVIDERS_TABLE.c
     return _Matching(
-        offers=offers_type(providers.appointment_type_keys, request.appointment_type.key),
+        offers=offers_type(providers.appointment_type_keys, bindparam("key", type_=String())),
         licensed=(
-            json_list_has(providers.licensed_states, request.licensed_state)
-            if request.licensed_state
+            json_list_has(providers.licensed_states, bindparam("state", type_=String()))
+            if shape.licence
             else true()
         ),
         speaks=(
-            json_list_has_primary(providers.languages, request.language)
-            if request.language
+            json_list_has_primary(providers.languages, bindparam("language", type_=String()))
+            if shape.language
             else true()
         ),
     )
 
 
-def _in_scope(request: FindRequest) -> list[ColumnElement[bool]]:
+def _in_scope(shape: Shape) -> list[ColumnElement[bool]]:
     providers = PROVIDERS_TABLE.c
     conditions: list[ColumnElement[bool]] = [providers.active.is_(True)]
-    if request.provider_ids is not None:
-        conditions.append(
-            providers.id.in_(request.provider_ids) if request.provider_ids else false()
-        )
+    if shape.providers:
+        conditions.append(providers.id.in_(bindparam("provider_ids", expanding=True)))
     return conditions
 
 
-def _slots_in_range(request: FindRequest, zone: ZoneInfo, now: datetime) -> list[Any]:
+def _slots_in_range() -> list[Any]:
     """The candidate slots: of the type (or of none), starting in range and after now."""
     slots = SLOTS_TABLE.c
+    when = slots.start_time.type
     return [
-        slots.start_time >= day_start(request.start_date, zone),
-        slots.start_time < day_end(request.end_date, zone),
-        slots.start_time > now,
-        or_(
-            slots.appointment_type.is_(None),
-            slots.appointment_type == request.appointment_type.key,
-        ),
+        slots.start_time >= bindparam("window_start", type_=when),
+        slots.start_time < bindparam("window_end", type_=when),
+        slots.start_time > _now(),
+        or_(slots.appointment_type.is_(None), slots.appointment_type == bindparam("key")),
     ]
 
 
-def options_statement(request: FindRequest, zone: ZoneInfo, now: datetime) -> Select[Any]:
+@lru_cache(maxsize=64)
+def options_statement(shape: Shape) -> Select[Any]:
     slots = SLOTS_TABLE.c
     conditions = [
-        *_in_scope(request),
-        _matching(request).all,
-        *_slots_in_range(request, zone, now),
-        slot_cause(request.appointment_type, now).is_(None),
+        *_in_scope(shape),
+        _matching(shape).all,
+        *_slots_in_range(),
+        slot_cause(shape).is_(None),
     ]
     base = (
         select(*SLOT_COLUMNS)
         .select_from(SLOTS_TABLE.join(PROVIDERS_TABLE, PROVIDERS_TABLE.c.id == slots.provider_id))
         .where(*conditions)
     )
-    if not request.spread:
-        return base.order_by(slots.start_time, slots.provider_id, slots.id).limit(request.limit)
+    limit = bindparam("limit", type_=Integer())
+    if not shape.spread:
+        return base.order_by(slots.start_time, slots.provider_id, slots.id).limit(limit)
     # Round robin: each provider's first option before anyone's second.
     turn = (
         func.row_number()
@@ -378,23 +425,19 @@ def options_statement(request: FindRequest, zone: ZoneInfo, now: datetime) -> Se
     return (
         select(*(ranked.c[column.key] for column in SLOT_COLUMNS))
         .order_by(ranked.c.turn, ranked.c.start_time, ranked.c.provider_id, ranked.c.id)
-        .limit(request.limit)
+        .limit(limit)
     )
 
 
-def explain_statement(request: FindRequest, zone: ZoneInfo, now: datetime) -> Select[Any]:
+@lru_cache(maxsize=64)
+def explain_statement(shape: Shape) -> Select[Any]:
     """Per provider in scope: its matching flags and its slots in range counted by cause
     (cause NULL: options)."""
     providers, slots = PROVIDERS_TABLE.c, SLOTS_TABLE.c
-    matching = _matching(request)
-    cause = slot_cause(request.appointment_type, now).label("cause")
+    matching = _matching(shape)
     joined = PROVIDERS_TABLE.outerjoin(
         SLOTS_TABLE,
-        and_(
-            slots.provider_id == providers.id,
-            matching.all,
-            *_slots_in_range(request, zone, now),
-        ),
+        and_(slots.provider_id == providers.id, matching.all, *_slots_in_range()),
     )
     per_slot = (
         select(
@@ -403,10 +446,10 @@ def explain_statement(request: FindRequest, zone: ZoneInfo, now: datetime) -> Se
             matching.licensed.label("licensed"),
             matching.speaks.label("speaks"),
             slots.id.label("slot_id"),
-            cause,
+            slot_cause(shape).label("cause"),
         )
         .select_from(joined)
-        .where(*_in_scope(request))
+        .where(*_in_scope(shape))
         .subquery("per_slot")
     )
     keys = (per_slot.c.id, per_slot.c.offers, per_slot.c.licensed, per_slot.c.speaks)
@@ -415,6 +458,27 @@ def explain_statement(request: FindRequest, zone: ZoneInfo, now: datetime) -> Se
         .group_by(*keys, per_slot.c.cause)
         .order_by(per_slot.c.id)
     )
+
+
+def parameters(request: FindRequest, zone: ZoneInfo, now: datetime) -> dict[str, Any]:
+    kind = request.appointment_type
+    values: dict[str, Any] = {
+        "now": now,
+        "window_start": day_start(request.start_date, zone),
+        "window_end": day_end(request.end_date, zone),
+        "key": kind.key,
+        "duration": kind.duration_minutes,
+        "limit": request.limit,
+    }
+    optional = {
+        "type_before": kind.buffer_before_minutes,
+        "type_after": kind.buffer_after_minutes,
+        "state": request.licensed_state,
+        "language": request.language,
+        "provider_ids": list(request.provider_ids) if request.provider_ids is not None else None,
+    }
+    values.update({name: value for name, value in optional.items() if value is not None})
+    return values
 
 
 def _by_start(rows: Sequence[Row]) -> list[Row]:
@@ -451,10 +515,11 @@ async def find_availability(
 ) -> FindResult:
     """The earliest options in start order (ties by provider id); with ``explain``, why
     each provider in scope without an option has none."""
-    moment = now or now_utc()
-    rows = await read_rows(session, options_statement(request, zone, moment))
+    shape = Shape.of(request)
+    values = parameters(request, zone, now or now_utc())
+    rows = await read_rows(session, options_statement(shape), values)
     result = FindResult(options=_by_start(rows))
     if request.explain:
-        explain_rows = await read_rows(session, explain_statement(request, zone, moment))
+        explain_rows = await read_rows(session, explain_statement(shape), values)
         result.unavailable_providers = explained(cast(Sequence[Any], explain_rows))
     return result
