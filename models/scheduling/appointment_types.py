@@ -86,6 +86,21 @@ async def all_keys(session: AsyncSession) -> frozenset[str]:
     return frozenset(row[0] for row in await read_rows(session, select(AppointmentType.key)))
 
 
+async def type_buffers(session: AsyncSession, key: Any) -> tuple[int | None, int | None]:
+    """The buffers (before, after) a type sets instead of the provider's; None: not set."""
+    if not isinstance(key, str):
+        return None, None
+    rows = await read_rows(
+        session,
+        select(AppointmentType.buffer_before_minutes, AppointmentType.buffer_after_minutes).where(
+            AppointmentType.key == key
+        ),
+    )
+    if not rows:
+        return None, None
+    return rows[0].buffer_before_minutes, rows[0].buffer_after_minutes
+
+
 def check_key_in(
     errors: FieldErrors, value: Any, keys: Collection[str], name: str = "appointment_type"
 ) -> None:

@@ -279,10 +279,12 @@ async def rule_errors(
     now: datetime,
     *,
     seats_claimed: int = 0,
+    buffers: tuple[int | None, int | None] = (None, None),
 ) -> list[str]:
     """Messages for ``available_slot_id`` of every rule booking ``slot`` now would break.
 
-    ``seats_claimed``: seats of this booking already counted in ``booked_count``.
+    ``seats_claimed``: seats of this booking already counted in ``booked_count``;
+    ``buffers``: (before, after) of the appointment type, each replacing the provider's.
     """
     rules = BookingRules.of(provider)
     messages: list[str] = []
@@ -292,9 +294,12 @@ async def rule_errors(
     window = rules.booking_window_days
     if window is not None and slot.start_time >= now + timedelta(days=window):
         messages.append(f"is beyond the booking window of {window} days")
-    if rules.buffer_before_minutes is not None or rules.buffer_after_minutes is not None:
-        before = timedelta(minutes=rules.buffer_before_minutes or 0)
-        after = timedelta(minutes=rules.buffer_after_minutes or 0)
+    type_before, type_after = buffers
+    buffer_before = type_before if type_before is not None else rules.buffer_before_minutes
+    buffer_after = type_after if type_after is not None else rules.buffer_after_minutes
+    if buffer_before is not None or buffer_after is not None:
+        before = timedelta(minutes=buffer_before or 0)
+        after = timedelta(minutes=buffer_after or 0)
         clash = await session.execute(
             select(AvailableSlot.id)
             .where(

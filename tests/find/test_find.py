@@ -8,7 +8,8 @@ from sqlalchemy import update
 
 from models.platform.entities import AvailableSlot, Hold, HoldStatus, TimeOff
 from models.scheduling import appointment_types
-from tests.factories import iso
+from tests.bookings.helpers import book_body
+from tests.factories import BOOKS, iso
 from tests.find.helpers import FIND, FIND_QUERY, at, day_after, matched_provider
 from tests.graphql.helpers import extensions, gql
 from tests.graphql.test_statement_count import counted_statements
@@ -256,3 +257,46 @@ async def test_a_fixed_few_statements_whatever_the_number_of_providers(
         counts.append(len(statements))
     # Authentication, the type, the options, the explanation.
     assert counts[0] == counts[1] <= 4, [text[:50] for text in statements]
+
+
+async def test_a_types_buffers_apply_to_find_and_to_booking_alike(client, auth, factory, session):
+    await _type(session, minutes=30, buffer_after_minutes=60)
+    day = day_after(3)
+    provider = await matched_provider(session, "Plain")  # no buffers of its own
+    provider_id = provider.id
+    first = await factory.slot(provider, start=at(day, 9), appointment_type="intake")
+    near = (await factory.slot(provider, start=at(day, 10, 30), appointment_type="intake")).id
+    patients = [(await factory.patient(f"P{i}", "Buffer")).id for i in range(2)]
+    booked = await client.post(
+        BOOKS, json=book_body(first.id, patients[0], appointment_type="intake"), headers=auth
+    )
+    assert booked.status_code == 201, booked.text
+    params = {
+        "appointment_type": "intake",
+        "start_date": day.isoformat(),
+        "end_date": day.isoformat(),
+        "explain": True,
+    }
+    body = (await client.get(FIND, params=params, headers=auth)).json()
+    assert body == {
+        "options": [],
+        "unavailable_providers": [
+            {
+                "provider_id": provider_id,
+                "ruled_out": None,
+                "slot_counts": {"full": 1, "buffer": 1},
+            }
+        ],
+    }
+    refused = await client.post(
+        BOOKS, json=book_body(near, patients[1], appointment_type="intake"), headers=auth
+    )
+    assert refused.status_code == 422
+    assert refused.json() == {
+        "errors": {"available_slot_id": ["is within the buffer of another appointment"]}
+    }
+    # Without the type, the provider's own rules (no buffers) let the same gap be booked.
+    other = (await factory.slot(provider, start=at(day, 10, 10), minutes=15)).id
+    assert (
+        await client.post(BOOKS, json=book_body(other, patients[1]), headers=auth)
+    ).status_code == 201
