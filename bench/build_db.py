@@ -107,6 +107,13 @@ def _meta_rows(slots: int, token: str, first_day: date) -> list[tuple[str, str]]
     ]
 
 
+# Licences for find: a quarter of the providers in California, a quarter also in New York.
+LICENCES_SQL = (
+    "UPDATE providers SET licensed_states = CASE id % 4 WHEN 0 THEN '[\"CA\"]' "
+    "WHEN 1 THEN '[\"CA\", \"NY\"]' WHEN 2 THEN '[\"TX\"]' ELSE '[]' END"
+)
+
+
 def provider_count(slots: int) -> int:
     return max(1, slots // SLOTS_PER_PROVIDER)
 
@@ -255,6 +262,7 @@ def _sqlite_build(target: Target, slots: int, first_day: date, token: str) -> No
         for _name, sql in indexes:
             connection.execute(sql)
         connection.execute("BEGIN")
+        connection.execute(LICENCES_SQL)
         connection.execute("CREATE TABLE bench_meta (key TEXT PRIMARY KEY, value TEXT)")
         connection.executemany(
             "INSERT INTO bench_meta VALUES (?, ?)", _meta_rows(slots, token, first_day)
@@ -447,6 +455,7 @@ async def _pg_build(target: Target, slots: int, first_day: date, token: str) -> 
                 await connection.execute(
                     f'ALTER TABLE available_slots ADD CONSTRAINT "{name}" {definition}'
                 )
+            await connection.execute(LICENCES_SQL.replace("END", "END::json"))
             await connection.execute("CREATE TABLE bench_meta (key text PRIMARY KEY, value text)")
             await connection.executemany(
                 "INSERT INTO bench_meta VALUES ($1, $2)", _meta_rows(slots, token, first_day)

@@ -108,6 +108,23 @@ FROM available_slots s CROSS JOIN bookings b
 WHERE b.available_slot_id = s.id
 ORDER BY s.start_time, b.id LIMIT $1 OFFSET $2
 """
+# Find: the earliest open slots of a type over a range, across licensed providers who
+# offer it (seats net of unexpired holds, no time off, long enough), start order.
+FIND_SQL = f"""
+SELECT {SLOT_COLUMNS}
+FROM available_slots s JOIN providers p ON p.id = s.provider_id
+WHERE s.start_time >= $1 AND s.start_time < $2 AND s.start_time > $3
+  AND (s.appointment_type IS NULL OR s.appointment_type = $4) AND s.duration_minutes >= $5
+  AND p.active AND NOT s.admin_closed
+  AND (json_array_length(p.appointment_type_keys) = 0 OR {{has:p.appointment_type_keys:$4}})
+  AND {{has:p.licensed_states:$6}}
+  AND NOT EXISTS (SELECT 1 FROM time_offs t WHERE t.provider_id = s.provider_id
+                  AND t.start_time < s.end_time AND t.end_time > s.start_time)
+  AND s.booked_count + (SELECT count(*) FROM holds h WHERE h.available_slot_id = s.id
+                        AND h.status = 'held' AND h.expires_at > $3) < s.capacity
+ORDER BY s.start_time, s.provider_id, s.id LIMIT $7
+"""
+FIND_TYPE_SQL = "SELECT duration_minutes FROM appointment_types WHERE key = $1 AND active"
 COUNT_SLOTS_SQL = "SELECT count(*) FROM available_slots WHERE start_time >= $1 AND start_time < $2"
 COUNT_BOOKS_SQL = "SELECT count(*) FROM bookings"
 
@@ -245,6 +262,8 @@ class Floor:
                 return await self.get_slot(int(path[17:]))
             if path == "/books":
                 return await self.list_books(params)
+            if path == "/find":
+                return await self.find(params)
         elif method == "POST":
             data = orjson.loads(body) if body else {}
             if path == "/available_slots":
@@ -285,6 +304,18 @@ class Floor:
         rows = await self.db.fetch(SEARCH_SQL, *args, duration, size, (page - 1) * size)
         total = rows[0][0] if rows else 0
         return 200, [_slot(row, 1) for row in rows], _page_headers(total, page, size)
+
+    async def find(self, params: dict[str, str]) -> Reply:
+        kind, state = params.get("appointment_type", ""), params.get("licensed_state", "")
+        start, end = _midnight(_day(params, "start_date")), _midnight(_day(params, "end_date"))
+        types = await self.db.fetch(FIND_TYPE_SQL, kind)
+        if not types or not state:
+            raise Invalid(422, {"appointment_type": ["is not included in the list"]})
+        args = (self.db.ts(start), self.db.ts(end + timedelta(days=1)))
+        now = self.db.ts(datetime.now(UTC))
+        limit = _int(params, "limit", 10)
+        rows = await self.db.fetch(FIND_SQL, *args, now, kind, types[0][0], state, limit)
+        return 200, {"options": [_slot(row) for row in rows]}, []
 
     async def get_slot(self, slot_id: int) -> Reply:
         rows = await self.db.fetch(GET_SQL, slot_id)

@@ -18,15 +18,19 @@ import aiosqlite
 import asyncpg
 
 PLACEHOLDER = re.compile(r"\$(\d+)")
+# {has:column:$n}: the JSON list in column holds the text parameter $n.
+JSON_HAS = re.compile(r"\{has:([\w.]+):(\$\d+)\}")
 TIMESTAMP = re.compile(r"\{ts:([\w.]+)\}")
 
 
 def sqlite_sql(sql: str) -> str:
     sql = TIMESTAMP.sub(r"strftime('%Y-%m-%dT%H:%M:%fZ', \1)", sql)
+    sql = JSON_HAS.sub(r"EXISTS (SELECT 1 FROM json_each(\1) WHERE value = \2)", sql)
     return PLACEHOLDER.sub(r"?\1", sql)
 
 
 def postgres_sql(sql: str) -> str:
+    sql = JSON_HAS.sub(r"jsonb_exists(\1::jsonb, \2::text)", sql)
     return TIMESTAMP.sub(
         r"""to_char(\1 AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')""", sql
     )

@@ -254,6 +254,21 @@ async def list_books(data: BenchData, target: str, _duration: float) -> Plan | N
     )
 
 
+async def find_earliest(data: BenchData, target: str, _duration: float) -> Plan | None:
+    """The earliest 10 options of one type over 14 days, licensed in California."""
+    base = _base(target)
+
+    def build(index: int) -> Request:
+        start, _end = week_of(data, index)
+        end = start + timedelta(days=13)
+        query = (
+            f"appointment_type=therapy&start_date={start}&end_date={end}&licensed_state=CA&limit=10"
+        )
+        return Request("GET", f"{base}/find?{query}")
+
+    return Plan(build)
+
+
 WORKLOADS: tuple[Workload, ...] = (
     Workload("rest_list", "REST list page (50, with providers)", rest_list),
     Workload("gql_list", "GraphQL list page (50)", graphql_list, ("api", "floor", "defaults")),
@@ -266,4 +281,5 @@ WORKLOADS: tuple[Workload, ...] = (
     Workload("weekly_series", "REST weekly series, 1 year", weekly_series),
     Workload("book", "REST book a slot", book_slot),
     Workload("list_books", "REST list books page (50)", list_books),
+    Workload("find_earliest", "REST find: earliest 10, 14 days, licence", find_earliest),
 )

@@ -18,11 +18,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from common.settings import Settings
 from models.booking.bookings import BookingInput, create_booking
 from models.platform.db import write_transaction
-from models.platform.entities import AvailableSlot, Patient, Provider, Role, User
+from models.platform.entities import (
+    AppointmentType,
+    AvailableSlot,
+    Patient,
+    Provider,
+    Role,
+    User,
+)
 from models.platform.errors import Conflict
 from models.platform.timeutil import now_utc
 from models.platform.users import create_user, issue_token
-from models.scheduling import people
+from models.scheduling import appointment_types, people
 from models.scheduling.slots import SlotInput, SlotView, create_single_slot
 
 PROVIDERS = (
@@ -30,6 +37,20 @@ PROVIDERS = (
     ("Dr. Omar", "Haddad", "Europe/London"),
     ("Dr. Mei", "Chen", "America/Los_Angeles"),
 )
+# What each demo provider is matched on: licences, languages, types offered (none: all).
+MATCHING = (
+    {"licensed_states": ["NY", "NJ"], "languages": ["en", "es-MX"]},
+    {"licensed_states": ["NY"], "languages": ["en", "ar"], "appointment_type_keys": ["therapy"]},
+    {"licensed_states": ["CA", "NV"], "languages": ["en", "zh-Hans", "es"]},
+)
+# A type of the demo's own, beside the six the catalog starts with.
+INTAKE = {
+    "key": "intake",
+    "name": "Intake",
+    "duration_minutes": 50,
+    "buffer_after_minutes": 10,
+    "modes": ["video", "in_person"],
+}
 PATIENTS = (("Alex", "Rivera"), ("Sam", "Okafor"), ("Priya", "Nair"), ("Jordan", "Lee"))
 TYPES = ("therapy", "consultation", "follow_up", "medication_review")
 # Slot start hours (UTC) of each demo provider's day, and their length.
@@ -88,9 +109,13 @@ async def prepare_demo(session: AsyncSession, *, today: date | None = None) -> D
 
 
 async def _create_people(session: AsyncSession) -> tuple[list[Provider], list[Patient]]:
+    if not await session.scalar(select(AppointmentType.id).where(AppointmentType.key == "intake")):
+        await appointment_types.create_type(session, INTAKE)
     providers = [
-        await people.create_provider(session, first_name=first, last_name=last, time_zone=tz)
-        for first, last, tz in PROVIDERS
+        await people.create_provider(
+            session, first_name=first, last_name=last, time_zone=tz, matching=matching
+        )
+        for (first, last, tz), matching in zip(PROVIDERS, MATCHING, strict=True)
     ]
     patients = [
         await people.create_patient(session, first_name=first, last_name=last)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.types import Info
@@ -22,6 +22,11 @@ from gql.types import Patient, Provider
 from models.platform.entities import Patient as PatientRow
 from models.platform.entities import Provider as ProviderRow
 from models.scheduling import people
+from models.scheduling.provider_matching import MATCHING_FIELDS
+
+TYPE_KEYS_DESCRIPTION = "Keys of the appointment types offered; empty: every type."
+STATES_DESCRIPTION = "Two-letter US state and territory codes the provider is licensed in."
+LANGUAGES_DESCRIPTION = "BCP 47 language tags spoken, like es-MX."
 
 
 @strawberry.input(description="A provider to add.")
@@ -30,6 +35,15 @@ class CreateProviderInput:
     last_name: str = strawberry.field(description="Family name.")
     time_zone: str | None = strawberry.field(
         default=None, description="IANA name; defaults to the clinic time zone."
+    )
+    appointment_type_keys: list[str] | None = strawberry.field(
+        default=strawberry.UNSET, description=TYPE_KEYS_DESCRIPTION
+    )
+    licensed_states: list[str] | None = strawberry.field(
+        default=strawberry.UNSET, description=STATES_DESCRIPTION
+    )
+    languages: list[str] | None = strawberry.field(
+        default=strawberry.UNSET, description=LANGUAGES_DESCRIPTION
     )
 
 
@@ -58,6 +72,14 @@ class BookingRulesInput:
         default=strawberry.UNSET,
         description="No rescheduling this close to the appointment's start (unless overridden).",
     )
+    max_bookings_per_week: int | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Bookings per week (from Monday) in the provider's time zone; null: none.",
+    )
+    max_bookings_per_month: int | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Bookings per calendar month in the provider's time zone; null: none.",
+    )
 
 
 @strawberry.input(description="Only the fields given change.")
@@ -68,6 +90,24 @@ class UpdateProviderInput:
     booking_rules: BookingRulesInput | None = strawberry.field(
         default=None, description="Booking rules to change."
     )
+    appointment_type_keys: list[str] | None = strawberry.field(
+        default=strawberry.UNSET, description=TYPE_KEYS_DESCRIPTION + " Replaces the list."
+    )
+    licensed_states: list[str] | None = strawberry.field(
+        default=strawberry.UNSET, description=STATES_DESCRIPTION + " Replaces the list."
+    )
+    languages: list[str] | None = strawberry.field(
+        default=strawberry.UNSET, description=LANGUAGES_DESCRIPTION + " Replaces the list."
+    )
+
+
+def _matching(input: CreateProviderInput | UpdateProviderInput) -> dict[str, Any]:
+    """The matching lists sent; null is the empty list."""
+    return {
+        name: getattr(input, name) or []
+        for name in MATCHING_FIELDS
+        if getattr(input, name) is not strawberry.UNSET
+    }
 
 
 @strawberry.input(description="A patient to add.")
@@ -172,6 +212,7 @@ class PeopleMutation:
             last_name=input.last_name,
             time_zone=input.time_zone,
             default_time_zone=info.context.settings.clinic_time_zone,
+            matching=_matching(input),
         )
         return Provider.from_row(row)
 
@@ -200,6 +241,7 @@ class PeopleMutation:
                 if input.booking_rules is not None
                 else None
             ),
+            matching=_matching(input),
         )
         return Provider.from_row(row)
 

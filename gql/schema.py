@@ -12,9 +12,11 @@ from strawberry.types import ExecutionContext
 
 from common.settings import Settings
 from gql.access import AdminOnly
+from gql.appointment_types import AppointmentTypeMutation, AppointmentTypeQuery
 from gql.batch import BatchMutation, BatchQuery
 from gql.bookings import BookingMutation, BookingQuery
 from gql.errors import DomainErrors
+from gql.find import FindQuery
 from gql.holds import HoldMutation, HoldQuery
 from gql.limits import LimitPolicy, limits_extension
 from gql.live import LiveSubscription
@@ -38,6 +40,8 @@ QUERY_TYPES: tuple[type, ...] = (
     TimeOffQuery,
     WebhookQuery,
     NodeQuery,
+    AppointmentTypeQuery,
+    FindQuery,
 )
 MUTATION_TYPES: tuple[type, ...] = (
     SlotMutation,
@@ -48,6 +52,7 @@ MUTATION_TYPES: tuple[type, ...] = (
     HoldMutation,
     TimeOffMutation,
     WebhookMutation,
+    AppointmentTypeMutation,
 )
 
 Query = strawberry.type(

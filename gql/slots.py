@@ -143,7 +143,8 @@ class SlotQuery:
         settings = info.context.settings
         wanted = filter or AvailableSlotFilter()
         errors = FieldErrors()
-        filters = slot_ops.checked_slot_filters(
+        filters = await slot_ops.checked_slot_filters(
+            info.context.session,
             errors,
             provider_id=wanted.provider_id,
             start_date=wanted.start_date,

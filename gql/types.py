@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import base64
 import binascii
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import Enum
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 import strawberry
 from graphql import GraphQLError, StringValueNode, ValueNode, print_ast
-from sqlalchemy import Row
+from sqlalchemy import Row, select
+from strawberry.dataloader import DataLoader
 from strawberry.exceptions import StrawberryInputCoercionError
 from strawberry.types.scalar import ScalarDefinition
 
@@ -161,6 +163,12 @@ class BookingRules:
         description="No rescheduling this close to the appointment's start, unless "
         "overrideRules (recorded in the audit)."
     )
+    max_bookings_per_week: int | None = strawberry.field(
+        description="Bookings (one per seat) per week, from Monday, in the provider's time zone."
+    )
+    max_bookings_per_month: int | None = strawberry.field(
+        description="Bookings (one per seat) per calendar month in the provider's time zone."
+    )
 
     @classmethod
     def of(cls, source: Any, prefix: str = "") -> BookingRules:
@@ -183,6 +191,8 @@ _RULE_FIELDS = (
     "max_bookings_per_day",
     "cancellation_cutoff_minutes",
     "reschedule_cutoff_minutes",
+    "max_bookings_per_week",
+    "max_bookings_per_month",
 )
 _NO_RULE_VALUES = (None,) * len(_RULE_FIELDS)
 
@@ -208,9 +218,25 @@ class Provider(Node):
         description="What a patient may book of this provider."
     )
 
+    @strawberry.field(
+        description="Keys of the appointment types the provider offers; empty: every type."
+    )
+    async def appointment_type_keys(self, info: strawberry.Info) -> list[str]:
+        return list((await _matching_of(self, info)).appointment_type_keys)
+
+    @strawberry.field(description="Two-letter US state and territory codes licensed in.")
+    async def licensed_states(self, info: strawberry.Info) -> list[str]:
+        return list((await _matching_of(self, info)).licensed_states)
+
+    @strawberry.field(
+        description="BCP 47 language tags spoken (a filter matches the primary subtag)."
+    )
+    async def languages(self, info: strawberry.Info) -> list[str]:
+        return list((await _matching_of(self, info)).languages)
+
     @classmethod
     def from_row(cls, row: ProviderRow | Any) -> Provider:
-        return cls(
+        provider = cls(
             id=row.id,
             first_name=row.first_name,
             last_name=row.last_name,
@@ -218,6 +244,54 @@ class Provider(Node):
             active=row.active,
             booking_rules=BookingRules.of(row),
         )
+        provider.__dict__["_matching"] = Matching.of(row)
+        return provider
+
+
+@dataclass(frozen=True, slots=True)
+class Matching:
+    """What a provider is matched on, as stored."""
+
+    appointment_type_keys: tuple[str, ...]
+    licensed_states: tuple[str, ...]
+    languages: tuple[str, ...]
+
+    @classmethod
+    def of(cls, row: Any) -> Matching:
+        return cls(
+            tuple(row.appointment_type_keys or ()),
+            tuple(row.licensed_states or ()),
+            tuple(row.languages or ()),
+        )
+
+
+async def _load_matching(session: Any, ids: list[int]) -> list[Matching]:
+    rows = await session.execute(
+        select(
+            ProviderRow.id,
+            ProviderRow.appointment_type_keys,
+            ProviderRow.licensed_states,
+            ProviderRow.languages,
+        ).where(ProviderRow.id.in_(ids))
+    )
+    found = {row.id: Matching.of(row) for row in rows}
+    return [found.get(provider_id, Matching((), (), ())) for provider_id in ids]
+
+
+async def _matching_of(provider: Provider, info: strawberry.Info) -> Matching:
+    """From the provider's row when it was read whole; else one batched read a request
+    (a slot row carries only the provider's names and rules)."""
+    known = provider.__dict__.get("_matching")
+    if known is not None:
+        return cast(Matching, known)
+    loaders = info.context.loaders
+    loader = loaders.get("provider_matching")
+    if loader is None:
+        session = info.context.session
+        loader = loaders["provider_matching"] = DataLoader(
+            lambda ids: _load_matching(session, list(ids))
+        )
+    return cast(Matching, await loader.load(provider.id))
 
 
 @strawberry.type(description="A person who books slots.")

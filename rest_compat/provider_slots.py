@@ -64,7 +64,8 @@ async def list_provider_available_slots(
 ) -> Response:
     errors = FieldErrors()
     paging = page_request(settings, page, page_size, errors)
-    filters = slot_ops.checked_slot_filters(
+    filters = await slot_ops.checked_slot_filters(
+        session,
         errors,
         provider_id=provider_id,
         start_date=start_date,

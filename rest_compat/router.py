@@ -3,9 +3,11 @@
 from fastapi import APIRouter
 
 from rest_compat import (
+    appointment_types,
     batch,
     books,
     calendar,
+    find,
     holds,
     provider_slots,
     slots,
@@ -29,4 +31,6 @@ def legacy_router() -> APIRouter:
     router.include_router(holds.router)
     router.include_router(time_offs.router)
     router.include_router(webhooks.router)
+    router.include_router(appointment_types.router)
+    router.include_router(find.router)
     return router

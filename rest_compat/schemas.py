@@ -20,7 +20,12 @@ TIMESTAMP_EXAMPLE = "2030-10-27T14:00:00.000Z"
 
 ID_SCHEMA: dict[str, Any] = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
 DATE_SCHEMA: dict[str, Any] = {"type": "string", "format": "date"}
-APPOINTMENT_TYPE_SCHEMA: dict[str, Any] = {"type": "string", "enum": list(APPOINTMENT_TYPES)}
+# Any active type's key (the catalog at /appointment_types); it starts with the legacy six.
+APPOINTMENT_TYPE_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "pattern": "^[a-z][a-z0-9_]{0,39}$",
+    "examples": list(APPOINTMENT_TYPES),
+}
 RECURRENCE_PATTERN_SCHEMA: dict[str, Any] = {"type": "string", "enum": list(RECURRENCE_PATTERNS)}
 STATUS_SCHEMA: dict[str, Any] = {
     "type": "string",

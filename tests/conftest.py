@@ -24,6 +24,7 @@ from clinic_availability.migrate import upgrade
 from common.settings import Settings
 from models.platform.db import create_engine
 from models.platform.entities import Base
+from models.scheduling.appointment_types import LEGACY_TYPES
 from tests.factories import Factory
 
 BACKENDS = ("sqlite", "postgresql")
@@ -42,12 +43,13 @@ def _async_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-async def _admin_execute(url: str, statement: str) -> None:
+async def _admin_execute(url: str, *statements: str) -> None:
     engine = create_engine(url)
     try:
         async with engine.connect() as conn:
             await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.exec_driver_sql(statement)
+            for statement in statements:
+                await conn.exec_driver_sql(statement)
     finally:
         await engine.dispose()
 
@@ -77,6 +79,11 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 TABLES = ", ".join(table.name for table in reversed(Base.metadata.sorted_tables))
+# The catalog rows the migration starts with, put back after each truncation.
+LEGACY_TYPE_ROWS = ", ".join(
+    f"('{key}', '{name}', {minutes}, '[\"video\", \"phone\", \"in_person\"]', true)"
+    for key, name, minutes in LEGACY_TYPES
+)
 
 
 @pytest.fixture(params=BACKENDS)
@@ -93,7 +100,14 @@ def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
         shutil.copyfile(template, target)
         return f"sqlite+aiosqlite:///{target}"
     url: str = request.getfixturevalue("postgres_url")
-    asyncio.run(_admin_execute(url, f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+    asyncio.run(
+        _admin_execute(
+            url,
+            f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE",
+            "INSERT INTO appointment_types (key, name, duration_minutes, modes, active) "
+            f"VALUES {LEGACY_TYPE_ROWS}",
+        )
+    )
     return url
 
 

@@ -47,11 +47,11 @@ from models.platform.errors import (
 )
 from models.platform.pagination import Page, PageRequest, keyset_order, keyset_past
 from models.platform.timeutil import day_end, day_start, now_utc
+from models.scheduling.appointment_types import check_appointment_type, type_buffers
 from models.scheduling.availability import slot_open_clause
 from models.scheduling.booking_rules import BookingRules, cutoff_error, rule_errors
 from models.scheduling.slots import (
     UNSET,
-    check_appointment_type,
     check_filters,
 )
 
@@ -312,19 +312,23 @@ async def _patient_booked(session: AsyncSession, slot_id: int, patient_id: int) 
     return bool((await session.execute(stmt)).scalar())
 
 
-async def _check_rules(session: AsyncSession, slot: AvailableSlot, now: datetime) -> None:
-    """422 on ``available_slot_id`` for each booking rule of the provider this breaks.
+async def _check_rules(
+    session: AsyncSession, slot: AvailableSlot, now: datetime, appointment_type: str | None
+) -> None:
+    """422 on ``available_slot_id`` for each booking rule of the provider this breaks
+    (buffers: the appointment type's where it sets them).
 
     The provider row is locked (PostgreSQL), so concurrent bookings of one provider check
     buffers and the daily limit one after another.
     """
     provider = await session.get(Provider, slot.provider_id, populate_existing=True)
     assert provider is not None
-    if not BookingRules.of(provider).any:
+    buffers = await type_buffers(session, appointment_type)
+    if not BookingRules.of(provider).any and buffers == (None, None):
         return
     await session.get(Provider, slot.provider_id, with_for_update=True, populate_existing=True)
     # The seat was claimed just before: it is not yet one of the day's other bookings.
-    messages = await rule_errors(session, slot, provider, now, seats_claimed=1)
+    messages = await rule_errors(session, slot, provider, now, seats_claimed=1, buffers=buffers)
     if messages:
         raise ValidationFailed({"available_slot_id": messages})
 
@@ -355,7 +359,7 @@ async def create_booking(
     slot_id = _id_field(errors, "available_slot_id", data.available_slot_id)
     patient_id = _id_field(errors, "patient_id", data.patient_id)
     hold_id = None if _blank(data.hold_id) else _id_field(errors, "hold_id", data.hold_id)
-    check_appointment_type(errors, data.appointment_type)
+    await check_appointment_type(session, errors, data.appointment_type)
     notes = _text_field(errors, "notes", data.notes, notes_max_length)
     override = _override_flag(errors, data.override_rules)
     try:
@@ -374,7 +378,9 @@ async def create_booking(
             if await _patient_booked(session, slot.id, patient_id):
                 raise ValidationFailed.one("patient_id", "has already been taken")
             if not override:
-                await _check_rules(session, slot, moment)
+                await _check_rules(
+                    session, slot, moment, data.appointment_type or slot.appointment_type
+                )
             booking = Booking(
                 available_slot_id=slot.id,
                 patient_id=patient_id,
@@ -601,7 +607,7 @@ async def reschedule_booking(
             if await _patient_booked(session, target.id, booking.patient_id):
                 raise ValidationFailed.one("patient_id", "has already been taken")
             if not override:
-                await _check_rules(session, target, moment)
+                await _check_rules(session, target, moment, booking.appointment_type)
             booking.available_slot_id = target.id
             booking.rescheduled_from_slot_id = old.id
             booking.reschedule_count = booking.reschedule_count + 1

@@ -23,6 +23,7 @@ from models.platform.base import utcnow
 from models.platform.db import in_write_transaction, write_transaction
 from models.platform.entities import (
     ApiToken,
+    AppointmentType,
     AuditEntry,
     AvailableSlot,
     Booking,
@@ -49,6 +50,7 @@ AUDITED: dict[type[Any], str] = {
     ApiToken: "api_token",
     Hold: "hold",
     TimeOff: "time_off",
+    AppointmentType: "appointment_type",
 }
 # Bookkeeping columns: never reported as changed, and a change to only these is no change.
 IGNORED_FIELDS = frozenset({"id", "created_at", "updated_at", "last_used_at"})

@@ -53,6 +53,7 @@ class BookingStatus(enum.StrEnum):
 # must never reach a query, where the driver would refuse it).
 MAX_ID = 2**31 - 1
 
+# The keys the appointment type catalog (AppointmentType) starts with.
 APPOINTMENT_TYPES: tuple[str, ...] = (
     "therapy",
     "consultation",
@@ -62,6 +63,8 @@ APPOINTMENT_TYPES: tuple[str, ...] = (
     "medication_review",
 )
 RECURRENCE_PATTERNS: tuple[str, ...] = ("daily", "weekly", "biweekly", "monthly", "custom")
+# How an appointment of a type may take place.
+APPOINTMENT_MODES: tuple[str, ...] = ("video", "phone", "in_person")
 
 
 def _enum_column(kind: type[enum.StrEnum], name: str) -> Enum:
@@ -93,6 +96,36 @@ class Provider(TimestampMixin, Base):
     # How late a booking may still be cancelled or moved; None means any time before it.
     cancellation_cutoff_minutes: Mapped[int | None] = mapped_column(Integer)
     reschedule_cutoff_minutes: Mapped[int | None] = mapped_column(Integer)
+    max_bookings_per_week: Mapped[int | None] = mapped_column(Integer)
+    max_bookings_per_month: Mapped[int | None] = mapped_column(Integer)
+    # What a provider is matched on (JSON lists of text). No type keys: every type.
+    appointment_type_keys: Mapped[list[str]] = mapped_column(
+        JSON, default=list, server_default=text("'[]'")
+    )
+    licensed_states: Mapped[list[str]] = mapped_column(
+        JSON, default=list, server_default=text("'[]'")
+    )
+    languages: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
+
+
+class AppointmentType(TimestampMixin, Base):
+    """A kind of appointment; ``key`` is the text every ``appointment_type`` field carries."""
+
+    __tablename__ = "appointment_types"
+    __table_args__ = (
+        CheckConstraint("duration_minutes >= 1", name="duration_positive"),
+        UniqueConstraint("key", name="uq_appointment_types_key"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(100))
+    duration_minutes: Mapped[int] = mapped_column(Integer)
+    # Override the provider's buffers for appointments of this type; None: the provider's.
+    buffer_before_minutes: Mapped[int | None] = mapped_column(Integer)
+    buffer_after_minutes: Mapped[int | None] = mapped_column(Integer)
+    modes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
 
 
 class Patient(TimestampMixin, Base):
@@ -251,6 +284,14 @@ class AvailableSlot(TimestampMixin, Base):
     @property
     def provider_reschedule_cutoff_minutes(self) -> int | None:
         return self.provider.reschedule_cutoff_minutes
+
+    @property
+    def provider_max_bookings_per_week(self) -> int | None:
+        return self.provider.max_bookings_per_week
+
+    @property
+    def provider_max_bookings_per_month(self) -> int | None:
+        return self.provider.max_bookings_per_month
 
 
 class Booking(TimestampMixin, Base):

@@ -28,6 +28,7 @@ from models.platform.errors import (
     TimeOffConflict,
 )
 from models.platform.timeutil import format_timestamp, now_utc, parse_timestamp
+from models.scheduling.appointment_types import check_key_in, keys_for
 from models.scheduling.availability import TimeOffSpans, time_off_intervals
 from models.scheduling.bulk import (
     IntervalIndex,
@@ -39,7 +40,6 @@ from models.scheduling.bulk import (
 from models.scheduling.slots import (
     active_booking_exists,
     active_hold_exists,
-    check_appointment_type,
     check_capacity,
     delete_spent_claims,
 )
@@ -128,7 +128,9 @@ def _echo_start(item: Any) -> Any:
     return raw if isinstance(raw, str) and len(raw) <= 64 else None
 
 
-def _validate_item(index: int, item: Any, now: datetime) -> BatchSlot | BatchFailure:
+def _validate_item(
+    index: int, item: Any, now: datetime, type_keys: frozenset[str]
+) -> BatchSlot | BatchFailure:
     errors = FieldErrors()
     if not isinstance(item, dict):
         return BatchFailure(index, None, {"slot": ["is invalid"]})
@@ -148,7 +150,7 @@ def _validate_item(index: int, item: Any, now: datetime) -> BatchSlot | BatchFai
     if start is not None and end is not None and end <= start:
         errors.add("end_time", "must be after start time")
     appointment_type = item.get("appointment_type")
-    check_appointment_type(errors, appointment_type)
+    check_key_in(errors, appointment_type, type_keys)
     capacity = check_capacity(errors, item.get("capacity"))
     if errors:
         return BatchFailure(index, _echo_start(item), errors.fields)
@@ -195,7 +197,10 @@ async def create_batch(
     items = _check_list(errors, "slots", slots, max_batch_size)
     errors.raise_if_any()
     assert provider is not None
-    checked = [_validate_item(index, item, now) for index, item in enumerate(items)]
+    type_keys = await keys_for(
+        session, [item.get("appointment_type") for item in items if isinstance(item, dict)]
+    )
+    checked = [_validate_item(index, item, now, type_keys) for index, item in enumerate(items)]
     candidates = [item for item in checked if isinstance(item, BatchSlot)]
     failures = [item for item in checked if isinstance(item, BatchFailure)]
     result = BatchCreation(dry_run=dry_run)

@@ -1,4 +1,5 @@
-"""Per-provider booking rules: minimum notice, booking window, buffers, bookings per day.
+"""Per-provider booking rules: minimum notice, booking window, buffers, bookings per day,
+week (from Monday) and calendar month.
 
 Booking checks a slot against its provider's rules in Python (``rule_errors``); search
 keeps only the slots a patient could take with one SQL condition over every provider's
@@ -10,7 +11,7 @@ stays one statement whatever the page size. An appointment's buffer zone is
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, bindparam, exists, func, not_, or_, select
@@ -31,6 +32,14 @@ RULES: tuple[str, ...] = (
     "buffer_before_minutes",
     "buffer_after_minutes",
     "max_bookings_per_day",
+    "max_bookings_per_week",
+    "max_bookings_per_month",
+)
+# Caps on bookings over a period of the provider's calendar: (rule, period name).
+CAPS: tuple[tuple[str, str], ...] = (
+    ("max_bookings_per_day", "day"),
+    ("max_bookings_per_week", "week"),
+    ("max_bookings_per_month", "month"),
 )
 # How late a booking may be cancelled or rescheduled (minutes before it starts). They
 # guard changes to bookings, not which slots a patient may take, so search ignores them.
@@ -44,6 +53,8 @@ RULE_LIMITS: dict[str, int] = {
     "buffer_before_minutes": 1440,
     "buffer_after_minutes": 1440,
     "max_bookings_per_day": 10_000,
+    "max_bookings_per_week": 70_000,
+    "max_bookings_per_month": 310_000,
 }
 
 
@@ -54,6 +65,8 @@ class BookingRules:
     buffer_before_minutes: int | None = None
     buffer_after_minutes: int | None = None
     max_bookings_per_day: int | None = None
+    max_bookings_per_week: int | None = None
+    max_bookings_per_month: int | None = None
 
     @classmethod
     def of(cls, provider: Provider) -> BookingRules:
@@ -90,6 +103,9 @@ def _add_minutes_sqlite(element: add_minutes, compiler: Any, **kw: Any) -> str:
     )
 
 
+BUFFERS = ("buffer_before_minutes", "buffer_after_minutes")
+
+
 def check_rules_input(errors: FieldErrors, values: dict[str, Any]) -> dict[str, int | None]:
     """Each rule or cutoff sent: a whole number from 0 (1 for the daily limit), or null to
     drop it."""
@@ -103,7 +119,7 @@ def check_rules_input(errors: FieldErrors, values: dict[str, Any]) -> dict[str, 
         if isinstance(value, bool) or not isinstance(value, int):
             errors.add(name, "is invalid")
             continue
-        low = 1 if name in ("max_bookings_per_day", "booking_window_days") else 0
+        low = 0 if name in ("minimum_notice_minutes", *BUFFERS) else 1
         if value < low:
             errors.add(name, f"must be greater than or equal to {low}")
         elif value > RULE_LIMITS[name]:
@@ -158,26 +174,79 @@ def _local_day_sqlite(element: local_day, compiler: Any, **kw: Any) -> str:
     )
 
 
-def _day_at_limit() -> ColumnElement[bool]:
-    """The provider already has ``max_bookings_per_day`` seats booked on the slot's day."""
+class local_week(FunctionElement[Any]):
+    """The Monday starting the week of an instant in a time zone."""
+
+    inherit_cache = True
+
+
+class local_month(FunctionElement[Any]):
+    """The calendar month of an instant in a time zone (comparable for equality)."""
+
+    inherit_cache = True
+
+
+@compiles(local_week, "postgresql")
+def _local_week_pg(element: local_week, compiler: Any, **kw: Any) -> str:
+    instant, zone = list(element.clauses)
+    return (
+        f"CAST(date_trunc('week', {compiler.process(instant, **kw)} AT TIME ZONE "
+        f"{compiler.process(zone, **kw)}) AS DATE)"
+    )
+
+
+@compiles(local_week, "sqlite")
+def _local_week_sqlite(element: local_week, compiler: Any, **kw: Any) -> str:
+    instant, zone = list(element.clauses)
+    day = f"{LOCAL_DAY_FUNCTION}({compiler.process(instant, **kw)}, {compiler.process(zone, **kw)})"
+    return f"date({day}, '-6 days', 'weekday 1')"
+
+
+@compiles(local_month, "postgresql")
+def _local_month_pg(element: local_month, compiler: Any, **kw: Any) -> str:
+    instant, zone = list(element.clauses)
+    return (
+        f"CAST(date_trunc('month', {compiler.process(instant, **kw)} AT TIME ZONE "
+        f"{compiler.process(zone, **kw)}) AS DATE)"
+    )
+
+
+@compiles(local_month, "sqlite")
+def _local_month_sqlite(element: local_month, compiler: Any, **kw: Any) -> str:
+    instant, zone = list(element.clauses)
+    day = f"{LOCAL_DAY_FUNCTION}({compiler.process(instant, **kw)}, {compiler.process(zone, **kw)})"
+    return f"substr({day}, 1, 7)"
+
+
+# Each period's calendar key, and how far apart (minutes) two instants of one period can
+# be at most (a day lasts up to 25 hours): the range keeps the provider index in use.
+PERIODS: dict[str, tuple[type[FunctionElement[Any]], int]] = {
+    "day": (local_day, 26 * 60),
+    "week": (local_week, 8 * 1440),
+    "month": (local_month, 32 * 1440),
+}
+
+
+def period_at_limit(rule: str, period: str) -> ColumnElement[bool]:
+    """The provider already has ``rule`` seats booked in the slot's ``period``."""
     rules = aliased(Provider)
     other = aliased(AvailableSlot)
-    # A day lasts at most 25 hours: the range keeps the provider index in use.
-    near = 26 * 60
+    key, near = PERIODS[period]
+    limit = getattr(rules, rule)
     return (
         select(rules.id)
         .where(
             rules.id == AvailableSlot.provider_id,
-            rules.max_bookings_per_day.is_not(None),
+            limit.is_not(None),
             other.provider_id == AvailableSlot.provider_id,
             other.booked_count > 0,
             other.start_time > add_minutes(AvailableSlot.start_time, -near),
             other.start_time < add_minutes(AvailableSlot.start_time, near),
-            local_day(other.start_time, rules.time_zone)
-            == local_day(AvailableSlot.start_time, rules.time_zone),
+            key(other.start_time, rules.time_zone)
+            == key(AvailableSlot.start_time, rules.time_zone),
         )
-        .group_by(rules.id, rules.max_bookings_per_day)
-        .having(func.sum(other.booked_count) >= rules.max_bookings_per_day)
+        .group_by(rules.id, limit)
+        .having(func.sum(other.booked_count) >= limit)
         .correlate(AvailableSlot)
         .exists()
     )
@@ -205,7 +274,8 @@ def rule_conditions(now: datetime | None = None, *, at: Any = None) -> ColumnEle
         .where(rules.id == AvailableSlot.provider_id, or_(notice, window))
         .correlate(AvailableSlot)
     )
-    return and_(outside, not_(_buffer_clash()), not_(_day_at_limit()))
+    caps = [not_(period_at_limit(rule, period)) for rule, period in CAPS]
+    return and_(outside, not_(_buffer_clash()), *caps)
 
 
 async def rule_errors(
@@ -215,10 +285,12 @@ async def rule_errors(
     now: datetime,
     *,
     seats_claimed: int = 0,
+    buffers: tuple[int | None, int | None] = (None, None),
 ) -> list[str]:
     """Messages for ``available_slot_id`` of every rule booking ``slot`` now would break.
 
-    ``seats_claimed``: seats of this booking already counted in ``booked_count``.
+    ``seats_claimed``: seats of this booking already counted in ``booked_count``;
+    ``buffers``: (before, after) of the appointment type, each replacing the provider's.
     """
     rules = BookingRules.of(provider)
     messages: list[str] = []
@@ -228,9 +300,12 @@ async def rule_errors(
     window = rules.booking_window_days
     if window is not None and slot.start_time >= now + timedelta(days=window):
         messages.append(f"is beyond the booking window of {window} days")
-    if rules.buffer_before_minutes is not None or rules.buffer_after_minutes is not None:
-        before = timedelta(minutes=rules.buffer_before_minutes or 0)
-        after = timedelta(minutes=rules.buffer_after_minutes or 0)
+    type_before, type_after = buffers
+    buffer_before = type_before if type_before is not None else rules.buffer_before_minutes
+    buffer_after = type_after if type_after is not None else rules.buffer_after_minutes
+    if buffer_before is not None or buffer_after is not None:
+        before = timedelta(minutes=buffer_before or 0)
+        after = timedelta(minutes=buffer_after or 0)
         clash = await session.execute(
             select(AvailableSlot.id)
             .where(
@@ -244,22 +319,24 @@ async def rule_errors(
         )
         if clash.first() is not None:
             messages.append("is within the buffer of another appointment")
-    limit = rules.max_bookings_per_day
-    if limit is not None:
-        zone = zone_or_none(provider.time_zone) or zone_or_none("UTC")
-        assert zone is not None
-        day = slot.start_time.astimezone(zone).date()
+    zone = zone_or_none(provider.time_zone) or zone_or_none("UTC")
+    assert zone is not None
+    for rule, period in CAPS:
+        limit = getattr(rules, rule)
+        if limit is None:
+            continue
+        first, last = period_days(slot.start_time.astimezone(zone).date(), period)
         booked = (
             await session.execute(
                 select(func.coalesce(func.sum(AvailableSlot.booked_count), 0)).where(
                     AvailableSlot.provider_id == slot.provider_id,
-                    AvailableSlot.start_time >= day_start(day, zone),
-                    AvailableSlot.start_time < day_end(day, zone),
+                    AvailableSlot.start_time >= day_start(first, zone),
+                    AvailableSlot.start_time < day_end(last, zone),
                 )
             )
         ).scalar_one()
         if int(booked) - seats_claimed >= limit:
-            messages.append(f"exceeds the limit of {limit} bookings per day")
+            messages.append(f"exceeds the limit of {limit} bookings per {period}")
     return messages
 
 
@@ -271,3 +348,15 @@ def cutoff_error(cutoff: int | None, kind: str, starts: datetime, now: datetime)
     if cutoff is None or starts - timedelta(minutes=cutoff) > now:
         return None
     return f"is within the {kind} cutoff of {cutoff} minutes"
+
+
+def period_days(day: date, period: str) -> tuple[date, date]:
+    """First and last day of the day's ``period`` (weeks start on Monday)."""
+    if period == "day":
+        return day, day
+    if period == "week":
+        monday = day - timedelta(days=day.weekday())
+        return monday, monday + timedelta(days=6)
+    first = day.replace(day=1)
+    following = (first + timedelta(days=32)).replace(day=1)
+    return first, following - timedelta(days=1)

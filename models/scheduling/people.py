@@ -12,7 +12,9 @@ from models.platform.entities import Patient, Provider
 from models.platform.errors import FieldErrors, NotFound
 from models.platform.pagination import Page, PageRequest, keyset_order, keyset_past
 from models.platform.timeutil import zone_or_none
+from models.scheduling.appointment_types import all_keys
 from models.scheduling.booking_rules import check_rules_input
+from models.scheduling.provider_matching import MATCHING_FIELDS, check_matching_input
 
 Person = TypeVar("Person", Provider, Patient)
 NAME_MAX = 100
@@ -40,16 +42,20 @@ async def create_provider(
     last_name: str,
     time_zone: str | None = None,
     default_time_zone: str = "UTC",
+    matching: dict[str, Any] | None = None,
 ) -> Provider:
+    """``matching``: any of appointment_type_keys, licensed_states, languages."""
     errors = FieldErrors()
     _check_names(errors, first_name, last_name)
     _check_zone(errors, time_zone)
+    matched = await _check_matching(session, errors, matching)
     errors.raise_if_any()
     async with write_transaction(session):
         provider = Provider(
             first_name=first_name.strip(),
             last_name=last_name.strip(),
             time_zone=time_zone or default_time_zone,
+            **{name: matched.get(name, []) for name in MATCHING_FIELDS},
         )
         session.add(provider)
         await session.flush()
@@ -65,12 +71,15 @@ async def update_provider(
     time_zone: str | None = None,
     active: bool | None = None,
     booking_rules: dict[str, Any] | None = None,
+    matching: dict[str, Any] | None = None,
 ) -> Provider:
-    """Change the fields given; ``booking_rules`` sets the rules it names (None drops one)."""
+    """Change the fields given; ``booking_rules`` sets the rules it names (None drops one);
+    ``matching`` replaces the lists it names."""
     errors = FieldErrors()
     _check_names(errors, first_name, last_name)
     _check_zone(errors, time_zone)
     rules = check_rules_input(errors, booking_rules or {})
+    matched = await _check_matching(session, errors, matching)
     errors.raise_if_any()
     async with write_transaction(session):
         provider = await session.get(Provider, provider_id)
@@ -84,10 +93,19 @@ async def update_provider(
             provider.time_zone = time_zone
         if active is not None:
             provider.active = active
-        for name, value in rules.items():
+        for name, value in (*rules.items(), *matched.items()):
             setattr(provider, name, value)
         await session.flush()
     return provider
+
+
+async def _check_matching(
+    session: AsyncSession, errors: FieldErrors, values: dict[str, Any] | None
+) -> dict[str, list[str]]:
+    if not values:
+        return {}
+    keys = await all_keys(session) if "appointment_type_keys" in values else frozenset()
+    return check_matching_input(errors, values, keys)
 
 
 async def create_patient(session: AsyncSession, *, first_name: str, last_name: str) -> Patient:

@@ -41,6 +41,8 @@ class ProviderInfo:
     max_bookings_per_day: int | None = None
     cancellation_cutoff_minutes: int | None = None
     reschedule_cutoff_minutes: int | None = None
+    max_bookings_per_week: int | None = None
+    max_bookings_per_month: int | None = None
 
 
 @dataclass(slots=True)

@@ -29,6 +29,7 @@ from models.platform.errors import (
     ValidationFailed,
 )
 from models.platform.timeutil import format_timestamp, now_utc, parse_timestamp
+from models.scheduling.appointment_types import check_appointment_type
 from models.scheduling.bulk import (
     IntervalIndex,
     StoredInterval,
@@ -41,7 +42,6 @@ from models.scheduling.slots import (
     SlotInput,
     SlotView,
     active_hold_exists,
-    check_appointment_type,
     check_capacity,
     delete_slot,
     delete_spent_claims,
@@ -169,13 +169,15 @@ def _sent_time(errors: FieldErrors, data: SlotInput, name: str) -> datetime | No
     return parsed
 
 
-def _check_fields(data: SlotInput) -> tuple[FieldErrors, datetime | None, datetime | None]:
+async def _check_fields(
+    session: AsyncSession, data: SlotInput
+) -> tuple[FieldErrors, datetime | None, datetime | None]:
     errors = FieldErrors()
     for name in SINGLE_ONLY_FIELDS:
         if data.sent(name):
             errors.add(name, "can't be changed for more than one slot; use scope single")
     if data.sent("appointment_type"):
-        check_appointment_type(errors, data.appointment_type)
+        await check_appointment_type(session, errors, data.appointment_type)
     if data.sent("available") and not isinstance(data.available, bool):
         errors.add("available", "is invalid")
     if data.sent("capacity"):
@@ -323,7 +325,7 @@ async def update_scoped(
     if scope is Scope.SINGLE:
         updated = await update_slot(session, slot_id, data, now=now)
         return ScopedChange(scope, updated.series_id, [updated.id], slot=updated, slots=[updated])
-    errors, new_start, new_end = _check_fields(data)
+    errors, new_start, new_end = await _check_fields(session, data)
     errors.raise_if_any()
     try:
         async with write_transaction(session):

@@ -195,7 +195,7 @@ async def search_document(
     now: datetime | None = None,
 ) -> SlotDocument:
     """``search_slots`` as a document."""
-    check_search(duration=duration, appointment_type=appointment_type)
+    await check_search(session, duration=duration, appointment_type=appointment_type)
     filters = SlotFilters(
         provider_id=provider_id,
         start_date=on_date,

@@ -17,7 +17,6 @@ from models.platform import events
 from models.platform.base import UTCDateTime
 from models.platform.db import is_constraint_violation, read_rows, write_transaction
 from models.platform.entities import (
-    APPOINTMENT_TYPES,
     MAX_ID,
     RECURRENCE_PATTERNS,
     AvailableSlot,
@@ -43,6 +42,7 @@ from models.platform.timeutil import (
     parse_date,
     parse_timestamp,
 )
+from models.scheduling.appointment_types import check_appointment_type
 from models.scheduling.availability import active_holds, slot_open_clause, time_off_covers
 from models.scheduling.booking_rules import rule_conditions
 
@@ -57,6 +57,8 @@ RULE_COLUMNS = (
     "max_bookings_per_day",
     "cancellation_cutoff_minutes",
     "reschedule_cutoff_minutes",
+    "max_bookings_per_week",
+    "max_bookings_per_month",
 )
 _PROVIDER_BY_ID = select(
     _provider_table.c.id,
@@ -184,13 +186,6 @@ def check_capacity(errors: FieldErrors, value: Any, name: str = "capacity") -> i
     return None
 
 
-def check_appointment_type(errors: FieldErrors, value: Any, name: str = "appointment_type") -> None:
-    if value is None:
-        return
-    if not isinstance(value, str) or value not in APPOINTMENT_TYPES:
-        errors.add(name, "is not included in the list")
-
-
 def check_recurrence_fields(errors: FieldErrors, data: SlotInput) -> None:
     """Shape checks for the recurrence fields; the rule itself is checked on expansion."""
     recurring = data.value("recurring", False)
@@ -241,7 +236,7 @@ async def validate_new_slot(
     if start is not None and end is not None and end <= start:
         errors.add("end_time", "must be after start time")
     appointment_type = data.value("appointment_type")
-    check_appointment_type(errors, appointment_type)
+    await check_appointment_type(session, errors, appointment_type)
     available = data.value("available", True)
     if not isinstance(available, bool):
         errors.add("available", "is invalid")
@@ -373,6 +368,8 @@ class SlotRecord:
     provider_max_bookings_per_day: int | None
     provider_cancellation_cutoff_minutes: int | None
     provider_reschedule_cutoff_minutes: int | None
+    provider_max_bookings_per_week: int | None
+    provider_max_bookings_per_month: int | None
 
 
 def created_record(slot: AvailableSlot, valid: ValidSlot) -> SlotRecord:
@@ -407,6 +404,8 @@ def created_record(slot: AvailableSlot, valid: ValidSlot) -> SlotRecord:
         provider_max_bookings_per_day=provider.max_bookings_per_day,
         provider_cancellation_cutoff_minutes=provider.cancellation_cutoff_minutes,
         provider_reschedule_cutoff_minutes=provider.reschedule_cutoff_minutes,
+        provider_max_bookings_per_week=provider.max_bookings_per_week,
+        provider_max_bookings_per_month=provider.max_bookings_per_month,
     )
 
 
@@ -540,7 +539,7 @@ async def update_slot(
         if (data.sent("start_time") or data.sent("end_time")) and end <= start:
             errors.add("end_time", "must be after start time")
         if data.sent("appointment_type"):
-            check_appointment_type(errors, data.appointment_type)
+            await check_appointment_type(session, errors, data.appointment_type)
         if data.sent("available") and not isinstance(data.available, bool):
             errors.add("available", "is invalid")
         if data.sent("recurring") and not isinstance(data.recurring, bool):
@@ -638,7 +637,6 @@ def check_filters(
     *,
     start_date: Any = None,
     end_date: Any = None,
-    appointment_type: Any = None,
     max_range_days: int | None = None,
 ) -> tuple[date | None, date | None]:
     start = _filter_date(start_date)
@@ -652,11 +650,11 @@ def check_filters(
             errors.add("end_date", "must be on or after start date")
         elif max_range_days is not None and (end - start).days + 1 > max_range_days:
             errors.add("end_date", f"must be at most {max_range_days} days after start date")
-    check_appointment_type(errors, appointment_type)
     return start, end
 
 
-def checked_slot_filters(
+async def checked_slot_filters(
+    session: AsyncSession,
     errors: FieldErrors,
     *,
     provider_id: int | None = None,
@@ -671,9 +669,9 @@ def checked_slot_filters(
         errors,
         start_date=start_date,
         end_date=end_date,
-        appointment_type=appointment_type,
         max_range_days=max_range_days,
     )
+    await check_appointment_type(session, errors, appointment_type)
     return SlotFilters(
         provider_id=provider_id,
         start_date=start,
@@ -837,14 +835,16 @@ async def list_slots(
     return await _slot_page(session, shape, params, page)
 
 
-def check_search(*, duration: int | None, appointment_type: str | None) -> None:
+async def check_search(
+    session: AsyncSession, *, duration: int | None, appointment_type: str | None
+) -> None:
     """The search's own argument checks; raises ValidationFailed."""
     errors = FieldErrors()
     if duration is not None and duration < 1:
         errors.add("duration", "must be greater than or equal to 1")
     if duration is not None and duration > 24 * 60 * 31:
         errors.add("duration", f"must be less than or equal to {24 * 60 * 31}")
-    check_appointment_type(errors, appointment_type)
+    await check_appointment_type(session, errors, appointment_type)
     errors.raise_if_any()
 
 
@@ -863,7 +863,7 @@ async def search_slots(
 ) -> Page[Row[Any]]:
     """Available, future slots, at least ``duration`` minutes long, that the providers'
     booking rules let a patient take (one statement whatever the page size)."""
-    check_search(duration=duration, appointment_type=appointment_type)
+    await check_search(session, duration=duration, appointment_type=appointment_type)
     filters = SlotFilters(
         provider_id=provider_id,
         start_date=on_date,

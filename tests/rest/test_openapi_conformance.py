@@ -67,7 +67,9 @@ def test_dates_enums_and_ids_are_described(document: dict[str, Any]) -> None:
     assert _parameter(document, UTILIZATION, "get", "end_date")["required"] is True
 
     search_type = _parameter(document, f"{SLOTS}/search", "get", "appointment_type")["schema"]
-    assert search_type["enum"] == list(APPOINTMENT_TYPES)
+    # A catalog (/appointment_types), not a closed list: the legacy keys are examples.
+    assert "enum" not in search_type
+    assert search_type["examples"] == list(APPOINTMENT_TYPES)
     status = _parameter(document, BOOKS, "get", "status")["schema"]
     assert set(status["enum"]) == {"confirmed", "cancelled", "no_show", "completed"}
     for method in ("put", "delete"):
@@ -94,7 +96,11 @@ def test_nullable_fields_are_the_ones_null_clears(document: dict[str, Any]) -> N
         for name in ("available", "recurring"):
             assert properties[name]["type"] == "boolean"
         assert properties["appointment_type"]["anyOf"] == [
-            {"type": "string", "enum": list(APPOINTMENT_TYPES)},
+            {
+                "type": "string",
+                "pattern": "^[a-z][a-z0-9_]{0,39}$",
+                "examples": list(APPOINTMENT_TYPES),
+            },
             NULL,
         ]
         assert properties["recurrence_end_date"]["anyOf"] == [
