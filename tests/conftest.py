@@ -53,6 +53,15 @@ def _forget_locks() -> None:
     shutil.rmtree(os.environ.pop(LOCKS_ENV), ignore_errors=True)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Load tests (marked slow, and the bench's) run one after another on one worker, so
+    two of them never compete for the cores (the other workers run everything else)."""
+    for item in items:
+        if item.get_closest_marker("slow") or item.nodeid.startswith("tests/bench/"):
+            item.add_marker(pytest.mark.xdist_group("load"))
+
+
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     """``-n auto``: one worker a core, at most four (each holds PostgreSQL connections)."""
     return max(1, min(os.cpu_count() or 1, 4))
