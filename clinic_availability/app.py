@@ -117,7 +117,7 @@ def install_pipeline(app: FastAPI, settings: Settings, graphql: ExplorerRouter) 
 
     def pipeline(inner: ASGIApp) -> ASGIApp:
         if settings.fast_lane:
-            inner = FastSlotReads(
+            inner = app.state.slot_reads = FastSlotReads(
                 inner,
                 sessionmaker=app.state.sessionmaker,
                 settings=settings,

@@ -143,6 +143,9 @@ class FastSlotReads:
             route.template: SimpleNamespace(path_format=f"{base_path}{route.template}")
             for route in (_LIST, _SEARCH, _GET)
         }
+        # Requests to these routes answered here, and handed on to the full stack.
+        self.answered = 0
+        self.handed_on = 0
 
     def _route_of(self, path: str) -> tuple[_Route, dict[str, Any]] | None:
         if path == self.collection:
@@ -205,12 +208,15 @@ class FastSlotReads:
         try:
             arguments.update(self._arguments(route, scope["query_string"]))
         except _Unplain:
+            self.handed_on += 1
             await self.app(scope, receive, send)
             return
         principal = self._admin(scope)
         if principal is None:
+            self.handed_on += 1
             await self.app(scope, receive, send)
             return
+        self.answered += 1
         set_principal(principal)
         scope.setdefault("state", {})["principal"] = principal
         scope["route"] = self.matched[route.template]

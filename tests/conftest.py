@@ -8,7 +8,9 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import tempfile
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clinic_availability.app import create_app
@@ -24,16 +27,90 @@ from clinic_availability.migrate import upgrade
 from common.settings import Settings
 from models.platform.db import create_engine
 from models.platform.entities import Base
+from models.platform.users import flush_last_use
 from models.scheduling.appointment_types import LEGACY_TYPES
 from tests.factories import Factory
+from tests.parallel import side_by_side
 
 BACKENDS = ("sqlite", "postgresql")
 IN_CI = os.environ.get("CI", "").lower() == "true"
+LOCKS_ENV = "CLINIC_TEST_LOCKS"
 
 
 def pytest_configure(config: pytest.Config) -> None:
     if IN_CI and not os.environ.get("TEST_DATABASE_URL"):
         raise pytest.UsageError("CI=true needs TEST_DATABASE_URL: PostgreSQL tests must run")
+    config.addinivalue_line(
+        "markers", "alone: runs while no other worker of a parallel run is inside a test"
+    )
+    # The lock files of tests marked ``alone``: made by the main process, shared by its
+    # workers (which inherit the environment), removed at the end of the run.
+    if not hasattr(config, "workerinput") and LOCKS_ENV not in os.environ:
+        os.environ[LOCKS_ENV] = tempfile.mkdtemp(prefix="clinic-test-locks-")
+        config.add_cleanup(_forget_locks)
+
+
+def _forget_locks() -> None:
+    shutil.rmtree(os.environ.pop(LOCKS_ENV), ignore_errors=True)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Load tests (marked slow, and the bench's) run one after another on one worker, so
+    two of them never compete for the cores (the other workers run everything else)."""
+    for item in items:
+        if item.get_closest_marker("slow") or item.nodeid.startswith("tests/bench/"):
+            item.add_marker(pytest.mark.xdist_group("load"))
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: one worker a core, at most four (each holds PostgreSQL connections)."""
+    return max(1, min(os.cpu_count() or 1, 4))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    """Under pytest-xdist, a test marked ``alone`` has PostgreSQL to itself (set-up,
+    session fixtures and teardown included); SQLite-only tests never wait for it."""
+    callspec = getattr(item, "callspec", None)
+    if (
+        not hasattr(item.config, "workerinput")
+        or (callspec is not None and callspec.params.get("backend") == "sqlite")
+        or LOCKS_ENV not in os.environ
+    ):
+        return (yield)
+    alone = item.get_closest_marker("alone") is not None
+    with side_by_side(Path(os.environ[LOCKS_ENV]), alone=alone):
+        return (yield)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_logfinish(nodeid: str) -> None:
+    _last_test["nodeid"] = nodeid
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """One line per skip reason, with its count, instead of one line per skipped test."""
+    reasons: Counter[str] = Counter()
+    for report in terminalreporter.stats.get("skipped", []):
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+        reasons[reason.removeprefix("Skipped: ")] += 1
+    if reasons:
+        terminalreporter.section("skipped, by reason", sep="-")
+        for reason, count in reasons.most_common():
+            terminalreporter.write_line(f"{count:5d}  {reason}")
+    leftovers = [
+        value
+        for reports in terminalreporter.stats.values()
+        for report in reports
+        for name, value in getattr(report, "user_properties", ())
+        if name == LEFTOVER and getattr(report, "when", "") == "setup"
+    ]
+    if leftovers:
+        terminalreporter.section("connections a test left open (ended before the next)", sep="-")
+        for earlier, connections in leftovers:
+            terminalreporter.write_line(f"{earlier}: {'; '.join(connections)}")
 
 
 def _async_url(url: str) -> str:
@@ -84,6 +161,52 @@ LEGACY_TYPE_ROWS = ", ".join(
     f"('{key}', '{name}', {minutes}, '[\"video\", \"phone\", \"in_person\"]', true)"
     for key, name, minutes in LEGACY_TYPES
 )
+LEFTOVER = "connections left open"
+_OTHER_BACKENDS = (
+    "FROM pg_stat_activity WHERE datname = current_database() "
+    "AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+)
+_DESCRIBE = (
+    "SELECT format('%s %s %s', coalesce(nullif(application_name, ''), '(no name)'), state, "
+    "left(regexp_replace(query, '\\s+', ' ', 'g'), 80)) "
+)
+_last_test = {"nodeid": "(none)"}
+
+
+async def reset_postgres(url: str) -> list[str]:
+    """Empties the test database's tables, first ending every other connection to it.
+
+    Nothing of an earlier test may hold a lock then (a background task mid-transaction,
+    a server it left running, a pooled connection): the TRUNCATE would wait for it, and
+    the sync fixture calling this blocks the event loop such a task runs in. Returns what
+    was still connected, for the run's summary.
+    """
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.exec_driver_sql("SET lock_timeout = '5s'")
+            described: list[str] = []
+            for attempt in range(3):
+                found = await conn.exec_driver_sql(_DESCRIBE + _OTHER_BACKENDS)
+                described += found.scalars()
+                await conn.exec_driver_sql(
+                    "SELECT pg_terminate_backend(pid, 5000) " + _OTHER_BACKENDS
+                )
+                try:
+                    await conn.exec_driver_sql(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
+                    await conn.exec_driver_sql(
+                        "INSERT INTO appointment_types (key, name, duration_minutes, modes, "
+                        f"active) VALUES {LEGACY_TYPE_ROWS}"
+                    )
+                    return described
+                except DBAPIError as exc:
+                    # Something connected again meanwhile and took a lock: end it too.
+                    if attempt == 2 or "lock timeout" not in str(exc.orig):
+                        raise
+            raise AssertionError("unreachable")
+    finally:
+        await engine.dispose()
 
 
 @pytest.fixture(params=BACKENDS)
@@ -100,14 +223,10 @@ def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
         shutil.copyfile(template, target)
         return f"sqlite+aiosqlite:///{target}"
     url: str = request.getfixturevalue("postgres_url")
-    asyncio.run(
-        _admin_execute(
-            url,
-            f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE",
-            "INSERT INTO appointment_types (key, name, duration_minutes, modes, active) "
-            f"VALUES {LEGACY_TYPE_ROWS}",
-        )
-    )
+    leftovers = asyncio.run(reset_postgres(url))
+    if leftovers:
+        # Shown in the run's summary: whatever an earlier test left connected.
+        request.node.user_properties.append((LEFTOVER, (_last_test["nodeid"], leftovers)))
     return url
 
 
@@ -120,6 +239,8 @@ def settings(database_url: str) -> Settings:
 async def app(settings: Settings) -> AsyncIterator[Any]:
     application = create_app(settings)
     yield application
+    # As the app's shutdown does: no last-use write outlives the test (nor holds a lock).
+    await flush_last_use()
     await application.state.engine.dispose()
 
 

@@ -10,6 +10,7 @@ import httpx
 
 from clinic_availability.app import create_app
 from common.settings import Settings
+from models.platform.users import flush_last_use
 
 PER_REQUEST = {"x-request-id"}
 
@@ -21,6 +22,7 @@ async def lane_and_full(settings: Settings, **changes: Any) -> AsyncIterator[tup
     try:
         yield lane, full
     finally:
+        await flush_last_use()
         await lane.state.engine.dispose()
         await full.state.engine.dispose()
 

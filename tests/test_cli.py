@@ -23,6 +23,9 @@ from sqlalchemy.engine import make_url
 from tests.conftest import _admin_execute, _async_url
 from tests.factories import SLOTS, iso
 
+# One ``serve`` process for the module's tests (a module fixture): on one worker.
+pytestmark = pytest.mark.xdist_group("cli")
+
 SCRIPT = Path(sys.executable).with_name("clinic-availability")
 COMMAND = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "clinic_availability.cli"]
 

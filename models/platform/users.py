@@ -269,7 +269,11 @@ class _LastUse:
     async def _later(self, state: _Pending) -> None:
         await asyncio.sleep(LAST_USE_FLUSH_SECONDS)
         state.task = None
-        await self._flush(state)
+        state.writing = asyncio.current_task()
+        try:
+            await self._flush(state)
+        finally:
+            state.writing = None
 
     async def _flush(self, state: _Pending) -> None:
         pending, state.uses = state.uses, {}
@@ -296,6 +300,9 @@ class _LastUse:
         task, state.task = state.task, None
         if task is not None:
             task.cancel()
+        # A write under way holds a transaction: it ends before the caller disposes engines.
+        if state.writing is not None:
+            await asyncio.wait({state.writing})
         await self._flush(state)
 
 
@@ -303,6 +310,7 @@ class _LastUse:
 class _Pending:
     uses: dict[AsyncEngine, dict[int, datetime]] = field(default_factory=dict)
     task: asyncio.Task[None] | None = None
+    writing: asyncio.Task[Any] | None = None
 
 
 async def _write_uses(engine: AsyncEngine, rows: list[dict[str, object]]) -> None:

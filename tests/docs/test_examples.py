@@ -24,6 +24,9 @@ import pytest
 
 from tests.docs.doc_examples import Example, examples_in, shape_mismatch, split_reply
 
+# One ``serve --demo`` for the module's tests (a module fixture): on one worker.
+pytestmark = pytest.mark.xdist_group("docs-demo")
+
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 SCRIPT = Path(sys.executable).with_name("clinic-availability")

@@ -8,6 +8,7 @@ CLINIC_AUDIT_CACHE). Outside CI a machine without node skips; under CI=true it m
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import os
 import shutil
@@ -23,6 +24,9 @@ from models.platform.db import create_engine
 from models.platform.sessions import create_sessionmaker
 from models.platform.users import create_user
 from tests.ops.test_serve import free_port, wait_ready
+
+# The npm install into the shared cache happens on one worker (and under a file lock).
+pytestmark = pytest.mark.xdist_group("graphql-http-audit")
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 PACKAGE = "graphql-http@1.23"
@@ -43,19 +47,22 @@ def audit_modules() -> Path:
         _unavailable("node and npm are not installed")
     modules = CACHE / "node_modules"
     manifest = modules / "graphql-http" / "package.json"
-    if not manifest.is_file() or not json.loads(manifest.read_text())["version"].startswith(
-        "1.23."
-    ):
-        CACHE.mkdir(parents=True, exist_ok=True)
-        installed = subprocess.run(
-            [npm, "install", "--prefix", str(CACHE), "--no-audit", "--no-fund", PACKAGE],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        if installed.returncode != 0:
-            _unavailable(f"npm install {PACKAGE} failed: {installed.stderr[-500:]}")
+    CACHE.mkdir(parents=True, exist_ok=True)
+    # Runs side by side share the cache: one installs, the others wait and reuse it.
+    with (CACHE / ".install.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not manifest.is_file() or not json.loads(manifest.read_text())["version"].startswith(
+            "1.23."
+        ):
+            installed = subprocess.run(
+                [npm, "install", "--prefix", str(CACHE), "--no-audit", "--no-fund", PACKAGE],
+                capture_output=True,
+                text=True,
+                timeout=300,
+                check=False,
+            )
+            if installed.returncode != 0:
+                _unavailable(f"npm install {PACKAGE} failed: {installed.stderr[-500:]}")
     return modules
 
 

@@ -35,7 +35,7 @@ from tests.conftest import _admin_execute
 from tests.factories import SLOTS, future, iso
 from tests.pg_cluster import Cluster, free_port, private_cluster
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.alone]
 
 # The load runs until a few seconds after the restart (at most MAX_REQUESTS creates).
 MAX_REQUESTS = 4000  # a bound, not a target: the load ends 3 s after the restart does

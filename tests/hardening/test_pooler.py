@@ -22,7 +22,7 @@ from models.platform.events import NOTIFY_CHANNEL
 from models.platform.sessions import create_sessionmaker
 from models.platform.users import create_user
 from models.scheduling import people
-from tests.conftest import TABLES, _admin_execute
+from tests.conftest import LEGACY_TYPE_ROWS, TABLES, _admin_execute
 from tests.events.live_client import acked, live_socket, next_events, serving, subscribe
 from tests.factories import BOOKS, SLOTS, future, iso
 from tests.pooler import pgbouncer
@@ -39,7 +39,14 @@ def bouncer(postgres_url: str) -> Iterator[int]:
 
 @pytest.fixture
 def pooled(postgres_url: str, bouncer: int) -> Settings:
-    asyncio.run(_admin_execute(postgres_url, f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+    asyncio.run(
+        _admin_execute(
+            postgres_url,
+            f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE",
+            "INSERT INTO appointment_types (key, name, duration_minutes, modes, active) "
+            f"VALUES {LEGACY_TYPE_ROWS}",
+        )
+    )
     url = make_url(postgres_url).set(port=bouncer).render_as_string(hide_password=False)
     return Settings(
         database_url=url,
