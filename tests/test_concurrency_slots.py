@@ -20,7 +20,8 @@ from common.settings import Settings
 from tests.factories import SLOTS, Factory, future, iso
 
 CLIENTS = 50
-pytestmark = pytest.mark.slow
+# PostgreSQL to themselves: a burst of connections, not a queue behind other tests.
+pytestmark = [pytest.mark.slow, pytest.mark.alone]
 
 
 @pytest.fixture

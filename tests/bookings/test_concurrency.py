@@ -16,7 +16,8 @@ from tests.bookings.conftest import CANARY
 from tests.bookings.helpers import book_body
 from tests.factories import BOOKS, future
 
-pytestmark = pytest.mark.slow
+# PostgreSQL to themselves: a burst of connections, not a queue behind other tests.
+pytestmark = [pytest.mark.slow, pytest.mark.alone]
 
 
 @pytest.fixture

@@ -14,7 +14,8 @@ from models.platform.entities import AvailableSlot, Booking, Hold
 from tests.bookings.helpers import book_body
 from tests.factories import BASE, BOOKS
 
-pytestmark = pytest.mark.slow
+# PostgreSQL to themselves: a burst of connections, not a queue behind other tests.
+pytestmark = [pytest.mark.slow, pytest.mark.alone]
 
 HOLDS = f"{BASE}/holds"
 
