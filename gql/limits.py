@@ -32,11 +32,13 @@ from graphql import (
     NoSchemaIntrospectionCustomRule,
     ObjectFieldNode,
     OperationDefinitionNode,
+    OperationType,
     SelectionSetNode,
     StringValueNode,
     VariableNode,
     Visitor,
     get_named_type,
+    get_operation_ast,
     is_interface_type,
     is_object_type,
     parse,
@@ -284,6 +286,26 @@ def _cached_parser(maxsize: int) -> Callable[..., DocumentNode]:
     return lru_cache(maxsize=maxsize)(parse)
 
 
+def parsed_document(query: object, policy: LimitPolicy) -> DocumentNode | None:
+    """The document of ``query`` from the same bounded cache the endpoint parses with, or
+    None when it does not parse (the executor reports why)."""
+    if not isinstance(query, str) or not query:
+        return None
+    try:
+        return _cached_parser(policy.cache_size)(query, max_tokens=policy.max_tokens)
+    except GraphQLError:
+        return None
+
+
+def operation_type(
+    query: object, operation_name: str | None, policy: LimitPolicy
+) -> OperationType | None:
+    """The type of the operation ``query`` and ``operation_name`` pick, if one is picked."""
+    document = parsed_document(query, policy)
+    operation = get_operation_ast(document, operation_name) if document is not None else None
+    return operation.operation if operation is not None else None
+
+
 @lru_cache(maxsize=8)
 def _cached_validator(maxsize: int) -> Callable[..., list[GraphQLError]]:
     def validate_document(
@@ -375,5 +397,7 @@ __all__ = [
     "limit_errors",
     "limits_extension",
     "measure",
+    "operation_type",
+    "parsed_document",
     "strip_suggestions",
 ]

@@ -7,7 +7,6 @@ operation before it runs, answers 4xx without ``data``).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -15,6 +14,7 @@ import orjson
 from cross_web import HTTPException
 from fastapi import Request, Response
 from fastapi.responses import HTMLResponse
+from graphql import OperationType
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 from strawberry.extensions import SchemaExtension
@@ -25,18 +25,22 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
 
+from common import json_nesting
 from common.deps import SessionDep
 from common.settings import Settings
 from common.text_checks import holds_invalid_unicode
 from gql.context import Context, token_from
+from gql.errors import refusal_error
 from gql.idempotency import IDEMPOTENCY_HEADER, ReplayedResult, run_idempotently
+from gql.limits import LimitPolicy, operation_type
 from gql.live_ws import MAX_SUBSCRIPTIONS_PER_SOCKET, LiveWSHandler
 from gql.media import GRAPHQL_RESPONSE, JSON, negotiate
-from gql.schema import build_schema
+from gql.schema import build_schema, limit_policy
 
 IdePage = Callable[[Request], Awaitable[HTMLResponse]]
 
 INVALID_UNICODE = "The request is not valid Unicode text"
+SUBSCRIPTION_OVER_HTTP = "subscriptions are served over WebSocket at /graphql"
 UNKNOWN_OPERATION = "The operation name matches no operation of the document"
 _CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
 
@@ -71,6 +75,7 @@ class ExplorerRouter(GraphQLRouter[Context, None]):
     # The context of one request, for callers that run the view without FastAPI's routing.
     make_context: Callable[[HTTPConnection, AsyncSession], Context] | None = None
     graphql_transport_ws_handler_class = LiveWSHandler
+    limit_policy: LimitPolicy | None = None
 
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
         if self.ide_page is not None:
@@ -83,9 +88,12 @@ class ExplorerRouter(GraphQLRouter[Context, None]):
 
     def decode_json(self, data: str | bytes) -> object:
         try:
-            return json.loads(data)
+            return json_nesting.loads(data)
         except UnicodeDecodeError as exc:  # bytes that are not UTF-8 (nor UTF-16/32)
             raise HTTPException(400, INVALID_UNICODE) from exc
+        except json_nesting.TooDeeplyNested as exc:
+            # Refused before anything else looks at it (each later step would recurse).
+            raise HTTPException(400, str(exc)) from exc
 
     async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
         if self.is_websocket_request(request):
@@ -123,6 +131,15 @@ class ExplorerRouter(GraphQLRouter[Context, None]):
         root_value: None,
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
+        # The caller first: a stranger learns nothing of the schema, not even whether the
+        # document parses or names fields that exist; a non-admin may run nothing at all.
+        try:
+            principal = await context.require_admin()
+        except Exception as exc:
+            return ExecutionResult(data=None, errors=[refusal_error(exc, context)])
+        if self._is_subscription(request_data):
+            raise HTTPException(400, SUBSCRIPTION_OVER_HTTP)
+
         async def execute() -> ExecutionResult:
             try:
                 return await super(ExplorerRouter, self).execute_single(
@@ -137,10 +154,6 @@ class ExplorerRouter(GraphQLRouter[Context, None]):
         key = request.headers.get(IDEMPOTENCY_HEADER)
         if key is None or request_adapter.method != "POST":
             return await execute()
-        try:
-            principal = await context.require_admin()
-        except Exception:
-            return await execute()  # refused there, as every operation of a non-admin
         return await run_idempotently(
             key,
             user_id=principal.user_id,
@@ -149,6 +162,13 @@ class ExplorerRouter(GraphQLRouter[Context, None]):
             execute=execute,
             reply_body=lambda result: self._reply_body(request, result),
         )
+
+    def _is_subscription(self, request_data: GraphQLRequestData) -> bool:
+        policy = self.limit_policy
+        if policy is None:
+            return False
+        kind = operation_type(request_data.query, request_data.operation_name, policy)
+        return kind is OperationType.SUBSCRIPTION
 
     def _reply_body(
         self, request: Request, result: ExecutionResult
@@ -201,6 +221,7 @@ def graphql_router(
         max_subscriptions_per_connection=MAX_SUBSCRIPTIONS_PER_SOCKET,
     )
     router.ide_page = ide_page
+    router.limit_policy = limit_policy(settings)
     router.make_context = make_context
     return router
 

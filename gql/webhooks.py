@@ -25,7 +25,9 @@ class Webhook:
     active: bool
     created_at: datetime
     secret: str | None = strawberry.field(
-        default=None, description="Only in the reply to createWebhook and rotateWebhookSecret."
+        default=None,
+        description="Only in the reply to createWebhook and rotateWebhookSecret (null in "
+        "a replay of either with the same Idempotency-Key: the secret is shown once).",
     )
 
     @classmethod
@@ -133,7 +135,7 @@ class WebhookMutation:
             description=input.description,
             allow_private=info.context.settings.webhook_allow_private_targets,
         )
-        return Webhook.from_row(row, secret)
+        return Webhook.from_row(row, info.context.show_once(secret))
 
     @strawberry.mutation
     async def update_webhook(
@@ -158,7 +160,7 @@ class WebhookMutation:
     async def rotate_webhook_secret(self, info: Info[Context, None], id: int) -> Webhook:
         await info.context.require_admin()
         row, secret = await ops.rotate_secret(info.context.session, id)
-        return Webhook.from_row(row, secret)
+        return Webhook.from_row(row, info.context.show_once(secret))
 
     @strawberry.mutation(
         description="Issue a key for the provider's .ics feed (calendar apps keep the URL); "
