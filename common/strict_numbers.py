@@ -22,15 +22,22 @@ from starlette.convertors import Convertor, register_url_convertor
 
 from models.platform.entities import MAX_ID
 
-_PLAIN_ID = re.compile(r"[1-9][0-9]{0,9}")
+_PLAIN_NUMBER = re.compile(r"0|[1-9][0-9]{0,17}")
+
+
+def plain_number(text: str, maximum: int) -> int | None:
+    """The whole number ``text`` writes plainly (ASCII digits, no sign, no leading zero,
+    0 to ``maximum``), or None."""
+    if not _PLAIN_NUMBER.fullmatch(text):
+        return None
+    number = int(text)
+    return number if number <= maximum else None
 
 
 def plain_id(text: str) -> int | None:
     """The id ``text`` writes plainly (1 to ``MAX_ID``), or None."""
-    if not _PLAIN_ID.fullmatch(text):
-        return None
-    number = int(text)
-    return number if number <= MAX_ID else None
+    number = plain_number(text, MAX_ID)
+    return number if number else None
 
 
 def _path_id(value: object) -> int:
@@ -61,4 +68,4 @@ WholeNumber = StrictInt
 # A record id in a path; FastAPI answers a refusal of a path parameter with 404.
 PathId = Annotated[int, BeforeValidator(_path_id)]
 
-__all__ = ["PathId", "PlainIdConvertor", "WholeNumber", "plain_id"]
+__all__ = ["PathId", "PlainIdConvertor", "WholeNumber", "plain_id", "plain_number"]

@@ -38,7 +38,6 @@ from graphql import (
     VariableNode,
     Visitor,
     get_named_type,
-    get_operation_ast,
     is_interface_type,
     is_object_type,
     parse,
@@ -48,6 +47,7 @@ from graphql import (
 from graphql.type.introspection import SchemaMetaFieldDef, TypeMetaFieldDef
 from graphql.validation import ASTValidationRule
 from strawberry.extensions import SchemaExtension
+from strawberry.utils.operation import get_operation_type
 from strawberry.utils.str_converters import to_snake_case
 
 from common.text_checks import invalid_text_field
@@ -300,10 +300,16 @@ def parsed_document(query: object, policy: LimitPolicy) -> DocumentNode | None:
 def operation_type(
     query: object, operation_name: str | None, policy: LimitPolicy
 ) -> OperationType | None:
-    """The type of the operation ``query`` and ``operation_name`` pick, if one is picked."""
+    """The type of the operation that would run for ``query`` and ``operation_name``
+    (Strawberry runs the first one when no name is given), if one would."""
     document = parsed_document(query, policy)
-    operation = get_operation_ast(document, operation_name) if document is not None else None
-    return operation.operation if operation is not None else None
+    if document is None:
+        return None
+    try:
+        kind = get_operation_type(document, operation_name)
+    except RuntimeError:  # no operation of that name
+        return None
+    return OperationType(kind.value)
 
 
 @lru_cache(maxsize=8)
