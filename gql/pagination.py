@@ -19,6 +19,7 @@ import strawberry
 from common.settings import Settings
 from models.platform.errors import ValidationFailed
 from models.platform.pagination import Page, PageRequest
+from models.platform.timeutil import in_range
 
 T = TypeVar("T")
 Row = TypeVar("Row")
@@ -102,7 +103,7 @@ def decode_time_id_cursor(cursor: str | None) -> tuple[datetime, int] | None:
         key = int(ident)
     except ValueError as exc:
         raise _invalid_cursor() from exc
-    if moment.tzinfo is None:
+    if not in_range(moment):  # naive, or outside the years any slot can have
         raise _invalid_cursor()
     return moment, key
 
