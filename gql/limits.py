@@ -47,7 +47,7 @@ from graphql import (
 from graphql.type.introspection import SchemaMetaFieldDef, TypeMetaFieldDef
 from graphql.validation import ASTValidationRule
 from strawberry.extensions import SchemaExtension
-from strawberry.utils.operation import get_operation_type
+from strawberry.utils.operation import get_first_operation, get_operation_type
 from strawberry.utils.str_converters import to_snake_case
 
 from common.text_checks import invalid_text_field
@@ -312,6 +312,21 @@ def operation_type(
     return OperationType(kind.value)
 
 
+def operation_label(
+    query: object, operation_name: str | None, policy: LimitPolicy
+) -> tuple[str | None, str]:
+    """The name and type (``query``, ``mutation``, ``subscription`` or ``invalid``) of the
+    operation that would run, as the log line and metrics name it."""
+    kind = operation_type(query, operation_name, policy)
+    if kind is None:
+        return operation_name, "invalid"
+    document = parsed_document(query, policy)
+    first = get_first_operation(document) if document is not None else None
+    if operation_name is None and first is not None and first.name is not None:
+        operation_name = first.name.value
+    return operation_name, kind.value
+
+
 @lru_cache(maxsize=8)
 def _cached_validator(maxsize: int) -> Callable[..., list[GraphQLError]]:
     def validate_document(
@@ -403,6 +418,7 @@ __all__ = [
     "limit_errors",
     "limits_extension",
     "measure",
+    "operation_label",
     "operation_type",
     "parsed_document",
     "strip_suggestions",

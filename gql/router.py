@@ -32,7 +32,7 @@ from common.text_checks import holds_invalid_unicode
 from gql.context import Context, token_from
 from gql.errors import refusal_error
 from gql.idempotency import IDEMPOTENCY_HEADER, ReplayedResult, run_idempotently
-from gql.limits import LimitPolicy, operation_type
+from gql.limits import LimitPolicy, operation_label, operation_type
 from gql.live_ws import MAX_SUBSCRIPTIONS_PER_SOCKET, LiveWSHandler
 from gql.media import GRAPHQL_RESPONSE, JSON, negotiate
 from gql.schema import build_schema, limit_policy
@@ -76,6 +76,8 @@ class ExplorerRouter(GraphQLRouter[Context, None]):
     make_context: Callable[[HTTPConnection, AsyncSession], Context] | None = None
     graphql_transport_ws_handler_class = LiveWSHandler
     limit_policy: LimitPolicy | None = None
+    # Told the name and type of each operation refused before it runs (log and metrics).
+    refusal_observer: Callable[[str | None, str], None] | None = None
 
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
         if self.ide_page is not None:
@@ -136,7 +138,9 @@ class ExplorerRouter(GraphQLRouter[Context, None]):
         try:
             principal = await context.require_admin()
         except Exception as exc:
-            return ExecutionResult(data=None, errors=[refusal_error(exc, context)])
+            refusal = refusal_error(exc, context)
+            self._observe_refusal(request_data)
+            return ExecutionResult(data=None, errors=[refusal])
         if self._is_subscription(request_data):
             raise HTTPException(400, SUBSCRIPTION_OVER_HTTP)
 
@@ -162,6 +166,13 @@ class ExplorerRouter(GraphQLRouter[Context, None]):
             execute=execute,
             reply_body=lambda result: self._reply_body(request, result),
         )
+
+    def _observe_refusal(self, request_data: GraphQLRequestData) -> None:
+        if self.refusal_observer is not None and self.limit_policy is not None:
+            name, kind = operation_label(
+                request_data.query, request_data.operation_name, self.limit_policy
+            )
+            self.refusal_observer(name, kind)
 
     def _is_subscription(self, request_data: GraphQLRequestData) -> bool:
         policy = self.limit_policy
