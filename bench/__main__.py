@@ -54,8 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--peer",
         choices=("postgraphile",),
         default=None,
-        help="instead of the workload table, the list page against a peer (PostgreSQL only; "
-        "needs npm and wrk)",
+        help="instead of the workload table, the week page and one slot by id against "
+        "PostGraphile 4 and 5 (PostgreSQL only; needs npm and wrk)",
     )
     parser.add_argument(
         "--scale",

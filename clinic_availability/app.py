@@ -12,6 +12,7 @@ from clinic_availability.docs import docs_router, install_openapi
 from clinic_availability.explorer import explorer_page
 from clinic_availability.hold_sweeper import hold_sweeper
 from clinic_availability.horizon import periodic_extension
+from clinic_availability.landing import landing_router
 from clinic_availability.ops import (
     GraphQLOperationTracker,
     install_operations,
@@ -43,6 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         echo=settings.sql_echo,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
+        behind_pooler=settings.behind_pooler,
     )
     # A :memory: database lives in one connection: a second engine would open another.
     # Reads hold a connection for one statement: a fixed set serves them (connections
@@ -53,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             engine,
             pool_size=settings.db_pool_size,
             max_overflow=0,
+            behind_pooler=settings.behind_pooler,
         )
         if engine.url.database not in (None, "", ":memory:")
         else None
@@ -80,7 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1.0.0",
         description=(
             "Publish when providers are available and book patients into those slots. "
-            "Every route needs an admin token in `X-User-Token`."
+            "Every route needs an admin token in `X-User-Token` or `Authorization: Bearer`."
         ),
         default_response_class=JSONBody,
         lifespan=lifespan,
@@ -92,7 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.read_engine = read_engine
     app.state.sessionmaker = create_sessionmaker(engine, read_engine=read_engine)
-    app.state.event_hub = EventHub(settings.database_url)
+    app.state.event_hub = EventHub(settings.listen_url)
     install_error_handlers(app)
     install_request_guards(app, settings, BASE_PATH)
     # GraphQL first: routes are tried in order, and /graphql takes most of the traffic.
@@ -105,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(fhir_router)
     install_operations(app, engine, settings)
     app.include_router(docs_router())
+    app.include_router(landing_router())
     install_openapi(app)
     document_idempotency_header(app, BASE_PATH)
     mount_static(app)

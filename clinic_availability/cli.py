@@ -1,5 +1,5 @@
 """``clinic-availability``: serve, deliver webhooks, migrate, create users, seed a demo
-clinic, export the schema."""
+clinic, export the schema, register persisted GraphQL documents."""
 
 from __future__ import annotations
 
@@ -8,13 +8,17 @@ import asyncio
 import contextlib
 import logging
 import os
+import socket
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from clinic_availability.audit_view import add_audit_arguments
+from clinic_availability.documents_cli import add_documents_commands
+from clinic_availability.version import package_version
 from common.settings import Settings, get_settings
 from models.platform.errors import DomainError, ValidationFailed
 
@@ -32,7 +36,7 @@ async def _with_session(settings: Settings, work: Callable[..., Awaitable[T]]) -
     from models.platform.db import create_engine
     from models.platform.sessions import create_sessionmaker
 
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.database_url, behind_pooler=settings.behind_pooler)
     try:
         async with create_sessionmaker(engine)() as session:
             return await work(session)
@@ -43,7 +47,7 @@ async def _with_session(settings: Settings, work: Callable[..., Awaitable[T]]) -
 def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
     from clinic_availability.migrate import upgrade
 
-    upgrade(settings.database_url)
+    upgrade(settings.migration_url)
     print("database is at the latest schema", file=sys.stderr)
     return 0
 
@@ -51,23 +55,54 @@ def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import logging.config
 
-    import uvicorn
-
     from clinic_availability.logging import logging_config
     from clinic_availability.migrate import upgrade
 
-    log_config = logging_config(settings.log_level)
+    log_config = logging_config(settings.log_level, settings.log_format)
     logging.config.dictConfig(log_config)
-    if args.workers > 1 and settings.is_sqlite:
-        logging.getLogger("clinic_availability").warning(
-            "several workers on SQLite serialise every write; use PostgreSQL"
+    # The port first: a server that cannot listen changes nothing (a running demo's
+    # token stays valid, no migration runs).
+    try:
+        listening = listen_on(args.host, args.port)
+    except OSError as error:
+        print(
+            f"clinic-availability: cannot listen on {args.host}:{args.port}: "
+            f"{error.strerror or error}. Another server (a demo started earlier?) may be "
+            "running there: stop it, or choose another --port.",
+            file=sys.stderr,
         )
-    upgrade(settings.database_url)
-    if args.demo:
-        _announce_demo(settings, args)
-    with shared_metrics_dir(args.workers):
-        _run_uvicorn(uvicorn, settings, args, log_config)
-    return 0
+        return STARTUP_FAILURE
+    with listening:
+        if args.workers > 1 and settings.is_sqlite:
+            logging.getLogger("clinic_availability").warning(
+                "several workers on SQLite serialise every write; use PostgreSQL"
+            )
+        upgrade(settings.migration_url)
+        if args.demo:
+            _announce_demo(settings, args)
+        else:
+            _announce(settings, args)
+        with shared_metrics_dir(args.workers):
+            return _run_uvicorn(settings, args, log_config, listening)
+
+
+# uvicorn's own exit status for a server that did not start.
+STARTUP_FAILURE = 3
+
+
+def listen_on(host: str, port: int) -> socket.socket:
+    """A listening socket on host:port (uvicorn's options), or OSError if it is taken."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
 
 
 @contextmanager
@@ -93,11 +128,17 @@ def shared_metrics_dir(workers: int) -> Iterator[None]:
 
 
 def _run_uvicorn(
-    uvicorn: Any, settings: Settings, args: argparse.Namespace, log_config: dict[str, Any]
-) -> None:
+    settings: Settings,
+    args: argparse.Namespace,
+    log_config: dict[str, Any],
+    listening: socket.socket,
+) -> int:
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
     # On SIGTERM or SIGINT uvicorn stops accepting connections, lets requests in flight
     # finish (up to the timeout), then runs the lifespan shutdown (the pool is closed).
-    uvicorn.run(
+    config = uvicorn.Config(
         "clinic_availability.app:create_app",
         factory=True,
         host=args.host,
@@ -112,6 +153,18 @@ def _run_uvicorn(
         # default 5 s to answer the supervisor's ping; it would be killed and respawned.
         timeout_worker_healthcheck=30,
     )
+    server = uvicorn.Server(config)
+    # What uvicorn.run does, on the socket already bound.
+    try:
+        if config.workers > 1:
+            Multiprocess(config, sockets=[listening]).run()
+        else:
+            server.run(sockets=[listening])
+    except KeyboardInterrupt:
+        pass
+    if config.workers == 1 and not server.started:
+        return STARTUP_FAILURE
+    return 0
 
 
 def cmd_dispatch_webhooks(settings: Settings, _args: argparse.Namespace) -> int:
@@ -154,22 +207,86 @@ def _fast_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return uvloop.new_event_loop
 
 
+def _base_address(args: argparse.Namespace) -> str:
+    host = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{args.port}"
+
+
+def _addresses(base: str, graphiql: str) -> str:
+    return (
+        f"  GraphiQL{graphiql}\n"
+        f"  REST base:                 {base}/v1/admin/clinic/availability\n"
+        f"  REST reference:            {base}/docs\n"
+    )
+
+
+def describe_database(settings: Settings) -> str:
+    """Where the data lives, for a person: the SQLite file, or the URL without password."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite":
+        return str(url.database)
+    return url.render_as_string(hide_password=True)
+
+
+def _database_lines(settings: Settings) -> str:
+    from common.settings import data_folder, found_here, sqlite_url
+
+    lines = f"  Database:                  {describe_database(settings)}\n"
+    here = found_here()
+    if here is not None and settings.database_url == sqlite_url(here):
+        lines += (
+            f"  ({here.name} found in this folder is used; new clinics go to {data_folder()},\n"
+            "   the same from any folder. Move the file there, or set DATABASE_URL.)\n"
+        )
+    return lines
+
+
+async def _has_admin(session: AsyncSession) -> bool:
+    from sqlalchemy import select
+
+    from models.platform.entities import Role, User
+
+    found = await session.scalar(
+        select(User.id).where(User.role == Role.ADMIN, User.active).limit(1)
+    )
+    return found is not None
+
+
+def _announce(settings: Settings, args: argparse.Namespace) -> None:
+    """The addresses and the database; on a clinic without an admin, how to make one."""
+    base = _base_address(args)
+    text = (
+        f"Clinic Availability serving on {base}\n"
+        + _addresses(base, f":                  {base}/graphql")
+        + _database_lines(settings)
+    )
+    if not asyncio.run(_with_session(settings, _has_admin)):
+        text += (
+            "No admin user yet: every request needs an admin token. Make one (it prints\n"
+            "the token last), in another terminal:\n"
+            "  clinic-availability create-user --role admin --first-name Ada --last-name Admin\n"
+            "or start with --demo for a demo clinic and a token."
+        )
+    print(text.rstrip("\n"), flush=True)
+
+
 def _announce_demo(settings: Settings, args: argparse.Namespace) -> None:
     """Readies the demo clinic and prints how to reach it, token included."""
     from clinic_availability.demo import prepare_demo
 
     report = asyncio.run(_with_session(settings, prepare_demo))
-    host = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
-    base = f"http://{host}:{args.port}"
+    base = _base_address(args)
     state = "built" if report.built else "ready"
     print(
         f"Demo clinic {state}: {report.slots_created} slots and "
         f"{report.bookings_created} bookings added for the coming two weeks.\n"
-        f"  GraphiQL (token included): {base}/graphql#token={report.token}\n"
-        f"  REST base:                 {base}/v1/admin/clinic/availability\n"
-        f"  REST reference:            {base}/docs\n"
-        f"Admin token (send it as X-User-Token; the previous demo token is revoked):\n"
-        f"{report.token}",
+        + _addresses(base, f" (token included): {base}/graphql#token={report.token}")
+        + _database_lines(settings)
+        + "Admin token (send it as X-User-Token or Authorization: Bearer; the previous demo "
+        f"token is revoked):\n{report.token}",
         flush=True,
     )
 
@@ -200,7 +317,7 @@ def cmd_seed_demo(settings: Settings, _args: argparse.Namespace) -> int:
     from clinic_availability.demo import seed_demo
     from clinic_availability.migrate import upgrade
 
-    upgrade(settings.database_url)
+    upgrade(settings.migration_url)
     summary, token = asyncio.run(_with_session(settings, lambda s: seed_demo(s, settings)))
     print(summary)
     print(token)
@@ -220,7 +337,7 @@ def cmd_extend_recurrences(settings: Settings, _args: argparse.Namespace) -> int
     from models.platform.sessions import create_sessionmaker
 
     async def work() -> str:
-        engine = create_engine(settings.database_url)
+        engine = create_engine(settings.database_url, behind_pooler=settings.behind_pooler)
         try:
             report = await extend_once(create_sessionmaker(engine), settings)
         finally:
@@ -241,16 +358,33 @@ def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(_with_session(settings, lambda s: print_audit_log(s, args)))
 
 
+def database_url_of(text: str) -> str:
+    """``--database``: a URL as DATABASE_URL takes, or the path of a SQLite file."""
+    from common.settings import sqlite_url
+
+    return text if "://" in text else sqlite_url(Path(text).expanduser())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="clinic-availability",
-        description="Clinic availability admin API. The database comes from DATABASE_URL.",
+        description="Clinic availability admin API. The database comes from --database, "
+        "else DATABASE_URL, else SQLite in the per-user data folder.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
+    parser.add_argument(
+        "--database",
+        metavar="URL_OR_FILE",
+        help="the database: a URL (postgresql+asyncpg://..., sqlite+aiosqlite:///...) or a "
+        "SQLite file path; overrides DATABASE_URL",
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="migrate the database, then serve the API")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)"
+    )
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on")
     serve.add_argument("--workers", type=int, default=1, help="processes (use PostgreSQL for >1)")
     serve.add_argument(
         "--demo",
@@ -291,6 +425,10 @@ def build_parser() -> argparse.ArgumentParser:
     audit = commands.add_parser("audit", help="print the audit trail, newest first (JSON lines)")
     add_audit_arguments(audit)
     audit.set_defaults(handler=cmd_audit)
+    add_documents_commands(commands, _with_session)
+    for command in commands.choices.values():
+        # Also after the command's name (serve --database ...); absent, the top one holds.
+        command.add_argument("--database", metavar="URL_OR_FILE", default=argparse.SUPPRESS)
     return parser
 
 
@@ -304,6 +442,10 @@ def _describe(error: DomainError) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.database:
+        # The environment carries it to the workers uvicorn starts.
+        os.environ["DATABASE_URL"] = database_url_of(args.database)
+        get_settings.cache_clear()
     handler: Callable[[Settings, argparse.Namespace], int] = args.handler
     try:
         return handler(get_settings(), args)

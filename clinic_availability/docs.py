@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterator
+from datetime import date, timedelta
 from html import escape
 from typing import Any
 
@@ -18,6 +19,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse
 
 from clinic_availability.pages import STATIC_PATH, page_response, root_path, script_json
+from models.platform.timeutil import now_utc
 from rest_compat.router import BASE_PATH
 
 SECURITY_SCHEME = "APIKeyHeader"
@@ -105,16 +107,29 @@ DOCUMENTED_RESPONSES: dict[tuple[str, str], Any] = {
         "updated_at": "2023-10-27T12:00:00.000Z",
     },
 }
-DOCUMENTED_QUERIES: dict[tuple[str, str], dict[str, Any]] = {
-    ("get", "/available_slots"): {"provider_id": 456, "start_date": "2023-10-27"},
-}
+
+
+def documented_queries(today: date) -> dict[tuple[str, str], dict[str, Any]]:
+    """Query examples *Try it out* pre-fills: the demo clinic's first provider, and days
+    the demo has slots on (it keeps the coming two weeks filled)."""
+    tomorrow = (today + timedelta(days=1)).isoformat()
+    return {
+        ("get", "/available_slots"): {"provider_id": 1, "start_date": today.isoformat()},
+        ("get", "/available_slots/search"): {"provider_id": 1, "date": tomorrow},
+        ("get", "/providers/available_slots"): {"start_date": today.isoformat()},
+    }
+
+
+# The routes of the legacy documentation, first in /docs; the additions follow.
+DOCUMENTED_TAGS = ("Available slots", "Provider available slots", "Books")
 
 DESCRIPTION = """\
 Publish when providers are available and book patients into those slots.
 
-**Authentication.** Every route needs an admin user's token in the `X-User-Token` header
-(`clinic-availability serve --demo` prints one on start; `clinic-availability create-user
---role admin` makes more). Use **Authorize** to set it for *Try it out*.
+**Authentication.** Every route needs an admin user's token in the `X-User-Token` header,
+or as `Authorization: Bearer <token>` (`clinic-availability serve --demo` prints one on
+start; `clinic-availability create-user --role admin` makes more). A 401 carries
+`WWW-Authenticate: Bearer`. Use **Authorize** to set it for *Try it out* (either scheme).
 
 **Errors.** Every error body has an `errors` key: a message, or for 422 the failing fields
 with their messages. 401: no or bad token; 403: not an admin; 404: unknown record;
@@ -174,7 +189,9 @@ def _add_pagination_headers(operation: dict[str, Any]) -> None:
         headers.setdefault(name, {**header, "schema": {"type": "string"}})
 
 
-def _add_examples(path: str, method: str, operation: dict[str, Any]) -> None:
+def _add_examples(
+    path: str, method: str, operation: dict[str, Any], queries: dict[tuple[str, str], Any]
+) -> None:
     key = (method, path.removeprefix(BASE_PATH))
     body = DOCUMENTED_REQUESTS.get(key)
     request_content = _json_content(operation.get("requestBody", {}))
@@ -189,7 +206,7 @@ def _add_examples(path: str, method: str, operation: dict[str, Any]) -> None:
         if content is not None:
             content.setdefault("example", reply)
     for parameter in operation.get("parameters", []):
-        value = DOCUMENTED_QUERIES.get(key, {}).get(parameter.get("name"))
+        value = queries.get(key, {}).get(parameter.get("name"))
         if value is not None:
             parameter.setdefault("example", value)
 
@@ -217,18 +234,64 @@ def _drop_unused_schemas(document: dict[str, Any]) -> None:
             del schemas[name]
 
 
-def complete_openapi(document: dict[str, Any]) -> dict[str, Any]:
+def _one_type(parameter: dict[str, Any]) -> None:
+    """A query string has no null: ``int | None`` is shown as the integer it takes."""
+    schema = parameter.get("schema", {})
+    kinds = schema.get("anyOf")
+    if not isinstance(kinds, list):
+        return
+    taken = [kind for kind in kinds if kind != {"type": "null"}]
+    if len(taken) == 1 and len(kinds) == 2:
+        rest = {key: value for key, value in schema.items() if key != "anyOf"}
+        parameter["schema"] = {**taken[0], **rest}
+
+
+def _tags_of(item: dict[str, Any]) -> list[str]:
+    return [
+        tag
+        for operation in item.values()
+        if isinstance(operation, dict)
+        for tag in operation.get("tags", [])
+    ]
+
+
+def _documented_first(document: dict[str, Any]) -> None:
+    """Swagger UI draws tag sections in the order of the document's ``tags``."""
+    paths: dict[str, Any] = document.get("paths", {})
+    seen = [tag for item in paths.values() for tag in _tags_of(item)]
+    order = [*DOCUMENTED_TAGS, *dict.fromkeys(t for t in seen if t not in DOCUMENTED_TAGS)]
+    document["tags"] = [{"name": tag} for tag in order if tag in seen]
+
+    def rank(path: str) -> int:
+        tags = _tags_of(paths[path])
+        return min((order.index(tag) for tag in tags), default=len(order))
+
+    document["paths"] = {path: paths[path] for path in sorted(paths, key=rank)}
+
+
+def complete_openapi(document: dict[str, Any], today: date | None = None) -> dict[str, Any]:
     """The generated document with the contract's errors, headers and examples filled in."""
     document = copy.deepcopy(document)
+    queries = documented_queries(today or now_utc().date())
     for path, item in document.get("paths", {}).items():
+        for operation in item.values():
+            if isinstance(operation, dict):
+                for parameter in operation.get("parameters", []):
+                    _one_type(parameter)
         if not _is_legacy(path):
+            # FHIR's path ids are text: FastAPI's generic 422 is never answered there.
+            for operation in item.values():
+                responses = operation.get("responses", {}) if isinstance(operation, dict) else {}
+                if "422" in responses and _uses_default_422(responses["422"]):
+                    del responses["422"]
             continue
         for method, operation in item.items():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
             _complete_errors(operation)
             _add_pagination_headers(operation)
-            _add_examples(path, method, operation)
+            _add_examples(path, method, operation, queries)
+    _documented_first(document)
     _drop_unused_schemas(document)
     return document
 

@@ -180,7 +180,8 @@ EXAMPLES: tuple[Example, ...] = (
     "availableSlotId": 1,
     "patientId": 1,
     "appointmentType": "therapy",
-    "notes": "Initial consultation"
+    "notes": "Initial consultation",
+    "overrideRules": false
   }
 }
 """,
@@ -271,6 +272,9 @@ def examples_for(facts: ClinicFacts) -> tuple[Example, ...]:
                 "availableSlotId": facts.open_slot_id,
                 "patientId": facts.patient_id,
                 "notes": "Initial consultation",
+                # Required in the input type (it has a default): the variables editor
+                # marks it missing otherwise.
+                "overrideRules": False,
             }
         },
     }
@@ -340,6 +344,18 @@ async def explorer_page(request: Request) -> HTMLResponse:
   <span id="token-state" class="token-state" role="status"></span>
   <span class="token-hint">sent as <code>X-User-Token</code>, kept in this browser only</span>
 </header>
+<div id="token-help" class="explorer-notice token-help" role="alert" hidden>
+  The server refused this token (UNAUTHENTICATED): it is wrong, expired or was revoked.
+  Every start of <code>clinic-availability serve --demo</code> mints a new token and revokes
+  the one before: open the GraphiQL address it printed last, or paste its last line here.
+  Otherwise make a token with <code>clinic-availability create-user --role admin
+  --first-name Ada --last-name Admin</code>.
+</div>
+<div id="live-hint" class="explorer-notice live-hint" role="status" hidden>
+  Subscribed: waiting for a change. Nothing shows until one commits: create, change or book
+  a slot of this provider (another tab, REST or another client), and each change appears
+  here as it happens. The stop button ends the subscription.
+</div>
 <main id="graphiql">Loading GraphiQL…</main>
 <script id="explorer-config" type="application/json">{script_json(config)}</script>
 <script src="{static}/vendor/react/react.production.min.js"></script>

@@ -1,4 +1,5 @@
-"""One-line JSON logs, and the request id every log line of a request carries.
+"""One-line logs (JSON, or readable text on a terminal), and the request id every log
+line of a request carries.
 
 What is never logged: request or response bodies, query strings, headers (tokens travel
 there), and exception messages (a database error's message can quote the values of a
@@ -8,6 +9,7 @@ booking's notes). A failure is logged with its exception type and stack only.
 from __future__ import annotations
 
 import logging
+import sys
 import traceback
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -24,6 +26,7 @@ __all__ = [
     "JsonFormatter",
     "RequestIdFilter",
     "RequestInfo",
+    "TextFormatter",
     "log_request",
     "logging_config",
     "request_id_var",
@@ -124,8 +127,36 @@ class JsonFormatter(logging.Formatter):
         ).decode()
 
 
-def logging_config(level: str = "INFO") -> dict[str, Any]:
-    """A ``logging.config.dictConfig`` for the service and uvicorn: JSON lines on stderr.
+class TextFormatter(JsonFormatter):
+    """``12:00:01.234 INFO  logger  msg  key=value ...``: the same facts, for a person."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = orjson.loads(super().format(record))
+        stamp = datetime.fromtimestamp(record.created).strftime("%H:%M:%S.%f")[:-3]
+        head = f"{stamp} {entry.pop('level'):<7} {entry.pop('logger')}  {entry.pop('msg')}"
+        entry.pop("ts", None)
+        stack = entry.pop("stack", None)
+        fields = " ".join(f"{key}={value}" for key, value in entry.items())
+        line = f"{head}  {fields}" if fields else head
+        return f"{line}\n{stack.rstrip()}" if stack else line
+
+
+LOG_FORMATS = ("auto", "text", "json")
+
+
+def chosen_format(setting: str, stream: Any = None) -> str:
+    """``text`` or ``json``: ``auto`` is text when the stream (stderr) is a terminal."""
+    setting = setting.strip().lower()
+    if setting in ("text", "json"):
+        return setting
+    stream = sys.stderr if stream is None else stream
+    isatty = getattr(stream, "isatty", None)
+    return "text" if isatty is not None and isatty() else "json"
+
+
+def logging_config(level: str = "INFO", log_format: str = "json") -> dict[str, Any]:
+    """A ``logging.config.dictConfig`` for the service and uvicorn: one line a record on
+    stderr, JSON or (``log_format="text"``, see :func:`chosen_format`) readable text.
 
     uvicorn's access log is off: it writes query strings, and the request middleware
     already logs one line per request without them.
@@ -134,7 +165,9 @@ def logging_config(level: str = "INFO") -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {"json": {"()": JsonFormatter}},
+        "formatters": {
+            "json": {"()": TextFormatter if chosen_format(log_format) == "text" else JsonFormatter}
+        },
         "filters": {"request_id": {"()": RequestIdFilter}},
         "handlers": {
             "stderr": {

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from common.event_hub import EventHub
 from common.settings import Settings
-from models.integrations.webhook_targets import TargetRefused, resolve, target_of
+from models.integrations.webhook_targets import TargetRefused, check_target
 from models.integrations.webhooks import (
     Claim,
     DeliveryPolicy,
@@ -338,11 +338,11 @@ class WebhookDispatcher:
         )
         message_id = str(claim.event_id)
         stamp = str(int(time.time()))
-        target = target_of(claim.url)
         try:
-            addresses = await resolve(
-                target, allow_private=self.settings.webhook_allow_private_targets
+            checked = await check_target(
+                claim.url, allow_private=self.settings.webhook_allow_private_targets
             )
+            target = checked.target
             headers = {
                 "content-type": "application/json",
                 "user-agent": "clinic-availability-webhooks/1",
@@ -353,7 +353,7 @@ class WebhookDispatcher:
             }
             extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
             response = await self._client.post(
-                _pinned(claim.url, addresses[0]),
+                _pinned(claim.url, checked.addresses[0]),
                 content=body,
                 headers=headers,
                 extensions=extensions,
@@ -414,8 +414,9 @@ async def dispatch_until(settings: Settings, stop: asyncio.Event) -> None:
         echo=settings.sql_echo,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
+        behind_pooler=settings.behind_pooler,
     )
-    hub = EventHub(settings.database_url)
+    hub = EventHub(settings.listen_url)
     await hub.start()
     try:
         async with running_dispatcher(create_sessionmaker(engine), settings, hub):

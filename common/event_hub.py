@@ -23,8 +23,10 @@ RECONNECT_SECONDS = 1.0
 
 
 class EventHub:
-    def __init__(self, database_url: str) -> None:
-        self._url = make_url(database_url)
+    def __init__(self, database_url: str | None) -> None:
+        """``database_url``: where to LISTEN (PostgreSQL itself, not a pooler); None or a
+        SQLite URL: no LISTEN, readers poll."""
+        self._url = make_url(database_url) if database_url else None
         self._waiters: set[asyncio.Future[None]] = set()
         self._listen_task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -33,7 +35,7 @@ class EventHub:
 
     @property
     def listens_to_database(self) -> bool:
-        return self._url.get_backend_name() == "postgresql"
+        return self._url is not None and self._url.get_backend_name() == "postgresql"
 
     def poke(self) -> None:
         """Wake every waiting reader (callable from the event loop's thread only)."""
@@ -81,6 +83,7 @@ class EventHub:
     async def _listen(self) -> None:
         import asyncpg
 
+        assert self._url is not None
         dsn = self._url.set(drivername="postgresql").render_as_string(hide_password=False)
         while True:
             connection = None

@@ -1,18 +1,54 @@
 """One settings object for the whole service, read from the environment."""
 
+import os
 from functools import lru_cache
+from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.scheduling.series import RecurrenceLimits
+
+DATABASE_FILE = "clinic_availability.db"
+
+
+def data_folder() -> Path:
+    """The per-user data folder (the XDG rule; ``%LOCALAPPDATA%`` on Windows)."""
+    if os.name == "nt" and os.environ.get("LOCALAPPDATA"):
+        base = Path(os.environ["LOCALAPPDATA"])
+    else:
+        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return base / "clinic-availability"
+
+
+def found_here() -> Path | None:
+    """A database file left in the current folder by an earlier version, if any."""
+    here = Path.cwd() / DATABASE_FILE
+    return here if here.is_file() else None
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite+aiosqlite:///{path.resolve()}"
+
+
+def default_database_url() -> str:
+    """SQLite in the per-user data folder, the same from any folder; a file already in
+    the current folder (where earlier versions put it) is still used."""
+    here = found_here()
+    if here is not None:
+        return sqlite_url(here)
+    folder = data_folder()
+    folder.mkdir(parents=True, exist_ok=True)
+    return sqlite_url(folder / DATABASE_FILE)
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
-    database_url: str = "sqlite+aiosqlite:///./clinic_availability.db"
+    # DATABASE_URL; by default SQLite in the per-user data folder (see above).
+    database_url: str = Field(default_factory=default_database_url)
     # IANA zone in which calendar-day filters (start_date, end_date, date) are read.
     clinic_time_zone: str = "UTC"
 
@@ -50,6 +86,16 @@ class Settings(BaseSettings):
     # Queries answered by a compiled plan (cached like the documents) instead of
     # graphql-core completing every field; anything the plan does not cover still runs there.
     graphql_compiled_plan: bool = True
+    # Persisted documents: "only" runs registered documents alone (by documentId, by
+    # Apollo's hash, or their exact text) and refuses the rest (TRUSTED_DOCUMENT_REQUIRED),
+    # Apollo's automatic registration included; "any" runs any text as well.
+    graphql_trusted_documents: Literal["any", "only"] = "any"
+    # Under "only", users (comma-separated ids) who may still send any text, e.g. the
+    # developers who use GraphiQL; their text is never registered.
+    graphql_trusted_documents_exempt_users: str = ""
+    # Registered documents are kept this long in each process once read; a removal
+    # reaches the other processes within this delay.
+    graphql_document_cache_seconds: float = 60.0
 
     # Events are kept this many days (resume positions older than that are gone).
     event_retention_days: int = 30
@@ -60,7 +106,8 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = 10.0
     webhook_concurrency: int = 32
     webhook_concurrency_per_receiver: int = 4
-    # Private, loopback and link-local targets are refused unless this is true.
+    # Webhook targets not globally reachable (IANA's special-purpose registries) are
+    # refused unless this is true.
     webhook_allow_private_targets: bool = False
     # Run the delivery dispatcher in this server process.
     webhook_dispatcher: bool = True
@@ -72,10 +119,19 @@ class Settings(BaseSettings):
     # absolute URLs a client keeps (calendar feeds, FHIR links); empty: the request's own.
     public_base_url: str = ""
 
+    # "transaction" when DATABASE_URL points at a pooler in transaction mode (PgBouncer):
+    # no named prepared statements and no session settings on pooled connections.
+    # DATABASE_DIRECT_URL then reaches PostgreSQL itself, for LISTEN (subscriptions and
+    # the webhook dispatcher's wake-ups); without it they poll as on SQLite.
+    database_pooler: Literal["", "transaction"] = ""
+    database_direct_url: str = ""
+
     db_pool_size: int = 10
     db_max_overflow: int = 10
     sql_echo: bool = False
     log_level: str = "INFO"
+    # auto: readable lines when stderr is a terminal, JSON lines otherwise; or text, json.
+    log_format: str = "auto"
     metrics_enabled: bool = True
     # When set, /metrics answers only ``Authorization: Bearer <token>``.
     metrics_token: str = ""
@@ -104,6 +160,24 @@ class Settings(BaseSettings):
     @property
     def clinic_zone(self) -> ZoneInfo:
         return ZoneInfo(self.clinic_time_zone)
+
+    @property
+    def behind_pooler(self) -> bool:
+        return self.database_pooler == "transaction"
+
+    @property
+    def listen_url(self) -> str | None:
+        """Where LISTEN may run: the database itself, never through a pooler."""
+        if self.behind_pooler:
+            return self.database_direct_url or None
+        return self.database_url
+
+    @property
+    def migration_url(self) -> str:
+        """Migrations hold one session throughout: PostgreSQL itself when known."""
+        if self.behind_pooler and self.database_direct_url:
+            return self.database_direct_url
+        return self.database_url
 
     @property
     def is_sqlite(self) -> bool:

@@ -18,7 +18,12 @@ from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField
 from gql.context import Context
 from gql.pagination import Connection, connection, decode_time_id_cursor, page_window
 from models.booking import bookings as booking_ops
-from models.booking.bookings import BookingChange, BookingFilters, BookingInput
+from models.booking.bookings import (
+    BookingChange,
+    BookingFilters,
+    BookingInput,
+    RescheduleInput,
+)
 from models.booking.utilization import UtilizationNumbers as NumbersRow
 from models.booking.utilization import UtilizationReport, utilization
 from models.platform.audit import record_notes_read
@@ -45,6 +50,10 @@ class Booking:
     status: BookingStatus
     cancellation_reason: str | None
     cancelled_at: datetime | None
+    rescheduled_from_slot_id: int | None = strawberry.field(
+        description="The slot the latest reschedule moved this booking from; null if never moved."
+    )
+    reschedule_count: int = strawberry.field(description="How often the booking was moved.")
     created_at: datetime
     updated_at: datetime
     notes_value: strawberry.Private[str | None]
@@ -63,6 +72,8 @@ class Booking:
             status=BookingStatus(row.status.value),
             cancellation_reason=row.cancellation_reason,
             cancelled_at=row.cancelled_at,
+            rescheduled_from_slot_id=row.rescheduled_from_slot_id,
+            reschedule_count=row.reschedule_count,
             created_at=row.created_at,
             updated_at=row.updated_at,
             notes_value=row.notes if with_notes else None,
@@ -107,6 +118,24 @@ class UpdateBookInput:
         default=strawberry.UNSET, description="Only when cancelling; at most 500 characters."
     )
     notes: str | None = strawberry.UNSET
+    override_rules: bool = strawberry.field(
+        default=False,
+        description="Cancel past the provider's cancellation cutoff (recorded in the audit).",
+    )
+
+
+@strawberry.input(description="Where to move a booking.")
+class RescheduleBookInput:
+    available_slot_id: int = strawberry.field(
+        description="The slot to move to: same or another provider, open and in the future."
+    )
+    hold_id: int | None = strawberry.field(
+        default=None, description="A hold on that slot (and patient) that the move uses."
+    )
+    override_rules: bool = strawberry.field(
+        default=False,
+        description="Move past the reschedule cutoff and the booking rules (audited).",
+    )
 
 
 @strawberry.type(description="Slot counts and minutes over a range of clinic days.")
@@ -299,6 +328,7 @@ class BookingMutation:
             status=status.value if isinstance(status, BookingStatus) else _unset_to_domain(status),
             cancellation_reason=_unset_to_domain(input.cancellation_reason),
             notes=_unset_to_domain(input.notes),
+            override_rules=input.override_rules,
         )
         row = await booking_ops.update_booking(
             info.context.session,
@@ -310,8 +340,39 @@ class BookingMutation:
 
     @strawberry.mutation(description="Cancel a booking; its slot becomes available again.")
     async def cancel_book(
-        self, info: Info[Context, None], id: int, reason: str | None = None
+        self,
+        info: Info[Context, None],
+        id: int,
+        reason: str | None = None,
+        override_rules: Annotated[
+            bool,
+            strawberry.argument(
+                description="Cancel past the provider's cancellation cutoff (audited)."
+            ),
+        ] = False,
     ) -> Booking:
         await info.context.require_admin()
-        row = await booking_ops.cancel_booking(info.context.session, id, reason=reason)
+        row = await booking_ops.cancel_booking(
+            info.context.session, id, reason=reason, override_rules=override_rules
+        )
+        return Booking.from_row(row)
+
+    @strawberry.mutation(
+        description="Move a booking to another slot in one step: the new seat is taken under "
+        "every rule a booking meets and the old one freed, or nothing changes. The booking "
+        "keeps its id; announced as one booking.rescheduled event."
+    )
+    async def reschedule_book(
+        self, info: Info[Context, None], id: int, input: RescheduleBookInput
+    ) -> Booking:
+        await info.context.require_admin()
+        row = await booking_ops.reschedule_booking(
+            info.context.session,
+            id,
+            RescheduleInput(
+                available_slot_id=input.available_slot_id,
+                hold_id=input.hold_id,
+                override_rules=input.override_rules,
+            ),
+        )
         return Booking.from_row(row)

@@ -11,18 +11,12 @@ from strawberry.fastapi import BaseContext
 
 from common.request_context import set_principal
 from common.settings import Settings
+from common.tokens import request_token
 from models.platform.users import Principal, authenticate
 
 
 def token_from(request: HTTPConnection) -> str | None:
-    token = request.headers.get("x-user-token")
-    if token:
-        return token
-    authorization = request.headers.get("authorization", "")
-    scheme, _, credentials = authorization.partition(" ")
-    if scheme.lower() == "bearer" and credentials.strip():
-        return credentials.strip()
-    return None
+    return request_token(request)
 
 
 @dataclass

@@ -45,6 +45,13 @@ class AvailabilityEvent:
     provider_id: int
     slot_id: int | None
     slot: AvailableSlot | None = strawberry.field(description="The slot now; null once deleted.")
+    previous_slot_id: int | None = strawberry.field(
+        default=None,
+        description="booking.rescheduled: the slot the booking left (slotId is where it went).",
+    )
+    booking_id: int | None = strawberry.field(
+        default=None, description="The booking the change is about, if any."
+    )
 
 
 def _position(errors: FieldErrors, after: str | None) -> int | None:
@@ -135,6 +142,8 @@ class LiveSubscription:
                     occurred_at=row.occurred_at,
                     provider_id=row.provider_id,
                     slot_id=row.slot_id,
+                    previous_slot_id=row.previous_slot_id,
+                    booking_id=row.booking_id,
                     slot=AvailableSlot.from_row(slot) if slot is not None else None,
                 )
             if len(rows) < PAGE:

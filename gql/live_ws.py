@@ -27,6 +27,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 
 from common.request_context import new_request_id, request_id_var
 from gql.context import Context
+from gql.documents import DocumentRefused
 from gql.limits import operation_type
 from models.platform.errors import DomainError, Forbidden
 from models.platform.users import Principal, authenticate
@@ -84,6 +85,10 @@ class LiveWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             return
         request_id = new_request_id()
         self.request_ids[message["id"]] = request_id
+        resolved = await self._with_document(message)
+        if resolved is None:
+            return
+        message = resolved
         payload: Any = message.get("payload") or {}
         policy = getattr(self.view, "limit_policy", None)
         kind = (
@@ -156,6 +161,39 @@ class LiveWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             self.context._principal = principal
             self.recheck_task = asyncio.create_task(self._recheck(token))
         await super().handle_connection_init(message)
+
+    async def _with_document(self, message: SubscribeMessage) -> SubscribeMessage | None:
+        """Documents by id or hash, and trusted mode, as over HTTP (gql/documents.py);
+        None once a refusal is sent."""
+        documents = getattr(self.view, "documents", None)
+        principal = self.context._principal
+        payload: Any = message.get("payload")
+        if (
+            documents is not None
+            and principal is not None
+            and isinstance(payload, dict)
+            and isinstance(payload.get("query"), str | None)
+            and documents.involved(payload.get("documentId"), payload.get("extensions"))
+        ):
+            extensions = payload.get("extensions")
+            async with self._state.sessionmaker() as session:
+                text = await documents.resolve(
+                    session,
+                    principal,
+                    query=payload.get("query"),
+                    document_id=payload.get("documentId"),
+                    extensions=extensions if isinstance(extensions, dict) else None,
+                )
+            if isinstance(text, DocumentRefused):
+                error = {
+                    "id": message["id"],
+                    "type": "error",
+                    "payload": [text.body()["errors"][0]],
+                }
+                await self.send_message(error)
+                return None
+            message = {**message, "payload": {**payload, "query": text}}
+        return message
 
     async def _recheck(self, token: str | None) -> None:
         while True:

@@ -29,6 +29,8 @@ class BookingRulesInput:
     buffer_before_minutes: int | None = strawberry.UNSET
     buffer_after_minutes: int | None = strawberry.UNSET
     max_bookings_per_day: int | None = strawberry.UNSET
+    cancellation_cutoff_minutes: int | None = strawberry.UNSET
+    reschedule_cutoff_minutes: int | None = strawberry.UNSET
 
 
 @strawberry.input(description="Only the fields given change.")

@@ -8,6 +8,7 @@ operation before it runs, answers 4xx without ``data``).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -30,6 +31,7 @@ from common.deps import SessionDep
 from common.settings import Settings
 from common.text_checks import holds_invalid_unicode
 from gql.context import Context, token_from
+from gql.documents import DocumentRefused, DocumentRegistry, document_policy
 from gql.errors import refusal_error
 from gql.idempotency import IDEMPOTENCY_HEADER, ReplayedResult, run_idempotently
 from gql.limits import LimitPolicy, operation_label, operation_type
@@ -50,6 +52,29 @@ def error_reply(status: int, message: str, media_type: str = JSON) -> Response:
     code = _CODES.get(status, "BAD_REQUEST")
     body = {"errors": [{"message": message, "extensions": {"code": code}}]}
     return Response(orjson.dumps(body), status_code=status, media_type=media_type)
+
+
+def refused_reply(refused: DocumentRefused, media_type: str = JSON) -> Response:
+    """A request whose document may not run (unknown id, hash mismatch, untrusted text)."""
+    return Response(
+        orjson.dumps(refused.body()),
+        status_code=refused.status,
+        media_type=media_type,
+        headers=dict(refused.headers),
+    )
+
+
+class _Refused(Exception):
+    def __init__(self, refused: DocumentRefused) -> None:
+        super().__init__(refused.message)
+        self.refused = refused
+
+
+@dataclass
+class DocumentRequestData(GraphQLRequestData):
+    """A request's data with the ``documentId`` it names (GraphQL over HTTP, Appendix A)."""
+
+    document_id: object = None
 
 
 def _is_request_error(result: ExecutionResult) -> bool:
@@ -78,6 +103,17 @@ class ExplorerRouter(GraphQLRouter[Context, None]):
     limit_policy: LimitPolicy | None = None
     # Told the name and type of each operation refused before it runs (log and metrics).
     refusal_observer: Callable[[str | None, str], None] | None = None
+    # Persisted and trusted documents; None serves text alone.
+    documents: DocumentRegistry | None = None
+
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        # A GET naming a document by id or by hash is an operation, not a page.
+        params = request.query_params
+        return (
+            params.get("documentId") is None
+            and params.get("extensions") is None
+            and super().should_render_graphql_ide(request)
+        )
 
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
         if self.ide_page is not None:
@@ -106,6 +142,8 @@ class ExplorerRouter(GraphQLRouter[Context, None]):
             response = await super().run(request, context, root_value)
         except HTTPException as exc:
             return error_reply(exc.status_code, exc.reason, media_type)
+        except _Refused as exc:
+            return refused_reply(exc.refused, media_type)
         status = getattr(request.state, "graphql_status", None)
         if media_type == GRAPHQL_RESPONSE and status is not None:
             response.headers["content-type"] = GRAPHQL_RESPONSE
@@ -122,7 +160,29 @@ class ExplorerRouter(GraphQLRouter[Context, None]):
             if holds_invalid_unicode(list(parts)):
                 # Refused before anything else: no reply, log line or database can hold it.
                 raise HTTPException(400, INVALID_UNICODE)
+        if isinstance(data, GraphQLRequestData) and self.documents is not None:
+            document_id = await self._document_id(request)
+            if document_id is not None:
+                if holds_invalid_unicode([document_id]):
+                    raise HTTPException(400, INVALID_UNICODE)
+                return DocumentRequestData(
+                    query=data.query,
+                    variables=data.variables,
+                    operation_name=data.operation_name,
+                    extensions=data.extensions,
+                    protocol=data.protocol,
+                    document_id=document_id,
+                )
         return data
+
+    async def _document_id(self, request: AsyncHTTPRequestAdapter) -> object:
+        if request.method == "GET":
+            return request.query_params.get("documentId")
+        body = await request.get_body()
+        if b"documentId" not in body:  # the body was parsed already: only look when named
+            return None
+        data = self.decode_json(body)
+        return data.get("documentId") if isinstance(data, dict) else None
 
     async def execute_single(
         self,
@@ -141,6 +201,19 @@ class ExplorerRouter(GraphQLRouter[Context, None]):
             refusal = refusal_error(exc, context)
             self._observe_refusal(request_data)
             return ExecutionResult(data=None, errors=[refusal])
+        documents = self.documents
+        document_id = getattr(request_data, "document_id", None)
+        if documents is not None and documents.involved(document_id, request_data.extensions):
+            text = await documents.resolve(
+                context.session,
+                principal,
+                query=request_data.query,
+                document_id=document_id,
+                extensions=request_data.extensions,
+            )
+            if isinstance(text, DocumentRefused):
+                raise _Refused(text)
+            request_data = replace(request_data, query=text)
         if self._is_subscription(request_data):
             raise HTTPException(400, SUBSCRIPTION_OVER_HTTP)
 
@@ -233,8 +306,23 @@ def graphql_router(
     )
     router.ide_page = ide_page
     router.limit_policy = limit_policy(settings)
+    router.documents = DocumentRegistry(
+        schema._schema,
+        document_policy(
+            limit_policy(settings),
+            trusted_only=settings.graphql_trusted_documents == "only",
+            exempt_user_ids=settings.graphql_trusted_documents_exempt_users,
+            cache_seconds=settings.graphql_document_cache_seconds,
+        ),
+    )
     router.make_context = make_context
     return router
 
 
-__all__ = ["ExplorerRouter", "error_reply", "graphql_router"]
+__all__ = [
+    "DocumentRequestData",
+    "ExplorerRouter",
+    "error_reply",
+    "graphql_router",
+    "refused_reply",
+]

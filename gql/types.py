@@ -59,6 +59,14 @@ class BookingRules:
     max_bookings_per_day: int | None = strawberry.field(
         description="Bookings (one per seat) per day in the provider's time zone."
     )
+    cancellation_cutoff_minutes: int | None = strawberry.field(
+        description="No cancelling this close to the appointment's start, unless "
+        "overrideRules (recorded in the audit)."
+    )
+    reschedule_cutoff_minutes: int | None = strawberry.field(
+        description="No rescheduling this close to the appointment's start, unless "
+        "overrideRules (recorded in the audit)."
+    )
 
     @classmethod
     def of(cls, source: Any, prefix: str = "") -> BookingRules:
@@ -79,6 +87,8 @@ _RULE_FIELDS = (
     "buffer_before_minutes",
     "buffer_after_minutes",
     "max_bookings_per_day",
+    "cancellation_cutoff_minutes",
+    "reschedule_cutoff_minutes",
 )
 _NO_RULE_VALUES = (None,) * len(_RULE_FIELDS)
 

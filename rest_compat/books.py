@@ -11,7 +11,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from common.deps import AdminDep, SessionDep, SettingsDep
 from common.strict_numbers import PathId
 from models.booking import bookings as booking_ops
-from models.booking.bookings import BookingChange, BookingFilters, BookingInput
+from models.booking.bookings import (
+    BookingChange,
+    BookingFilters,
+    BookingInput,
+    RescheduleInput,
+)
 from models.platform.audit import record_notes_read
 from models.platform.errors import FieldErrors
 from models.platform.pagination import MAX_PAGE_SIZE
@@ -43,6 +48,8 @@ BOOK_EXAMPLE: dict[str, Any] = {
     "status": "confirmed",
     "created_at": "2023-10-27T12:00:00.000Z",
     "updated_at": "2023-10-27T12:00:00.000Z",
+    "rescheduled_from_slot_id": None,
+    "reschedule_count": 0,
 }
 STATUS_DESCRIPTION = "confirmed, cancelled, no_show or completed"
 
@@ -61,6 +68,10 @@ class BookOut(BaseModel):
     status: str = Field(description=STATUS_DESCRIPTION)
     created_at: str
     updated_at: str
+    rescheduled_from_slot_id: int | None = Field(
+        description="The slot the latest reschedule moved this booking from; null if never moved"
+    )
+    reschedule_count: int = Field(description="How often the booking was moved")
 
 
 class BookFields(BaseModel):
@@ -100,7 +111,7 @@ class BookBody(BaseModel):
         },
     )
 
-    book: BookFields = Field(default_factory=BookFields)
+    book: BookFields
 
 
 class BookChangeFields(BaseModel):
@@ -114,6 +125,10 @@ class BookChangeFields(BaseModel):
         default=None, description="Only with status cancelled; at most 500 characters"
     )
     notes: OptionalText = Field(default=None, description="At most 2,000 characters")
+    override_rules: RequiredFlag = Field(
+        default=None,
+        description="Cancel past the provider's cancellation cutoff (recorded in the audit)",
+    )
 
     def sent_fields(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.model_fields_set}
@@ -246,5 +261,60 @@ async def update_book(
     change = BookingChange(**body.book.sent_fields())
     booking = await booking_ops.update_booking(
         session, book_id, change, notes_max_length=settings.booking_notes_max_length
+    )
+    return JSONBody(book_json(booking))
+
+
+class RescheduleFields(BaseModel):
+    model_config = ConfigDict(extra="ignore", json_schema_extra={"required": ["available_slot_id"]})
+
+    available_slot_id: RequiredId = Field(
+        default=None, le=MAX_ID, description="The slot to move to (same or another provider)"
+    )
+    hold_id: RequiredId = Field(
+        default=None, le=MAX_ID, description="A hold on that slot (and patient) the move uses"
+    )
+    override_rules: RequiredFlag = Field(
+        default=None,
+        description="Move past the reschedule cutoff and the booking rules (recorded in the audit)",
+    )
+
+
+class RescheduleBody(BaseModel):
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={
+            "required": ["book"],
+            "example": {"book": {"available_slot_id": 790}},
+        },
+    )
+
+    book: RescheduleFields = Field(default_factory=RescheduleFields)
+
+
+@router.post(
+    "/{book_id:int}/reschedule",
+    response_model=BookOut,
+    responses=error_responses(*AUTH_ERRORS, 404, 409, 422),
+    summary="Reschedule a book to another slot",
+    description="Moves an active booking to another open, future slot (same or another "
+    "provider) in one step: the new seat is taken under every rule a new booking meets, then "
+    "the old one is freed; if anything refuses, nothing changes (statuses and messages as "
+    "`POST /books`). Inside the provider's reschedule cutoff it is 422 unless "
+    "`override_rules`. The booking keeps its id; `rescheduled_from_slot_id` names the slot "
+    "it left.",
+)
+async def reschedule_book(
+    book_id: BookId, body: RescheduleBody, _admin: AdminDep, session: SessionDep
+) -> Response:
+    fields = body.book
+    booking = await booking_ops.reschedule_booking(
+        session,
+        book_id,
+        RescheduleInput(
+            available_slot_id=fields.available_slot_id,
+            hold_id=fields.hold_id,
+            override_rules=fields.override_rules,
+        ),
     )
     return JSONBody(book_json(booking))

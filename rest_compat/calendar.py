@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response, Security
+from fastapi import APIRouter, Path, Query, Request, Response
 
-from common.deps import SessionDep, SettingsDep, token_header
+from common.deps import SessionDep, SettingsDep, TokenDep
 from common.strict_numbers import PathId
 from models.integrations import calendar_feed
 from models.platform.errors import FieldErrors, Forbidden, Unauthenticated
@@ -18,9 +18,11 @@ router = APIRouter(tags=["Calendar feed"])
 DateParam = Annotated[str | None, Query(description="YYYY-MM-DD in the clinic time zone")]
 
 
-@router.api_route(
+# HEAD answers as GET without the body (calendar apps probe a feed this way); one
+# OpenAPI entry for both.
+@router.head("/providers/{provider_id}/calendar.ics", include_in_schema=False)
+@router.get(
     "/providers/{provider_id}/calendar.ics",
-    methods=["GET", "HEAD"],
     response_class=Response,
     responses={
         200: {"content": {"text/calendar": {}}, "description": "RFC 5545 calendar"},
@@ -41,10 +43,10 @@ async def provider_calendar(
     provider_id: Annotated[PathId, Path(ge=1, le=MAX_ID)],
     session: SessionDep,
     settings: SettingsDep,
+    token: TokenDep,
     key: Annotated[str | None, Query(description="A provider feed key")] = None,
     start_date: DateParam = None,
     end_date: DateParam = None,
-    token: Annotated[str | None, Security(token_header)] = None,
 ) -> Response:
     allowed = key is not None and await calendar_feed.key_opens_feed(session, provider_id, key)
     if not allowed:

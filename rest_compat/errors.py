@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from common.tokens import CHALLENGE, request_token
 from models.platform.errors import DomainError, NotFound, ServiceUnavailable, ValidationFailed
 from rest_compat.responses import JSONBody
 
@@ -21,6 +22,8 @@ ROOT_KEYS = frozenset({"body", "query", "path", "header", "available_slot", "boo
 
 def domain_error_response(exc: DomainError) -> JSONBody:
     headers = {"Retry-After": "1"} if isinstance(exc, ServiceUnavailable) else None
+    if exc.status == 401:
+        headers = CHALLENGE
     return JSONBody(exc.body(), status_code=exc.status, headers=headers)
 
 
@@ -73,7 +76,7 @@ async def authentication_refusal(request: Request) -> DomainError | None:
         try:
             await authenticate(
                 session,
-                request.headers.get("X-User-Token"),
+                request_token(request),
                 cache_seconds=settings.token_cache_seconds,
             )
         except DomainError as refusal:
@@ -81,9 +84,22 @@ async def authentication_refusal(request: Request) -> DomainError | None:
     return None
 
 
+# A body sent as a form (curl -d without -H) reaches the route as bytes, not JSON.
+NOT_JSON = "must be JSON, sent with Content-Type: application/json"
+
+
+def _sent_as_json(request: Request) -> bool:
+    media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    return media in ("", "application/json") or media.endswith("+json")
+
+
 async def _on_request_validation(request: Request, exc: Exception) -> JSONBody:
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
+    if not _sent_as_json(request) and any(
+        tuple(error.get("loc", ())) == ("body",) for error in errors
+    ):
+        return domain_error_response(ValidationFailed.one("body", NOT_JSON))
     # Malformed JSON is refused before the route's dependencies run, authentication
     # included; a caller without a valid admin token still learns only that.
     if any(error.get("type") == "json_invalid" for error in errors):

@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from common.request_context import set_principal
 from common.settings import Settings
 from common.strict_numbers import plain_id
+from common.tokens import token_of
 from models.platform.errors import DomainError
 from models.platform.pagination import MAX_PAGE_SIZE
 from models.platform.users import Principal, cached_admin
@@ -31,7 +32,7 @@ from rest_compat import slots
 from rest_compat.errors import domain_error_response
 from rest_compat.schemas import MAX_ID
 
-TOKEN_HEADER = b"x-user-token"
+TOKEN_HEADERS = (b"x-user-token", b"authorization")
 _DIGITS = re.compile(r"[0-9]{1,10}")
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _WORD = re.compile(r"[a-z_]{1,40}")
@@ -97,6 +98,7 @@ _LIST = _Route(
         "start_date": _DATE,
         "end_date": _DATE,
         "available": _bool,
+        "appointment_type": _matching(_WORD),
     },
 )
 _SEARCH = _Route(
@@ -170,17 +172,19 @@ class FastSlotReads:
         return arguments
 
     def _admin(self, scope: Scope) -> Principal | None:
-        token = None
+        sent: dict[bytes, bytes] = {}
         for name, value in scope["headers"]:
-            if name == TOKEN_HEADER:
-                if token is not None:
+            if name in TOKEN_HEADERS:
+                if name in sent:
                     return None
-                token = value
-        if not token:
-            return None
+                sent[name] = value
         try:
-            text = token.decode("ascii")
+            text = token_of(
+                *(sent[name].decode("ascii") if name in sent else None for name in TOKEN_HEADERS)
+            )
         except UnicodeDecodeError:
+            return None
+        if not text:
             return None
         return cached_admin(
             self.sessionmaker.kw.get("bind"),

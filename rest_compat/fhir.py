@@ -19,6 +19,7 @@ from common.deps import SessionDep, SettingsDep
 from common.public_url import public_base
 from common.settings import Settings
 from common.strict_numbers import plain_id, plain_number
+from common.tokens import CHALLENGE, request_token
 from models.integrations.fhir_feed import (
     STATUSES,
     PublishedSlot,
@@ -37,11 +38,19 @@ from models.platform.timeutil import (
     parse_timestamp,
 )
 from models.platform.users import authenticate
+from rest_compat.fhir_openapi import (
+    BUNDLE,
+    FHIR_JSON,
+    MANIFEST,
+    NDJSON,
+    RESOURCE,
+    SLOT_PARAMETERS,
+    fhir_operation,
+    open_operation,
+)
 
-router = APIRouter(prefix="/fhir", tags=["FHIR"], include_in_schema=False)
+router = APIRouter(prefix="/fhir", tags=["FHIR"])
 
-FHIR_JSON = "application/fhir+json"
-NDJSON = "application/fhir+ndjson"
 # R4 (4.0.1 is its technical correction; the R4 JSON schema names the version 4.0.0).
 FHIR_VERSION = "4.0.0"
 # What a client may ask for (Accept or _format) and get JSON: FHIR's own names for JSON,
@@ -63,7 +72,8 @@ class FhirProblem(Exception):
 
 
 def _json(body: Any, status: int = 200, media_type: str = FHIR_JSON) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type=media_type)
+    headers = CHALLENGE if status == 401 else None
+    return Response(orjson.dumps(body), status_code=status, media_type=media_type, headers=headers)
 
 
 def outcome(problem: FhirProblem) -> Response:
@@ -72,14 +82,6 @@ def outcome(problem: FhirProblem) -> Response:
         "issue": [{"severity": "error", "code": problem.code, "diagnostics": problem.diagnostics}],
     }
     return _json(body, problem.status)
-
-
-def _token(request: Request) -> str | None:
-    token = request.headers.get("x-user-token")
-    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
-    if not token and scheme.lower() == "bearer":
-        token = credentials.strip()
-    return token or None
 
 
 def _wanted(request: Request) -> list[str]:
@@ -106,7 +108,9 @@ async def _allow(
     if settings.fhir_public:
         return
     try:
-        await authenticate(session, _token(request), cache_seconds=settings.token_cache_seconds)
+        await authenticate(
+            session, request_token(request), cache_seconds=settings.token_cache_seconds
+        )
     except Forbidden:
         raise FhirProblem(403, "forbidden", "Admin access required") from None
     except DomainError:
@@ -265,7 +269,10 @@ def _schedules_param(request: Request) -> tuple[frozenset[int], ...]:
     )
 
 
-@router.get("/Schedule")
+@router.get(
+    "/Schedule",
+    **fhir_operation("Schedules: one per active provider", FHIR_JSON, BUNDLE),
+)
 async def schedules(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
     try:
         await _allow(request, session, settings)
@@ -276,7 +283,10 @@ async def schedules(request: Request, session: SessionDep, settings: SettingsDep
     return _json(searchset(base, resources, len(resources), {"self": str(request.url)}))
 
 
-@router.get("/Schedule/{schedule_id}")
+@router.get(
+    "/Schedule/{schedule_id}",
+    **fhir_operation("One provider's Schedule", FHIR_JSON, RESOURCE, 400, 404),
+)
 async def schedule(
     schedule_id: str, request: Request, session: SessionDep, settings: SettingsDep
 ) -> Response:
@@ -291,7 +301,10 @@ async def schedule(
     return _json(found[0])
 
 
-@router.get("/Slot")
+@router.get(
+    "/Slot",
+    **fhir_operation("Slots, searched", FHIR_JSON, BUNDLE, 400, parameters=SLOT_PARAMETERS),
+)
 async def slots(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
     try:
         await _allow(request, session, settings)
@@ -313,7 +326,7 @@ async def slots(request: Request, session: SessionDep, settings: SettingsDep) ->
     return _json(searchset(_base(request, settings), resources, total, links))
 
 
-@router.get("/Slot/{slot_id}")
+@router.get("/Slot/{slot_id}", **fhir_operation("One slot", FHIR_JSON, RESOURCE, 404))
 async def slot(
     slot_id: str, request: Request, session: SessionDep, settings: SettingsDep
 ) -> Response:
@@ -328,7 +341,7 @@ async def slot(
     return _json(slot_resource(found[0], _service_base(request, settings) + SERVICE_TYPE_SYSTEM))
 
 
-@router.get("/metadata")
+@router.get("/metadata", **open_operation("The CapabilityStatement", RESOURCE))
 async def metadata(request: Request, settings: SettingsDep) -> Response:
     """The CapabilityStatement: what this server supports. Open to anyone, as FHIR expects."""
     try:
@@ -387,7 +400,10 @@ def capability_statement(base: str) -> dict[str, Any]:
     }
 
 
-@router.get("/$bulk-publish")
+@router.get(
+    "/$bulk-publish",
+    **fhir_operation("SMART Scheduling Links manifest", "application/json", MANIFEST),
+)
 async def bulk_publish(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
     """The SMART Scheduling Links manifest."""
     try:
@@ -407,7 +423,10 @@ async def bulk_publish(request: Request, session: SessionDep, settings: Settings
     return _json(manifest, media_type="application/json")
 
 
-@router.get("/$bulk-publish/Schedule.ndjson")
+@router.get(
+    "/$bulk-publish/Schedule.ndjson",
+    **fhir_operation("Every Schedule, one a line", NDJSON, {"type": "string"}),
+)
 async def bulk_schedules(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
     try:
         await _allow(request, session, settings, ndjson=True)
@@ -417,7 +436,10 @@ async def bulk_schedules(request: Request, session: SessionDep, settings: Settin
     return Response(b"".join(line + b"\n" for line in lines), media_type=NDJSON)
 
 
-@router.get("/$bulk-publish/Slot.ndjson")
+@router.get(
+    "/$bulk-publish/Slot.ndjson",
+    **fhir_operation("Every Slot up to the horizon", NDJSON, {"type": "string"}),
+)
 async def bulk_slots(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
     """Every slot from now up to the recurrence horizon, streamed in pages."""
     try:
@@ -449,7 +471,9 @@ async def bulk_slots(request: Request, session: SessionDep, settings: SettingsDe
 
 
 @router.api_route(
-    "/{anything:path}", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+    "/{anything:path}",
+    methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+    include_in_schema=False,
 )
 async def unknown(anything: str, request: Request) -> Response:
     """Whatever else is asked under /fhir: FHIR's own error, not the legacy one."""

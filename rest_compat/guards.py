@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import orjson
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from common.settings import Settings
-from rest_compat.errors import authentication_refusal
+from rest_compat.errors import authentication_refusal, domain_error_response
 from rest_compat.idempotency import IdempotencyMiddleware
 from rest_compat.limits import invalid_field_body, invalid_text_of, send_json
 
@@ -49,7 +48,7 @@ class RestGuards:
             # After the token check, as every 422.
             refusal = await authentication_refusal(Request(scope, receive))
             if refusal is not None:
-                await send_json(send, refusal.status, orjson.dumps(refusal.body()), [])
+                await domain_error_response(refusal)(scope, receive, send)
             else:
                 await send_json(send, 422, invalid_field_body(field), [])
             return

@@ -65,7 +65,7 @@ class HoldBody(BaseModel):
         },
     )
 
-    hold: HoldFields = Field(default_factory=HoldFields)
+    hold: HoldFields
 
 
 HoldId = Annotated[PathId, Path(ge=1, le=MAX_ID, description="Hold id")]

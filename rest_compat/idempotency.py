@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from common.asgi import buffered_receive
+from common.tokens import token_of
 from models.platform import idempotency as keys
 from models.platform.errors import DomainError
 from models.platform.users import authenticate
@@ -150,7 +151,7 @@ class IdempotencyMiddleware:
             await send_json(send, 409, IN_PROGRESS_BODY, [(b"retry-after", b"1")])
 
     async def _user_id(self, scope: Scope) -> int | None:
-        token = _header(scope, b"x-user-token")
+        token = token_of(_header(scope, b"x-user-token"), _header(scope, b"authorization"))
         async with self.sessionmaker() as session:
             try:
                 principal = await authenticate(

@@ -53,4 +53,6 @@ def book_json(booking: Any, *, include_notes: bool = True) -> dict[str, Any]:
     body["status"] = str(booking.status)
     body["created_at"] = format_timestamp(booking.created_at)
     body["updated_at"] = format_timestamp(booking.updated_at)
+    body["rescheduled_from_slot_id"] = booking.rescheduled_from_slot_id
+    body["reschedule_count"] = booking.reschedule_count
     return body

@@ -200,7 +200,7 @@ class SlotBody(BaseModel):
         },
     )
 
-    available_slot: NewSlotFields = Field(default_factory=lambda: NewSlotFields())
+    available_slot: NewSlotFields
 
 
 class SlotChangeBody(BaseModel):

@@ -50,6 +50,7 @@ PageSizeParam = Annotated[
 ]
 ProviderParam = Annotated[int | None, Query(ge=1, le=MAX_ID, description="Provider id")]
 DateParam = Annotated[DateQuery, Query(description="YYYY-MM-DD, a day in the clinic time zone")]
+AppointmentTypeParam = Annotated[AppointmentTypeQuery, Query(description="Type of appointment")]
 
 
 @router.get(
@@ -69,6 +70,7 @@ async def list_available_slots(
     start_date: DateParam = None,
     end_date: DateParam = None,
     available: Annotated[bool | None, Query(description="Filter by availability")] = None,
+    appointment_type: AppointmentTypeParam = None,
 ) -> Response:
     errors = FieldErrors()
     paging = page_request(settings, page, page_size, errors)
@@ -78,6 +80,7 @@ async def list_available_slots(
         start_date=start_date,
         end_date=end_date,
         available=available,
+        appointment_type=appointment_type,
         max_range_days=settings.max_query_range_days,
     )
     errors.raise_if_any()
@@ -101,9 +104,7 @@ async def search_available_slots(
     duration: Annotated[
         int | None, Query(ge=1, le=44640, description="Minimum length in minutes")
     ] = None,
-    appointment_type: Annotated[
-        AppointmentTypeQuery, Query(description="Type of appointment")
-    ] = None,
+    appointment_type: AppointmentTypeParam = None,
     page: PageParam = None,
     page_size: PageSizeParam = None,
 ) -> Response:

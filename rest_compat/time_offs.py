@@ -75,7 +75,7 @@ class TimeOffBody(BaseModel):
         },
     )
 
-    time_off: TimeOffFields = Field(default_factory=TimeOffFields)
+    time_off: TimeOffFields
 
 
 TimeOffId = Annotated[PathId, Path(ge=1, le=MAX_ID, description="Time off id")]

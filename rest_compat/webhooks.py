@@ -72,7 +72,7 @@ class WebhookBody(BaseModel):
         },
     )
 
-    webhook: WebhookFields = Field(default_factory=WebhookFields)
+    webhook: WebhookFields
 
 
 def webhook_json(webhook: Webhook, secret: str | None = None) -> dict[str, Any]:

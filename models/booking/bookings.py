@@ -48,7 +48,7 @@ from models.platform.errors import (
 from models.platform.pagination import Page, PageRequest
 from models.platform.timeutil import day_end, day_start, now_utc
 from models.scheduling.availability import slot_open_clause
-from models.scheduling.booking_rules import BookingRules, rule_errors
+from models.scheduling.booking_rules import BookingRules, cutoff_error, rule_errors
 from models.scheduling.slots import (
     UNSET,
     check_appointment_type,
@@ -89,9 +89,20 @@ class BookingChange:
     status: Any = UNSET
     cancellation_reason: Any = UNSET
     notes: Any = field(default=UNSET, repr=False)
+    # Past the provider's cancellation cutoff (recorded in the audit trail).
+    override_rules: Any = UNSET
 
     def sent(self, name: str) -> bool:
         return getattr(self, name) is not UNSET
+
+
+@dataclass(slots=True)
+class RescheduleInput:
+    """Where to move a booking: another slot, optionally through a hold on it."""
+
+    available_slot_id: Any = None
+    hold_id: Any = None
+    override_rules: Any = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +130,15 @@ def _id_field(errors: FieldErrors, name: str, value: Any) -> int | None:
         return number
     errors.add(name, "is invalid")
     return None
+
+
+def _override_flag(errors: FieldErrors, value: Any) -> bool:
+    if value is None or value is UNSET:
+        return False
+    if not isinstance(value, bool):
+        errors.add("override_rules", "is invalid")
+        return False
+    return value
 
 
 def _text_field(errors: FieldErrors, name: str, value: Any, max_length: int) -> str | None:
@@ -258,6 +278,29 @@ async def _use_hold(session: AsyncSession, hold: Hold, now: datetime) -> None:
     set_committed_value(hold, "updated_at", now)
 
 
+async def _link_hold(
+    session: AsyncSession, hold: Hold, booking: Booking, slot: AvailableSlot
+) -> None:
+    """The used hold names the booking it became; announced as ``hold.booked``."""
+    await session.execute(
+        update(Hold.__table__)  # type: ignore[arg-type]
+        .where(Hold.id == hold.id)
+        .values(booking_id=booking.id)
+    )
+    set_committed_value(hold, "booking_id", booking.id)
+    audit.record(session, audit.UPDATE, "hold", [hold.id], ["status", "booking_id"])
+    events.record_event(
+        session,
+        type=events.HOLD_BOOKED,
+        provider_id=slot.provider_id,
+        slot_id=slot.id,
+        booking_id=booking.id,
+        hold_id=hold.id,
+        start_time=slot.start_time,
+        end_time=slot.end_time,
+    )
+
+
 async def _patient_booked(session: AsyncSession, slot_id: int, patient_id: int) -> bool:
     stmt = select(
         exists().where(
@@ -314,11 +357,7 @@ async def create_booking(
     hold_id = None if _blank(data.hold_id) else _id_field(errors, "hold_id", data.hold_id)
     check_appointment_type(errors, data.appointment_type)
     notes = _text_field(errors, "notes", data.notes, notes_max_length)
-    override = data.override_rules
-    if override is None:
-        override = False
-    if not isinstance(override, bool):
-        errors.add("override_rules", "is invalid")
+    override = _override_flag(errors, data.override_rules)
     try:
         async with write_transaction(session):
             moment = now or now_utc()
@@ -348,23 +387,7 @@ async def create_booking(
             session.add(booking)
             await session.flush()
             if hold is not None:
-                await session.execute(
-                    update(Hold.__table__)  # type: ignore[arg-type]
-                    .where(Hold.id == hold.id)
-                    .values(booking_id=booking.id)
-                )
-                set_committed_value(hold, "booking_id", booking.id)
-                audit.record(session, audit.UPDATE, "hold", [hold.id], ["status", "booking_id"])
-                events.record_event(
-                    session,
-                    type=events.HOLD_BOOKED,
-                    provider_id=slot.provider_id,
-                    slot_id=slot.id,
-                    booking_id=booking.id,
-                    hold_id=hold.id,
-                    start_time=slot.start_time,
-                    end_time=slot.end_time,
-                )
+                await _link_hold(session, hold, booking, slot)
             if override:
                 audit.record(session, audit.OVERRIDE_RULES, "booking", [booking.id], [])
             events.booking_event(session, events.BOOKING_CREATED, booking, slot)
@@ -386,6 +409,8 @@ _BOOKING_COLUMNS = (
     _bookings.c.status,
     _bookings.c.cancellation_reason,
     _bookings.c.cancelled_at,
+    _bookings.c.rescheduled_from_slot_id,
+    _bookings.c.reschedule_count,
     _bookings.c.created_at,
     _bookings.c.updated_at,
 )
@@ -470,9 +495,16 @@ async def update_booking(
         if reason is not None and target is not BookingStatus.CANCELLED:
             errors.add("cancellation_reason", "is only allowed when cancelling")
         notes = _text_field(errors, "notes", change.notes, notes_max_length)
+        override = _override_flag(errors, change.override_rules)
         errors.raise_if_any()
 
         cancelling = target is BookingStatus.CANCELLED and booking.status is not target
+        if cancelling:
+            cutoff = await _cutoff(session, booking.slot, "cancellation", moment)
+            if cutoff is not None and not override:
+                raise ValidationFailed.one("status", cutoff)
+            if cutoff is not None:
+                audit.record(session, audit.OVERRIDE_RULES, "booking", [booking.id], [])
         booking.status = target
         if cancelling:
             booking.cancelled_at = moment
@@ -488,14 +520,125 @@ async def update_booking(
     return booking
 
 
+async def _cutoff(
+    session: AsyncSession, slot: AvailableSlot, kind: str, now: datetime
+) -> str | None:
+    """The message if the provider's ``kind`` cutoff (cancellation, reschedule) has passed."""
+    provider = await session.get(Provider, slot.provider_id)
+    assert provider is not None
+    minutes = getattr(provider, f"{kind}_cutoff_minutes")
+    return cutoff_error(minutes, kind, slot.start_time, now)
+
+
+async def _lock_slots(session: AsyncSession, slot_ids: list[int]) -> dict[int, AvailableSlot]:
+    """Several slots locked in id order (PostgreSQL), so crossing moves never deadlock."""
+    locked: dict[int, AvailableSlot] = {}
+    for slot_id in sorted(set(slot_ids)):
+        slot = await _lock_slot(session, slot_id)
+        if slot is not None:
+            locked[slot_id] = slot
+    return locked
+
+
+async def reschedule_booking(
+    session: AsyncSession,
+    booking_id: int,
+    data: RescheduleInput,
+    *,
+    now: datetime | None = None,
+) -> Booking:
+    """Move an active booking to another slot (same or another provider) in one transaction.
+
+    The new seat is claimed under every rule a new booking meets (seats, holds, time off,
+    booking rules) and the old one freed; if anything refuses, nothing changes. The
+    booking's own appointment is released first inside the transaction, so it never
+    counts against buffers or limits while it moves. Refusals as ``create_booking``'s, after
+    the booking's own: 404, a booking not confirmed or already started (422 on
+    ``status``), the reschedule cutoff (422, unless ``override_rules``).
+    """
+    errors = FieldErrors()
+    slot_id = _id_field(errors, "available_slot_id", data.available_slot_id)
+    hold_id = None if _blank(data.hold_id) else _id_field(errors, "hold_id", data.hold_id)
+    override = _override_flag(errors, data.override_rules)
+    try:
+        async with write_transaction(session):
+            moment = now or now_utc()
+            booking = (
+                await session.execute(
+                    select(Booking)
+                    .where(Booking.id == booking_id)
+                    .with_for_update()
+                    .execution_options(populate_existing=True)
+                )
+            ).scalar_one_or_none()
+            if booking is None:
+                raise NotFound()
+            errors.raise_if_any()
+            assert slot_id is not None
+            slots = await _lock_slots(session, [booking.available_slot_id, slot_id])
+            old = slots[booking.available_slot_id]
+            set_committed_value(booking, "slot", old)
+            if booking.status is not BookingStatus.CONFIRMED:
+                errors.add("status", f"can't be rescheduled when {booking.status.value}")
+            elif old.start_time <= moment:
+                errors.add("status", "can't be rescheduled once the appointment has started")
+            target = slots.get(slot_id)
+            if slot_id == old.id:
+                errors.add("available_slot_id", "is the booking's current slot")
+            else:
+                _check_slot(errors, target, slot_id, moment)
+            hold = await _check_hold(session, errors, hold_id, slot_id, booking.patient_id)
+            errors.raise_if_any()
+            assert target is not None
+            cutoff = await _cutoff(session, old, "reschedule", moment)
+            if cutoff is not None and not override:
+                raise ValidationFailed.one("available_slot_id", cutoff)
+            await _release_slot(session, booking, moment)
+            if hold is not None:
+                await _use_hold(session, hold, moment)
+            if not await _claim_seat(session, target, moment):
+                raise await _refusal(session, target.id, moment)
+            if await _patient_booked(session, target.id, booking.patient_id):
+                raise ValidationFailed.one("patient_id", "has already been taken")
+            if not override:
+                await _check_rules(session, target, moment)
+            booking.available_slot_id = target.id
+            booking.rescheduled_from_slot_id = old.id
+            booking.reschedule_count = booking.reschedule_count + 1
+            booking.updated_at = moment
+            await session.flush()
+            set_committed_value(booking, "slot", target)
+            if hold is not None:
+                await _link_hold(session, hold, booking, target)
+            if override:
+                audit.record(session, audit.OVERRIDE_RULES, "booking", [booking.id], [])
+            events.record_event(
+                session,
+                type=events.BOOKING_RESCHEDULED,
+                provider_id=target.provider_id,
+                slot_id=target.id,
+                previous_slot_id=old.id,
+                booking_id=booking.id,
+                series_id=target.series_id,
+                start_time=target.start_time,
+                end_time=target.end_time,
+            )
+    except IntegrityError as exc:
+        if not is_constraint_violation(exc, ACTIVE_SLOT_INDEX, ACTIVE_SLOT_COLUMNS):
+            raise
+        raise ValidationFailed.one("patient_id", "has already been taken") from None
+    return booking
+
+
 async def cancel_booking(
     session: AsyncSession,
     booking_id: int,
     *,
     reason: str | None = None,
+    override_rules: Any = UNSET,
     now: datetime | None = None,
 ) -> Booking:
-    change = BookingChange(status=BookingStatus.CANCELLED.value)
+    change = BookingChange(status=BookingStatus.CANCELLED.value, override_rules=override_rules)
     if reason is not None:
         change.cancellation_reason = reason
     return await update_booking(session, booking_id, change, now=now)

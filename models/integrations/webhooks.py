@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models.integrations.webhook_targets import TargetRefused, resolve, target_of, url_problem
+from models.integrations.webhook_targets import TargetRefused, check_target
 from models.platform.db import write_transaction
 from models.platform.errors import FieldErrors, NotFound
 from models.platform.event_tables import AvailabilityEvent, Webhook, WebhookDelivery
@@ -95,12 +95,8 @@ def _check_events(errors: FieldErrors, value: Any) -> list[str]:
 
 
 async def _check_url(errors: FieldErrors, url: Any, allow_private: bool) -> str | None:
-    problem = url_problem(url)
-    if problem is not None:
-        errors.add("url", problem)
-        return None
     try:
-        await resolve(target_of(url), allow_private=allow_private)
+        await check_target(url, allow_private=allow_private)
     except TargetRefused as exc:
         errors.add("url", str(exc))
         return None

@@ -36,7 +36,12 @@ SQLITE_READERS = 4
 
 
 def create_engine(
-    url: str, *, echo: bool = False, pool_size: int = 10, max_overflow: int = 10
+    url: str,
+    *,
+    echo: bool = False,
+    pool_size: int = 10,
+    max_overflow: int = 10,
+    behind_pooler: bool = False,
 ) -> AsyncEngine:
     parsed = make_url(url)
     # Bound parameters (booking notes among them) never appear in exception messages.
@@ -47,7 +52,9 @@ def create_engine(
         )
         _configure_sqlite(engine)
         return engine
-    connect_args = _asyncpg_arguments(parsed) if parsed.get_driver_name() == "asyncpg" else {}
+    connect_args = (
+        _asyncpg_arguments(parsed, behind_pooler) if parsed.get_driver_name() == "asyncpg" else {}
+    )
     return create_async_engine(
         url,
         echo=echo,
@@ -65,12 +72,24 @@ def create_engine(
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
-def _asyncpg_arguments(url: URL) -> dict[str, Any]:
+def _asyncpg_arguments(url: URL, behind_pooler: bool = False) -> dict[str, Any]:
     arguments: dict[str, Any] = {
         "timeout": CONNECT_TIMEOUT,
         "command_timeout": STATEMENT_TIMEOUT,
         "server_settings": {"statement_timeout": str(int(STATEMENT_TIMEOUT * 1000))},
     }
+    if behind_pooler:
+        # A pooler in transaction mode hands each transaction to any server connection:
+        # no named prepared statement may outlive one (unnamed ones only, in asyncpg and
+        # in SQLAlchemy's adapter) and no session setting may be relied on (the server's
+        # statement_timeout is the database's own, ALTER DATABASE ... SET; the client's
+        # command_timeout still bounds every statement).
+        arguments.update(
+            statement_cache_size=0,
+            prepared_statement_cache_size=0,
+            prepared_statement_name_func=_unnamed,
+            server_settings={},
+        )
     # asyncpg's default ("prefer") first offers TLS on every new connection; on the same
     # machine that is a wasted round trip unless the URL asks for TLS itself.
     host = url.host or ""
@@ -81,8 +100,17 @@ def _asyncpg_arguments(url: URL) -> dict[str, Any]:
     return arguments
 
 
+def _unnamed() -> str:
+    return ""
+
+
 def create_read_engine(
-    url: str, write_engine: AsyncEngine, *, pool_size: int = 5, max_overflow: int = 5
+    url: str,
+    write_engine: AsyncEngine,
+    *,
+    pool_size: int = 5,
+    max_overflow: int = 5,
+    behind_pooler: bool = False,
 ) -> AsyncEngine:
     """The engine of pure reads: autocommit connections, so a read is its one statement.
 
@@ -97,11 +125,12 @@ def create_read_engine(
     if parsed.get_backend_name() == "sqlite":
         connect_args = {"timeout": 30}
     elif parsed.get_driver_name() == "asyncpg":
-        connect_args = _asyncpg_arguments(parsed)
+        connect_args = _asyncpg_arguments(parsed, behind_pooler)
         # Reads are a few cached statement shapes run with new values: one generic plan
         # per shape, instead of PostgreSQL planning each run again (planning a search
-        # costs several times its execution).
-        connect_args["server_settings"]["plan_cache_mode"] = "force_generic_plan"
+        # costs several times its execution). Behind a pooler no statement is kept.
+        if not behind_pooler:
+            connect_args["server_settings"]["plan_cache_mode"] = "force_generic_plan"
     extra: dict[str, Any] = {
         "pool_size": pool_size,
         "max_overflow": max_overflow,

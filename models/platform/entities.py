@@ -90,6 +90,9 @@ class Provider(TimestampMixin, Base):
     buffer_before_minutes: Mapped[int | None] = mapped_column(Integer)
     buffer_after_minutes: Mapped[int | None] = mapped_column(Integer)
     max_bookings_per_day: Mapped[int | None] = mapped_column(Integer)
+    # How late a booking may still be cancelled or moved; None means any time before it.
+    cancellation_cutoff_minutes: Mapped[int | None] = mapped_column(Integer)
+    reschedule_cutoff_minutes: Mapped[int | None] = mapped_column(Integer)
 
 
 class Patient(TimestampMixin, Base):
@@ -241,6 +244,14 @@ class AvailableSlot(TimestampMixin, Base):
     def provider_max_bookings_per_day(self) -> int | None:
         return self.provider.max_bookings_per_day
 
+    @property
+    def provider_cancellation_cutoff_minutes(self) -> int | None:
+        return self.provider.cancellation_cutoff_minutes
+
+    @property
+    def provider_reschedule_cutoff_minutes(self) -> int | None:
+        return self.provider.reschedule_cutoff_minutes
+
 
 class Booking(TimestampMixin, Base):
     __tablename__ = "bookings"
@@ -269,6 +280,9 @@ class Booking(TimestampMixin, Base):
     )
     cancellation_reason: Mapped[str | None] = mapped_column(String(500))
     cancelled_at: Mapped[datetime | None]
+    # The slot the latest reschedule moved the booking from, and how often it moved.
+    rescheduled_from_slot_id: Mapped[int | None] = mapped_column(Integer)
+    reschedule_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     slot: Mapped[AvailableSlot] = relationship(lazy="raise")
     patient: Mapped[Patient] = relationship(lazy="raise")
@@ -351,6 +365,22 @@ class IdempotencyRecord(Base):
     owner: Mapped[str | None] = mapped_column(String(64))
     # Set in the transaction of the request's change: from then on it must never re-run.
     changed_at: Mapped[datetime | None]
+
+
+class GraphQLDocument(Base):
+    """A registered GraphQL document (persisted/trusted), served by its opaque id."""
+
+    __tablename__ = "graphql_documents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The client's key: a manifest's id (any hash or name), or the SHA-256 for APQ.
+    document_id: Mapped[str] = mapped_column(String(200), unique=True)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    body: Mapped[str] = mapped_column(Text)
+    operation_name: Mapped[str | None] = mapped_column(String(200))
+    # "manifest" (registered by an operator) or "automatic" (Apollo's APQ).
+    source: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 # The event stream and its integrations (tables of their own module, same metadata).

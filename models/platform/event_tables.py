@@ -36,6 +36,8 @@ class AvailabilityEvent(Base):
     type: Mapped[str] = mapped_column(String(40))
     provider_id: Mapped[int] = mapped_column(Integer)
     slot_id: Mapped[int | None]
+    # booking.rescheduled: the slot the booking left (slot_id is where it went).
+    previous_slot_id: Mapped[int | None]
     booking_id: Mapped[int | None]
     series_id: Mapped[int | None]
     hold_id: Mapped[int | None]

@@ -38,6 +38,7 @@ SLOT_REOPENED = "slot.reopened"
 BOOKING_CREATED = "booking.created"
 BOOKING_UPDATED = "booking.updated"
 BOOKING_CANCELLED = "booking.cancelled"
+BOOKING_RESCHEDULED = "booking.rescheduled"
 HOLD_CREATED = "hold.created"
 HOLD_RELEASED = "hold.released"
 HOLD_BOOKED = "hold.booked"
@@ -54,6 +55,7 @@ EVENT_TYPES: tuple[str, ...] = (
     BOOKING_CREATED,
     BOOKING_UPDATED,
     BOOKING_CANCELLED,
+    BOOKING_RESCHEDULED,
     HOLD_CREATED,
     HOLD_RELEASED,
     HOLD_BOOKED,
@@ -114,6 +116,7 @@ def record_event(
     time_off_id: int | None = None,
     start_time: datetime | None = None,
     end_time: datetime | None = None,
+    previous_slot_id: int | None = None,
 ) -> None:
     """Announce a change made in the session's current transaction; stored with its commit."""
     if type not in EVENT_TYPES:
@@ -124,6 +127,7 @@ def record_event(
             "type": type,
             "provider_id": provider_id,
             "slot_id": slot_id,
+            "previous_slot_id": previous_slot_id,
             "booking_id": booking_id,
             "series_id": series_id,
             "hold_id": hold_id,
@@ -290,7 +294,14 @@ def event_payload(row: AvailabilityEvent | Row[Any]) -> dict[str, Any]:
         "occurred_at": format_timestamp(row.occurred_at),
         "provider_id": row.provider_id,
     }
-    for name in ("slot_id", "booking_id", "series_id", "hold_id", "time_off_id"):
+    for name in (
+        "slot_id",
+        "previous_slot_id",
+        "booking_id",
+        "series_id",
+        "hold_id",
+        "time_off_id",
+    ):
         value = getattr(row, name)
         if value is not None:
             payload[name] = value

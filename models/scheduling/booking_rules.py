@@ -32,8 +32,13 @@ RULES: tuple[str, ...] = (
     "buffer_after_minutes",
     "max_bookings_per_day",
 )
+# How late a booking may be cancelled or rescheduled (minutes before it starts). They
+# guard changes to bookings, not which slots a patient may take, so search ignores them.
+CUTOFFS: tuple[str, ...] = ("cancellation_cutoff_minutes", "reschedule_cutoff_minutes")
 # Upper bounds keep date arithmetic inside the calendar on both databases.
 RULE_LIMITS: dict[str, int] = {
+    "cancellation_cutoff_minutes": 525_600,
+    "reschedule_cutoff_minutes": 525_600,
     "minimum_notice_minutes": 525_600,
     "booking_window_days": 3650,
     "buffer_before_minutes": 1440,
@@ -86,10 +91,11 @@ def _add_minutes_sqlite(element: add_minutes, compiler: Any, **kw: Any) -> str:
 
 
 def check_rules_input(errors: FieldErrors, values: dict[str, Any]) -> dict[str, int | None]:
-    """Each rule sent: a whole number from 0 (1 for the daily limit), or null to drop it."""
+    """Each rule or cutoff sent: a whole number from 0 (1 for the daily limit), or null to
+    drop it."""
     checked: dict[str, int | None] = {}
     for name, value in values.items():
-        if name not in RULES:
+        if name not in RULES and name not in CUTOFFS:
             continue
         if value is None:
             checked[name] = None
@@ -255,3 +261,13 @@ async def rule_errors(
         if int(booked) - seats_claimed >= limit:
             messages.append(f"exceeds the limit of {limit} bookings per day")
     return messages
+
+
+def cutoff_error(cutoff: int | None, kind: str, starts: datetime, now: datetime) -> str | None:
+    """The message when changing an appointment starting at ``starts`` is too late now.
+
+    ``kind`` is ``cancellation`` or ``reschedule``; the cutoff counts back from the start.
+    """
+    if cutoff is None or starts - timedelta(minutes=cutoff) > now:
+        return None
+    return f"is within the {kind} cutoff of {cutoff} minutes"

@@ -39,6 +39,8 @@ class ProviderInfo:
     buffer_before_minutes: int | None = None
     buffer_after_minutes: int | None = None
     max_bookings_per_day: int | None = None
+    cancellation_cutoff_minutes: int | None = None
+    reschedule_cutoff_minutes: int | None = None
 
 
 @dataclass(slots=True)

@@ -55,6 +55,8 @@ RULE_COLUMNS = (
     "buffer_before_minutes",
     "buffer_after_minutes",
     "max_bookings_per_day",
+    "cancellation_cutoff_minutes",
+    "reschedule_cutoff_minutes",
 )
 _PROVIDER_BY_ID = select(
     _provider_table.c.id,
@@ -123,6 +125,10 @@ class SlotFilters:
     end_date: date | None = None
     available: bool | None = None
     appointment_type: str | None = None
+
+
+# A day that does not parse: the message names the format expected.
+INVALID_DAY = "is invalid (expected YYYY-MM-DD)"
 
 
 def duration_minutes(start: datetime, end: datetime) -> int:
@@ -203,7 +209,7 @@ def check_recurrence_fields(errors: FieldErrors, data: SlotInput) -> None:
         errors.add("recurrence_rule", "can't be blank")
     end_date = data.value("recurrence_end_date")
     if end_date is not None and parse_date(end_date) is None:
-        errors.add("recurrence_end_date", "is invalid")
+        errors.add("recurrence_end_date", INVALID_DAY)
 
 
 async def _load_provider(
@@ -365,6 +371,8 @@ class SlotRecord:
     provider_buffer_before_minutes: int | None
     provider_buffer_after_minutes: int | None
     provider_max_bookings_per_day: int | None
+    provider_cancellation_cutoff_minutes: int | None
+    provider_reschedule_cutoff_minutes: int | None
 
 
 def created_record(slot: AvailableSlot, valid: ValidSlot) -> SlotRecord:
@@ -397,6 +405,8 @@ def created_record(slot: AvailableSlot, valid: ValidSlot) -> SlotRecord:
         provider_buffer_before_minutes=provider.buffer_before_minutes,
         provider_buffer_after_minutes=provider.buffer_after_minutes,
         provider_max_bookings_per_day=provider.max_bookings_per_day,
+        provider_cancellation_cutoff_minutes=provider.cancellation_cutoff_minutes,
+        provider_reschedule_cutoff_minutes=provider.reschedule_cutoff_minutes,
     )
 
 
@@ -633,9 +643,9 @@ def check_filters(
     start = _filter_date(start_date)
     end = _filter_date(end_date)
     if start_date is not None and start is None:
-        errors.add("start_date", "is invalid")
+        errors.add("start_date", INVALID_DAY)
     if end_date is not None and end is None:
-        errors.add("end_date", "is invalid")
+        errors.add("end_date", INVALID_DAY)
     if start is not None and end is not None:
         if end < start:
             errors.add("end_date", "must be on or after start date")

@@ -19,6 +19,9 @@ BOOK_KEYS = [
     "status",
     "created_at",
     "updated_at",
+    # Additive keys after the documented ones: where a reschedule moved the booking from.
+    "rescheduled_from_slot_id",
+    "reschedule_count",
 ]
 LIST_KEYS = [key for key in BOOK_KEYS if key != "notes"]
 

@@ -155,7 +155,7 @@ async def test_books_connection_reads_notes_only_when_selected(client, auth, fac
     )
     assert [n["id"] for n in filtered["data"]["books"]["nodes"]] == [second.id]
     bad = await gql(client, query % "", {"filter": {"startDate": "tomorrow"}}, auth)
-    assert extensions(bad)["errors"] == {"start_date": ["is invalid"]}
+    assert extensions(bad)["errors"] == {"start_date": ["is invalid (expected YYYY-MM-DD)"]}
 
 
 async def test_book_query_and_auth(client, auth, factory):

@@ -112,7 +112,7 @@ async def test_filter_by_slot(client, auth, factory, clinic):
     ("params", "expected"),
     [
         ({"status": "lost"}, {"status": ["is not included in the list"]}),
-        ({"start_date": "27-10-2023"}, {"start_date": ["is invalid"]}),
+        ({"start_date": "27-10-2023"}, {"start_date": ["is invalid (expected YYYY-MM-DD)"]}),
         (
             {"start_date": "2030-01-02", "end_date": "2030-01-01"},
             {"end_date": ["must be on or after start date"]},

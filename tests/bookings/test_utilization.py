@@ -94,7 +94,10 @@ async def test_one_provider_and_an_empty_range(client, auth, week):
     ("params", "expected"),
     [
         ({}, {"start_date": ["can't be blank"], "end_date": ["can't be blank"]}),
-        ({"start_date": "2030-01-01", "end_date": "x"}, {"end_date": ["is invalid"]}),
+        (
+            {"start_date": "2030-01-01", "end_date": "x"},
+            {"end_date": ["is invalid (expected YYYY-MM-DD)"]},
+        ),
         (
             {"start_date": "2030-01-01", "end_date": "2031-06-01"},
             {"end_date": ["must be at most 366 days after start date"]},
@@ -137,7 +140,7 @@ async def test_graphql_matches_rest(client, auth, week):
         p["open_minutes"] for p in rest["providers"]
     ]
     bad = await gql(client, query, {"s": day, "e": "nope"}, auth)
-    assert extensions(bad)["errors"] == {"end_date": ["is invalid"]}
+    assert extensions(bad)["errors"] == {"end_date": ["is invalid (expected YYYY-MM-DD)"]}
 
 
 async def test_needs_admin(client):

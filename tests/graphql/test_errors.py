@@ -134,7 +134,7 @@ async def test_validation_failed_lists_every_field(client, auth, db_count):
             "end_time": ["must be after start time"],
             "appointment_type": ["is not included in the list"],
             "recurrence_pattern": ["can't be blank"],
-            "recurrence_end_date": ["is invalid"],
+            "recurrence_end_date": ["is invalid (expected YYYY-MM-DD)"],
             "provider_id": ["must exist"],
         },
     }
@@ -148,8 +148,8 @@ async def test_validation_failed_lists_every_field(client, auth, db_count):
         ("first: 0", {"first": ["must be greater than or equal to 1"]}),
         ('after: "@@@"', {"after": ["is invalid"]}),
         ('after: "MTIz"', {"after": ["is invalid"]}),  # "123": not a (time, id) key
-        ('filter: {startDate: "2030-02-30"}', {"start_date": ["is invalid"]}),
-        ('filter: {endDate: "tomorrow"}', {"end_date": ["is invalid"]}),
+        ('filter: {startDate: "2030-02-30"}', {"start_date": ["is invalid (expected YYYY-MM-DD)"]}),
+        ('filter: {endDate: "tomorrow"}', {"end_date": ["is invalid (expected YYYY-MM-DD)"]}),
         (
             'filter: {startDate: "2030-01-02", endDate: "2030-01-01"}',
             {"end_date": ["must be on or after start date"]},
@@ -172,7 +172,7 @@ async def test_list_arguments_are_validated(client, auth, arguments, errors):
 @pytest.mark.parametrize(
     ("arguments", "errors"),
     [
-        ('date: "2030-13-01"', {"date": ["is invalid"]}),
+        ('date: "2030-13-01"', {"date": ["is invalid (expected YYYY-MM-DD)"]}),
         ("duration: 0", {"duration": ["must be greater than or equal to 1"]}),
         ('appointmentType: "yoga"', {"appointment_type": ["is not included in the list"]}),
         ("first: 500", {"first": ["must be less than or equal to 100"]}),

@@ -1,5 +1,8 @@
 """A PostgreSQL restart in the middle of a bounded write load on a real server.
 
+The restart is of a cluster of the test's own, and the test fails unless it happened: the
+command succeeded, the postmaster's start time moved and no backend from before is left.
+
 Every request answered 2xx is stored, every other one stored nothing, nothing is stored
 twice, nothing hangs, and the server recovers by itself. Retries with the same
 Idempotency-Key after the restart complete the work without duplicates.
@@ -9,27 +12,28 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from sqlalchemy import text
 
+from clinic_availability.migrate import upgrade
 from models.platform.db import create_engine
 from models.platform.sessions import create_sessionmaker
 from models.platform.users import create_user
 from models.scheduling import people
-from tests.conftest import TABLES, _admin_execute
+from tests.conftest import _admin_execute
 from tests.factories import SLOTS, future, iso
+from tests.pg_cluster import Cluster, free_port, private_cluster
 
 pytestmark = pytest.mark.slow
 
@@ -42,41 +46,42 @@ REQUEST_TIMEOUT = 20.0
 LOAD_DEADLINE = 90.0
 
 
-def _cluster() -> list[str]:
-    versions = sorted(os.listdir("/etc/postgresql")) if os.path.isdir("/etc/postgresql") else []
-    if not versions or shutil.which("pg_ctlcluster") is None:
-        pytest.skip("no local PostgreSQL cluster to restart")
-    return ["pg_ctlcluster", "--skip-systemctl-redirect", versions[-1], "main"]
-
-
-def _pg_ready() -> bool:
-    return subprocess.run(["pg_isready", "-h", "127.0.0.1", "-q"], check=False).returncode == 0
-
-
-def _ensure_running(cluster: list[str]) -> None:
-    for _ in range(60):
-        if _pg_ready():
-            return
-        subprocess.run([*cluster, "start"], check=False, capture_output=True)
-        time.sleep(1)
-    raise AssertionError("PostgreSQL did not come back")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    """A cluster of this test's own: restarting it disturbs no other test or process."""
+    with private_cluster() as own:
+        yield own
 
 
 @pytest.fixture
-def restart_database(postgres_url: str) -> str:
-    asyncio.run(_admin_execute(postgres_url, f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
-    return postgres_url
+def restart_database(cluster: Cluster) -> str:
+    asyncio.run(_admin_execute(cluster.url(), 'CREATE DATABASE "clinic"'))
+    url = cluster.url("clinic")
+    upgrade(url)
+    return url
+
+
+@dataclass(frozen=True)
+class ServerState:
+    started_at: datetime
+    backends: frozenset[tuple[int, datetime]]
+
+
+async def _server_state(conn: asyncpg.Connection) -> ServerState:
+    started_at = await conn.fetchval("SELECT pg_postmaster_start_time()")
+    rows = await conn.fetch(
+        "SELECT pid, backend_start FROM pg_stat_activity WHERE backend_type = 'client backend'"
+    )
+    return ServerState(started_at, frozenset((row["pid"], row["backend_start"]) for row in rows))
+
+
+async def _connect(cluster: Cluster) -> asyncpg.Connection:
+    return await asyncpg.connect(host="127.0.0.1", port=cluster.port, user="postgres")
 
 
 @pytest.fixture
 def server(restart_database: str, tmp_path: Path) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     log = (tmp_path / "server.log").open("w")
     env = {**os.environ, "DATABASE_URL": restart_database, "LOG_LEVEL": "WARNING"}
     process = subprocess.Popen(
@@ -163,9 +168,8 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def test_postgres_restart_under_write_load(
-    server: str, restart_database: str, http: httpx.AsyncClient
+    server: str, restart_database: str, cluster: Cluster, http: httpx.AsyncClient
 ) -> None:
-    cluster = _cluster()
     token, provider_id = await _setup(restart_database)
     base = future(24 * 14)
     starts = [base + timedelta(hours=i) for i in range(MAX_REQUESTS)]
@@ -203,11 +207,16 @@ async def test_postgres_restart_under_write_load(
     restart: dict[str, float] = {}
     restart_task: asyncio.Task[None] | None = None
 
+    # The proof that the fault happened: a connection held across it, the postmaster's
+    # start time and the client backends (the server's pool among them) from before.
+    held = await _connect(cluster)
+    states: list[ServerState] = []
+    restarted: list[subprocess.CompletedProcess[str]] = []
+
     async def do_restart() -> None:
+        states.append(await _server_state(held))
         restart["began"] = time.perf_counter()
-        await asyncio.to_thread(
-            subprocess.run, [*cluster, "restart"], check=False, capture_output=True, timeout=120
-        )
+        restarted.append(await asyncio.to_thread(cluster.pg_ctl, "restart", "-m", "fast"))
         restart["ended"] = time.perf_counter()
 
     def load_over() -> bool:
@@ -235,8 +244,27 @@ async def test_postgres_restart_under_write_load(
             if restart_task is not None:
                 await restart_task
     finally:
-        await asyncio.to_thread(_ensure_running, cluster)
+        if restart_task is not None and not restart_task.done():
+            await restart_task
     load_seconds = time.perf_counter() - load_started
+
+    # The restart happened: the command succeeded, the postmaster is a new one, and no
+    # backend from before survived (the held connection is dead).
+    [command] = restarted
+    [before] = states
+    assert len(before.backends) >= 2, before  # this connection and the server's pool
+    assert command.returncode == 0, command.stderr + command.stdout
+    with pytest.raises((asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError)):
+        await held.fetchval("SELECT 1")
+    held.terminate()
+    fresh = await _connect(cluster)
+    try:
+        after = await _server_state(fresh)
+    finally:
+        await fresh.close()
+    assert after.started_at > before.started_at, (before.started_at, after.started_at)
+    assert not before.backends & after.backends, "a backend from before the restart survived"
+    assert all(started > after.started_at for _pid, started in after.backends)
 
     # First replies: 2xx stored (once), anything else stored nothing.
     stored = await _stored(restart_database, provider_id)

@@ -40,15 +40,19 @@ def resolve(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
     return resolved
 
 
-def test_the_token_header_is_the_security_scheme(document: dict[str, Any]) -> None:
+def test_the_token_header_or_bearer_is_the_security_scheme(document: dict[str, Any]) -> None:
     schemes = document["components"]["securitySchemes"]
-    assert len(schemes) == 1
-    ((name, scheme),) = schemes.items()
+    assert set(schemes) == {"APIKeyHeader", "HTTPBearer"}
+    scheme = schemes["APIKeyHeader"]
     assert scheme["type"] == "apiKey"
     assert scheme["in"] == "header"
     assert scheme["name"] == "X-User-Token"
+    assert schemes["HTTPBearer"] == {**schemes["HTTPBearer"], "type": "http", "scheme": "bearer"}
     for method, path, operation in legacy_operations(document):
-        assert operation.get("security") == [{name: []}], (method, path)
+        assert operation.get("security") == [{"APIKeyHeader": []}, {"HTTPBearer": []}], (
+            method,
+            path,
+        )
 
 
 def test_no_generic_validation_error_shape_remains(document: dict[str, Any]) -> None:

@@ -55,7 +55,7 @@ async def test_filters_are_checked(client, auth):
     assert response.status_code == 422
     assert response.json() == {
         "errors": {
-            "start_date": ["is invalid"],
+            "start_date": ["is invalid (expected YYYY-MM-DD)"],
             "appointment_type": ["is not included in the list"],
         }
     }

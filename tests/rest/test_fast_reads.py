@@ -58,6 +58,8 @@ def _urls(seed: dict[str, Any]) -> list[str]:
         f"{SLOTS}?page=1&page=2",
         f"{SLOTS}?available=yes",
         f"{SLOTS}?unknown=1",
+        f"{SLOTS}?appointment_type=therapy",
+        f"{SLOTS}?appointment_type=bogus",  # not a type: 422
         f"{SLOTS}?provider_id=%00",
         f"{SLOTS}?page=007",
         f"{SLOTS}/search",
@@ -82,7 +84,9 @@ async def test_the_lane_answers_as_the_full_stack(apps: tuple[Any, Any], factory
     seed = await _seed(factory)
     admin = {"X-User-Token": await factory.token()}
     patient = {"X-User-Token": await factory.token(role="patient")}
-    for headers in (admin, patient, {}, {"X-User-Token": "not-a-token"}):
+    bearer = {"Authorization": f"Bearer {await factory.token()}"}
+    everyone: tuple[dict[str, str], ...] = (admin, patient, bearer, {}, {"X-User-Token": "x"})
+    for headers in (*everyone, {"Authorization": "Bearer not-a-token"}):
         for url in _urls(seed):
             # Twice: the first lookup fills the token cache, the second can take the lane.
             for _ in range(2):
@@ -115,9 +119,13 @@ async def test_plain_reads_never_reach_the_framework(
         f"{SLOTS}/{seed['slot']}",
         f"{SLOTS}/999999",
         f"{SLOTS}?start_date={day}&end_date=2019-01-01",
+        f"{SLOTS}?appointment_type=therapy&provider_id={seed['first']}",
+        f"{SLOTS}?appointment_type=bogus",
     ]
     statuses = [(await _get(lane, url, admin)).status_code for url in plain]
-    assert statuses == [200, 200, 200, 200, 404, 422]
+    assert statuses == [200, 200, 200, 200, 404, 422, 200, 422]
+    bearer = {"Authorization": f"Bearer {admin['X-User-Token']}"}
+    assert (await _get(lane, f"{SLOTS}?appointment_type=therapy", bearer)).status_code == 200
     assert reached == []
     # Not read by the lane: the full stack answers it.
     assert (await _get(lane, f"{SLOTS}?page=1&page=2", admin)).status_code == 200

@@ -189,7 +189,7 @@ async def test_values_outside_the_document_are_refused(
     for query in ("start_date=2030-W01-1", "start_date=20300101"):
         listed = await client.get(f"{SLOTS}?{query}", headers=auth)
         assert listed.status_code == 422
-        assert listed.json() == {"errors": {"start_date": ["is invalid"]}}
+        assert listed.json() == {"errors": {"start_date": ["is invalid (expected YYYY-MM-DD)"]}}
     missing = await client.get(UTILIZATION, headers=auth)
     assert missing.status_code == 422
     assert missing.json() == {

@@ -170,9 +170,9 @@ async def test_empty_list(client, auth):
         ({"page": "two"}, {"page": ["is invalid"]}),
         ({"provider_id": "abc"}, {"provider_id": ["is invalid"]}),
         ({"available": "maybe"}, {"available": ["is invalid"]}),
-        ({"start_date": "2030-02-30"}, {"start_date": ["is invalid"]}),
-        ({"end_date": "27/10/2030"}, {"end_date": ["is invalid"]}),
-        ({"end_date": "9999-12-31"}, {"end_date": ["is invalid"]}),
+        ({"start_date": "2030-02-30"}, {"start_date": ["is invalid (expected YYYY-MM-DD)"]}),
+        ({"end_date": "27/10/2030"}, {"end_date": ["is invalid (expected YYYY-MM-DD)"]}),
+        ({"end_date": "9999-12-31"}, {"end_date": ["is invalid (expected YYYY-MM-DD)"]}),
         (
             {"start_date": "2030-10-27", "end_date": "2030-10-26"},
             {"end_date": ["must be on or after start date"]},
@@ -324,7 +324,7 @@ async def test_search_is_paginated(client, auth, factory: Factory):
 @pytest.mark.parametrize(
     ("params", "errors"),
     [
-        ({"date": "tomorrow"}, {"date": ["is invalid"]}),
+        ({"date": "tomorrow"}, {"date": ["is invalid (expected YYYY-MM-DD)"]}),
         ({"duration": 0}, {"duration": ["must be greater than or equal to 1"]}),
         ({"duration": "long"}, {"duration": ["is invalid"]}),
         ({"appointment_type": "massage"}, {"appointment_type": ["is not included in the list"]}),

@@ -120,9 +120,8 @@ async def test_unknown_keys_and_server_owned_fields_are_ignored(
     assert await db_count("available_slots", "id = 999") == 0
 
 
-@pytest.mark.parametrize("payload", [{}, {"available_slot": {}}, {"slot": {"provider_id": 1}}])
-async def test_missing_fields_are_blank(client, auth, db_count, payload):
-    response = await client.post(SLOTS, json=payload, headers=auth)
+async def test_missing_fields_are_blank(client, auth, db_count):
+    response = await client.post(SLOTS, json={"available_slot": {}}, headers=auth)
     assert response.status_code == 422
     assert response.json() == {
         "errors": {

@@ -8,6 +8,10 @@
   var tokenInput = document.getElementById("admin-token");
   var forgetButton = document.getElementById("forget-token");
   var tokenState = document.getElementById("token-state");
+  var tokenHelp = document.getElementById("token-help");
+  var liveHint = document.getElementById("live-hint");
+  // The token the server last refused (UNAUTHENTICATED), until another one is entered.
+  var refusedToken = "";
 
   function loadToken() {
     try {
@@ -60,8 +64,31 @@
   }
 
   function showTokenState() {
-    tokenState.textContent = token ? "token set" : "no token: queries answer UNAUTHENTICATED";
-    tokenState.className = token ? "token-state token-set" : "token-state";
+    var refused = token && token === refusedToken;
+    if (refused) {
+      tokenState.textContent = "token refused";
+      tokenState.className = "token-state token-refused";
+    } else {
+      tokenState.textContent = token ? "token set" : "no token: queries answer UNAUTHENTICATED";
+      tokenState.className = token ? "token-state token-set" : "token-state";
+    }
+    tokenHelp.hidden = !refused;
+  }
+
+  // A refused token still gets HTTP 200 (a GraphQL error): read the answer's code.
+  function noticeRefusal(result) {
+    var errors = (result && result.errors) || [];
+    var refused = errors.some(function (error) {
+      return error && error.extensions && error.extensions.code === "UNAUTHENTICATED";
+    });
+    if (refused && token) {
+      refusedToken = token;
+      showTokenState();
+    } else if (!refused && token && refusedToken === token && result && result.data) {
+      refusedToken = "";
+      showTokenState();
+    }
+    return result;
   }
 
   function fetcher(params, options) {
@@ -81,7 +108,7 @@
     }).then(function (response) {
       return response.text().then(function (body) {
         try {
-          return JSON.parse(body);
+          return noticeRefusal(JSON.parse(body));
         } catch (error) {
           return { errors: [{ message: "HTTP " + response.status + ": " + body.slice(0, 500) }] };
         }
@@ -97,14 +124,20 @@
     return /^\s*subscription\b/.test(text);
   }
 
+  function showLiveHint(visible) {
+    liveHint.hidden = !visible;
+  }
+
   /* Subscriptions over graphql-transport-ws; the token goes in connection_init. */
   function subscribe(params) {
     return {
       subscribe: function (observer) {
+        showLiveHint(true);
         var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
         var socket = new WebSocket(scheme + window.location.host + config.endpoint, "graphql-transport-ws");
         var finished = false;
         function finish() {
+          showLiveHint(false);
           if (!finished) {
             finished = true;
             if (observer.complete) {
@@ -122,9 +155,10 @@
           } else if (data.type === "ping") {
             socket.send(JSON.stringify({ type: "pong" }));
           } else if (data.type === "next") {
+            showLiveHint(false);
             observer.next(data.payload);
           } else if (data.type === "error") {
-            observer.next({ errors: data.payload });
+            observer.next(noticeRefusal({ errors: data.payload }));
             finish();
           } else if (data.type === "complete") {
             finish();
@@ -138,6 +172,7 @@
         };
         return {
           unsubscribe: function () {
+            showLiveHint(false);
             finished = true;
             if (socket.readyState === WebSocket.OPEN) {
               socket.send(JSON.stringify({ id: "1", type: "complete" }));
