@@ -64,7 +64,8 @@ async def test_slots_outside_the_range_are_refused_on_every_write(client: Any, a
     assert moved.status_code == 422 and moved.json()["errors"]["end_time"] == ["is invalid"]
     listed = await client.get(SLOTS, params={"start_date": "1899-12-31"}, headers=auth)
     assert listed.status_code == 422
-    assert listed.json()["errors"] == {"start_date": ["is invalid"]}
+    (message,) = listed.json()["errors"]["start_date"]
+    assert message.startswith("is invalid"), message
 
 
 async def test_series_end_dates_outside_the_range_are_refused(client: Any, auth: Any, factory):
