@@ -13,7 +13,11 @@ from clinic_availability.explorer import explorer_page
 from clinic_availability.hold_sweeper import hold_sweeper
 from clinic_availability.horizon import periodic_extension
 from clinic_availability.landing import landing_router
-from clinic_availability.ops import GraphQLOperationTracker, install_operations
+from clinic_availability.ops import (
+    GraphQLOperationTracker,
+    install_operations,
+    note_refused_operation,
+)
 from clinic_availability.pages import STATIC_PATH, mount_static
 from clinic_availability.pipeline import Cors, PipelinedApp, RequestPipeline
 from clinic_availability.webhook_dispatch import webhook_dispatch
@@ -98,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     graphql = graphql_router(
         settings, ide_page=explorer_page, extensions=(GraphQLOperationTracker,)
     )
+    graphql.refusal_observer = note_refused_operation
     app.include_router(graphql, prefix="/graphql", include_in_schema=False)
     app.include_router(legacy_router())
     app.include_router(fhir_router)

@@ -172,6 +172,15 @@ class Metrics:
         return generate_latest(self.exposed)
 
 
+def note_refused_operation(name: str | None, kind: str) -> None:
+    """An operation refused before it ran (the caller is not an admin), for the log
+    line and metrics, as :class:`GraphQLOperationTracker` notes the others."""
+    info = request_info_var.get()
+    if info is not None:
+        info.graphql_operation, info.graphql_operation_type = name, kind
+        info.graphql_errors = True
+
+
 class GraphQLOperationTracker(SchemaExtension):
     """Tells the request's log line and metrics which GraphQL operation ran."""
 

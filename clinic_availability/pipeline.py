@@ -14,6 +14,8 @@ static-files prefix) is built once, when the app builds its middleware stack.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Iterable
 from time import perf_counter
@@ -46,6 +48,9 @@ JSON_TYPE = (b"content-type", b"application/json")
 CLOSE = (b"connection", b"close")
 
 TOO_LARGE_BODY = orjson.dumps({"errors": "Request body too large"})
+# How much of a refused body is read (and dropped) so the client reads its 413.
+DRAIN_MAX_BYTES = 16 * 1_048_576
+DRAIN_MAX_SECONDS = 10.0
 # Allowed in a CORS request besides the CORS-safelisted ones.
 CORS_REQUEST_HEADERS = (
     "X-User-Token",
@@ -215,11 +220,11 @@ class RequestPipeline:
                 await send_with_headers({"type": "http.response.body", "body": b""})
                 return
             if has_body:
-                if declared is not None and declared > self.max_body_bytes:
-                    await reply(413, TOO_LARGE_BODY, [CLOSE])
-                    return
-                body = await _read_body(receive, self.max_body_bytes)
+                too_large = declared is not None and declared > self.max_body_bytes
+                body = None if too_large else await _read_body(receive, self.max_body_bytes)
                 if body is None:
+                    if declared is None or declared <= DRAIN_MAX_BYTES:
+                        await _drain(receive)
                     await reply(413, TOO_LARGE_BODY, [CLOSE])
                     return
                 receive = buffered_receive(body, receive)
@@ -265,6 +270,24 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
         if not message.get("more_body", False):
             break
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def _drain(receive: Receive) -> None:
+    """Read and drop the rest of a refused body, up to a bound of bytes and of time.
+
+    A client that is still sending when the server closes the connection gets a reset,
+    which can destroy the 413 before it is read; once its body is in, the close is clean.
+    """
+    size = 0
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(DRAIN_MAX_SECONDS):
+            while size <= DRAIN_MAX_BYTES:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return
+                size += len(message.get("body", b""))
+                if not message.get("more_body", False):
+                    return
 
 
 class PipelinedApp(FastAPI):

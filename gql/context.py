@@ -25,10 +25,18 @@ class Context(BaseContext):
     session: AsyncSession
     token: str | None
     loaders: dict[str, Any] = field(default_factory=dict)
+    # Secrets this operation's reply shows once (a webhook's signing secret): left out of
+    # the reply stored for Idempotency-Key replays.
+    shown_once: set[str] = field(default_factory=set)
     _principal: Principal | None = None
 
     def __post_init__(self) -> None:
         super().__init__()
+
+    def show_once(self, secret: str) -> str:
+        """``secret``, noted as one no stored reply may keep."""
+        self.shown_once.add(secret)
+        return secret
 
     async def require_admin(self) -> Principal:
         """The authenticated admin; raises the contract's 401 or 403 otherwise."""

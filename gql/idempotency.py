@@ -112,7 +112,8 @@ async def run_idempotently(
     async with AsyncSession(context.session.bind, expire_on_commit=False) as session:
         outcome = await _reserve(session, user_id, key, fingerprint(request_data))
         if isinstance(outcome, keys.Reserved):
-            return await _run(outcome.id, session, execute, reply_body)
+            stored_body = _without_secrets(context.shown_once)
+            return await _run(outcome.id, session, execute, reply_body, stored_body)
     if isinstance(outcome, keys.Replay):
         response = getattr(context, "response", None)
         if response is not None:
@@ -125,11 +126,28 @@ async def run_idempotently(
     return _refused(Conflict(keys.IN_PROGRESS_MESSAGE))
 
 
+def _without_secrets(secrets: set[str]) -> Callable[[Any], Any]:
+    """The reply as stored: every value holding a secret shown once is null (what a
+    replay answers, as the REST face leaves the secret out)."""
+
+    def scrub(value: Any) -> Any:
+        if isinstance(value, str):
+            return None if any(secret in value for secret in secrets) else value
+        if isinstance(value, dict):
+            return {key: scrub(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [scrub(item) for item in value]
+        return value
+
+    return lambda body: scrub(body) if secrets else body
+
+
 async def _run(
     reservation_id: int,
     session: AsyncSession,
     execute: Callable[[], Awaitable[ExecutionResult]],
     reply_body: Callable[[ExecutionResult], tuple[GraphQLHTTPResponse, int]],
+    stored_body: Callable[[Any], Any],
 ) -> ExecutionResult:
     token = keys.active_reservation.set(reservation_id)
     try:
@@ -143,7 +161,6 @@ async def _run(
     if _failed(body) and not await keys.was_changed(session, reservation_id):
         await keys.release(session, reservation_id)
     else:
-        await keys.complete(
-            session, reservation_id, status=status, body=orjson.dumps(body), headers={}
-        )
+        stored = orjson.dumps(stored_body(body))
+        await keys.complete(session, reservation_id, status=status, body=stored, headers={})
     return result

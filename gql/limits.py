@@ -32,6 +32,7 @@ from graphql import (
     NoSchemaIntrospectionCustomRule,
     ObjectFieldNode,
     OperationDefinitionNode,
+    OperationType,
     SelectionSetNode,
     StringValueNode,
     VariableNode,
@@ -46,6 +47,7 @@ from graphql import (
 from graphql.type.introspection import SchemaMetaFieldDef, TypeMetaFieldDef
 from graphql.validation import ASTValidationRule
 from strawberry.extensions import SchemaExtension
+from strawberry.utils.operation import get_first_operation, get_operation_type
 from strawberry.utils.str_converters import to_snake_case
 
 from common.text_checks import invalid_text_field
@@ -288,6 +290,47 @@ def _cached_parser(maxsize: int) -> Callable[..., DocumentNode]:
     return lru_cache(maxsize=maxsize)(parse)
 
 
+def parsed_document(query: object, policy: LimitPolicy) -> DocumentNode | None:
+    """The document of ``query`` from the same bounded cache the endpoint parses with, or
+    None when it does not parse (the executor reports why)."""
+    if not isinstance(query, str) or not query:
+        return None
+    try:
+        return _cached_parser(policy.cache_size)(query, max_tokens=policy.max_tokens)
+    except GraphQLError:
+        return None
+
+
+def operation_type(
+    query: object, operation_name: str | None, policy: LimitPolicy
+) -> OperationType | None:
+    """The type of the operation that would run for ``query`` and ``operation_name``
+    (Strawberry runs the first one when no name is given), if one would."""
+    document = parsed_document(query, policy)
+    if document is None:
+        return None
+    try:
+        kind = get_operation_type(document, operation_name)
+    except RuntimeError:  # no operation of that name
+        return None
+    return OperationType(kind.value)
+
+
+def operation_label(
+    query: object, operation_name: str | None, policy: LimitPolicy
+) -> tuple[str | None, str]:
+    """The name and type (``query``, ``mutation``, ``subscription`` or ``invalid``) of the
+    operation that would run, as the log line and metrics name it."""
+    kind = operation_type(query, operation_name, policy)
+    if kind is None:
+        return operation_name, "invalid"
+    document = parsed_document(query, policy)
+    first = get_first_operation(document) if document is not None else None
+    if operation_name is None and first is not None and first.name is not None:
+        operation_name = first.name.value
+    return operation_name, kind.value
+
+
 @lru_cache(maxsize=8)
 def _cached_validator(maxsize: int) -> Callable[..., list[GraphQLError]]:
     def validate_document(
@@ -379,5 +422,8 @@ __all__ = [
     "limit_errors",
     "limits_extension",
     "measure",
+    "operation_label",
+    "operation_type",
+    "parsed_document",
     "strip_suggestions",
 ]

@@ -20,17 +20,19 @@ from sqlalchemy.orm import joinedload
 from strawberry.types import Info
 
 from common.event_hub import EventHub
+from common.strict_numbers import plain_number
 from gql.context import Context
 from gql.errors import error_extensions
 from gql.types import AvailableSlot
 from models.platform.entities import AvailableSlot as SlotRow
-from models.platform.errors import DomainError, EventExpired, FieldErrors
+from models.platform.errors import DomainError, EventExpired, FieldErrors, ValidationFailed
 from models.platform.event_tables import AvailabilityEvent as EventRow
 from models.platform.events import events_after, first_event_id, last_event_id, resumable
 from models.platform.timeutil import day_end, day_start
 from models.scheduling.slots import check_filters
 
 PAGE = 500
+MAX_POSITION = 2**63 - 1
 # Wake up now and then even without news: a missed notification costs at most this.
 IDLE_SECONDS = 5.0
 
@@ -55,11 +57,10 @@ class AvailabilityEvent:
 def _position(errors: FieldErrors, after: str | None) -> int | None:
     if after is None:
         return None
-    text = after.strip()
-    if not text.isdigit() or len(text) > 18:
+    position = plain_number(after, MAX_POSITION)
+    if position is None:
         errors.add("after", "is invalid")
-        return None
-    return int(text)
+    return position
 
 
 async def _slots(session: AsyncSession, rows: list[EventRow]) -> dict[int, SlotRow]:
@@ -122,8 +123,13 @@ class LiveSubscription:
         upper = day_end(end, zone) if end is not None else None
         sessionmaker, hub = _live(info)
         async with sessionmaker() as session:
+            newest = await last_event_id(session)
             if position is None:
-                position = await last_event_id(session)
+                position = newest
+            elif position > newest:
+                # No such event yet: the ids to come would be skipped up to it.
+                beyond = ValidationFailed.one("after", "is after the newest event")
+                raise GraphQLError(_message(beyond), extensions=error_extensions(beyond))
             elif not resumable(position, await first_event_id(session)):
                 # Resuming would silently skip the purged events.
                 expired = EventExpired()

@@ -13,6 +13,7 @@ import contextlib
 from typing import Any
 
 import orjson
+from graphql import GraphQLError, OperationType
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.websockets import WebSocketDisconnect
 from strawberry.http.exceptions import WebSocketDisconnected
@@ -24,14 +25,19 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     SubscribeMessage,
 )
 
+from common.request_context import new_request_id, request_id_var
 from gql.context import Context
 from gql.documents import DocumentRefused
+from gql.limits import operation_type
 from models.platform.errors import DomainError, Forbidden
 from models.platform.users import Principal, authenticate
 
 MAX_SUBSCRIPTIONS_PER_SOCKET = 10
 RECHECK_SECONDS = 30.0
 TOKEN_KEYS = ("x-user-token", "token", "authorization")
+QUERY_OVER_WEBSOCKET = (
+    "Only subscriptions run over WebSocket: send queries and mutations with POST /graphql"
+)
 
 
 def _token(payload: dict[str, Any]) -> str | None:
@@ -48,6 +54,11 @@ class _SocketCount:
 class LiveWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     recheck_task: asyncio.Task[None] | None = None
     counted = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The request id of each operation in flight, by its id on the socket.
+        self.request_ids: dict[str, str] = {}
 
     @property
     def _state(self) -> Any:
@@ -66,7 +77,52 @@ class LiveWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         finally:
             _SocketCount.open -= 1
 
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        """Subscriptions only: a query or mutation belongs on POST /graphql, where the
+        request limits, Idempotency-Key and the audit's request id apply."""
+        if not self.connection_acknowledged:
+            await super().handle_subscribe(message)
+            return
+        request_id = new_request_id()
+        self.request_ids[message["id"]] = request_id
+        resolved = await self._with_document(message)
+        if resolved is None:
+            return
+        message = resolved
+        payload: Any = message.get("payload") or {}
+        policy = getattr(self.view, "limit_policy", None)
+        kind = (
+            operation_type(payload.get("query"), payload.get("operationName"), policy)
+            if isinstance(payload, dict) and policy is not None
+            else None
+        )
+        if kind is not None and kind is not OperationType.SUBSCRIPTION:
+            error = GraphQLError(
+                QUERY_OVER_WEBSOCKET,
+                extensions={"code": "BAD_REQUEST", "status": 400, "errors": QUERY_OVER_WEBSOCKET},
+            )
+            await self.send_message(
+                {"id": message["id"], "type": "error", "payload": [error.formatted]}
+            )
+            return
+        # The operation's task inherits the id: its log lines and errors carry it.
+        token = request_id_var.set(request_id)
+        try:
+            await super().handle_subscribe(message)
+        finally:
+            request_id_var.reset(token)
+
     async def send_message(self, message: Any) -> None:
+        # Every error names its operation's request id, as an HTTP reply's header does.
+        ident = message.get("id") if isinstance(message, dict) else None
+        request_id = self.request_ids.get(ident) if isinstance(ident, str) else None
+        if request_id is not None:
+            payload = message.get("payload")
+            errors = payload if message["type"] == "error" else (payload or {}).get("errors")
+            for error in errors or ():
+                error.setdefault("extensions", {}).setdefault("request_id", request_id)
+            if message["type"] in ("complete", "error"):
+                self.request_ids.pop(message["id"], None)
         # The protocol wants text frames; the router's JSON encoder makes bytes for HTTP.
         socket: Any = self.websocket
         try:
@@ -106,8 +162,9 @@ class LiveWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             self.recheck_task = asyncio.create_task(self._recheck(token))
         await super().handle_connection_init(message)
 
-    async def handle_subscribe(self, message: SubscribeMessage) -> None:
-        """Documents by id or hash, and trusted mode, as over HTTP (gql/documents.py)."""
+    async def _with_document(self, message: SubscribeMessage) -> SubscribeMessage | None:
+        """Documents by id or hash, and trusted mode, as over HTTP (gql/documents.py);
+        None once a refusal is sent."""
         documents = getattr(self.view, "documents", None)
         principal = self.context._principal
         payload: Any = message.get("payload")
@@ -134,9 +191,9 @@ class LiveWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                     "payload": [text.body()["errors"][0]],
                 }
                 await self.send_message(error)
-                return
+                return None
             message = {**message, "payload": {**payload, "query": text}}
-        await super().handle_subscribe(message)
+        return message
 
     async def _recheck(self, token: str | None) -> None:
         while True:

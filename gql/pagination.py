@@ -21,6 +21,7 @@ import strawberry
 from common.settings import Settings
 from models.platform.errors import FieldErrors, ValidationFailed
 from models.platform.pagination import Page, PageRequest
+from models.platform.timeutil import in_range
 
 T = TypeVar("T")
 Row = TypeVar("Row")
@@ -154,7 +155,7 @@ def decode_time_id_cursor(cursor: str | None, field: str = "after") -> tuple[dat
         key = int(ident)
     except ValueError as exc:
         raise _invalid_cursor(field) from exc
-    if moment.tzinfo is None:
+    if not in_range(moment):  # naive, or outside the years any slot can have
         raise _invalid_cursor(field)
     return moment, key
 

@@ -7,7 +7,6 @@ operation before it runs, answers 4xx without ``data``).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -16,6 +15,7 @@ import orjson
 from cross_web import HTTPException
 from fastapi import Request, Response
 from fastapi.responses import HTMLResponse
+from graphql import OperationType
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 from strawberry.extensions import SchemaExtension
@@ -26,6 +26,7 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
 
+from common import json_nesting
 from common.deps import SessionDep
 from common.settings import Settings
 from common.text_checks import holds_invalid_unicode
@@ -33,6 +34,7 @@ from gql.context import Context, token_from
 from gql.documents import DocumentRefused, DocumentRegistry, document_policy
 from gql.errors import refusal_error
 from gql.idempotency import IDEMPOTENCY_HEADER, ReplayedResult, run_idempotently
+from gql.limits import LimitPolicy, operation_label, operation_type
 from gql.live_ws import MAX_SUBSCRIPTIONS_PER_SOCKET, LiveWSHandler
 from gql.media import GRAPHQL_RESPONSE, JSON, negotiate
 from gql.schema import build_schema, limit_policy
@@ -40,6 +42,7 @@ from gql.schema import build_schema, limit_policy
 IdePage = Callable[[Request], Awaitable[HTMLResponse]]
 
 INVALID_UNICODE = "The request is not valid Unicode text"
+SUBSCRIPTION_OVER_HTTP = "subscriptions are served over WebSocket at /graphql"
 UNKNOWN_OPERATION = "The operation name matches no operation of the document"
 _CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
 
@@ -97,6 +100,9 @@ class ExplorerRouter(GraphQLRouter[Context, None]):
     # The context of one request, for callers that run the view without FastAPI's routing.
     make_context: Callable[[HTTPConnection, AsyncSession], Context] | None = None
     graphql_transport_ws_handler_class = LiveWSHandler
+    limit_policy: LimitPolicy | None = None
+    # Told the name and type of each operation refused before it runs (log and metrics).
+    refusal_observer: Callable[[str | None, str], None] | None = None
     # Persisted and trusted documents; None serves text alone.
     documents: DocumentRegistry | None = None
 
@@ -120,9 +126,12 @@ class ExplorerRouter(GraphQLRouter[Context, None]):
 
     def decode_json(self, data: str | bytes) -> object:
         try:
-            return json.loads(data)
+            return json_nesting.loads(data)
         except UnicodeDecodeError as exc:  # bytes that are not UTF-8 (nor UTF-16/32)
             raise HTTPException(400, INVALID_UNICODE) from exc
+        except json_nesting.TooDeeplyNested as exc:
+            # Refused before anything else looks at it (each later step would recurse).
+            raise HTTPException(400, str(exc)) from exc
 
     async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
         if self.is_websocket_request(request):
@@ -184,14 +193,17 @@ class ExplorerRouter(GraphQLRouter[Context, None]):
         root_value: None,
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
+        # The caller first: a stranger learns nothing of the schema, not even whether the
+        # document parses or names fields that exist; a non-admin may run nothing at all.
+        try:
+            principal = await context.require_admin()
+        except Exception as exc:
+            refusal = refusal_error(exc, context)
+            self._observe_refusal(request_data)
+            return ExecutionResult(data=None, errors=[refusal])
         documents = self.documents
         document_id = getattr(request_data, "document_id", None)
         if documents is not None and documents.involved(document_id, request_data.extensions):
-            # The caller first: nothing about documents is answered to anyone else.
-            try:
-                principal = await context.require_admin()
-            except Exception as exc:
-                return ExecutionResult(data=None, errors=[refusal_error(exc, context)])
             text = await documents.resolve(
                 context.session,
                 principal,
@@ -202,6 +214,8 @@ class ExplorerRouter(GraphQLRouter[Context, None]):
             if isinstance(text, DocumentRefused):
                 raise _Refused(text)
             request_data = replace(request_data, query=text)
+        if self._is_subscription(request_data):
+            raise HTTPException(400, SUBSCRIPTION_OVER_HTTP)
 
         async def execute() -> ExecutionResult:
             try:
@@ -217,10 +231,6 @@ class ExplorerRouter(GraphQLRouter[Context, None]):
         key = request.headers.get(IDEMPOTENCY_HEADER)
         if key is None or request_adapter.method != "POST":
             return await execute()
-        try:
-            principal = await context.require_admin()
-        except Exception:
-            return await execute()  # refused there, as every operation of a non-admin
         return await run_idempotently(
             key,
             user_id=principal.user_id,
@@ -229,6 +239,20 @@ class ExplorerRouter(GraphQLRouter[Context, None]):
             execute=execute,
             reply_body=lambda result: self._reply_body(request, result),
         )
+
+    def _observe_refusal(self, request_data: GraphQLRequestData) -> None:
+        if self.refusal_observer is not None and self.limit_policy is not None:
+            name, kind = operation_label(
+                request_data.query, request_data.operation_name, self.limit_policy
+            )
+            self.refusal_observer(name, kind)
+
+    def _is_subscription(self, request_data: GraphQLRequestData) -> bool:
+        policy = self.limit_policy
+        if policy is None:
+            return False
+        kind = operation_type(request_data.query, request_data.operation_name, policy)
+        return kind is OperationType.SUBSCRIPTION
 
     def _reply_body(
         self, request: Request, result: ExecutionResult
@@ -281,6 +305,7 @@ def graphql_router(
         max_subscriptions_per_connection=MAX_SUBSCRIPTIONS_PER_SOCKET,
     )
     router.ide_page = ide_page
+    router.limit_policy = limit_policy(settings)
     router.documents = DocumentRegistry(
         schema._schema,
         document_policy(

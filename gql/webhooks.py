@@ -27,7 +27,9 @@ class Webhook(Node):
     active: bool = strawberry.field(description="False: nothing is sent.")
     created_at: datetime = strawberry.field(description="When it was registered.")
     secret: str | None = strawberry.field(
-        default=None, description="Only in the reply to createWebhook and rotateWebhookSecret."
+        default=None,
+        description="Only in the reply to createWebhook and rotateWebhookSecret (null in "
+        "a replay of either with the same Idempotency-Key: the secret is shown once).",
     )
 
     @classmethod
@@ -165,7 +167,7 @@ class WebhookMutation:
             description=input.description,
             allow_private=info.context.settings.webhook_allow_private_targets,
         )
-        return Webhook.from_row(row, secret)
+        return Webhook.from_row(row, info.context.show_once(secret))
 
     @strawberry.mutation(description="Change the fields given; the others stay.")
     async def update_webhook(
@@ -203,7 +205,7 @@ class WebhookMutation:
     ) -> Webhook:
         await info.context.require_admin()
         row, secret = await ops.rotate_secret(info.context.session, id)
-        return Webhook.from_row(row, secret)
+        return Webhook.from_row(row, info.context.show_once(secret))
 
     @strawberry.mutation(
         description="Issue a key for the provider's .ics feed (calendar apps keep the URL); "

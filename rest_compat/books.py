@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from common.deps import AdminDep, SessionDep, SettingsDep
+from common.strict_numbers import PathId
 from models.booking import bookings as booking_ops
 from models.booking.bookings import (
     BookingChange,
@@ -144,7 +145,7 @@ class BookChangeBody(BaseModel):
     book: BookChangeFields
 
 
-BookId = Annotated[int, Path(ge=1, le=MAX_ID, description="Booking id")]
+BookId = Annotated[PathId, Path(ge=1, le=MAX_ID, description="Booking id")]
 IdParam = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 DateParam = Annotated[
     DateQuery, Query(description="YYYY-MM-DD, a day in the clinic time zone (slot start)")
@@ -231,7 +232,7 @@ async def create_book(
 
 
 @router.get(
-    "/{book_id:int}",
+    "/{book_id:id}",
     response_model=BookOut,
     responses=error_responses(*AUTH_ERRORS, 404),
     summary="Get a book",
@@ -243,7 +244,7 @@ async def get_book(book_id: BookId, _admin: AdminDep, session: SessionDep) -> Re
 
 
 @router.put(
-    "/{book_id:int}",
+    "/{book_id:id}",
     response_model=BookOut,
     responses=error_responses(*AUTH_ERRORS, 404, 422),
     summary="Update a book: cancel, mark no_show / completed, or edit notes",

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from common.deps import SessionDep, SettingsDep, TokenDep
+from common.strict_numbers import PathId
 from models.integrations import calendar_feed
 from models.platform.errors import FieldErrors, Forbidden, Unauthenticated
 from models.platform.timeutil import now_utc
@@ -39,7 +40,7 @@ DateParam = Annotated[str | None, Query(description="YYYY-MM-DD in the clinic ti
 )
 async def provider_calendar(
     request: Request,
-    provider_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    provider_id: Annotated[PathId, Path(ge=1, le=MAX_ID)],
     session: SessionDep,
     settings: SettingsDep,
     token: TokenDep,

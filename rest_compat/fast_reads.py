@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from common.request_context import set_principal
 from common.settings import Settings
+from common.strict_numbers import plain_id
 from common.tokens import token_of
 from models.platform.errors import DomainError
 from models.platform.pagination import MAX_PAGE_SIZE
@@ -154,10 +155,8 @@ class FastSlotReads:
             return _SEARCH, {}
         if path.startswith(self.item_prefix):
             rest = path[len(self.item_prefix) :]
-            try:
-                return _GET, {"slot_id": _ID(rest)}
-            except _Unplain:
-                return None
+            slot_id = plain_id(rest)
+            return (_GET, {"slot_id": slot_id}) if slot_id is not None else None
         return None
 
     def _arguments(self, route: _Route, query: bytes) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from fastapi.responses import StreamingResponse
 from common.deps import SessionDep, SettingsDep
 from common.public_url import public_base
 from common.settings import Settings
+from common.strict_numbers import plain_id, plain_number
 from common.tokens import CHALLENGE, request_token
 from models.integrations.fhir_feed import (
     STATUSES,
@@ -62,7 +63,6 @@ NDJSON_FORMATS = frozenset({NDJSON, "application/ndjson", "application/x-ndjson"
 SERVICE_TYPE_SYSTEM = "/v1/admin/clinic/availability/appointment_types"
 DEFAULT_COUNT = 100
 MAX_COUNT = 1000
-MAX_ID = 2**31 - 1
 
 
 class FhirProblem(Exception):
@@ -197,23 +197,25 @@ def _int_param(request: Request, name: str, default: int, maximum: int) -> int:
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not 0 <= int(raw) <= maximum:
+    number = plain_number(raw, maximum)
+    if number is None:
         raise FhirProblem(400, "invalid", f"{name} must be a whole number up to {maximum}")
-    return int(raw)
+    return number
 
 
 def _read_id(raw: str) -> int:
     """A read's logical id: one that can't name a record is simply not found."""
-    if not raw.isdigit() or raw.startswith("0") or not 1 <= int(raw) <= MAX_ID:
+    ident = plain_id(raw)
+    if ident is None:
         raise FhirProblem(404, "not-found", NotFound.message)
-    return int(raw)
+    return ident
 
 
 def _schedule_id(raw: str) -> int:
-    ident = raw.removeprefix("Schedule/")
-    if not ident.isdigit() or not 1 <= int(ident) <= MAX_ID:
+    ident = plain_id(raw.removeprefix("Schedule/"))
+    if ident is None:
         raise FhirProblem(400, "invalid", "schedule must be Schedule/<id>")
-    return int(ident)
+    return ident
 
 
 def _start_bounds(values: list[str], settings: Settings) -> list[tuple[str, datetime]]:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from common.deps import AdminDep, SessionDep, SettingsDep
+from common.strict_numbers import PathId, WholeNumber
 from models.booking import holds as hold_ops
 from models.booking.holds import HoldFilters, HoldInput, status_at
 from models.platform.entities import Hold
@@ -47,9 +48,11 @@ class HoldOut(BaseModel):
 class HoldFields(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    available_slot_id: int | None = Field(default=None, le=MAX_ID)
-    patient_id: int | None = Field(default=None, le=MAX_ID, description="Optional")
-    duration_seconds: int | None = Field(default=None, description="30 to 3600 (default 300)")
+    available_slot_id: WholeNumber | None = Field(default=None, le=MAX_ID)
+    patient_id: WholeNumber | None = Field(default=None, le=MAX_ID, description="Optional")
+    duration_seconds: WholeNumber | None = Field(
+        default=None, description="30 to 3600 (default 300)"
+    )
 
 
 class HoldBody(BaseModel):
@@ -65,7 +68,7 @@ class HoldBody(BaseModel):
     hold: HoldFields
 
 
-HoldId = Annotated[int, Path(ge=1, le=MAX_ID, description="Hold id")]
+HoldId = Annotated[PathId, Path(ge=1, le=MAX_ID, description="Hold id")]
 IdParam = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 
 

@@ -5,13 +5,13 @@ The body has already been read (and capped) by the application's request pipelin
 
 from __future__ import annotations
 
-import json
 import re
 from urllib.parse import parse_qsl
 
 import orjson
 from starlette.types import Receive, Scope, Send
 
+from common import json_nesting
 from common.asgi import buffered_receive
 from common.text_checks import invalid_text_field, is_invalid_text
 
@@ -68,9 +68,9 @@ def invalid_text_in(scope: Scope, body: bytes | None) -> str | None:
     if field is None and body and _SUSPECT_ESCAPE.search(body):
         try:
             # The stdlib decoder, as the routes use: orjson refuses lone surrogates.
-            field = invalid_text_field(json.loads(body))
+            field = invalid_text_field(json_nesting.loads(body))
         except ValueError:
-            field = None  # not JSON: the route refuses it
+            field = None  # not JSON (or nested too deep): the route refuses it
     return field
 
 

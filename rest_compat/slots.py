@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 
 from common.deps import AdminDep, SessionDep, SettingsDep
 from common.settings import limits_of
+from common.strict_numbers import PathId
 from models.platform.errors import FieldErrors
 from models.platform.pagination import MAX_PAGE_SIZE
 from models.scheduling import series as series_ops
@@ -42,7 +43,7 @@ from rest_compat.series import (
 
 router = APIRouter(prefix="/available_slots", tags=["Available slots"])
 
-SlotId = Annotated[int, Path(ge=1, le=MAX_ID, description="Slot id")]
+SlotId = Annotated[PathId, Path(ge=1, le=MAX_ID, description="Slot id")]
 PageParam = Annotated[int | None, Query(ge=1, le=1_000_000, description="Page number, from 1")]
 PageSizeParam = Annotated[
     int | None, Query(ge=1, le=MAX_PAGE_SIZE, description="Items per page (default 25)")
@@ -153,7 +154,7 @@ async def create_available_slot(
 
 
 @router.get(
-    "/{slot_id:int}",
+    "/{slot_id:id}",
     response_model=SlotOut,
     responses=error_responses(*AUTH_ERRORS, 404),
     summary="Get an available slot",
@@ -163,7 +164,7 @@ async def get_available_slot(slot_id: SlotId, _admin: AdminDep, session: Session
 
 
 @router.put(
-    "/{slot_id:int}",
+    "/{slot_id:id}",
     response_model=SlotOut | ScopedUpdateOut,
     responses=error_responses(*AUTH_ERRORS, 404, 409, 422),
     summary="Update an available slot (partial), or with `scope` several of its series",
@@ -186,7 +187,7 @@ async def update_available_slot(
 
 
 @router.delete(
-    "/{slot_id:int}",
+    "/{slot_id:id}",
     status_code=204,
     response_class=Response,
     responses={

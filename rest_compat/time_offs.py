@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from common.deps import AdminDep, SessionDep, SettingsDep
+from common.strict_numbers import PathId, WholeNumber
 from models.platform.entities import TimeOff
 from models.platform.errors import FieldErrors
 from models.platform.pagination import MAX_PAGE_SIZE
@@ -53,7 +54,7 @@ class TimeOffOut(BaseModel):
 class TimeOffFields(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    provider_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    provider_id: WholeNumber | None = Field(default=None, ge=1, le=MAX_ID)
     start_time: str | None = Field(default=None, examples=[TIMESTAMP_EXAMPLE])
     end_time: str | None = Field(default=None, examples=["2030-10-28T14:00:00.000Z"])
     reason: str | None = Field(default=None, description="At most 500 characters; never logged")
@@ -77,7 +78,7 @@ class TimeOffBody(BaseModel):
     time_off: TimeOffFields
 
 
-TimeOffId = Annotated[int, Path(ge=1, le=MAX_ID, description="Time off id")]
+TimeOffId = Annotated[PathId, Path(ge=1, le=MAX_ID, description="Time off id")]
 DateParam = Annotated[
     str | None, Query(description="YYYY-MM-DD, a day in the clinic time zone (overlap)")
 ]

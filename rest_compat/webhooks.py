@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from common.deps import AdminDep, SessionDep, SettingsDep
+from common.strict_numbers import PathId
 from models.integrations import webhooks as ops
 from models.platform.event_tables import Webhook, WebhookDelivery
 from models.platform.events import EVENT_TYPES
@@ -17,7 +18,7 @@ from rest_compat.schemas import AUTH_ERRORS, MAX_ID, error_responses
 
 router = APIRouter(prefix="/webhooks", tags=["Webhooks"])
 
-WebhookId = Annotated[int, Path(ge=1, le=MAX_ID, description="Webhook id")]
+WebhookId = Annotated[PathId, Path(ge=1, le=MAX_ID, description="Webhook id")]
 EVENTS_DESCRIPTION = 'Event types, or `["*"]` for all: ' + ", ".join(EVENT_TYPES)
 # The secret is shown once: never cached, never replayed for an Idempotency-Key.
 SHOWN_ONCE = {"cache-control": "no-store"}

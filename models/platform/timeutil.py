@@ -1,9 +1,26 @@
-"""Parsing and formatting of instants and calendar days."""
+"""Parsing and formatting of instants and calendar days.
+
+Every day and instant a request carries is read here, and only those of the years
+``FIRST_YEAR``..``LAST_YEAR`` are accepted: far enough from the calendar's ends that
+no arithmetic on them later (buffers, time zones, recurrence, the day after) overflows.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+FIRST_YEAR = 1900
+LAST_YEAR = 2199
+EARLIEST = datetime(FIRST_YEAR, 1, 1, tzinfo=UTC)
+LATEST = datetime(LAST_YEAR + 1, 1, 1, tzinfo=UTC)  # exclusive
+
+
+def in_range(value: date) -> bool:
+    """A day, or an instant (aware), that requests may carry: years 1900..2199."""
+    if isinstance(value, datetime):
+        return value.tzinfo is not None and EARLIEST <= value < LATEST
+    return FIRST_YEAR <= value.year <= LAST_YEAR
 
 
 def format_timestamp(value: datetime) -> str:
@@ -33,21 +50,23 @@ def parse_timestamp(value: object) -> datetime | None:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     try:
-        return parsed.astimezone(UTC)
+        parsed = parsed.astimezone(UTC)
     except OverflowError:
         return None
+    return parsed if in_range(parsed) else None
 
 
 def parse_date(value: object) -> date | None:
     if isinstance(value, date) and not isinstance(value, datetime):
-        return value
+        return value if in_range(value) else None
     # YYYY-MM-DD only (fromisoformat also reads week dates such as 2023-W43-5).
     if not isinstance(value, str) or len(value) != 10 or value[4] + value[7] != "--":
         return None
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         return None
+    return day if in_range(day) else None
 
 
 def day_start(day: date, zone: ZoneInfo) -> datetime:
@@ -60,10 +79,16 @@ def day_end(day: date, zone: ZoneInfo) -> datetime:
     return day_start(day + timedelta(days=1), zone)
 
 
+# IANA names are short (the longest is 32 characters); a longer one is no zone.
+ZONE_NAME_MAX = 64
+
+
 def zone_or_none(name: str) -> ZoneInfo | None:
+    if not isinstance(name, str) or not name or len(name) > ZONE_NAME_MAX:
+        return None
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name no file can have
         return None
 
 

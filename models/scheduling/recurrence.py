@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from dateutil.rrule import rrule, rrulestr
 
 from models.platform.errors import FieldErrors
+from models.platform.timeutil import in_range
 
 PATTERN_RULES: dict[str, str] = {
     "daily": "FREQ=DAILY",
@@ -96,6 +97,8 @@ def _until_local(value: str, zone: ZoneInfo) -> datetime | None:
     day_text, time_text, utc = match.groups()
     try:
         day = datetime.strptime(day_text, "%Y%m%d").date()
+        if not in_range(day):
+            return None
         if time_text is None:
             return datetime.combine(day, time.max)
         moment = datetime.combine(day, datetime.strptime(time_text, "%H%M%S").time())

@@ -627,9 +627,8 @@ async def _delete_cancelled_bookings(session: AsyncSession, slot_ids: tuple[int,
 
 
 def _filter_date(value: Any) -> date | None:
-    """A filter day, or None; days at the very ends of the calendar have no UTC bounds."""
-    day = parse_date(value) if value is not None else None
-    return day if day is not None and 1 < day.year < 9999 else None
+    """A filter day, or None (outside the accepted years too)."""
+    return parse_date(value) if value is not None else None
 
 
 def check_filters(

@@ -48,6 +48,7 @@ async def test_feed_lists_each_slot_with_its_state(client: Any, auth: Any, facto
     response = await client.get(feed(clinic["provider"].id), headers=auth)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/calendar")
+    assert response.headers["cache-control"] == "no-store"
     assert "Zelda" not in response.text and "flu" not in response.text
     calendar = icalendar.Calendar.from_ical(response.text)
     events = {str(event["UID"]): event for event in calendar.walk("VEVENT")}
@@ -94,6 +95,8 @@ async def test_feed_key_is_issued_and_revoked_through_graphql(client: Any, auth:
     data = issued.json()["data"]["providerCalendarFeed"]
     by_key = await client.get(data["url"])
     assert by_key.status_code == 200
+    # Kept by no cache: the URL holds the key, and the feed changes with every booking.
+    assert by_key.headers["cache-control"] == "no-store"
     assert len(icalendar.Calendar.from_ical(by_key.text).walk("VEVENT")) == 1
     # The key opens its own provider's feed only.
     assert (await client.get(feed(other.id), params={"key": data["key"]})).status_code == 401
