@@ -21,7 +21,13 @@ from models.platform.entities import AvailableSlot as SlotRow
 from models.platform.entities import Patient as PatientRow
 from models.platform.entities import Provider as ProviderRow
 from models.platform.errors import ValidationFailed
-from models.platform.timeutil import format_timestamp, parse_date, parse_timestamp
+from models.platform.timeutil import (
+    FIRST_YEAR,
+    LAST_YEAR,
+    format_timestamp,
+    parse_date,
+    parse_timestamp,
+)
 
 
 def _serialize_instant(value: datetime) -> str:
@@ -59,7 +65,7 @@ def _parse_day(value: Any, node: ValueNode | None = None) -> date:
     """Strictly ``YYYY-MM-DD``; anything else is the contract's VALIDATION_FAILED."""
     day = parse_date(value) if isinstance(value, str) else None
     if day is None:
-        invalid = ValidationFailed.one("date", DATE_FORMAT_ERROR)
+        invalid = ValidationFailed.one("date", _day_error(value))
         shown = print_ast(node) if node is not None else repr(value)
         raise GraphQLError(
             f"Value cannot represent a Date: {shown}. Expected a calendar day, "
@@ -70,11 +76,21 @@ def _parse_day(value: Any, node: ValueNode | None = None) -> date:
     return day
 
 
+def _day_error(value: Any) -> str:
+    """Why a value is no Date: not a calendar day, or one outside the years served."""
+    try:
+        date.fromisoformat(value)
+    except (TypeError, ValueError):
+        return DATE_FORMAT_ERROR
+    return DATE_RANGE_ERROR if len(value) == 10 else DATE_FORMAT_ERROR
+
+
 def _parse_day_literal(node: ValueNode, _variables: Any = None) -> date:
     return _parse_day(node.value if isinstance(node, StringValueNode) else None, node)
 
 
 DATE_FORMAT_ERROR = "must be a calendar day, YYYY-MM-DD"
+DATE_RANGE_ERROR = f"must be a day of the years {FIRST_YEAR} to {LAST_YEAR}"
 # A calendar day, as in REST: 2030-10-27 both ways.
 DATE = strawberry.scalar(
     name="Date",

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from common.deps import AdminDep, SessionDep
+from common.strict_numbers import PathId
 from models.platform.entities import APPOINTMENT_MODES, AppointmentType
 from models.platform.timeutil import format_timestamp
 from models.scheduling import appointment_types as ops
@@ -16,7 +17,7 @@ from rest_compat.schemas import AUTH_ERRORS, MAX_ID, error_responses
 
 router = APIRouter(prefix="/appointment_types", tags=["Appointment types"])
 
-TypeId = Annotated[int, Path(ge=1, le=MAX_ID, description="Appointment type id")]
+TypeId = Annotated[PathId, Path(ge=1, le=MAX_ID, description="Appointment type id")]
 MODES_DESCRIPTION = "Any of " + ", ".join(APPOINTMENT_MODES)
 TYPE_EXAMPLE: dict[str, Any] = {
     "id": 7,
