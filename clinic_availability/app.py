@@ -20,6 +20,7 @@ from common.event_hub import EventHub
 from common.settings import Settings, get_settings
 from gql.post_lane import GraphQLPostLane
 from gql.router import ExplorerRouter, graphql_router
+from gql.schema import plan_cache
 from models.platform.db import create_engine, create_read_engine
 from models.platform.sessions import create_sessionmaker
 from models.platform.users import flush_last_use
@@ -96,6 +97,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings, ide_page=explorer_page, extensions=(GraphQLOperationTracker,)
     )
     app.include_router(graphql, prefix="/graphql", include_in_schema=False)
+    # The compiled plans and their counters (rendered root fields, fallbacks).
+    app.state.graphql_plan = plan_cache(graphql.schema)
     app.include_router(legacy_router())
     app.include_router(fhir_router)
     install_operations(app, engine, settings)

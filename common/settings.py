@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     # Queries answered by a compiled plan (cached like the documents) instead of
     # graphql-core completing every field; anything the plan does not cover still runs there.
     graphql_compiled_plan: bool = True
+    # Planned root fields that read records answered as JSON the database renders in the
+    # selection's shape (one statement per root field); others keep the compiled plan.
+    graphql_rendered_json: bool = True
 
     # Events are kept this many days (resume positions older than that are gone).
     event_retention_days: int = 30

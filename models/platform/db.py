@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from models.platform.cursors import time_id_cursor
 from models.platform.driver_reads import DriverPlan, RetryOnEngine, driver_rows, plan_for
 
 _IMMEDIATE = "clinic_sqlite_immediate"
@@ -234,6 +235,9 @@ def _configure_sqlite(engine: AsyncEngine, *, reads_only: bool = False) -> None:
         dbapi_connection.create_function(
             LOCAL_DAY_FUNCTION, 2, _sqlite_local_day, deterministic=True
         )
+        dbapi_connection.create_function(
+            TIME_ID_CURSOR_FUNCTION, 2, _sqlite_time_id_cursor, deterministic=True
+        )
 
     if reads_only:
         return
@@ -245,6 +249,7 @@ def _configure_sqlite(engine: AsyncEngine, *, reads_only: bool = False) -> None:
 
 
 LOCAL_DAY_FUNCTION = "clinic_local_day"
+TIME_ID_CURSOR_FUNCTION = "clinic_time_id_cursor"
 
 
 def _sqlite_local_day(instant: str | None, zone: str | None) -> str | None:
@@ -256,6 +261,13 @@ def _sqlite_local_day(instant: str | None, zone: str | None) -> str | None:
         return moment.astimezone(ZoneInfo(zone or "UTC")).date().isoformat()
     except (ValueError, ZoneInfoNotFoundError):
         return None
+
+
+def _sqlite_time_id_cursor(instant: str | None, ident: int | None) -> str | None:
+    """The keyset cursor of a stored UTC instant and an id (``time_id_cursor``)."""
+    if instant is None or ident is None:
+        return None
+    return time_id_cursor(datetime.fromisoformat(instant).replace(tzinfo=UTC), ident)
 
 
 @asynccontextmanager

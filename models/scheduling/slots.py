@@ -9,7 +9,19 @@ from functools import lru_cache
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Row, Select, Table, and_, bindparam, delete, exists, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    or_,
+    select,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -717,6 +729,16 @@ def shape_conditions(shape: SlotShape) -> list[Any]:
     return conditions
 
 
+def keyset_condition() -> ColumnElement[bool]:
+    """After the (``after_start``, ``after_id``) key in (start_time, id) order."""
+    c = SLOTS_TABLE.c
+    after_start = bindparam("after_start", type_=c.start_time.type)
+    return or_(
+        c.start_time > after_start,
+        and_(c.start_time == after_start, c.id > bindparam("after_id")),
+    )
+
+
 @lru_cache(maxsize=512)
 def _page_statement(shape: SlotShape) -> Select[Any]:
     """The page with its total as a column: the database counts once, in the same snapshot."""
@@ -730,16 +752,7 @@ def _page_statement(shape: SlotShape) -> Select[Any]:
         .limit(bindparam("page_limit"))
     )
     if shape.keyset:
-        after_start = bindparam("after_start", type_=SLOTS_TABLE.c.start_time.type)
-        stmt = stmt.where(
-            or_(
-                SLOTS_TABLE.c.start_time > after_start,
-                and_(
-                    SLOTS_TABLE.c.start_time == after_start,
-                    SLOTS_TABLE.c.id > bindparam("after_id"),
-                ),
-            )
-        )
+        stmt = stmt.where(keyset_condition())
     else:
         stmt = stmt.offset(bindparam("page_offset"))
     return stmt
@@ -849,6 +862,29 @@ async def search_slots(
 ) -> Page[Row[Any]]:
     """Available, future slots, at least ``duration`` minutes long, that the providers'
     booking rules let a patient take (one statement whatever the page size)."""
+    shape, params = search_query(
+        provider_id=provider_id,
+        on_date=on_date,
+        duration=duration,
+        appointment_type=appointment_type,
+        zone=zone,
+        now=now,
+        after=after,
+    )
+    return await _slot_page(session, shape, params, page)
+
+
+def search_query(
+    *,
+    provider_id: int | None,
+    on_date: date | None,
+    duration: int | None,
+    appointment_type: str | None,
+    zone: ZoneInfo,
+    now: datetime | None = None,
+    after: SlotKey | None = None,
+) -> tuple[SlotShape, dict[str, Any]]:
+    """The search's checked shape and parameters; raises ValidationFailed."""
     check_search(duration=duration, appointment_type=appointment_type)
     filters = SlotFilters(
         provider_id=provider_id,
@@ -857,7 +893,7 @@ async def search_slots(
         available=True,
         appointment_type=appointment_type,
     )
-    shape, params = slot_query(
+    return slot_query(
         filters,
         zone,
         after=after,
@@ -865,4 +901,3 @@ async def search_slots(
         min_duration=duration,
         rules=True,
     )
-    return await _slot_page(session, shape, params, page)
