@@ -115,7 +115,8 @@ async def call(app: Any, body: bytes, token: str) -> tuple[int, bytes]:
 async def measure(url: str, token: str, requests: int) -> dict[str, dict[str, float]]:
     results: dict[str, dict[str, float]] = {}
     for mode, changes in MODES.items():
-        app = create_app(Settings(database_url=url, token_cache_seconds=60, **changes))
+        settings = Settings(database_url=url, token_cache_seconds=60)
+        app = create_app(settings.model_copy(update=changes))
         results[mode] = {}
         try:
             for name, (query, variables) in WORKLOADS.items():
