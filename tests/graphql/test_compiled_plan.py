@@ -357,7 +357,7 @@ def test_plan_and_graphql_core_answer_alike(pair: Pair, plan_runs: list[int]) ->
     assert len(plan_runs) > len(errors_seen) // 2
     assert any(errors_seen) and not all(errors_seen)
     # Every rendered root field in every generated shape was rendered: none fell back.
-    assert cache.rendered > 20
+    assert cache.rendered > 10
     assert cache.fallbacks == 0
     assert pair.plan(1).rendered == 0
 

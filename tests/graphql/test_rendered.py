@@ -135,6 +135,7 @@ async def test_a_failed_rendering_is_counted_and_answered(
     query = PAGE_SHAPES[0]
     assert await post(app, query, auth) == await post(core, query, auth)
     assert (counters(app).rendered, counters(app).fallbacks) == (0, 1)
+    counters(app).fallbacks = 0  # expected here (the suite's check is for every other test)
 
 
 async def test_a_field_not_rendered_is_counted(
@@ -147,6 +148,7 @@ async def test_a_field_not_rendered_is_counted(
     query = PAGE_SHAPES[0]
     assert await post(app, query, auth) == await post(core, query, auth)
     assert (counters(app).rendered, counters(app).fallbacks) == (0, 1)
+    counters(app).fallbacks = 0  # expected here (the suite's check is for every other test)
 
 
 DEEP = """query($first: Int!) { availableSlots(first: $first) { totalCount
