@@ -120,7 +120,7 @@ def analyse(document: DocumentNode, operation_name: str | None) -> DocumentPlan 
     return DocumentPlan(document, tuple(sorted(conditions)))
 
 
-def _variant_key(plan: DocumentPlan, executor: Executor) -> tuple[Any, ...]:
+def variant_key(plan: DocumentPlan, executor: Executor) -> tuple[Any, ...]:
     coerced = executor.variable_values.coerced
     return tuple(coerced.get(name) for name in plan.conditions)
 
@@ -230,7 +230,9 @@ class CompiledPlan(SchemaExtension):
     def _planned(self) -> tuple[Executor, CompiledOperation] | None:
         context = self.execution_context
         schema: GraphQLSchema = context.schema._schema
-        key = (context.query, context.operation_name)
+        # Keyed by the name the request gave (None: the document's only operation), so a
+        # request can be looked up before its document is parsed (``gql.fast_post``).
+        key = (context.query, getattr(context, "_provided_operation_name", context.operation_name))
         found, plan = self.cache.get(key)
         if not found:
             assert context.graphql_document is not None
@@ -249,7 +251,7 @@ class CompiledPlan(SchemaExtension):
         )
         if isinstance(executor, list):
             return None  # variable errors: graphql-core reports them
-        variant = _variant_key(plan, executor)
+        variant = variant_key(plan, executor)
         if variant in plan.variants:
             compiled = plan.variants[variant]
         else:
