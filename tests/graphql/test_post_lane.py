@@ -127,7 +127,7 @@ async def test_compiled_queries_answer_as_the_view(settings: Settings, factory: 
                         expected = comparable(await _post(full, body, headers))
                         answered = comparable(await _post(lane, body, headers))
                         assert answered == expected, (body, token, accept)
-        fast = getattr(lane.state, "graphql_fast", None)
+        fast: Any = getattr(lane.state, "graphql_fast", None)
         if not cached.graphql_rendered_json or not cached.graphql_compiled_plan:
             assert fast is None
             return
