@@ -343,6 +343,8 @@ def test_plan_and_graphql_core_answer_alike(pair: Pair, plan_runs: list[int]) ->
         # The same bytes: rendered JSON, the plan's objects and graphql-core's.
         assert rendered == core, query
         assert planned == core, query
+        # Once compiled, a rendered query is answered without the view: the same again.
+        assert pair.post_raw(query, variables, only=0) == [core], query
         if SHOW:
             print(query, variables, core)
         errors_seen.append(b'"errors"' in core[1])
@@ -360,6 +362,7 @@ def test_plan_and_graphql_core_answer_alike(pair: Pair, plan_runs: list[int]) ->
     assert cache.rendered > 10
     assert cache.fallbacks == 0
     assert pair.plan(1).rendered == 0
+    assert pair.apps[0].state.graphql_fast.answered > 5
 
 
 def test_notes_read_audit_as_with_graphql_core(pair: Pair) -> None:
