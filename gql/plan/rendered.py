@@ -3,7 +3,8 @@
 The compiled plan translates a root field's selection (aliases, fragments, ``@include`` /
 ``@skip`` under the request's variables, ``__typename``) into the domain's picks when
 every field it names is one the domain renders, with the same kind of value the schema
-declares (a field whose type changed, an enum say, is not rendered). At run time the plan
+declares (a field whose type changed is not rendered; an enum is, when its names are the
+stored text in capitals). At run time the plan
 calls the root resolver itself, with the picks set here: the resolver checks the caller
 and its arguments as always, then asks the domain for the JSON text instead of rows, and
 the plan places that text into the response unchanged.

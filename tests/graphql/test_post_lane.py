@@ -11,6 +11,7 @@ import pytest
 from fastapi.routing import APIRoute
 
 from common.settings import Settings
+from models.platform.users import create_user
 from tests.factories import Factory, future
 from tests.lanes import comparable, lane_and_full, send
 
@@ -135,3 +136,34 @@ async def test_compiled_queries_answer_as_the_view(settings: Settings, factory: 
         # missing one (an error), __typename, the named operation, the mixed one.
         assert fast.answered == 5
         assert lane.state.graphql_plan.fallbacks == 0
+
+
+async def test_trusted_documents_are_left_to_the_view(settings: Settings, factory: Factory) -> None:
+    """Under trusted documents, text another caller ran (and so compiled) is still refused
+    to a caller who must send registered documents: nothing goes fast."""
+    exempt_user, exempt_token = await create_user(
+        factory.session, role="admin", first_name="Graph", last_name="Iql"
+    )
+    trusted = settings.model_copy(
+        update={
+            "token_cache_seconds": 60,
+            "graphql_trusted_documents": "only",
+            "graphql_trusted_documents_exempt_users": f"{exempt_user.id}",
+        }
+    )
+    async with lane_and_full(trusted) as (lane, _full):
+        await factory.slot(start=future(30))
+        admin = await factory.token()
+        body = _json(SLOTS_QUERY, {"first": 2})
+        for _round in range(2):
+            free = await _post(
+                lane, body, {"content-type": "application/json", "X-User-Token": exempt_token}
+            )
+            assert free.json()["data"]["availableSlots"]["totalCount"] == 1
+        refused = await _post(
+            lane, body, {"content-type": "application/json", "X-User-Token": admin}
+        )
+        assert refused.status_code == 403
+        assert refused.json()["errors"][0]["extensions"]["code"] == "TRUSTED_DOCUMENT_REQUIRED"
+        fast: Any = getattr(lane.state, "graphql_fast", None)
+        assert fast is None or fast.answered == 0
