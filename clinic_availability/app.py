@@ -13,6 +13,7 @@ from clinic_availability.explorer import explorer_page
 from clinic_availability.hold_sweeper import hold_sweeper
 from clinic_availability.horizon import periodic_extension
 from clinic_availability.landing import landing_router
+from clinic_availability.logging import request_info_var
 from clinic_availability.ops import (
     GraphQLOperationTracker,
     install_operations,
@@ -23,8 +24,10 @@ from clinic_availability.pipeline import Cors, PipelinedApp, RequestPipeline
 from clinic_availability.webhook_dispatch import webhook_dispatch
 from common.event_hub import EventHub
 from common.settings import Settings, get_settings
+from gql.fast_post import FastQueries
 from gql.post_lane import GraphQLPostLane
 from gql.router import ExplorerRouter, graphql_router
+from gql.schema import plan_cache
 from models.platform.db import create_engine, create_read_engine
 from models.platform.sessions import create_sessionmaker
 from models.platform.users import flush_last_use
@@ -104,6 +107,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     graphql.refusal_observer = note_refused_operation
     app.include_router(graphql, prefix="/graphql", include_in_schema=False)
+    # The compiled plans and their counters (rendered root fields, fallbacks).
+    app.state.graphql_plan = plan_cache(graphql.schema)
     app.include_router(legacy_router())
     app.include_router(fhir_router)
     install_operations(app, engine, settings)
@@ -129,7 +134,11 @@ def install_pipeline(app: FastAPI, settings: Settings, graphql: ExplorerRouter) 
                 base_path=BASE_PATH,
             )
             inner = GraphQLPostLane(
-                inner, router=graphql, sessionmaker=app.state.sessionmaker, path="/graphql"
+                inner,
+                router=graphql,
+                sessionmaker=app.state.sessionmaker,
+                path="/graphql",
+                fast=fast_queries(app, settings, graphql),
             )
         return RequestPipeline(
             inner,
@@ -140,3 +149,30 @@ def install_pipeline(app: FastAPI, settings: Settings, graphql: ExplorerRouter) 
         )
 
     app.state.pipeline = pipeline
+
+
+def fast_queries(app: FastAPI, settings: Settings, graphql: ExplorerRouter) -> FastQueries | None:
+    """Compiled queries answered without the GraphQL view, when rendering is on."""
+    cache = app.state.graphql_plan
+    if cache is None or not settings.graphql_rendered_json or graphql.make_context is None:
+        return None
+    fast = FastQueries(
+        schema=graphql.schema._schema,  # type: ignore[attr-defined]
+        cache=cache,
+        make_context=graphql.make_context,
+        sessionmaker=app.state.sessionmaker,
+        settings=settings,
+        on_answer=note_query,
+        documents=graphql.documents,
+    )
+    app.state.graphql_fast = fast
+    return fast
+
+
+def note_query(operation_name: str | None) -> None:
+    """What GraphQLOperationTracker tells the log line and metrics, for a fast answer."""
+    info = request_info_var.get()
+    if info is not None:
+        info.graphql_operation = operation_name
+        info.graphql_operation_type = "query"
+        info.graphql_errors = False

@@ -96,6 +96,9 @@ class Settings(BaseSettings):
     # Registered documents are kept this long in each process once read; a removal
     # reaches the other processes within this delay.
     graphql_document_cache_seconds: float = 60.0
+    # Planned root fields that read records answered as JSON the database renders in the
+    # selection's shape (one statement per root field); others keep the compiled plan.
+    graphql_rendered_json: bool = True
 
     # Events are kept this many days (resume positions older than that are gone).
     event_retention_days: int = 30

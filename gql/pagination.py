@@ -19,6 +19,7 @@ from typing import Annotated, Generic, TypeVar
 import strawberry
 
 from common.settings import Settings
+from models.platform.cursors import time_id_cursor
 from models.platform.errors import FieldErrors, ValidationFailed
 from models.platform.pagination import Page, PageRequest
 from models.platform.timeutil import in_range
@@ -129,8 +130,9 @@ def encode_cursor(*parts: object) -> str:
 
 
 def encode_time_id_cursor(moment: datetime, ident: int) -> str:
-    """``encode_cursor(moment, ident)``, written out: one per listed slot."""
-    return base64.urlsafe_b64encode(f"{moment.isoformat()}|{ident}".encode()).decode()
+    """``encode_cursor(moment, ident)``, written out: one per listed slot (the database
+    writes the same cursor for rendered pages)."""
+    return time_id_cursor(moment, ident)
 
 
 def _invalid_cursor(field: str) -> ValidationFailed:

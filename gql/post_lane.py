@@ -19,6 +19,7 @@ from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gql.context import Context
+from gql.fast_post import FastQueries, read_body, replay
 from gql.router import ExplorerRouter
 
 ContextFactory = Callable[[HTTPConnection, AsyncSession], Context]
@@ -34,6 +35,7 @@ class GraphQLPostLane:
         router: ExplorerRouter,
         sessionmaker: async_sessionmaker[AsyncSession],
         path: str = "/graphql",
+        fast: FastQueries | None = None,
     ) -> None:
         make_context = router.make_context
         if make_context is None:
@@ -43,6 +45,8 @@ class GraphQLPostLane:
         self.make_context: ContextFactory = make_context
         self.sessionmaker = sessionmaker
         self.path = path
+        # Compiled queries answered without the view (see ``gql.fast_post``).
+        self.fast = fast
         # What the access log and the metrics name the route by, as for the full stack.
         self.matched = SimpleNamespace(path_format=path)
 
@@ -56,6 +60,16 @@ class GraphQLPostLane:
             await self.app(scope, receive, send)
             return
         scope["route"] = self.matched
+        if self.fast is not None:
+            try:
+                body = await read_body(receive)
+            except ConnectionAbortedError:
+                return  # the client left before sending its body
+            reply = await self.fast.answer(scope, body)
+            if reply is not None:
+                await reply(scope, receive, send)
+                return
+            receive = replay(body, receive)
         request = Request(scope, receive)
         # The sub-response as FastAPI makes it: no length, no status until one is set.
         sub_response = Response()

@@ -6,6 +6,7 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.schema.base import BaseSchema
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
@@ -23,6 +24,7 @@ from gql.live import LiveSubscription
 from gql.nodes import NodeQuery
 from gql.people import PeopleMutation, PeopleQuery
 from gql.plan import compiled_plan_extension
+from gql.plan.extension import PlanCache
 from gql.recurrence import RecurrenceMutation, RecurrenceQuery
 from gql.serial import SerialRootFields
 from gql.slots import SlotMutation, SlotQuery
@@ -74,6 +76,15 @@ class ClinicSchema(strawberry.Schema):
         stack); client errors are answers, not faults."""
 
 
+def plan_cache(schema: BaseSchema) -> PlanCache | None:
+    """The compiled plans of ``schema`` and their counters (None without the plan)."""
+    for extension in getattr(schema, "extensions", ()):
+        cache = getattr(extension, "cache", None)
+        if isinstance(cache, PlanCache):
+            return cache
+    return None
+
+
 def limit_policy(settings: Settings) -> LimitPolicy:
     return LimitPolicy(
         max_depth=settings.graphql_max_depth,
@@ -97,7 +108,11 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         SerialRootFields,
     ]
     if settings.graphql_compiled_plan:
-        extensions.append(compiled_plan_extension(settings.graphql_cache_size))
+        extensions.append(
+            compiled_plan_extension(
+                settings.graphql_cache_size, render=settings.graphql_rendered_json
+            )
+        )
     return ClinicSchema(
         query=Query,
         mutation=Mutation,

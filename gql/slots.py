@@ -21,10 +21,12 @@ from gql.pagination import (
     encode_time_id_cursor,
     page_window,
 )
+from gql.plan.rendered import rendered, rendered_picks
 from gql.types import AvailableSlot, RecurrencePattern, pattern_value
 from models.platform.entities import AvailableSlot as SlotRow
 from models.platform.errors import FieldErrors
 from models.scheduling import series as series_ops
+from models.scheduling import slot_render
 from models.scheduling import slots as slot_ops
 from models.scheduling.slots import SlotInput
 
@@ -155,6 +157,17 @@ class SlotQuery:
         )
         errors.raise_if_any()
         window = page_window(first, settings, after=after, last=last, before=before)
+        if not window.backward and (picks := rendered_picks()) is not None:
+            return await rendered(
+                slot_render.slot_page_json(
+                    info.context.session,
+                    picks,
+                    filters,
+                    first=window.first,
+                    zone=settings.clinic_zone,
+                    after=decode_time_id_cursor(window.cursor),
+                )
+            )
         page = await slot_ops.list_slots(
             info.context.session,
             filters,
@@ -193,6 +206,20 @@ class SlotQuery:
             errors.fields["date"] = errors.fields.pop("start_date")
         errors.raise_if_any()
         window = page_window(first, settings, after=after, last=last, before=before)
+        if not window.backward and (picks := rendered_picks()) is not None:
+            return await rendered(
+                slot_render.search_page_json(
+                    info.context.session,
+                    picks,
+                    provider_id=provider_id,
+                    on_date=on_date,
+                    duration=duration,
+                    appointment_type=appointment_type,
+                    first=window.first,
+                    zone=settings.clinic_zone,
+                    after=decode_time_id_cursor(window.cursor),
+                )
+            )
         page = await slot_ops.search_slots(
             info.context.session,
             provider_id=provider_id,
@@ -213,6 +240,8 @@ class SlotQuery:
         id: Annotated[int, strawberry.argument(description="The slot's id.")],
     ) -> AvailableSlot:
         await info.context.require_admin()
+        if (picks := rendered_picks()) is not None:
+            return await rendered(slot_render.slot_json(info.context.session, picks, id))
         return AvailableSlot.from_row(await slot_ops.get_slot(info.context.session, id))
 
 

@@ -15,6 +15,7 @@ Completion only reads data already loaded, so doing it again is harmless.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from keyword import iskeyword
@@ -47,6 +48,11 @@ from graphql.execution.collect_fields import (
 from graphql.execution.executor import Executor, to_nodes
 from graphql.language import FieldNode
 
+from gql.plan.rendered import ROOTS, NotRendered, root_picks
+from models.scheduling.slot_render import Picks
+
+logger = logging.getLogger("clinic_availability.graphql.plan")
+
 Complete = Callable[[Any], Any]
 DEFINITION = "strawberry-definition"
 MIN_INT = -2_147_483_648
@@ -69,6 +75,10 @@ class RootField:
     nodes: list[FieldNode]
     complete: Complete
     has_args: bool
+    # The domain renders this root field's JSON in these picks (see ``gql.plan.rendered``).
+    picks: Picks | None = None
+    # A root field the domain renders, in a selection it does not: counted as a fallback.
+    declined: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,15 +87,19 @@ class CompiledOperation:
     roots: tuple[RootField, ...]
 
 
-def compile_operation(schema: GraphQLSchema, executor: Executor) -> CompiledOperation:
-    """The plan of the executor's operation under its variable values."""
-    return _Compiler(schema, executor).operation()
+def compile_operation(
+    schema: GraphQLSchema, executor: Executor, *, render: bool = False
+) -> CompiledOperation:
+    """The plan of the executor's operation under its variable values; with ``render``,
+    root fields the domain renders as JSON get their picks."""
+    return _Compiler(schema, executor, render).operation()
 
 
 class _Compiler:
-    def __init__(self, schema: GraphQLSchema, executor: Executor) -> None:
+    def __init__(self, schema: GraphQLSchema, executor: Executor, render: bool) -> None:
         self.schema = schema
         self.executor = executor
+        self.render = render
 
     def operation(self) -> CompiledOperation:
         root_type = self.schema.query_type
@@ -112,6 +126,13 @@ class _Compiler:
             field_def = root_type.fields.get(name)
             if field_def is None or name.startswith("__"):
                 raise NotPlannable(f"root field {name}")
+            picks, declined = None, False
+            if self.render and name in ROOTS:
+                try:
+                    picks = root_picks(self.schema, executor, field_def.type, details)
+                except NotRendered as reason:
+                    logger.info("root field %s not rendered: %s", name, reason)
+                    declined = True
             roots.append(
                 RootField(
                     key,
@@ -120,6 +141,8 @@ class _Compiler:
                     nodes,
                     self.value(field_def.type, details),
                     bool(field_def.args or node.arguments),
+                    picks,
+                    declined,
                 )
             )
         return CompiledOperation(root_type, tuple(roots))

@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from graphql import (
     DirectiveNode,
     DocumentNode,
@@ -43,6 +44,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.utils.await_maybe import await_maybe
 
 from gql.plan.compiler import CompiledOperation, NotPlannable, RootField, compile_operation
+from gql.plan.rendered import RenderedJson, RenderFailed, rendering
 
 logger = logging.getLogger("clinic_availability.graphql.plan")
 
@@ -58,6 +60,13 @@ class PlanCache:
         self.size = max(size, 1)
         self.entries: OrderedDict[Hashable, DocumentPlan | None] = OrderedDict()
         self.runs = 0  # planned executions, for tests and diagnostics
+        self.rendered = 0  # root fields answered with the database's JSON
+        # Root fields the database renders, answered otherwise (a selection it does not
+        # render, or rendering failed): a fast path that stops must show.
+        self.fallbacks = 0
+        # Root fields paged backwards (``last``/``before``): the database renders forward
+        # pages only, so these are answered from rows by design, not counted as fallbacks.
+        self.backward = 0
 
     def get(self, key: Hashable) -> tuple[bool, DocumentPlan | None]:
         try:
@@ -114,22 +123,32 @@ def analyse(document: DocumentNode, operation_name: str | None) -> DocumentPlan 
     return DocumentPlan(document, tuple(sorted(conditions)))
 
 
-def _variant_key(plan: DocumentPlan, executor: Executor) -> tuple[Any, ...]:
+def variant_key(plan: DocumentPlan, executor: Executor) -> tuple[Any, ...]:
     coerced = executor.variable_values.coerced
     return tuple(coerced.get(name) for name in plan.conditions)
 
 
-async def run_plan(executor: Executor, compiled: CompiledOperation) -> ExecutionResult:
-    """What graphql-core's ``execute_operation`` answers, root fields in document order."""
+async def run_plan(
+    executor: Executor,
+    compiled: CompiledOperation,
+    cache: PlanCache | None = None,
+    render: bool = False,
+) -> ExecutionResult:
+    """What graphql-core's ``execute_operation`` answers, root fields in document order.
+
+    With ``render`` (the reply is encoded by orjson), rendered root fields are placed as
+    ``orjson.Fragment``s of the database's JSON text.
+    """
     root_type = compiled.root_type
     data: dict[str, Any] = {}
+    counts = cache if cache is not None else PlanCache(1)
     try:
         for root in compiled.roots:
             if root.field_def is None:
                 data[root.key] = root_type.name
                 continue
             path = Path(None, root.key, root_type.name)
-            data[root.key] = await _root_field(executor, root, root_type, path)
+            data[root.key] = await _root_field(executor, root, root_type, path, counts, render)
     except GraphQLError as error:
         executor.collected_errors.add(error, None)
         return executor.build_response(None)  # type: ignore[return-value]
@@ -137,7 +156,12 @@ async def run_plan(executor: Executor, compiled: CompiledOperation) -> Execution
 
 
 async def _root_field(
-    executor: Executor, root: RootField, root_type: GraphQLObjectType, path: Path
+    executor: Executor,
+    root: RootField,
+    root_type: GraphQLObjectType,
+    path: Path,
+    counts: PlanCache,
+    render: bool,
 ) -> Any:
     field_def = root.field_def
     assert field_def is not None
@@ -157,7 +181,25 @@ async def _root_field(
             else {}
         )
         resolve = field_def.resolve or executor.field_resolver
-        result = await await_maybe(resolve(executor.root_value, info, **args))
+        if render and root.picks is not None and _backward(args):
+            counts.backward += 1
+            result = await await_maybe(resolve(executor.root_value, info, **args))
+        elif render and root.picks is not None:
+            try:
+                with rendering(root.picks):
+                    result = await await_maybe(resolve(executor.root_value, info, **args))
+            except RenderFailed:
+                logger.exception("rendering %s failed", root.key)
+                result = None
+            if type(result) is RenderedJson:
+                counts.rendered += 1
+                return orjson.Fragment(result.text)
+            counts.fallbacks += 1
+            result = await await_maybe(resolve(executor.root_value, info, **args))
+        else:
+            if render and root.declined:
+                counts.fallbacks += 1
+            result = await await_maybe(resolve(executor.root_value, info, **args))
         try:
             return root.complete(result)
         except Exception:  # graphql-core completes it again and reports the error
@@ -169,10 +211,16 @@ async def _root_field(
         return None
 
 
+def _over_http(context: Any) -> bool:
+    """The reply is written by the GraphQL view (orjson), which places rendered text."""
+    return getattr(context, "request", None) is not None
+
+
 class CompiledPlan(SchemaExtension):
-    def __init__(self, cache: PlanCache) -> None:
+    def __init__(self, cache: PlanCache, render: bool = False) -> None:
         super().__init__()
         self.cache = cache
+        self.render = render
 
     async def on_execute(self) -> AsyncIterator[None]:  # type: ignore[override]
         context = self.execution_context
@@ -181,13 +229,16 @@ class CompiledPlan(SchemaExtension):
             if planned is not None:
                 executor, compiled = planned
                 self.cache.runs += 1
-                context.result = await run_plan(executor, compiled)
+                render = self.render and _over_http(context.context)
+                context.result = await run_plan(executor, compiled, self.cache, render)
         yield
 
     def _planned(self) -> tuple[Executor, CompiledOperation] | None:
         context = self.execution_context
         schema: GraphQLSchema = context.schema._schema
-        key = (context.query, context.operation_name)
+        # Keyed by the name the request gave (None: the document's only operation), so a
+        # request can be looked up before its document is parsed (``gql.fast_post``).
+        key = (context.query, getattr(context, "_provided_operation_name", context.operation_name))
         found, plan = self.cache.get(key)
         if not found:
             assert context.graphql_document is not None
@@ -206,12 +257,12 @@ class CompiledPlan(SchemaExtension):
         )
         if isinstance(executor, list):
             return None  # variable errors: graphql-core reports them
-        variant = _variant_key(plan, executor)
+        variant = variant_key(plan, executor)
         if variant in plan.variants:
             compiled = plan.variants[variant]
         else:
             try:
-                compiled = compile_operation(schema, executor)
+                compiled = compile_operation(schema, executor, render=self.render)
             except NotPlannable as reason:
                 logger.debug("not planned: %s", reason)
                 compiled = None
@@ -226,9 +277,14 @@ class CompiledPlan(SchemaExtension):
         return executor, compiled
 
 
-def compiled_plan_extension(cache_size: int) -> Callable[[], CompiledPlan]:
+def compiled_plan_extension(cache_size: int, render: bool = False) -> Callable[[], CompiledPlan]:
     """A per-request factory sharing one plan cache, as Strawberry wants extensions."""
     cache = PlanCache(cache_size)
-    factory: Callable[[], CompiledPlan] = lambda: CompiledPlan(cache)  # noqa: E731
+    factory: Callable[[], CompiledPlan] = lambda: CompiledPlan(cache, render)  # noqa: E731
     factory.cache = cache  # type: ignore[attr-defined]
     return factory
+
+
+def _backward(args: dict[str, Any]) -> bool:
+    """A page asked backwards (``last`` or ``before``), which the database does not render."""
+    return args.get("last") is not None or args.get("before") is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import weakref
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -19,6 +20,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from models.platform.cursors import time_id_cursor
 from models.platform.driver_reads import DriverPlan, RetryOnEngine, driver_rows, plan_for
 
 _IMMEDIATE = "clinic_sqlite_immediate"
@@ -263,6 +265,10 @@ def _configure_sqlite(engine: AsyncEngine, *, reads_only: bool = False) -> None:
         dbapi_connection.create_function(
             LOCAL_DAY_FUNCTION, 2, _sqlite_local_day, deterministic=True
         )
+        dbapi_connection.create_function(
+            TIME_ID_CURSOR_FUNCTION, 2, _sqlite_time_id_cursor, deterministic=True
+        )
+        dbapi_connection.create_function(NODE_ID_FUNCTION, 2, _sqlite_node_id, deterministic=True)
 
     if reads_only:
         return
@@ -274,6 +280,8 @@ def _configure_sqlite(engine: AsyncEngine, *, reads_only: bool = False) -> None:
 
 
 LOCAL_DAY_FUNCTION = "clinic_local_day"
+TIME_ID_CURSOR_FUNCTION = "clinic_time_id_cursor"
+NODE_ID_FUNCTION = "clinic_node_id"
 
 
 def _sqlite_local_day(instant: str | None, zone: str | None) -> str | None:
@@ -285,6 +293,20 @@ def _sqlite_local_day(instant: str | None, zone: str | None) -> str | None:
         return moment.astimezone(ZoneInfo(zone or "UTC")).date().isoformat()
     except (ValueError, ZoneInfoNotFoundError):
         return None
+
+
+def _sqlite_time_id_cursor(instant: str | None, ident: int | None) -> str | None:
+    """The keyset cursor of a stored UTC instant and an id (``time_id_cursor``)."""
+    if instant is None or ident is None:
+        return None
+    return time_id_cursor(datetime.fromisoformat(instant).replace(tzinfo=UTC), ident)
+
+
+def _sqlite_node_id(type_name: str, ident: int | None) -> str | None:
+    """A record's global id: base64 of ``TypeName:id`` (standard alphabet, padded)."""
+    if ident is None:
+        return None
+    return base64.b64encode(f"{type_name}:{ident}".encode()).decode()
 
 
 @asynccontextmanager

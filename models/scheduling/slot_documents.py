@@ -2,8 +2,8 @@
 
 The documented Available Slot Response (nested provider included), as
 ``rest_compat.render.slot_json`` builds it from a row, but built by PostgreSQL
-(``json_build_object``/``json_agg``) or SQLite (``json_object``/``json_group_array``):
-no per-row Python work at all. The total rides in the same statement, so even a page
+or SQLite as the same compact text (``models.platform.json_text``): no per-row Python
+work at all. The total rides in the same statement, so even a page
 past the end costs one statement.
 """
 
@@ -19,19 +19,16 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     Text,
-    and_,
     bindparam,
-    case,
     cast,
     func,
     literal_column,
-    or_,
     select,
 )
-from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.platform.db import read_rows
+from models.platform.json_text import JsonText
 from models.platform.pagination import PageRequest
 from models.platform.timeutil import now_utc
 from models.scheduling.availability import slot_open_clause
@@ -43,6 +40,7 @@ from models.scheduling.slots import (
     SlotKey,
     SlotShape,
     check_search,
+    keyset_condition,
     shape_conditions,
     slot_query,
 )
@@ -60,7 +58,7 @@ def _key(name: str) -> Any:
     return literal_column(f"'{name}'")
 
 
-def _instant(column: Any, dialect: str) -> ColumnElement[Any]:
+def instant_text(column: Any, dialect: str) -> ColumnElement[Any]:
     """``2023-10-27T14:00:00.000Z`` (milliseconds truncated, as format_timestamp)."""
     if dialect == "postgresql":
         return func.to_char(
@@ -104,54 +102,34 @@ def _document_statement(shape: SlotShape, dialect: str) -> Select[Any]:
         .limit(bindparam("page_limit"))
     )
     if shape.keyset:
-        after_start = bindparam("after_start", type_=c.start_time.type)
-        page = page.where(
-            or_(
-                c.start_time > after_start,
-                and_(c.start_time == after_start, c.id > bindparam("after_id")),
-            )
-        )
+        page = page.where(keyset_condition())
     else:
         page = page.offset(bindparam("page_offset"))
     rows = page.subquery("page")
     r = rows.c
-    build = func.json_build_object if dialect == "postgresql" else func.json_object
-    flag = (lambda col: col) if dialect == "postgresql" else _sqlite_flag
-    item = build(
-        _key("id"), r.id,
-        _key("provider_id"), r.provider_id,
-        _key("start_time"), _instant(r.start_time, dialect),
-        _key("end_time"), _instant(r.end_time, dialect),
-        _key("appointment_type"), r.appointment_type,
-        _key("available"), flag(r.available),
-        _key("recurring"), flag(r.recurring),
-        _key("recurrence_pattern"), r.recurrence_pattern,
-        _key("created_at"), _instant(r.created_at, dialect),
-        _key("updated_at"), _instant(r.updated_at, dialect),
-        _key("provider"), build(
-            _key("id"), r.provider_id,
-            _key("first_name"), r.first_name,
-            _key("last_name"), r.last_name,
-        ),
-        _key("capacity"), r.capacity,
-        _key("booked_count"), r.booked_count,
-    )  # fmt: skip
-    array: ColumnElement[Any]
-    if dialect == "postgresql":
-        array = func.coalesce(
-            cast(func.json_agg(aggregate_order_by(item, r.start_time, r.id)), Text),
-            literal_column("'[]'"),
-        )
-    else:
-        # SQLite aggregates in the subquery's order.
-        array = func.json_group_array(item)
-    body = select(array).select_from(rows).scalar_subquery()
+    js = JsonText(dialect)
+    item = js.object([
+        ("id", js.integer(r.id)),
+        ("provider_id", js.integer(r.provider_id)),
+        ("start_time", js.string(instant_text(r.start_time, dialect))),
+        ("end_time", js.string(instant_text(r.end_time, dialect))),
+        ("appointment_type", js.string(r.appointment_type)),
+        ("available", js.boolean(r.available)),
+        ("recurring", js.boolean(r.recurring)),
+        ("recurrence_pattern", js.string(r.recurrence_pattern)),
+        ("created_at", js.string(instant_text(r.created_at, dialect))),
+        ("updated_at", js.string(instant_text(r.updated_at, dialect))),
+        ("provider", js.object([
+            ("id", js.integer(r.provider_id)),
+            ("first_name", js.string(r.first_name)),
+            ("last_name", js.string(r.last_name)),
+        ])),
+        ("capacity", js.integer(r.capacity)),
+        ("booked_count", js.integer(r.booked_count)),
+    ])  # fmt: skip
+    body = js.array(item, rows, r.start_time, r.id)
     total = select(func.count()).select_from(SLOTS_TABLE).where(*conditions).scalar_subquery()
-    return select(total.label("total"), cast(body, Text).label("body"))
-
-
-def _sqlite_flag(column: Any) -> Any:
-    return func.json(case((column, literal_column("'true'")), else_=literal_column("'false'")))
+    return select(total.label("total"), body.label("body"))
 
 
 async def slot_document(

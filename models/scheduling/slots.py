@@ -9,7 +9,18 @@ from functools import lru_cache
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Row, Select, Table, bindparam, delete, exists, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Select,
+    Table,
+    bindparam,
+    delete,
+    exists,
+    func,
+    or_,
+    select,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -729,6 +740,16 @@ def shape_conditions(shape: SlotShape) -> list[Any]:
 _SLOT_KEY = (SLOTS_TABLE.c.start_time, SLOTS_TABLE.c.id)
 
 
+def keyset_condition(*, backward: bool = False) -> ColumnElement[bool]:
+    """Past the (``after_start``, ``after_id``) key in (start_time, id) order (before it
+    when ``backward``)."""
+    after_start = bindparam("after_start", type_=SLOTS_TABLE.c.start_time.type)
+    condition: ColumnElement[bool] = keyset_past(
+        _SLOT_KEY, (after_start, bindparam("after_id")), backward=backward
+    )
+    return condition
+
+
 @lru_cache(maxsize=512)
 def _page_statement(shape: SlotShape) -> Select[Any]:
     """The page with its total as a column: the database counts once, in the same snapshot."""
@@ -742,10 +763,7 @@ def _page_statement(shape: SlotShape) -> Select[Any]:
         .limit(bindparam("page_limit"))
     )
     if shape.keyset:
-        after_start = bindparam("after_start", type_=SLOTS_TABLE.c.start_time.type)
-        stmt = stmt.where(
-            keyset_past(_SLOT_KEY, (after_start, bindparam("after_id")), backward=shape.backward)
-        )
+        stmt = stmt.where(keyset_condition(backward=shape.backward))
     else:
         stmt = stmt.offset(bindparam("page_offset"))
     return stmt
@@ -863,6 +881,31 @@ async def search_slots(
     """Available, future slots, at least ``duration`` minutes long, that the providers'
     booking rules let a patient take (one statement whatever the page size)."""
     await check_search(session, duration=duration, appointment_type=appointment_type)
+    shape, params = search_query(
+        provider_id=provider_id,
+        on_date=on_date,
+        duration=duration,
+        appointment_type=appointment_type,
+        zone=zone,
+        now=now,
+        after=after,
+        backward=backward,
+    )
+    return await _slot_page(session, shape, params, page)
+
+
+def search_query(
+    *,
+    provider_id: int | None,
+    on_date: date | None,
+    duration: int | None,
+    appointment_type: str | None,
+    zone: ZoneInfo,
+    now: datetime | None = None,
+    after: SlotKey | None = None,
+    backward: bool = False,
+) -> tuple[SlotShape, dict[str, Any]]:
+    """The search's shape and parameters, its values checked by ``check_search`` first."""
     filters = SlotFilters(
         provider_id=provider_id,
         start_date=on_date,
@@ -870,7 +913,7 @@ async def search_slots(
         available=True,
         appointment_type=appointment_type,
     )
-    shape, params = slot_query(
+    return slot_query(
         filters,
         zone,
         after=after,
@@ -879,4 +922,3 @@ async def search_slots(
         rules=True,
         backward=backward,
     )
-    return await _slot_page(session, shape, params, page)

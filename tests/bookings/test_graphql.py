@@ -10,7 +10,10 @@ from tests.bookings.conftest import CANARY
 from tests.bookings.helpers import book_body, move_slot_to_past, stored_slot
 from tests.factories import BOOKS
 from tests.graphql.helpers import extensions, gql
-from tests.graphql.plan_switch import plan_settings  # noqa: F401  (with and without the plan)
+from tests.graphql.plan_switch import (  # noqa: F401  (rendered, plan, graphql-core)
+    no_rendering_fallback,
+    plan_settings,
+)
 
 BOOK_FIELDS = "id availableSlotId patientId appointmentType status createdAt updatedAt"
 

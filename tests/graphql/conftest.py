@@ -1,5 +1,5 @@
-"""Every GraphQL test here runs with the compiled query plan on and off."""
+"""Every GraphQL test here runs with rendered JSON, the compiled plan alone, and neither."""
 
-from tests.graphql.plan_switch import plan_settings
+from tests.graphql.plan_switch import no_rendering_fallback, plan_settings
 
-__all__ = ["plan_settings"]
+__all__ = ["no_rendering_fallback", "plan_settings"]

@@ -26,6 +26,7 @@ from sqlalchemy import text
 import gql.plan.extension as plan_extension
 from clinic_availability.app import create_app
 from common.settings import Settings
+from gql.plan.extension import PlanCache
 from gql.schema import build_schema
 from models.booking.bookings import BookingInput, cancel_booking, create_booking
 from models.platform.db import create_engine
@@ -231,8 +232,13 @@ async def _seed(database_url: str) -> str:
         await engine.dispose()
 
 
+# The applications compared: rendered JSON, the compiled plan alone, graphql-core alone.
+MODES = ((True, True), (True, False), (False, False))
+
+
 class Pair:
-    """Two applications on one database: with the plan, and with graphql-core only."""
+    """Applications on one database: with the plan rendering JSON, with the plan
+    completing objects, and with graphql-core only."""
 
     def __init__(self, database_url: str, token: str) -> None:
         self.loop = asyncio.new_event_loop()
@@ -240,10 +246,13 @@ class Pair:
         self.apps = [
             create_app(
                 Settings(
-                    database_url=database_url, graphql_compiled_plan=plan, token_cache_seconds=5
+                    database_url=database_url,
+                    graphql_compiled_plan=plan,
+                    graphql_rendered_json=render,
+                    token_cache_seconds=5,
                 )
             )
-            for plan in (True, False)
+            for plan, render in MODES
         ]
         self.clients = [
             httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
@@ -253,18 +262,30 @@ class Pair:
     def post(
         self, query: str, variables: dict[str, Any], only: int | None = None
     ) -> list[tuple[int, Any]]:
+        replies = self.post_raw(query, variables, only)
+        return [(status, json.loads(body)) for status, body in replies]
+
+    def post_raw(
+        self, query: str, variables: dict[str, Any], only: int | None = None
+    ) -> list[tuple[int, bytes]]:
+        """Status and body bytes from each application (or only the one given)."""
         clients = self.clients if only is None else [self.clients[only]]
 
-        async def both() -> list[tuple[int, Any]]:
+        async def each() -> list[tuple[int, bytes]]:
             replies = []
             for client in clients:
                 response = await client.post(
                     GRAPHQL, json={"query": query, "variables": variables}, headers=self.headers
                 )
-                replies.append((response.status_code, response.json()))
+                replies.append((response.status_code, response.content))
             return replies
 
-        return self.loop.run_until_complete(both())
+        return self.loop.run_until_complete(each())
+
+    def plan(self, index: int = 0) -> PlanCache:
+        cache = self.apps[index].state.graphql_plan
+        assert isinstance(cache, PlanCache)
+        return cache
 
     def notes_reads(self) -> Counter[int]:
         """Notes-read audit entries per booking id."""
@@ -332,20 +353,30 @@ def test_plan_and_graphql_core_answer_alike(pair: Pair, plan_runs: list[int]) ->
     @given(operation=operations())
     def compare(operation: tuple[str, dict[str, bool]]) -> None:
         query, variables = operation
-        planned, core = pair.post(query, variables)
+        rendered, planned, core = pair.post_raw(query, variables)
+        # The same bytes: rendered JSON, the plan's objects and graphql-core's.
+        assert rendered == core, query
         assert planned == core, query
+        # Once compiled, a rendered query is answered without the view: the same again.
+        assert pair.post_raw(query, variables, only=0) == [core], query
         if SHOW:
             print(query, variables, core)
-        errors_seen.append("errors" in core[1])
+        errors_seen.append(b'"errors"' in core[1])
 
     compare()
+    cache = pair.plan()
     print(
         f"\nplan comparison: {len(errors_seen)} operations, {sum(errors_seen)} with errors, "
-        f"{len(plan_runs)} answered by the plan"
+        f"{len(plan_runs)} answered by the plan, {cache.rendered} root fields rendered"
     )
     # The plan answered most operations, and both answers and errors were compared.
     assert len(plan_runs) > len(errors_seen) // 2
     assert any(errors_seen) and not all(errors_seen)
+    # Every rendered root field in every generated shape was rendered: none fell back.
+    assert cache.rendered > 10
+    assert cache.fallbacks == 0
+    assert pair.plan(1).rendered == 0
+    assert pair.apps[0].state.graphql_fast.answered > 5
 
 
 def test_notes_read_audit_as_with_graphql_core(pair: Pair) -> None:
@@ -354,7 +385,7 @@ def test_notes_read_audit_as_with_graphql_core(pair: Pair) -> None:
     before = pair.notes_reads()
     [planned] = pair.post(query, {}, only=0)
     after_planned = pair.notes_reads()
-    [core] = pair.post(query, {}, only=1)
+    [core] = pair.post(query, {}, only=2)
     after_core = pair.notes_reads()
     assert planned == core
     assert planned[1]["data"]["r1"] == {"notes": "note 0"}

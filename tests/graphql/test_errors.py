@@ -8,6 +8,7 @@ import pytest
 
 from models.platform.entities import Booking, BookingStatus
 from models.platform.users import revoke_token
+from models.scheduling import slot_render
 from models.scheduling import slots as slot_ops
 from tests.factories import future, iso
 from tests.graphql.helpers import extensions, gql, only_error
@@ -296,14 +297,20 @@ async def test_a_booked_slot_cannot_be_deleted_or_moved(client, auth, factory, s
     assert await db_count("available_slots", f"id = {slot_id}") == 1
 
 
-async def test_unexpected_failure_is_masked(client, auth, factory, monkeypatch):
+async def test_unexpected_failure_is_masked(app, settings, client, auth, factory, monkeypatch):
     slot = await factory.slot()
 
     async def broken(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("secret detail from deep inside")
 
+    # Both ways of reading the slot fail (rendered JSON first, then rows).
+    monkeypatch.setattr(slot_render, "slot_json", broken)
     monkeypatch.setattr(slot_ops, "get_slot", broken)
     body = await gql(client, f"{{ availableSlot(id: {slot.id}) {{ id }} }}", None, auth)
+    if settings.graphql_compiled_plan and settings.graphql_rendered_json:
+        # The failed rendering fell back to rows, as it should; expected only here.
+        assert app.state.graphql_plan.fallbacks == 1
+        app.state.graphql_plan.fallbacks = 0
     error = only_error(body)
     assert error["message"] == "Internal server error"
     ext = error["extensions"]

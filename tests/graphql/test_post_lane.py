@@ -11,6 +11,7 @@ import pytest
 from fastapi.routing import APIRoute
 
 from common.settings import Settings
+from models.platform.users import create_user
 from tests.factories import Factory, future
 from tests.lanes import comparable, lane_and_full, send
 
@@ -93,3 +94,76 @@ async def test_graphql_posts_never_reach_the_framework(
     page = await send(lane, "GET", "/graphql", headers={"accept": "text/html"})
     assert page.status_code == 200
     assert reached == ["GET /graphql"]  # GraphiQL and everything else: the full stack
+
+
+FAST_BODIES = [
+    _json(SLOTS_QUERY, {"first": 2}),
+    _json(SLOTS_QUERY, {"first": 500}),  # a refusal: the view answers it
+    _json("query One($id: Int!) { availableSlot(id: $id) { id startTime } }", {"id": 1}),
+    _json("query One($id: Int!) { availableSlot(id: $id) { id startTime } }", {"id": 999999}),
+    _json("{ __typename }"),
+    _json("query A { __typename } query B { t: __typename }", operationName="B"),
+    _json("{ a: availableSlots(first: 1) { nodes { id } } b: __typename }"),
+    _json("{ providers { nodes { id } } }"),  # not rendered: the view answers it
+]
+
+
+async def test_compiled_queries_answer_as_the_view(settings: Settings, factory: Factory) -> None:
+    """With the token cache on, repeated documents are answered without the view, the same
+    status, headers and bytes; refusals and anything not rendered go to the view."""
+    cached = settings.model_copy(update={"token_cache_seconds": 60})
+    async with lane_and_full(cached) as (lane, full):
+        provider = await factory.provider()
+        for hours in (30, 31, 32):
+            await factory.slot(provider, start=future(hours))
+        admin = await factory.token()
+        patient = await factory.token(role="patient")
+        for _round in range(2):  # the first sight compiles; the second may go fast
+            for body in FAST_BODIES:
+                for token in ({"X-User-Token": admin}, {"X-User-Token": patient}, {}):
+                    for accept in (None, "application/graphql-response+json"):
+                        headers = {"content-type": "application/json", **token}
+                        if accept:
+                            headers["accept"] = accept
+                        expected = comparable(await _post(full, body, headers))
+                        answered = comparable(await _post(lane, body, headers))
+                        assert answered == expected, (body, token, accept)
+        fast: Any = getattr(lane.state, "graphql_fast", None)
+        if not cached.graphql_rendered_json or not cached.graphql_compiled_plan:
+            assert fast is None
+            return
+        # Admin, plain JSON, second round: the slot page, both single slots but the
+        # missing one (an error), __typename, the named operation, the mixed one.
+        assert fast.answered == 5
+        assert lane.state.graphql_plan.fallbacks == 0
+
+
+async def test_trusted_documents_are_left_to_the_view(settings: Settings, factory: Factory) -> None:
+    """Under trusted documents, text another caller ran (and so compiled) is still refused
+    to a caller who must send registered documents: nothing goes fast."""
+    exempt_user, exempt_token = await create_user(
+        factory.session, role="admin", first_name="Graph", last_name="Iql"
+    )
+    trusted = settings.model_copy(
+        update={
+            "token_cache_seconds": 60,
+            "graphql_trusted_documents": "only",
+            "graphql_trusted_documents_exempt_users": f"{exempt_user.id}",
+        }
+    )
+    async with lane_and_full(trusted) as (lane, _full):
+        await factory.slot(start=future(30))
+        admin = await factory.token()
+        body = _json(SLOTS_QUERY, {"first": 2})
+        for _round in range(2):
+            free = await _post(
+                lane, body, {"content-type": "application/json", "X-User-Token": exempt_token}
+            )
+            assert free.json()["data"]["availableSlots"]["totalCount"] == 1
+        refused = await _post(
+            lane, body, {"content-type": "application/json", "X-User-Token": admin}
+        )
+        assert refused.status_code == 403
+        assert refused.json()["errors"][0]["extensions"]["code"] == "TRUSTED_DOCUMENT_REQUIRED"
+        fast: Any = getattr(lane.state, "graphql_fast", None)
+        assert fast is None or fast.answered == 0

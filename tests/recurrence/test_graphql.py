@@ -6,7 +6,10 @@ from datetime import timedelta
 
 from tests.factories import Factory, future, iso
 from tests.graphql.helpers import extensions, gql
-from tests.graphql.plan_switch import plan_settings  # noqa: F401  (with and without the plan)
+from tests.graphql.plan_switch import (  # noqa: F401  (rendered, plan, graphql-core)
+    no_rendering_fallback,
+    plan_settings,
+)
 
 CREATE = """mutation($input: CreateAvailableSlotInput!) {
   createAvailableSlot(input: $input) { id seriesId startTime recurring recurrencePattern }

@@ -1,0 +1,95 @@
+"""JSON text written by the database, the same bytes on PostgreSQL and SQLite.
+
+PostgreSQL's ``json_build_object`` writes ``{"id" : 4, ...}``; SQLite's ``json_object``
+and orjson (the faces' encoder) write ``{"id":4,...}``. Objects and arrays here are
+concatenated text, keys written once when the statement is built, values quoted by the
+database's own JSON quoting (``to_json`` and ``json_quote`` escape exactly as orjson
+does: quote, backslash and control characters, nothing else), so both databases give
+the compact form, byte for byte, keys in the order given.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, Text, case, cast, func, literal_column, select
+from sqlalchemy.dialects.postgresql import aggregate_order_by
+
+Sql = ColumnElement[Any]
+
+
+def sql_text(value: str) -> Sql:
+    """A string literal of the statement's own text (never a request's value)."""
+    return literal_column("'" + value.replace("'", "''") + "'", Text)
+
+
+def concat(parts: Sequence[Sql | str]) -> Sql:
+    """``a || b || ...``, adjacent literal strings merged; every part must be non-null."""
+    merged: list[Sql | str] = []
+    for part in parts:
+        if isinstance(part, str) and merged and isinstance(merged[-1], str):
+            merged[-1] += part
+        else:
+            merged.append(part)
+    elements = [sql_text(part) if isinstance(part, str) else part for part in merged]
+    if not elements:
+        return sql_text("")
+    result = elements[0]
+    for element in elements[1:]:
+        result = result.op("||", return_type=Text)(element)
+    return result
+
+
+class JsonText:
+    """Builders of JSON text expressions for one dialect."""
+
+    def __init__(self, dialect: str) -> None:
+        self.postgresql = dialect == "postgresql"
+
+    def string(self, value: Any) -> Sql:
+        """A text value, quoted; null when NULL."""
+        if self.postgresql:
+            return func.coalesce(cast(func.to_json(value), Text), sql_text("null"))
+        return func.json_quote(value)
+
+    def integer(self, value: Any) -> Sql:
+        return func.coalesce(cast(value, Text), sql_text("null"))
+
+    def boolean(self, value: Any) -> Sql:
+        if self.postgresql:
+            return func.coalesce(cast(value, Text), sql_text("null"))
+        return case(
+            (value.is_(None), sql_text("null")),
+            (value != 0, sql_text("true")),
+            else_=sql_text("false"),
+        )
+
+    @staticmethod
+    def object(pairs: Sequence[tuple[str, Sql | str]]) -> Sql:
+        """``{"key":value,...}``: each value is JSON text (an expression, or a str written
+        as is, such as a constant's JSON)."""
+        parts: list[Sql | str] = ["{"]
+        for index, (key, value) in enumerate(pairs):
+            parts.append(("," if index else "") + json.dumps(key, ensure_ascii=False) + ":")
+            parts.append(value)
+        parts.append("}")
+        return concat(parts)
+
+    def array(self, item: Sql, source: Any, *order_by: Any, where: Any = None) -> Sql:
+        """``[item,...]`` over the rows of ``source`` in ``order_by`` order, as a scalar
+        subquery (``[]`` without rows)."""
+        if self.postgresql:
+            joined = func.string_agg(item, aggregate_order_by(sql_text(","), *order_by))
+            inner = select(joined).select_from(source)
+            if where is not None:
+                inner = inner.where(where)
+        else:
+            # SQLite aggregates in the order of its input rows.
+            ordered = select(item.label("item")).select_from(source).order_by(*order_by)
+            if where is not None:
+                ordered = ordered.where(where)
+            rows = ordered.subquery()
+            inner = select(func.group_concat(rows.c.item, sql_text(","))).select_from(rows)
+        return concat(["[", func.coalesce(inner.scalar_subquery(), sql_text("")), "]"])
