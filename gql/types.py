@@ -260,7 +260,9 @@ class Provider(Node):
             active=row.active,
             booking_rules=BookingRules.of(row),
         )
-        provider.__dict__["_matching"] = Matching.of(row)
+        if hasattr(row, "appointment_type_keys"):
+            # A whole provider row; a grouped list's provider carries names and rules only.
+            provider.__dict__["_matching"] = Matching.of(row)
         return provider
 
 

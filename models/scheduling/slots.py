@@ -46,6 +46,8 @@ from models.platform.errors import (
 )
 from models.platform.pagination import Page, PageRequest, keyset_order, keyset_past
 from models.platform.timeutil import (
+    FIRST_YEAR,
+    LAST_YEAR,
     day_end,
     day_start,
     format_timestamp,
@@ -142,6 +144,8 @@ class SlotFilters:
 
 # A day that does not parse: the message names the format expected.
 INVALID_DAY = "is invalid (expected YYYY-MM-DD)"
+# A calendar day outside the years any record can have.
+DAY_OUT_OF_RANGE = f"must be a day of the years {FIRST_YEAR} to {LAST_YEAR}"
 
 
 def duration_minutes(start: datetime, end: datetime) -> int:
@@ -637,6 +641,17 @@ async def _delete_cancelled_bookings(session: AsyncSession, slot_ids: tuple[int,
     await session.execute(delete(Booking).where(Booking.available_slot_id.in_(slot_ids)))
 
 
+def _day_error(value: Any) -> str:
+    """Why a filter day was refused: not a YYYY-MM-DD day, or one outside the years served."""
+    day = value if isinstance(value, date) else None
+    if isinstance(value, str) and len(value) == 10 and value[4] + value[7] == "--":
+        try:
+            day = date.fromisoformat(value)
+        except ValueError:
+            day = None
+    return DAY_OUT_OF_RANGE if day is not None else INVALID_DAY
+
+
 def _filter_date(value: Any) -> date | None:
     """A filter day, or None (outside the accepted years too)."""
     return parse_date(value) if value is not None else None
@@ -652,9 +667,9 @@ def check_filters(
     start = _filter_date(start_date)
     end = _filter_date(end_date)
     if start_date is not None and start is None:
-        errors.add("start_date", INVALID_DAY)
+        errors.add("start_date", _day_error(start_date))
     if end_date is not None and end is None:
-        errors.add("end_date", INVALID_DAY)
+        errors.add("end_date", _day_error(end_date))
     if start is not None and end is not None:
         if end < start:
             errors.add("end_date", "must be on or after start date")

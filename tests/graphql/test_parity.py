@@ -253,10 +253,8 @@ async def test_update_validation_errors_match(factory, faces, session, change):
 @pytest.mark.parametrize(
     ("params", "gql_filter"),
     [
-        # Days the calendar has but the clinic's range does not (a malformed day is the
-        # Date scalar's error in GraphQL: test_errors).
-        ({"start_date": "0001-01-01"}, {"startDate": "0001-01-01"}),
-        ({"end_date": "9999-12-31"}, {"endDate": "9999-12-31"}),
+        # (A malformed day or one outside the years served is the Date scalar's error in
+        # GraphQL, before any field is known: test_errors and the test below.)
         (
             {"start_date": "2030-01-05", "end_date": "2030-01-01"},
             {"startDate": "2030-01-05", "endDate": "2030-01-01"},
@@ -272,10 +270,19 @@ async def test_list_filter_errors_match(client, auth, params, gql_filter):
     assert_same_error(rest, await gql(client, LIST, {"filter": gql_filter}, auth))
 
 
-async def test_search_date_error_matches(client, auth):
-    rest = await client.get(f"{SLOTS}/search", params={"date": "0001-01-01"}, headers=auth)
-    body = await gql(client, SEARCH, {"date": "0001-01-01"}, auth)
-    assert_same_error(rest, body)
+async def test_days_outside_the_years_served_are_refused_alike(client, auth):
+    """Both faces refuse with the same message; GraphQL's Date scalar names no field."""
+    message = ["must be a day of the years 1900 to 2199"]
+    for path, params, gql_query, variables in (
+        (f"{SLOTS}/search", {"date": "0001-01-01"}, SEARCH, {"date": "0001-01-01"}),
+        (SLOTS, {"start_date": "0001-01-01"}, LIST, {"filter": {"startDate": "0001-01-01"}}),
+        (SLOTS, {"end_date": "9999-12-31"}, LIST, {"filter": {"endDate": "9999-12-31"}}),
+    ):
+        rest = await client.get(path, params=params, headers=auth)
+        assert rest.status_code == 422
+        assert list(rest.json()["errors"].values()) == [message]
+        extensions = only_error(await gql(client, gql_query, variables, auth))["extensions"]
+        assert (extensions["status"], extensions["errors"]) == (422, {"date": message})
 
 
 async def test_auth_errors_match(client, factory):

@@ -64,8 +64,7 @@ async def test_slots_outside_the_range_are_refused_on_every_write(client: Any, a
     assert moved.status_code == 422 and moved.json()["errors"]["end_time"] == ["is invalid"]
     listed = await client.get(SLOTS, params={"start_date": "1899-12-31"}, headers=auth)
     assert listed.status_code == 422
-    (message,) = listed.json()["errors"]["start_date"]
-    assert message.startswith("is invalid"), message
+    assert listed.json()["errors"] == {"start_date": ["must be a day of the years 1900 to 2199"]}
 
 
 async def test_series_end_dates_outside_the_range_are_refused(client: Any, auth: Any, factory):
