@@ -73,7 +73,7 @@ async def test_the_example_tabs_fit_the_window(
     await page.set_viewport_size({"width": width, "height": 800})
     await _open_with_token(page, live_server, token)
     tabs = page.locator(".graphiql-tab")
-    await expect(tabs).to_have_count(6)
+    await expect(tabs).to_have_count(7)
     await expect(tabs.last).to_contain_text("WatchAvailability")
 
     geometry = await page.evaluate(
