@@ -23,7 +23,7 @@ from models.scheduling.slot_documents import slot_document
 from models.scheduling.slot_render import Pick, slot_json, slot_page_json
 from models.scheduling.slots import SlotFilters, SlotInput, create_single_slot, list_slots
 from rest_compat.render import slot_json as rest_slot_json
-from tests.conftest import TABLES, _admin_execute
+from tests.conftest import reset_postgres
 
 ZONE = ZoneInfo("UTC")
 START = datetime(2031, 3, 4, 10, 0, 0, 123456, tzinfo=UTC)
@@ -89,7 +89,7 @@ async def renderings(url: str) -> tuple[list[bytes], list[Any]]:
 def test_same_bytes_on_both_databases(
     postgres_url: str, sqlite_template: Path, tmp_path: Path
 ) -> None:
-    asyncio.run(_admin_execute(postgres_url, f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+    asyncio.run(reset_postgres(postgres_url))
     sqlite_file = tmp_path / "bytes.db"
     shutil.copyfile(sqlite_template, sqlite_file)
     on_postgres, (python, cursors) = asyncio.run(renderings(postgres_url))
