@@ -7,7 +7,7 @@ import asyncio
 import os
 from collections import Counter
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import graphql
@@ -170,8 +170,10 @@ def _scalar(values: st.SearchStrategy[str]) -> st.SearchStrategy[graphql.ValueNo
 INSTANTS = st.datetimes(
     min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(UTC)
 ).map(lambda moment: moment.isoformat())
+DAYS = st.dates(min_value=date(1, 1, 1), max_value=date(9999, 12, 31)).map(date.isoformat)
 CUSTOM_SCALARS = {
     "DateTime": _scalar(st.one_of(INSTANTS, st.text(max_size=40))),
+    "Date": _scalar(st.one_of(DAYS, st.text(max_size=12))),
     "JSON": _scalar(st.text(max_size=40)),
 }
 
