@@ -56,17 +56,26 @@ def parse_timestamp(value: object) -> datetime | None:
     return parsed if in_range(parsed) else None
 
 
-def parse_date(value: object) -> date | None:
+# A calendar day the calendar has but no record can: outside FIRST_YEAR..LAST_YEAR.
+DAY_OUT_OF_RANGE = f"must be a day of the years {FIRST_YEAR} to {LAST_YEAR}"
+
+
+def calendar_day(value: object) -> date | None:
+    """A ``YYYY-MM-DD`` day (or a date), whatever its year; None for anything else."""
     if isinstance(value, date) and not isinstance(value, datetime):
-        return value if in_range(value) else None
+        return value
     # YYYY-MM-DD only (fromisoformat also reads week dates such as 2023-W43-5).
     if not isinstance(value, str) or len(value) != 10 or value[4] + value[7] != "--":
         return None
     try:
-        day = date.fromisoformat(value)
+        return date.fromisoformat(value)
     except ValueError:
         return None
-    return day if in_range(day) else None
+
+
+def parse_date(value: object) -> date | None:
+    day = calendar_day(value)
+    return day if day is not None and in_range(day) else None
 
 
 def day_start(day: date, zone: ZoneInfo) -> datetime:

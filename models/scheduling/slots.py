@@ -46,8 +46,8 @@ from models.platform.errors import (
 )
 from models.platform.pagination import Page, PageRequest, keyset_order, keyset_past
 from models.platform.timeutil import (
-    FIRST_YEAR,
-    LAST_YEAR,
+    DAY_OUT_OF_RANGE,
+    calendar_day,
     day_end,
     day_start,
     format_timestamp,
@@ -144,8 +144,6 @@ class SlotFilters:
 
 # A day that does not parse: the message names the format expected.
 INVALID_DAY = "is invalid (expected YYYY-MM-DD)"
-# A calendar day outside the years any record can have.
-DAY_OUT_OF_RANGE = f"must be a day of the years {FIRST_YEAR} to {LAST_YEAR}"
 
 
 def duration_minutes(start: datetime, end: datetime) -> int:
@@ -643,13 +641,7 @@ async def _delete_cancelled_bookings(session: AsyncSession, slot_ids: tuple[int,
 
 def _day_error(value: Any) -> str:
     """Why a filter day was refused: not a YYYY-MM-DD day, or one outside the years served."""
-    day = value if isinstance(value, date) else None
-    if isinstance(value, str) and len(value) == 10 and value[4] + value[7] == "--":
-        try:
-            day = date.fromisoformat(value)
-        except ValueError:
-            day = None
-    return DAY_OUT_OF_RANGE if day is not None else INVALID_DAY
+    return DAY_OUT_OF_RANGE if calendar_day(value) is not None else INVALID_DAY
 
 
 def _filter_date(value: Any) -> date | None:
