@@ -153,7 +153,7 @@ async def test_server_stays_responsive_under_oversized_requests(
     results = await asyncio.gather(*[oversized() for _ in range(20)], normal())
     statuses, latency = results[:-1], results[-1]
     assert set(statuses) == {413}
-    assert isinstance(latency, float) and latency < 2.0
+    assert isinstance(latency, float) and latency < 5.0
     print(
         f"20 oversized bodies refused (413); a list answered meanwhile in {latency * 1000:.0f} ms"
     )

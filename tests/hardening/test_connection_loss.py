@@ -24,7 +24,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from clinic_availability.app import create_app
 from common.db_errors import is_connection_loss
 from common.settings import Settings
-from models.platform.db import create_engine
+from models.platform.db import CONNECT_TIMEOUT, POOL_TIMEOUT, create_engine
 from models.scheduling import slots as slot_ops
 from tests.factories import SLOTS, Factory, future, iso
 
@@ -103,7 +103,11 @@ async def unreachable_client() -> AsyncIterator[httpx.AsyncClient]:
     ],
 )
 async def test_unreachable_database_is_a_quick_503(
-    unreachable_client: httpx.AsyncClient, method: str, path: str, extra: dict[str, Any]
+    unreachable_client: httpx.AsyncClient,
+    caplog: pytest.LogCaptureFixture,
+    method: str,
+    path: str,
+    extra: dict[str, Any],
 ) -> None:
     headers = {"X-User-Token": "t" * 43, **extra.pop("headers", {})}
     started = time.perf_counter()
@@ -112,7 +116,12 @@ async def test_unreachable_database_is_a_quick_503(
     assert response.status_code == 503
     assert response.headers["retry-after"] == "1"
     assert response.json() == UNAVAILABLE_BODY
-    assert elapsed < 6.0
+    # Quick means the refusal itself answered: no connect or pool timeout was waited out
+    # (the cause logged is the refusal, not a timeout). The bound only catches a hang; a
+    # loaded machine can stall a request for seconds without anything waiting on a timer.
+    causes = [r.getMessage() for r in caplog.records if "database unavailable" in r.getMessage()]
+    assert causes == ["database unavailable: ConnectionRefusedError"], causes
+    assert elapsed < POOL_TIMEOUT + CONNECT_TIMEOUT, elapsed
 
 
 async def test_unreachable_database_graphql_is_503(unreachable_client: httpx.AsyncClient) -> None:
