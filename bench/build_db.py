@@ -596,3 +596,60 @@ async def add_open_slots(
     finally:
         await connection.close()
     return [row["id"] for row in rows]
+
+
+async def add_booked_slots(
+    target: Target, provider_ids: list[int], count: int, start: datetime, patients: int
+) -> list[int]:
+    """``count`` one-seat slots from ``start``, each taken by a confirmed booking; the
+    bookings' ids, in slot order."""
+    slot_ids = await add_open_slots(target, provider_ids, count, start)
+    now = datetime.now(UTC)
+    rows = [(slot, 1 + n % patients) for n, slot in enumerate(slot_ids)]
+    if target.sqlite_path is not None:
+        stamp = _sqlite_time(now)
+        booked = await asyncio.to_thread(
+            _sqlite_insert_ids,
+            target.sqlite_path,
+            "INSERT INTO bookings (available_slot_id, patient_id, appointment_type, status, "
+            "reschedule_count, created_at, updated_at) "
+            "VALUES (?, ?, 'therapy', 'confirmed', 0, ?, ?)",
+            [(slot, patient, stamp, stamp) for slot, patient in rows],
+            "bookings",
+        )
+        await asyncio.to_thread(
+            _sqlite_update,
+            target.sqlite_path,
+            "UPDATE available_slots SET booked_count = 1 WHERE id BETWEEN ? AND ?",
+            (slot_ids[0], slot_ids[-1]),
+        )
+        return booked
+    connection = await asyncpg.connect(target.asyncpg_dsn)
+    try:
+        async with connection.transaction():
+            inserted = await connection.fetch(
+                "INSERT INTO bookings (available_slot_id, patient_id, appointment_type, status, "
+                "reschedule_count, created_at, updated_at) "
+                "SELECT s, p, 'therapy', 'confirmed', 0, $3, $3 "
+                "FROM unnest($1::int[], $2::int[]) WITH ORDINALITY AS u(s, p, n) ORDER BY n "
+                "RETURNING id",
+                [slot for slot, _ in rows],
+                [patient for _, patient in rows],
+                now,
+            )
+            await connection.execute(
+                "UPDATE available_slots SET booked_count = 1 WHERE id = ANY($1::int[])", slot_ids
+            )
+    finally:
+        await connection.close()
+    return [row["id"] for row in inserted]
+
+
+def _sqlite_update(path: Path, sql: str, values: tuple[object, ...]) -> None:
+    connection = _sqlite_connect(path)
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        connection.execute(sql, values)
+        connection.execute("COMMIT")
+    finally:
+        connection.close()

@@ -1,7 +1,7 @@
 """The floor: the benchmarked work done with no framework at all.
 
 A bare ASGI callable answering the same requests as the API under ``/floor`` (list,
-search, get, create one, batch create, weekly series, book, list books), each with one
+search, get, create one, batch create, weekly series, book, reschedule, list books), each with one
 hand-written statement where the database allows it, rows straight into dicts and
 ``orjson.dumps``. It checks the token (cached, as the API does) and the fields the
 benchmark sends, and answers in the same JSON shapes; it serves only the query shapes the
@@ -98,6 +98,22 @@ CLAIM_SLOT_SQL = """
 UPDATE available_slots SET booked_count = booked_count + 1, updated_at = $2
 WHERE id = $1 AND NOT admin_closed AND booked_count < capacity RETURNING id
 """
+# The booking moves first (its old slot read from the row as it was), then the new seat
+# is claimed and the old one freed, all in one transaction.
+MOVE_BOOK_SQL = """
+UPDATE bookings SET available_slot_id = $2, rescheduled_from_slot_id = available_slot_id,
+    reschedule_count = reschedule_count + 1, updated_at = $3
+WHERE id = $1 AND status = 'confirmed'
+RETURNING rescheduled_from_slot_id, patient_id, appointment_type, notes, reschedule_count,
+    {ts:created_at}, {ts:updated_at}
+"""
+CLAIM_FUTURE_SLOT_SQL = """
+UPDATE available_slots SET booked_count = booked_count + 1, updated_at = $2
+WHERE id = $1 AND NOT admin_closed AND booked_count < capacity AND start_time > $2 RETURNING id
+"""
+FREE_SLOT_SQL = (
+    "UPDATE available_slots SET booked_count = booked_count - 1, updated_at = $2 WHERE id = $1"
+)
 # CROSS JOIN makes SQLite walk slots in start order and stop after the page; left to
 # itself it sorts every booking. PostgreSQL reads it as a plain inner join.
 BOOKS_SQL = """
@@ -275,6 +291,10 @@ class Floor:
                 return await self.create_batch(data)
             if path == "/books":
                 return await self.create_book(data.get("book") or {})
+            parts = path.split("/")
+            if len(parts) == 4 and parts[1] == "books" and parts[3] == "reschedule":
+                if parts[2].isdigit():
+                    return await self.reschedule_book(int(parts[2]), data.get("book") or {})
         raise Invalid(404, "Not found")
 
     async def list_slots(self, params: dict[str, str]) -> Reply:
@@ -486,6 +506,36 @@ class Floor:
                 "appointment_type": kind,
                 "notes": notes,
                 "status": "confirmed",
+                "created_at": created,
+                "updated_at": updated,
+            },
+            [],
+        )
+
+    async def reschedule_book(self, book_id: int, fields: dict[str, Any]) -> Reply:
+        slot_id = fields.get("available_slot_id")
+        if not isinstance(slot_id, int):
+            raise Invalid(422, {"available_slot_id": ["can't be blank"]})
+        now = self.db.ts(datetime.now(UTC))
+        async with self.db.transaction() as tx:
+            moved = await tx.fetch(MOVE_BOOK_SQL, book_id, slot_id, now)
+            if not moved:
+                raise Invalid(404, "Not found")
+            if not await tx.fetch(CLAIM_FUTURE_SLOT_SQL, slot_id, now):
+                raise Invalid(409, "Slot is not available")
+            previous, patient_id, kind, notes, count, created, updated = moved[0]
+            await tx.fetch(FREE_SLOT_SQL, previous, now)
+        return (
+            200,
+            {
+                "id": book_id,
+                "available_slot_id": slot_id,
+                "patient_id": patient_id,
+                "appointment_type": kind,
+                "notes": notes,
+                "status": "confirmed",
+                "rescheduled_from_slot_id": previous,
+                "reschedule_count": count,
                 "created_at": created,
                 "updated_at": updated,
             },

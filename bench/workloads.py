@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from bench.build_db import BenchData, add_open_slots, add_providers
+from bench.build_db import BenchData, add_booked_slots, add_open_slots, add_providers
 from bench.load import Request, RequestBuilder
 
 API_BASE = "/v1/admin/clinic/availability"
@@ -244,6 +244,23 @@ async def book_slot(data: BenchData, target: str, duration: float) -> Plan | Non
     return Plan(build, limit=len(pool))
 
 
+async def reschedule(data: BenchData, target: str, duration: float) -> Plan | None:
+    """Move a confirmed booking to an open slot of another provider."""
+    writers = await add_providers(data.target, WRITERS)
+    pool_size = int(BOOKING_RATE_BOUND * (duration + 1))
+    origin = _far_future(data, 4)
+    booked = await add_booked_slots(data.target, writers, pool_size, origin, data.patients)
+    # The open slots start a year after the booked ones, so none overlaps them.
+    free = await add_open_slots(data.target, writers, pool_size, origin + timedelta(days=366))
+    base = _base(target)
+
+    def build(index: int) -> Request:
+        body = {"book": {"available_slot_id": free[index]}}
+        return Request("POST", f"{base}/books/{booked[index]}/reschedule", orjson.dumps(body))
+
+    return Plan(build, limit=pool_size)
+
+
 async def list_books(data: BenchData, target: str, _duration: float) -> Plan | None:
     base = _base(target)
     pages = max(1, data.slots // 10 // PAGE)
@@ -280,6 +297,7 @@ WORKLOADS: tuple[Workload, ...] = (
     Workload("batch_500", "REST batch create 500 slots", batch_create),
     Workload("weekly_series", "REST weekly series, 1 year", weekly_series),
     Workload("book", "REST book a slot", book_slot),
+    Workload("reschedule", "REST reschedule a booking", reschedule),
     Workload("list_books", "REST list books page (50)", list_books),
     Workload("find_earliest", "REST find: earliest 10, 14 days, licence", find_earliest),
 )
