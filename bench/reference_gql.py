@@ -1,8 +1,9 @@
 """The second reference: the served GraphQL schema with Strawberry's defaults.
 
 Same types, same root fields, same context and safety extensions, but no parser or
-validation cache, the stdlib ``json`` encoder, and every field resolved through an async
-resolver (what a schema of ``async def`` fields costs). The bench mounts it at
+validation cache, no compiled plan (graphql-core executes every field, so nothing is
+rendered by the database), the stdlib ``json`` encoder, and every field resolved through an
+async resolver (what a schema of ``async def`` fields costs). The bench mounts it at
 ``/graphql-defaults`` to show what the served configuration gains.
 """
 
@@ -20,9 +21,11 @@ from strawberry.fastapi import GraphQLRouter
 from common.deps import SessionDep
 from common.settings import Settings
 from gql.context import Context, token_from
+from gql.plan.extension import CompiledPlan
 from gql.router import graphql_router
 
-CACHES = (ParserCache, ValidationCache)
+# What the served configuration adds to Strawberry's defaults.
+SERVED_ONLY = (ParserCache, ValidationCache, CompiledPlan)
 
 
 class AsyncLeaves(SchemaExtension):
@@ -37,19 +40,20 @@ class AsyncLeaves(SchemaExtension):
         return result
 
 
-def _is_cache(extension: Any) -> bool:
+def _served_only(extension: Any) -> bool:
     if isinstance(extension, type):
-        return issubclass(extension, CACHES)
-    if isinstance(extension, CACHES):
+        return issubclass(extension, SERVED_ONLY)
+    if isinstance(extension, SERVED_ONLY):
         return True
     try:
-        return isinstance(extension(), CACHES)
+        return isinstance(extension(), SERVED_ONLY)
     except TypeError:
         return False
 
 
 def defaults_schema(settings: Settings) -> strawberry.Schema:
-    """The schema exactly as served, less its caches, plus async resolution of every field.
+    """The schema exactly as served, less its caches and compiled plans, plus async
+    resolution of every field.
 
     The served limits extension keeps parsed documents and validation results in LRU
     caches of ``graphql_cache_size`` entries; a size of 0 turns both off.
@@ -57,7 +61,7 @@ def defaults_schema(settings: Settings) -> strawberry.Schema:
     uncached = settings.model_copy(update={"graphql_cache_size": 0})
     schema = graphql_router(uncached).schema
     assert isinstance(schema, strawberry.Schema)
-    kept = [extension for extension in schema.extensions if not _is_cache(extension)]
+    kept = [extension for extension in schema.extensions if not _served_only(extension)]
     schema.extensions = (*kept, AsyncLeaves)
     return schema
 

@@ -66,7 +66,9 @@ async def test_every_workload_runs_against_its_floor(backend: str, tmp_path: Pat
             # The token's last use is written at most once a minute: one statement that
             # may land in any workload's measurement.
             assert api.statements <= 2.0 + 1 / api.result.requests, outcome.key
-    assert "defaults" in run.outcomes[1].measurements
+    defaults = run.outcomes[1].measurements["defaults"]
+    assert defaults.result.requests > 0
+    assert defaults.errors == 0, defaults.sample_error
     assert run.memory_kb.get("VmRSS", 0) > 0
 
     printed = table(run.outcomes)
