@@ -79,7 +79,7 @@ def instant_text(column: Any, dialect: str) -> ColumnElement[Any]:
 def _document_statement(shape: SlotShape, dialect: str) -> Select[Any]:
     conditions = shape_conditions(shape)
     c = SLOTS_TABLE.c
-    page = (
+    matching = (
         select(
             c.id,
             c.provider_id,
@@ -98,14 +98,32 @@ def _document_statement(shape: SlotShape, dialect: str) -> Select[Any]:
         )
         .select_from(SLOTS_WITH_PROVIDER)
         .where(*conditions)
-        .order_by(c.start_time, c.id)
-        .limit(bindparam("page_limit"))
     )
+    if shape.rules and not shape.keyset:
+        # The booking rules are correlated subqueries per slot: a search (one day) checks
+        # them once per slot, then counts and pages the same rows.
+        matched = matching.cte("matched").prefix_with("MATERIALIZED")
+        m = matched.c
+        rows = (
+            select(matched)
+            .order_by(m.start_time, m.id)
+            .limit(bindparam("page_limit"))
+            .offset(bindparam("page_offset"))
+            .subquery("page")
+        )
+        total = select(func.count()).select_from(matched).scalar_subquery()
+        return select(total.label("total"), _page_json(rows, dialect).label("body"))
+    page = matching.order_by(c.start_time, c.id).limit(bindparam("page_limit"))
     if shape.keyset:
         page = page.where(keyset_condition())
     else:
         page = page.offset(bindparam("page_offset"))
-    rows = page.subquery("page")
+    total = select(func.count()).select_from(SLOTS_TABLE).where(*conditions).scalar_subquery()
+    return select(total.label("total"), _page_json(page.subquery("page"), dialect).label("body"))
+
+
+def _page_json(rows: Any, dialect: str) -> Any:
+    """The documented slot objects of ``rows``, as one JSON array in start order."""
     r = rows.c
     js = JsonText(dialect)
     item = js.object([
@@ -127,9 +145,7 @@ def _document_statement(shape: SlotShape, dialect: str) -> Select[Any]:
         ("capacity", js.integer(r.capacity)),
         ("booked_count", js.integer(r.booked_count)),
     ])  # fmt: skip
-    body = js.array(item, rows, r.start_time, r.id)
-    total = select(func.count()).select_from(SLOTS_TABLE).where(*conditions).scalar_subquery()
-    return select(total.label("total"), body.label("body"))
+    return js.array(item, rows, r.start_time, r.id)
 
 
 async def slot_document(
