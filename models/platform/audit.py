@@ -96,12 +96,6 @@ def _entry_row(
     }
 
 
-def _entry(
-    action: str, entity: str, entity_id: int | None, fields: Iterable[str], actor: Actor
-) -> AuditEntry:
-    return AuditEntry(**_entry_row(action, entity, entity_id, fields, actor))
-
-
 def record(
     session: AsyncSession | Session,
     action: str,
@@ -116,7 +110,7 @@ def record(
     sync = session.sync_session if isinstance(session, AsyncSession) else session
     actor = current_actor()
     names = list(fields)
-    sync.add_all([_entry(action, entity, entity_id, names, actor) for entity_id in ids])
+    _pending(sync).extend(_entry_row(action, entity, entity_id, names, actor) for entity_id in ids)
 
 
 async def record_many(
@@ -213,19 +207,72 @@ def _flushed_changes(session: Session) -> list[tuple[str, Any, list[str]]]:
     return found
 
 
+# Entries recorded (``record``, ORM bulk statements) and not yet written, per session, and
+# how many of them each open savepoint started with (a savepoint rolled back drops its own).
+_PENDING = "audit_pending"
+_SAVEPOINT_MARKS = "audit_savepoint_marks"
+
+
+def _pending(session: Session) -> list[dict[str, Any]]:
+    pending: list[dict[str, Any]] = session.info.setdefault(_PENDING, [])
+    return pending
+
+
+def _write(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Entries inserted on the session's connection, as one statement without RETURNING."""
+    session.connection().execute(insert(AuditEntry), rows)
+    for listener in _change_listeners:
+        listener(session)
+
+
 def _audit_flush(session: Session, _flush_context: Any) -> None:
-    """Entries for the rows this flush wrote, inserted on the flush's own connection."""
+    """Entries for the rows this flush wrote (and those recorded before it), inserted on
+    the flush's own connection."""
     changes = _flushed_changes(session)
+    rows = session.info.pop(_PENDING, None) or []
     if changes:
         actor = current_actor()
-        rows = [
+        rows.extend(
             _entry_row(action, AUDITED[type(obj)], obj.id, fields, actor)
             for action, obj, fields in changes
-        ]
-        session.connection().execute(insert(AuditEntry), rows)
-    if changes or any(isinstance(obj, AuditEntry) for obj in session.new):
+        )
+    if rows:
+        _write(session, rows)
+    elif any(isinstance(obj, AuditEntry) for obj in session.new):
         for listener in _change_listeners:
             listener(session)
+
+
+def _audit_commit(session: Session) -> None:
+    """What was recorded after the last flush goes in with the commit's own flush, or alone."""
+    if session.info.get(_PENDING):
+        session.flush()
+    rows = session.info.pop(_PENDING, None)
+    if rows:
+        _write(session, rows)
+
+
+def _savepoint_begun(session: Session, transaction: Any) -> None:
+    if transaction.nested:
+        marks = session.info.setdefault(_SAVEPOINT_MARKS, {})
+        marks[id(transaction)] = len(session.info.get(_PENDING, ()))
+
+
+def _transaction_ended(session: Session, transaction: Any) -> None:
+    if transaction.nested:
+        session.info.get(_SAVEPOINT_MARKS, {}).pop(id(transaction), None)
+    elif transaction.parent is None:
+        session.info.pop(_PENDING, None)
+        session.info.pop(_SAVEPOINT_MARKS, None)
+
+
+def _rolled_back(session: Session, previous: Any) -> None:
+    if previous.nested:
+        mark = session.info.get(_SAVEPOINT_MARKS, {}).get(id(previous))
+        if mark is not None:
+            del session.info.get(_PENDING, [])[mark:]
+    else:
+        session.info.pop(_PENDING, None)
 
 
 def _audit_bulk(state: ORMExecuteState) -> None:
@@ -242,12 +289,24 @@ def _audit_bulk(state: ORMExecuteState) -> None:
         if not set(fields) - IGNORED_FIELDS:
             return
     action = UPDATE if state.is_update else DELETE
-    state.session.add(_entry(action, AUDITED[entity_class], None, fields, current_actor()))
+    _pending(state.session).append(
+        _entry_row(action, AUDITED[entity_class], None, fields, current_actor())
+    )
+
+
+_HOOKS: tuple[tuple[str, Callable[..., None]], ...] = (
+    ("after_flush", _audit_flush),
+    ("do_orm_execute", _audit_bulk),
+    ("before_commit", _audit_commit),
+    ("after_transaction_create", _savepoint_begun),
+    ("after_transaction_end", _transaction_ended),
+    ("after_soft_rollback", _rolled_back),
+)
 
 
 def install_audit_hooks() -> None:
     """Register the session hooks (idempotent); every sessionmaker of the service calls it."""
-    for name, hook in (("after_flush", _audit_flush), ("do_orm_execute", _audit_bulk)):
+    for name, hook in _HOOKS:
         if not event.contains(Session, name, hook):
             event.listen(Session, name, hook)
 
