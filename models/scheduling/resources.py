@@ -146,11 +146,13 @@ def slot_in_use(slot: Any, now: Any) -> ColumnElement[bool]:
     keeps its resource. One with neither keeps it only until another slot needs it."""
     return or_(
         slot.booked_count > 0,
-        exists().where(
+        exists()
+        .where(
             Hold.available_slot_id == slot.id,
             Hold.status == HoldStatus.HELD,
             Hold.expires_at > now,
-        ).correlate_except(Hold),
+        )
+        .correlate_except(Hold),
     )
 
 
