@@ -54,6 +54,8 @@ def upgrade() -> None:
         "available_slots",
         ["resource_id", "start_time"],
         unique=False,
+        postgresql_where=sa.text("resource_id IS NOT NULL"),
+        sqlite_where=sa.text("resource_id IS NOT NULL"),
     )
     if op.get_bind().dialect.name == "postgresql":
         # No resource kept by two overlapping slots, whatever the application does.

@@ -526,7 +526,7 @@ async def update_booking(
         await session.flush()
         if cancelling:
             await _release_slot(session, booking, moment)
-            await give_back_unused(session, [booking.available_slot_id], moment)
+            await give_back_unused(session, [booking.slot], moment)
         events.booking_event(session, events.booking_change_type(cancelling), booking, booking.slot)
     return booking
 
@@ -614,7 +614,7 @@ async def reschedule_booking(
             if not override:
                 await _check_rules(session, target, moment, booking.appointment_type)
             # The old slot's resource is given back first: the move may need it.
-            await give_back_unused(session, [old.id], moment)
+            await give_back_unused(session, [old], moment)
             booking.resource_id = await take_resource(session, target, moment)
             booking.available_slot_id = target.id
             booking.rescheduled_from_slot_id = old.id

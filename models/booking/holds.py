@@ -194,9 +194,9 @@ async def release_hold(session: AsyncSession, hold_id: int, *, now: datetime | N
             announce = events.HOLD_EXPIRED
         await session.flush()
         if announce is not None:
-            await give_back_unused(session, [hold.available_slot_id], moment)
-            slot = await session.get(AvailableSlot, hold.available_slot_id)
+            slot = await session.get(AvailableSlot, hold.available_slot_id, populate_existing=True)
             assert slot is not None
+            await give_back_unused(session, [slot], moment)
             _hold_event(session, announce, hold, slot)
 
 
@@ -238,13 +238,13 @@ async def expire_holds(session: AsyncSession, *, now: datetime | None = None) ->
             slot.id: slot
             for slot in (
                 await session.scalars(
-                    select(AvailableSlot).where(
-                        AvailableSlot.id.in_({slot_id for _hold, slot_id in expired})
-                    )
+                    select(AvailableSlot)
+                    .where(AvailableSlot.id.in_({slot_id for _hold, slot_id in expired}))
+                    .execution_options(populate_existing=True)
                 )
             ).all()
         }
-        await give_back_unused(session, slots, moment)
+        await give_back_unused(session, slots.values(), moment)
         for hold_id, slot_id in expired:
             slot = slots[slot_id]
             events.record_event(

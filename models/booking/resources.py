@@ -128,12 +128,13 @@ async def _clear(session: AsyncSession, slot_ids: list[int]) -> None:
 
 
 async def give_back_unused(
-    session: AsyncSession, slot_ids: Iterable[int], now: datetime
+    session: AsyncSession, slots: Iterable[AvailableSlot], now: datetime
 ) -> list[int]:
-    """Slots among ``slot_ids`` left with no active booking and no unexpired hold give
-    their resource back; returns their ids. Slots another transaction has locked are
-    left as they are (they give it back later, or a claim takes it over)."""
-    wanted = sorted(set(slot_ids))
+    """Slots among ``slots`` (loaded in this transaction) that keep a resource and are
+    left with no active booking and no unexpired hold give it back; returns their ids.
+    Slots another transaction has locked are left as they are (they give it back later,
+    or a claim takes it over)."""
+    wanted = sorted({slot.id for slot in slots if slot.resource_id is not None})
     if not wanted:
         return []
     table = AvailableSlot.__table__

@@ -232,7 +232,13 @@ class AvailableSlot(TimestampMixin, Base):
             using="gist",
             where=text("resource_id IS NOT NULL"),
         ).ddl_if(dialect="postgresql"),
-        Index("ix_available_slots_resource", "resource_id", "start_time"),
+        Index(
+            "ix_available_slots_resource",
+            "resource_id",
+            "start_time",
+            postgresql_where=text("resource_id IS NOT NULL"),
+            sqlite_where=text("resource_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

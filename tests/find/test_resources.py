@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from models.booking.holds import expire_holds
 from models.platform.entities import AuditEntry, AvailableSlot, Booking, Hold
@@ -567,3 +568,31 @@ async def test_find_rules_out_slots_with_no_room_free_and_names_the_kind(
     assert {
         item["provider_id"]: item["slot_counts"] for item in explained["unavailable_providers"]
     } == {ana_id: {"full": 1}, bo_id: {"closed": 1, "no_resource": 1}}
+
+
+async def test_the_database_itself_refuses_one_resource_on_two_overlapping_slots(
+    backend, client, auth, factory, session
+):
+    """PostgreSQL's exclusion constraint, whatever the application does; SQLite has the
+    writer lock and the claim's check (the race test), so a direct write is not refused."""
+    room = await _resource(client, auth)
+    start = future(140)
+    first = await _slot(client, auth, (await factory.provider()).id, start, resource_kind="room")
+    second = await _slot(
+        client, auth, (await factory.provider("B", "B")).id, start + timedelta(minutes=59),
+        resource_kind="room",
+    )  # fmt: skip
+    adjacent = await _slot(
+        client, auth, (await factory.provider("C", "C")).id, start + timedelta(hours=1),
+        resource_kind="room",
+    )  # fmt: skip
+    keep = update(AvailableSlot).values(resource_id=room["id"])
+    await session.execute(keep.where(AvailableSlot.id == first["id"]))
+    # Back to back is no overlap (half-open intervals).
+    await session.execute(keep.where(AvailableSlot.id == adjacent["id"]))
+    await session.commit()
+    if backend != "postgresql":
+        return
+    with pytest.raises(IntegrityError, match="ex_available_slots_resource_overlap"):
+        await session.execute(keep.where(AvailableSlot.id == second["id"]))
+    await session.rollback()
