@@ -44,9 +44,8 @@ def upgrade() -> None:
         sqlite_autoincrement=True,
     )
     op.create_index("ix_resources_kind", "resources", ["kind", "id"], unique=False)
-    op.add_column(
-        "available_slots", sa.Column("resource_kind", sa.String(length=40), nullable=True)
-    )
+    for table in ("available_slots", "slot_series"):
+        op.add_column(table, sa.Column("resource_kind", sa.String(length=40), nullable=True))
     for table in ("available_slots", "bookings", "holds"):
         op.add_column(table, sa.Column("resource_id", sa.Integer(), nullable=True))
     op.create_index(
@@ -74,6 +73,7 @@ def downgrade() -> None:
     op.drop_index("ix_available_slots_resource", table_name="available_slots")
     for table in ("holds", "bookings", "available_slots"):
         op.drop_column(table, "resource_id")
-    op.drop_column("available_slots", "resource_kind")
+    for table in ("slot_series", "available_slots"):
+        op.drop_column(table, "resource_kind")
     op.drop_index("ix_resources_kind", table_name="resources")
     op.drop_table("resources")

@@ -204,6 +204,8 @@ class SlotSeries(TimestampMixin, Base):
     occurrences_created: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     skipped_conflicts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     capacity: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # The kind of resource every occurrence needs (AvailableSlot.resource_kind).
+    resource_kind: Mapped[str | None] = mapped_column(String(40))
 
 
 class AvailableSlot(TimestampMixin, Base):

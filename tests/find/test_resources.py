@@ -596,3 +596,24 @@ async def test_the_database_itself_refuses_one_resource_on_two_overlapping_slots
     with pytest.raises(IntegrityError, match="ex_available_slots_resource_overlap"):
         await session.execute(keep.where(AvailableSlot.id == second["id"]))
     await session.rollback()
+
+
+async def test_every_occurrence_of_a_series_needs_the_kind(client, auth, factory, session):
+    await _resource(client, auth)
+    provider_id = (await factory.provider()).id
+    series = await _slot(
+        client, auth, provider_id, future(150), resource_kind="room",
+        recurring=True, recurrence_pattern="weekly",
+    )  # fmt: skip
+    assert series["resource_kind"] == "room"
+    await session.rollback()
+    kinds = (
+        (
+            await session.execute(
+                select(AvailableSlot.resource_kind).where(AvailableSlot.series_id.is_not(None))
+            )
+        )
+        .scalars()
+        .all()
+    )
+    assert len(kinds) > 1 and set(kinds) == {"room"}
