@@ -4,6 +4,7 @@ through a real HTTP server: exactly one takes the room, every other is refused."
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 
 import pytest
@@ -42,6 +43,7 @@ async def test_200_bookings_of_200_slots_needing_the_one_room(http, auth, factor
         slot_ids.append((await factory.slot(provider, start=start, resource_kind="room")).id)
     patient = (await factory.patient()).id
 
+    started = time.perf_counter()
     responses = await asyncio.gather(
         *(
             http.post(BOOKS, json=book_body(slot_id, patient, notes=CANARY), headers=auth)
@@ -49,8 +51,9 @@ async def test_200_bookings_of_200_slots_needing_the_one_room(http, auth, factor
         )
     )
 
+    elapsed = time.perf_counter() - started
     statuses = Counter(response.status_code for response in responses)
-    assert statuses == {201: 1, 409: RACERS - 1}, statuses
+    assert statuses == {201: 1, 409: RACERS - 1}, (statuses, elapsed)
     for response in responses:
         if response.status_code == 409:
             assert response.json() == {"errors": "No resource available"}
@@ -67,3 +70,4 @@ async def test_200_bookings_of_200_slots_needing_the_one_room(http, auth, factor
         )
     ).all()
     assert [tuple(row) for row in kept] == [(winner["available_slot_id"], room_id, 1)]
+    print(f"{RACERS} bookings racing for one room: {elapsed:.2f}s")
