@@ -55,6 +55,24 @@ async def check_resource_kind(
         errors.add(name, "is not included in the list")
 
 
+async def active_kinds(session: AsyncSession) -> frozenset[str]:
+    """The kinds of the active resources."""
+    rows = await read_rows(
+        session, select(Resource.kind).where(Resource.active.is_(True)).distinct()
+    )
+    return frozenset(row[0] for row in rows)
+
+
+def check_kind_in(errors: FieldErrors, value: Any, kinds: frozenset[str]) -> None:
+    """A ``resource_kind`` (when given) among ``kinds``, as :func:`check_resource_kind`."""
+    if value is None:
+        return
+    if isinstance(value, str) and not value.strip():
+        errors.add("resource_kind", "is invalid")
+    elif check_kind_text(errors, "resource_kind", value) is not None and value not in kinds:
+        errors.add("resource_kind", "is not included in the list")
+
+
 def _check(errors: FieldErrors, values: Mapping[str, Any], *, creating: bool) -> None:
     if creating or "name" in values:
         name = values.get("name")

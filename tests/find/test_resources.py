@@ -617,3 +617,49 @@ async def test_every_occurrence_of_a_series_needs_the_kind(client, auth, factory
         .all()
     )
     assert len(kinds) > 1 and set(kinds) == {"room"}
+
+
+async def test_a_batch_creates_slots_needing_a_kind_and_reports_bad_kinds(client, auth, factory):
+    await _resource(client, auth)
+    provider_id = (await factory.provider()).id
+    start = future(160)
+
+    def item(hours: int, kind: Any) -> dict[str, Any]:
+        begins = start + timedelta(hours=hours)
+        return {
+            "start_time": iso(begins),
+            "end_time": iso(begins + timedelta(hours=1)),
+            "resource_kind": kind,
+        }
+
+    body = {
+        "provider_id": provider_id,
+        "slots": [item(0, "room"), item(1, "lab"), item(2, "Big Room"), item(3, None)],
+    }
+    response = await client.post(
+        f"{BASE}/providers/available_slots/create_in_batch", json=body, headers=auth
+    )
+    assert response.status_code == 201, response.text
+    reply = response.json()
+    assert (reply["created_slots"], reply["failed_slots"]) == (2, 2)
+    assert [(error["index"], error["errors"]) for error in reply["errors"]] == [
+        (1, {"resource_kind": ["is not included in the list"]}),
+        (2, {"resource_kind": ["is invalid"]}),
+    ]
+    kinds = [
+        (await client.get(f"{SLOTS}/{slot_id}", headers=auth)).json()["resource_kind"]
+        for slot_id in reply["slot_ids"]
+    ]
+    assert kinds == ["room", None]
+    graph = await gql(
+        client,
+        """mutation($i: CreateAvailableSlotsInBatchInput!) {
+            createAvailableSlotsInBatch(input: $i) { createdSlots slotIds } }""",
+        {"i": {"providerId": provider_id, "slots": [{
+            "startTime": iso(start + timedelta(hours=5)),
+            "endTime": iso(start + timedelta(hours=6)), "resourceKind": "room"}]}},
+        auth,
+    )  # fmt: skip
+    [slot_id] = graph["data"]["createAvailableSlotsInBatch"]["slotIds"]
+    got = (await client.get(f"{SLOTS}/{slot_id}", headers=auth)).json()
+    assert got["resource_kind"] == "room"
