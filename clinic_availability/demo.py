@@ -29,7 +29,7 @@ from models.platform.entities import (
 from models.platform.errors import Conflict
 from models.platform.timeutil import now_utc
 from models.platform.users import create_user, issue_token
-from models.scheduling import appointment_types, people
+from models.scheduling import appointment_types, people, resources
 from models.scheduling.slots import SlotInput, SlotView, create_single_slot
 
 PROVIDERS = (
@@ -51,6 +51,11 @@ INTAKE = {
     "buffer_after_minutes": 10,
     "modes": ["video", "in_person"],
 }
+# Two rooms: the first hour of every demo day needs one, so a third booking at that hour
+# finds none free.
+ROOMS = ("Room 1", "Room 2")
+ROOM_KIND = "room"
+ROOM_HOUR = 14
 PATIENTS = (("Alex", "Rivera"), ("Sam", "Okafor"), ("Priya", "Nair"), ("Jordan", "Lee"))
 TYPES = ("therapy", "consultation", "follow_up", "medication_review")
 # Slot start hours (UTC) of each demo provider's day, and their length.
@@ -76,6 +81,7 @@ async def seed_demo(session: AsyncSession, settings: Settings) -> tuple[str, str
         session, role=Role.ADMIN, first_name=DEMO_ADMIN[0], last_name=DEMO_ADMIN[1]
     )
     providers, patients = await _create_people(session)
+    await _ensure_rooms(session)
     tomorrow = datetime.now(UTC).date() + timedelta(days=1)
     slots = await _fill_days(session, providers, tomorrow, days=7)
     booked = await _book_every_seventh(session, slots, patients)
@@ -92,6 +98,7 @@ async def prepare_demo(session: AsyncSession, *, today: date | None = None) -> D
     built = not await session.scalar(select(func.count()).select_from(Provider))
     if built:
         await _create_people(session)
+    await _ensure_rooms(session)
     providers = list(
         (
             await session.scalars(select(Provider).where(Provider.active).order_by(Provider.id))
@@ -124,6 +131,14 @@ async def _create_people(session: AsyncSession) -> tuple[list[Provider], list[Pa
     return providers, patients
 
 
+async def _ensure_rooms(session: AsyncSession) -> None:
+    """The demo's two rooms, unless the clinic has rooms already."""
+    if await resources.list_resources(session, kind=ROOM_KIND):
+        return
+    for name in ROOMS:
+        await resources.create_resource(session, {"name": name, "kind": ROOM_KIND})
+
+
 async def _fill_days(
     session: AsyncSession, providers: list[Provider], first_day: date, *, days: int
 ) -> list[SlotView]:
@@ -149,6 +164,7 @@ async def _fill_days(
                     start_time=begins,
                     end_time=begins + timedelta(minutes=SLOT_MINUTES),
                     appointment_type=TYPES[(day + index + hour) % len(TYPES)],
+                    resource_kind=ROOM_KIND if hour == ROOM_HOUR else None,
                 )
                 try:
                     slots.append(await create_single_slot(session, data))
@@ -163,9 +179,12 @@ async def _book_every_seventh(
     """Books one patient into every seventh slot, so some days show bookings."""
     count = 0
     for slot, patient in zip(slots[::7], patients, strict=False):
-        await create_booking(
-            session, BookingInput(available_slot_id=slot.id, patient_id=patient.id, notes=None)
-        )
+        try:
+            await create_booking(
+                session, BookingInput(available_slot_id=slot.id, patient_id=patient.id, notes=None)
+            )
+        except Conflict:
+            continue  # no room free at that hour
         count += 1
     return count
 

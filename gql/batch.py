@@ -41,6 +41,9 @@ class BatchSlotInput:
         default=None, description="One of the clinic's appointment types; null: any."
     )
     capacity: int | None = strawberry.field(default=None, description="Seats, 1 to 100.")
+    resource_kind: str | None = strawberry.field(
+        default=None, description="The kind of an active resource the slot needs; null: none."
+    )
 
 
 @strawberry.input(description="Slots to create for one provider.")
@@ -201,6 +204,7 @@ class BatchMutation:
                     "end_time": slot.end_time,
                     "appointment_type": slot.appointment_type,
                     "capacity": slot.capacity,
+                    "resource_kind": slot.resource_kind,
                 }
                 for slot in input.slots
             ],

@@ -68,6 +68,9 @@ class Booking(Node):
         description="The slot the latest reschedule moved this booking from; null if never moved."
     )
     reschedule_count: int = strawberry.field(description="How often the booking was moved.")
+    resource_id: int | None = strawberry.field(
+        description="The resource (a room) the booking's slot took for it; null: none needed."
+    )
     created_at: datetime = strawberry.field(description="When it was booked.")
     updated_at: datetime = strawberry.field(description="When it last changed.")
     notes_value: strawberry.Private[str | None]
@@ -88,6 +91,7 @@ class Booking(Node):
             cancelled_at=row.cancelled_at,
             rescheduled_from_slot_id=row.rescheduled_from_slot_id,
             reschedule_count=row.reschedule_count,
+            resource_id=row.resource_id,
             created_at=row.created_at,
             updated_at=row.updated_at,
             notes_value=row.notes if with_notes else None,

@@ -92,6 +92,10 @@ class FindAvailabilityInput:
 class FindOption:
     slot: AvailableSlot = strawberry.field(description="The slot.")
     provider: Provider = strawberry.field(description="Its provider.")
+    resource_kind: str | None = strawberry.field(
+        description="The kind of resource (a room) the option needs; null: none. Booking it "
+        "takes a free one of the kind."
+    )
 
 
 @strawberry.type(description="How many of a provider's slots a cause ruled out.")
@@ -165,7 +169,9 @@ class FindQuery:
         options = []
         for row in result.options:
             slot = AvailableSlot.from_row(row)
-            options.append(FindOption(slot=slot, provider=slot.provider))
+            options.append(
+                FindOption(slot=slot, provider=slot.provider, resource_kind=slot.resource_kind)
+            )
         unavailable = result.unavailable_providers
         return FindResult(
             options=options,

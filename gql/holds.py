@@ -45,6 +45,9 @@ class Hold(Node):
     expires_at: datetime = strawberry.field(description="When the seat is freed unless booked.")
     created_at: datetime = strawberry.field(description="When the hold was made.")
     updated_at: datetime = strawberry.field(description="When it last changed.")
+    resource_id: int | None = strawberry.field(
+        description="The resource (a room) the hold's slot took for it; null: none needed."
+    )
 
     @classmethod
     def from_row(cls, row: HoldRow) -> Hold:
@@ -56,6 +59,7 @@ class Hold(Node):
             expires_at=row.expires_at,
             created_at=row.created_at,
             updated_at=row.updated_at,
+            resource_id=row.resource_id,
         )
 
 

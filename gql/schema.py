@@ -26,6 +26,7 @@ from gql.people import PeopleMutation, PeopleQuery
 from gql.plan import compiled_plan_extension
 from gql.plan.extension import PlanCache
 from gql.recurrence import RecurrenceMutation, RecurrenceQuery
+from gql.resources import ResourceMutation, ResourceQuery
 from gql.serial import SerialRootFields
 from gql.slots import SlotMutation, SlotQuery
 from gql.time_offs import TimeOffMutation, TimeOffQuery
@@ -44,6 +45,7 @@ QUERY_TYPES: tuple[type, ...] = (
     NodeQuery,
     AppointmentTypeQuery,
     FindQuery,
+    ResourceQuery,
 )
 MUTATION_TYPES: tuple[type, ...] = (
     SlotMutation,
@@ -55,6 +57,7 @@ MUTATION_TYPES: tuple[type, ...] = (
     TimeOffMutation,
     WebhookMutation,
     AppointmentTypeMutation,
+    ResourceMutation,
 )
 
 Query = strawberry.type(

@@ -72,6 +72,10 @@ class CreateAvailableSlotInput:
     recurrence_end_date: date | None = strawberry.field(
         default=strawberry.UNSET, description="Last day of the series, inclusive."
     )
+    resource_kind: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="The kind of an active resource (see `resources`) the slot needs; null: none.",
+    )
 
 
 @strawberry.input(description="Only the fields given change.")
@@ -102,6 +106,11 @@ class UpdateAvailableSlotInput:
     )
     recurrence_rule: str | None = strawberry.field(
         default=strawberry.UNSET, description="RFC 5545 RRULE, for CUSTOM."
+    )
+    resource_kind: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="The kind of resource the slot needs; null: none. Fixed while the slot "
+        "keeps a resource for a hold.",
     )
 
 

@@ -354,6 +354,13 @@ class AvailableSlot(Node):
     provider: Provider = strawberry.field(description="The slot's provider.")
     capacity: int = strawberry.field(description="Seats: bookings the slot takes.")
     booked_count: int = strawberry.field(description="Seats taken by active bookings.")
+    resource_kind: str | None = strawberry.field(
+        description="The kind of resource (a room) the slot needs; null: none."
+    )
+    resource_id: int | None = strawberry.field(
+        description="The resource the slot keeps while a hold or an active booking takes a "
+        "seat; null: none yet."
+    )
 
     @classmethod
     def from_row(cls, row: SlotRow | Any) -> AvailableSlot:
@@ -389,5 +396,7 @@ class AvailableSlot(Node):
             provider=provider,
             capacity=get("capacity"),
             booked_count=get("booked_count"),
+            resource_kind=get("resource_kind"),
+            resource_id=get("resource_id"),
         )
         return slot

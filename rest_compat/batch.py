@@ -17,6 +17,7 @@ from rest_compat.schemas import (
     TIMESTAMP_EXAMPLE,
     Capacity,
     OptionalAppointmentType,
+    OptionalText,
     error_responses,
 )
 from rest_compat.series import DryRunParam
@@ -29,6 +30,9 @@ class BatchSlotIn(BaseModel):
     end_time: str = Field(examples=["2030-10-27T15:00:00.000Z"])
     appointment_type: OptionalAppointmentType = None
     capacity: Capacity = Field(default=None, description="Seats, 1 to 100 (default 1)")
+    resource_kind: OptionalText = Field(
+        default=None, description="The kind of an active resource the slot needs; null: none"
+    )
 
 
 class BatchCreateBody(BaseModel):

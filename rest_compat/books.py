@@ -50,6 +50,7 @@ BOOK_EXAMPLE: dict[str, Any] = {
     "updated_at": "2023-10-27T12:00:00.000Z",
     "rescheduled_from_slot_id": None,
     "reschedule_count": 0,
+    "resource_id": None,
 }
 STATUS_DESCRIPTION = "confirmed, cancelled, no_show or completed"
 
@@ -72,6 +73,10 @@ class BookOut(BaseModel):
         description="The slot the latest reschedule moved this booking from; null if never moved"
     )
     reschedule_count: int = Field(description="How often the booking was moved")
+    resource_id: int | None = Field(
+        default=None,
+        description="The resource (a room) the booking's slot took for it; null: none needed",
+    )
 
 
 class BookFields(BaseModel):

@@ -30,6 +30,7 @@ HOLD_EXAMPLE: dict[str, Any] = {
     "expires_at": "2030-10-27T12:05:00.000Z",
     "created_at": "2030-10-27T12:00:00.000Z",
     "updated_at": "2030-10-27T12:00:00.000Z",
+    "resource_id": None,
 }
 
 
@@ -43,6 +44,10 @@ class HoldOut(BaseModel):
     expires_at: str
     created_at: str
     updated_at: str
+    resource_id: int | None = Field(
+        default=None,
+        description="The resource (a room) the hold's slot took for it; null: none needed",
+    )
 
 
 class HoldFields(BaseModel):
@@ -81,6 +86,7 @@ def hold_json(hold: Hold) -> dict[str, Any]:
         "expires_at": format_timestamp(hold.expires_at),
         "created_at": format_timestamp(hold.created_at),
         "updated_at": format_timestamp(hold.updated_at),
+        "resource_id": hold.resource_id,
     }
 
 

@@ -34,6 +34,8 @@ def slot_json(slot: Any) -> dict[str, Any]:
         },
         "capacity": slot.capacity,
         "booked_count": slot.booked_count,
+        "resource_kind": slot.resource_kind,
+        "resource_id": slot.resource_id,
     }
 
 
@@ -55,4 +57,5 @@ def book_json(booking: Any, *, include_notes: bool = True) -> dict[str, Any]:
     body["updated_at"] = format_timestamp(booking.updated_at)
     body["rescheduled_from_slot_id"] = booking.rescheduled_from_slot_id
     body["reschedule_count"] = booking.reschedule_count
+    body["resource_id"] = booking.resource_id
     return body

@@ -10,6 +10,7 @@ from rest_compat import (
     find,
     holds,
     provider_slots,
+    resources,
     slots,
     time_offs,
     utilization,
@@ -32,5 +33,6 @@ def legacy_router() -> APIRouter:
     router.include_router(time_offs.router)
     router.include_router(webhooks.router)
     router.include_router(appointment_types.router)
+    router.include_router(resources.router)
     router.include_router(find.router)
     return router

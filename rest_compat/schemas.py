@@ -86,6 +86,8 @@ class SlotOut(BaseModel):
                 "provider": {"id": 456, "first_name": "Dr. Jane", "last_name": "Smith"},
                 "capacity": 1,
                 "booked_count": 0,
+                "resource_kind": "room",
+                "resource_id": 3,
             }
         }
     )
@@ -103,6 +105,14 @@ class SlotOut(BaseModel):
     provider: ProviderOut
     capacity: int = Field(description="Seats: bookings the slot takes (group sessions: more)")
     booked_count: int = Field(description="Seats taken by active bookings")
+    resource_kind: str | None = Field(
+        default=None, description="The kind of resource (a room) the slot needs; null: none"
+    )
+    resource_id: int | None = Field(
+        default=None,
+        description="The resource the slot keeps while a hold or an active booking takes a "
+        "seat; null: none yet",
+    )
 
 
 class IntervalOut(BaseModel):
@@ -175,6 +185,10 @@ class SlotFields(BaseModel):
         default=None, description="RFC 5545 RRULE, required for custom: FREQ=WEEKLY;BYDAY=MO,WE"
     )
     recurrence_end_date: OptionalDate = Field(default=None, description="Inclusive")
+    resource_kind: OptionalText = Field(
+        default=None,
+        description="The kind of an active resource (/resources) the slot needs; null: none",
+    )
 
     def sent_fields(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.model_fields_set}

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import contains_eager
 from sqlalchemy.orm.attributes import set_committed_value
 
+from models.booking.resources import give_back_unused, take_resource
 from models.platform import audit, events
 from models.platform.db import is_constraint_violation, read_rows, write_transaction
 from models.platform.entities import (
@@ -381,6 +382,7 @@ async def create_booking(
                 await _check_rules(
                     session, slot, moment, data.appointment_type or slot.appointment_type
                 )
+            resource_id = await take_resource(session, slot, moment)
             booking = Booking(
                 available_slot_id=slot.id,
                 patient_id=patient_id,
@@ -389,6 +391,7 @@ async def create_booking(
                 status=BookingStatus.CONFIRMED,
                 created_at=moment,
                 updated_at=moment,
+                resource_id=resource_id,
             )
             session.add(booking)
             await session.flush()
@@ -417,6 +420,7 @@ _BOOKING_COLUMNS = (
     _bookings.c.cancelled_at,
     _bookings.c.rescheduled_from_slot_id,
     _bookings.c.reschedule_count,
+    _bookings.c.resource_id,
     _bookings.c.created_at,
     _bookings.c.updated_at,
 )
@@ -522,6 +526,7 @@ async def update_booking(
         await session.flush()
         if cancelling:
             await _release_slot(session, booking, moment)
+            await give_back_unused(session, [booking.slot], moment)
         events.booking_event(session, events.booking_change_type(cancelling), booking, booking.slot)
     return booking
 
@@ -608,6 +613,9 @@ async def reschedule_booking(
                 raise ValidationFailed.one("patient_id", "has already been taken")
             if not override:
                 await _check_rules(session, target, moment, booking.appointment_type)
+            # The old slot's resource is given back first: the move may need it.
+            await give_back_unused(session, [old], moment)
+            booking.resource_id = await take_resource(session, target, moment)
             booking.available_slot_id = target.id
             booking.rescheduled_from_slot_id = old.id
             booking.reschedule_count = booking.reschedule_count + 1

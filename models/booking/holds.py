@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import bindparam, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from models.booking.resources import give_back_unused, take_resource
 from models.platform import events
 from models.platform.base import UTCDateTime
 from models.platform.db import read_rows, write_transaction
@@ -132,6 +133,8 @@ async def create_hold(
         )
         if not free.scalar():
             raise SlotNotAvailable()
+        assert slot is not None
+        resource_id = await take_resource(session, slot, moment)
         hold = Hold(
             available_slot_id=slot_id,
             patient_id=patient_id,
@@ -139,10 +142,10 @@ async def create_hold(
             expires_at=moment + timedelta(seconds=seconds),
             created_at=moment,
             updated_at=moment,
+            resource_id=resource_id,
         )
         session.add(hold)
         await session.flush()
-        assert slot is not None
         _hold_event(session, events.HOLD_CREATED, hold, slot)
     return hold
 
@@ -191,8 +194,9 @@ async def release_hold(session: AsyncSession, hold_id: int, *, now: datetime | N
             announce = events.HOLD_EXPIRED
         await session.flush()
         if announce is not None:
-            slot = await session.get(AvailableSlot, hold.available_slot_id)
+            slot = await session.get(AvailableSlot, hold.available_slot_id, populate_existing=True)
             assert slot is not None
+            await give_back_unused(session, [slot], moment)
             _hold_event(session, announce, hold, slot)
 
 
@@ -234,12 +238,13 @@ async def expire_holds(session: AsyncSession, *, now: datetime | None = None) ->
             slot.id: slot
             for slot in (
                 await session.scalars(
-                    select(AvailableSlot).where(
-                        AvailableSlot.id.in_({slot_id for _hold, slot_id in expired})
-                    )
+                    select(AvailableSlot)
+                    .where(AvailableSlot.id.in_({slot_id for _hold, slot_id in expired}))
+                    .execution_options(populate_existing=True)
                 )
             ).all()
         }
+        await give_back_unused(session, slots.values(), moment)
         for hold_id, slot_id in expired:
             slot = slots[slot_id]
             events.record_event(

@@ -30,6 +30,7 @@ from models.platform.entities import (
     Hold,
     Patient,
     Provider,
+    Resource,
     SlotSeries,
     TimeOff,
     User,
@@ -51,6 +52,7 @@ AUDITED: dict[type[Any], str] = {
     Hold: "hold",
     TimeOff: "time_off",
     AppointmentType: "appointment_type",
+    Resource: "resource",
 }
 # Bookkeeping columns: never reported as changed, and a change to only these is no change.
 IGNORED_FIELDS = frozenset({"id", "created_at", "updated_at", "last_used_at"})

@@ -128,6 +128,18 @@ class AppointmentType(TimestampMixin, Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
 
 
+class Resource(TimestampMixin, Base):
+    """A room or a piece of equipment a slot may need (``available_slots.resource_kind``)."""
+
+    __tablename__ = "resources"
+    __table_args__ = (Index("ix_resources_kind", "kind", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(40))
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+
+
 class Patient(TimestampMixin, Base):
     __tablename__ = "patients"
 
@@ -192,6 +204,8 @@ class SlotSeries(TimestampMixin, Base):
     occurrences_created: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     skipped_conflicts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     capacity: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # The kind of resource every occurrence needs (AvailableSlot.resource_kind).
+    resource_kind: Mapped[str | None] = mapped_column(String(40))
 
 
 class AvailableSlot(TimestampMixin, Base):
@@ -211,6 +225,22 @@ class AvailableSlot(TimestampMixin, Base):
             name="ex_available_slots_no_overlap",
             using="gist",
         ).ddl_if(dialect="postgresql"),
+        # No resource kept by two overlapping slots (SQLite: the writer lock and a check,
+        # models.booking.resources).
+        ExcludeConstraint(
+            ("resource_id", "="),
+            (text("tstzrange(start_time, end_time, '[)')"), "&&"),
+            name="ex_available_slots_resource_overlap",
+            using="gist",
+            where=text("resource_id IS NOT NULL"),
+        ).ddl_if(dialect="postgresql"),
+        Index(
+            "ix_available_slots_resource",
+            "resource_id",
+            "start_time",
+            postgresql_where=text("resource_id IS NOT NULL"),
+            sqlite_where=text("resource_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -231,6 +261,11 @@ class AvailableSlot(TimestampMixin, Base):
     recurrence_pattern: Mapped[str | None] = mapped_column(String(20))
     recurrence_rule: Mapped[str | None] = mapped_column(String(500))
     series_id: Mapped[int | None] = mapped_column(ForeignKey("slot_series.id", ondelete="SET NULL"))
+    # The kind of resource the slot needs (a room, say); None: none. ``resource_id`` is the
+    # one it keeps while a hold or an active booking takes a seat (models.booking.resources);
+    # resources are never deleted (``active: false`` retires one), so no foreign key.
+    resource_kind: Mapped[str | None] = mapped_column(String(40))
+    resource_id: Mapped[int | None] = mapped_column(Integer)
 
     provider: Mapped[Provider] = relationship(lazy="raise")
 
@@ -324,6 +359,8 @@ class Booking(TimestampMixin, Base):
     # The slot the latest reschedule moved the booking from, and how often it moved.
     rescheduled_from_slot_id: Mapped[int | None] = mapped_column(Integer)
     reschedule_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The resource the booking's slot took for it (its slot's, when it was made or moved).
+    resource_id: Mapped[int | None] = mapped_column(Integer)
 
     slot: Mapped[AvailableSlot] = relationship(lazy="raise")
     patient: Mapped[Patient] = relationship(lazy="raise")
@@ -350,6 +387,8 @@ class Hold(TimestampMixin, Base):
     )
     expires_at: Mapped[datetime]
     booking_id: Mapped[int | None] = mapped_column(ForeignKey("bookings.id"))
+    # The resource the hold's slot took for it.
+    resource_id: Mapped[int | None] = mapped_column(Integer)
 
 
 class TimeOff(TimestampMixin, Base):

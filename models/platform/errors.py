@@ -75,6 +75,18 @@ class TimeOffConflict(Conflict):
     message = "Time slot conflicts with provider time off"
 
 
+class NoResourceAvailable(Conflict):
+    """No active resource of the kind a slot needs is free for the slot's interval."""
+
+    message = "No resource available"
+
+
+class ResourceInUse(Conflict):
+    """A slot keeping a resource cannot move onto another slot's time with it."""
+
+    message = "Slot's resource is in use at that time"
+
+
 class ValidationFailed(DomainError):
     status = 422
     code = "VALIDATION_FAILED"

@@ -37,6 +37,7 @@ from models.scheduling.bulk import (
     slot_row,
     stored_intervals,
 )
+from models.scheduling.resources import active_kinds, check_kind_in
 from models.scheduling.slots import (
     active_booking_exists,
     active_hold_exists,
@@ -56,6 +57,7 @@ class BatchSlot:
     end: datetime
     appointment_type: str | None
     capacity: int = 1
+    resource_kind: str | None = None
 
 
 @dataclass(slots=True)
@@ -129,7 +131,7 @@ def _echo_start(item: Any) -> Any:
 
 
 def _validate_item(
-    index: int, item: Any, now: datetime, type_keys: frozenset[str]
+    index: int, item: Any, now: datetime, type_keys: frozenset[str], kinds: frozenset[str]
 ) -> BatchSlot | BatchFailure:
     errors = FieldErrors()
     if not isinstance(item, dict):
@@ -152,10 +154,12 @@ def _validate_item(
     appointment_type = item.get("appointment_type")
     check_key_in(errors, appointment_type, type_keys)
     capacity = check_capacity(errors, item.get("capacity"))
+    resource_kind = item.get("resource_kind")
+    check_kind_in(errors, resource_kind, kinds)
     if errors:
         return BatchFailure(index, _echo_start(item), errors.fields)
     assert start is not None and end is not None
-    return BatchSlot(index, start, end, appointment_type, capacity or 1)
+    return BatchSlot(index, start, end, appointment_type, capacity or 1, resource_kind)
 
 
 def _place(
@@ -200,7 +204,11 @@ async def create_batch(
     type_keys = await keys_for(
         session, [item.get("appointment_type") for item in items if isinstance(item, dict)]
     )
-    checked = [_validate_item(index, item, now, type_keys) for index, item in enumerate(items)]
+    wants_kind = any(isinstance(item, dict) and item.get("resource_kind") for item in items)
+    kinds = await active_kinds(session) if wants_kind else frozenset()
+    checked = [
+        _validate_item(index, item, now, type_keys, kinds) for index, item in enumerate(items)
+    ]
     candidates = [item for item in checked if isinstance(item, BatchSlot)]
     failures = [item for item in checked if isinstance(item, BatchFailure)]
     result = BatchCreation(dry_run=dry_run)
@@ -239,6 +247,7 @@ async def create_batch(
                     appointment_type=slot.appointment_type,
                     capacity=slot.capacity,
                     now=stamp,
+                    resource_kind=slot.resource_kind,
                 )
                 for slot in placed
             ]

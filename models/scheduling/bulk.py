@@ -111,6 +111,7 @@ def slot_row(
     recurrence_rule: str | None = None,
     series_id: int | None = None,
     now: datetime | None = None,
+    resource_kind: str | None = None,
 ) -> dict[str, Any]:
     """One row for a bulk insert, every column filled (``duration_minutes`` included)."""
     stamp = now or utcnow()
@@ -127,6 +128,7 @@ def slot_row(
         "recurrence_pattern": recurrence_pattern,
         "recurrence_rule": recurrence_rule,
         "series_id": series_id,
+        "resource_kind": resource_kind,
         "created_at": stamp,
         "updated_at": stamp,
     }

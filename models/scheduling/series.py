@@ -253,6 +253,7 @@ def _occurrence_rows(
             recurrence_rule=series.recurrence_rule,
             series_id=series.id,
             now=stamp,
+            resource_kind=series.resource_kind,
         )
         for occurrence in occurrences
     ]
@@ -300,6 +301,7 @@ async def create_series(
                 exhausted=plan.exhausted,
                 occurrences_created=len(occurrences),
                 capacity=valid.capacity,
+                resource_kind=valid.resource_kind,
             )
             session.add(series)
             await session.flush()

@@ -93,6 +93,8 @@ def _document_statement(shape: SlotShape, dialect: str) -> Select[Any]:
             c.updated_at,
             c.capacity,
             c.booked_count,
+            c.resource_kind,
+            c.resource_id,
             PROVIDERS_TABLE.c.first_name,
             PROVIDERS_TABLE.c.last_name,
         )
@@ -144,6 +146,8 @@ def _page_json(rows: Any, dialect: str) -> Any:
         ])),
         ("capacity", js.integer(r.capacity)),
         ("booked_count", js.integer(r.booked_count)),
+        ("resource_kind", js.string(r.resource_kind)),
+        ("resource_id", js.integer(r.resource_id)),
     ])  # fmt: skip
     return js.array(item, rows, r.start_time, r.id)
 

@@ -103,6 +103,8 @@ SLOT = Record(
         "updated_at": (INSTANT, "updated_at"),
         "capacity": (INTEGER, "capacity"),
         "booked_count": (INTEGER, "booked_count"),
+        "resource_kind": (STRING, "resource_kind"),
+        "resource_id": (INTEGER, "resource_id"),
     },
     {"provider": (PROVIDER, False)},
     node_type="AvailableSlot",

@@ -39,6 +39,7 @@ from models.platform.entities import (
 from models.platform.errors import (
     FieldErrors,
     NotFound,
+    ResourceInUse,
     SlotConflict,
     SlotHasActiveBooking,
     SlotHasActiveHold,
@@ -58,6 +59,11 @@ from models.platform.timeutil import (
 from models.scheduling.appointment_types import check_appointment_type
 from models.scheduling.availability import active_holds, slot_open_clause, time_off_covers
 from models.scheduling.booking_rules import rule_conditions
+from models.scheduling.resources import (
+    RESOURCE_OVERLAP_CONSTRAINT,
+    check_resource_kind,
+    keep_resource_through_change,
+)
 
 OVERLAP_CONSTRAINT = "ex_available_slots_no_overlap"
 _provider_table = cast(Table, Provider.__table__)
@@ -102,6 +108,7 @@ class SlotInput:
     recurrence_rule: Any = UNSET
     recurrence_end_date: Any = UNSET
     capacity: Any = UNSET
+    resource_kind: Any = UNSET
 
     def sent(self, name: str) -> bool:
         return getattr(self, name) is not UNSET
@@ -125,6 +132,7 @@ class ValidSlot:
     recurrence_rule: str | None = None
     recurrence_end_date: date | None = None
     capacity: int = 1
+    resource_kind: str | None = None
     # The provider's row (id, names, time zone, active, booking rules) or entity.
     provider: Any = field(default=None, repr=False)
 
@@ -255,6 +263,8 @@ async def validate_new_slot(
         errors.add("available", "is invalid")
     check_recurrence_fields(errors, data)
     capacity = check_capacity(errors, data.value("capacity"))
+    resource_kind = data.value("resource_kind")
+    await check_resource_kind(session, errors, resource_kind)
     provider = await _load_provider(session, errors, provider_id)
     errors.raise_if_any()
     assert provider_id is not None and start is not None and end is not None
@@ -270,6 +280,7 @@ async def validate_new_slot(
         recurrence_rule=data.value("recurrence_rule") if recurring else None,
         recurrence_end_date=parse_date(data.value("recurrence_end_date")) if recurring else None,
         capacity=capacity or 1,
+        resource_kind=resource_kind,
         provider=provider,
     )
 
@@ -348,6 +359,7 @@ def new_slot_row(valid: ValidSlot, *, series_id: int | None = None) -> Available
         recurrence_pattern=valid.recurrence_pattern,
         recurrence_rule=valid.recurrence_rule,
         series_id=series_id,
+        resource_kind=valid.resource_kind,
     )
 
 
@@ -370,6 +382,8 @@ class SlotRecord:
     updated_at: datetime
     capacity: int
     booked_count: int
+    resource_kind: str | None
+    resource_id: int | None
     provider_first_name: str
     provider_last_name: str
     provider_time_zone: str
@@ -406,6 +420,8 @@ def created_record(slot: AvailableSlot, valid: ValidSlot) -> SlotRecord:
         updated_at=slot.updated_at,
         capacity=valid.capacity,
         booked_count=0,
+        resource_kind=slot.resource_kind,
+        resource_id=None,
         provider_first_name=provider.first_name,
         provider_last_name=provider.last_name,
         provider_time_zone=provider.time_zone,
@@ -469,6 +485,8 @@ SLOT_COLUMNS = (
     PROVIDERS_TABLE.c.active.label("provider_active"),
     SLOTS_TABLE.c.capacity,
     SLOTS_TABLE.c.booked_count,
+    SLOTS_TABLE.c.resource_kind,
+    SLOTS_TABLE.c.resource_id,
     *(PROVIDERS_TABLE.c[name].label(f"provider_{name}") for name in RULE_COLUMNS),
 )
 SLOTS_WITH_PROVIDER = SLOTS_TABLE.join(
@@ -553,6 +571,8 @@ async def update_slot(
             errors.add("end_time", "must be after start time")
         if data.sent("appointment_type"):
             await check_appointment_type(session, errors, data.appointment_type)
+        if data.sent("resource_kind"):
+            await check_resource_kind(session, errors, data.resource_kind)
         if data.sent("available") and not isinstance(data.available, bool):
             errors.add("available", "is invalid")
         if data.sent("recurring") and not isinstance(data.recurring, bool):
@@ -581,13 +601,16 @@ async def update_slot(
         if moved:
             await raise_if_overlapping(session, provider_id, start, end, exclude_ids=(slot.id,))
             await raise_if_time_off(session, provider_id, start, end)
+        await keep_resource_through_change(
+            session, slot, data.value("resource_kind", slot.resource_kind), start, end, now
+        )
         slot.provider_id, slot.start_time, slot.end_time = provider_id, start, end
         slot.duration_minutes = duration_minutes(start, end)
         if data.sent("available"):
             slot.admin_closed = not data.available
         if capacity is not None:
             slot.capacity = capacity
-        for name in ("appointment_type", "recurring", "recurrence_pattern"):
+        for name in ("appointment_type", "recurring", "recurrence_pattern", "resource_kind"):
             if data.sent(name):
                 setattr(slot, name, getattr(data, name))
         if data.sent("recurrence_rule"):
@@ -598,6 +621,9 @@ async def update_slot(
         try:
             await session.flush()
         except IntegrityError as exc:
+            if is_constraint_violation(exc, RESOURCE_OVERLAP_CONSTRAINT):
+                await session.rollback()
+                raise ResourceInUse() from None
             if not is_constraint_violation(exc, OVERLAP_CONSTRAINT):
                 raise
             raise await _conflict_from_database(session, provider_id, start, end, slot_id) from None

@@ -15,7 +15,7 @@ SLOT_FIELDS = """
     id providerId startTime endTime durationMinutes appointmentType available recurring
     recurrencePattern recurrenceRule seriesId createdAt updatedAt
     provider { id firstName lastName timeZone active }
-    capacity bookedCount
+    capacity bookedCount resourceKind resourceId
 """
 
 

@@ -56,6 +56,8 @@ def as_rest(slot: dict[str, Any]) -> dict[str, Any]:
         },
         "capacity": slot["capacity"],
         "booked_count": slot["bookedCount"],
+        "resource_kind": slot["resourceKind"],
+        "resource_id": slot["resourceId"],
     }
 
 

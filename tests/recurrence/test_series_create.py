@@ -30,6 +30,8 @@ DOCUMENTED_KEYS = {
     "updated_at",
     "capacity",
     "booked_count",
+    "resource_kind",
+    "resource_id",
     "provider",
 }
 

@@ -32,6 +32,8 @@ SLOT_KEYS = [
     "provider",
     "capacity",
     "booked_count",
+    "resource_kind",
+    "resource_id",
 ]
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 LINK = re.compile(r'<([^>]+)>; rel="(\w+)"')

@@ -19,6 +19,7 @@ HOLD_KEYS = [
     "expires_at",
     "created_at",
     "updated_at",
+    "resource_id",
 ]
 
 

@@ -11,7 +11,7 @@ from tests.graphql.helpers import gql
 from tests.graphql.test_parity import assert_same_error
 from tests.scheduling.helpers import HOLDS, TIME_OFFS, hold_body, time_off_body
 
-HOLD = "id availableSlotId patientId status expiresAt createdAt updatedAt"
+HOLD = "id availableSlotId patientId status expiresAt createdAt updatedAt resourceId"
 CREATE_HOLD = f"mutation($input: CreateHoldInput!) {{ createHold(input: $input) {{ {HOLD} }} }}"
 GET_HOLD = f"query($id: Int!) {{ hold(id: $id) {{ {HOLD} }} }}"
 LIST_HOLDS = f"""query($filter: HoldFilter) {{
@@ -45,6 +45,7 @@ def hold_as_rest(hold: dict[str, Any]) -> dict[str, Any]:
         "expires_at": hold["expiresAt"],
         "created_at": hold["createdAt"],
         "updated_at": hold["updatedAt"],
+        "resource_id": hold["resourceId"],
     }
 
 
