@@ -1,10 +1,12 @@
 """What "available" means: the one SQL expression every reader of a slot uses.
 
-A slot is closed for three independent reasons, each kept on its own so that lifting one
+A slot is closed for four independent reasons, each kept on its own so that lifting one
 never lifts another: an admin closed it (``admin_closed``), a time off of its provider
-covers it (computed from ``time_offs``), or it has no free seat (``booked_count`` plus the
-unexpired holds reach ``capacity``). A hold stops counting at its ``expires_at``: the
-expression compares the time, so no background job is needed for correctness.
+covers it (computed from ``time_offs``), busy time read from one of the provider's
+external calendars covers it (computed from ``external_busy``), or it has no free seat
+(``booked_count`` plus the unexpired holds reach ``capacity``). A hold stops counting at
+its ``expires_at``: the expression compares the time, so no background job is needed for
+correctness.
 
 Importing this module maps ``AvailableSlot.available`` to :func:`slot_open_clause`, so
 every ORM load of a slot carries it, evaluated at the statement's execution.
@@ -21,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import column_property
 
 from models.platform.base import UTCDateTime, utcnow
-from models.platform.entities import AvailableSlot, Hold, HoldStatus, TimeOff
+from models.platform.entities import AvailableSlot, ExternalBusy, Hold, HoldStatus, TimeOff
 
 
 def _instant(now: datetime | None) -> Any:
@@ -55,6 +57,15 @@ def time_off_covers(
         TimeOff.provider_id == (AvailableSlot.provider_id if provider_id is None else provider_id),
         TimeOff.start_time < (AvailableSlot.end_time if end is None else end),
         TimeOff.end_time > (AvailableSlot.start_time if start is None else start),
+    )
+
+
+def external_busy_covers() -> ColumnElement[bool]:
+    """Busy time of the slot's provider, read from an external calendar, overlaps the slot."""
+    return exists().where(
+        ExternalBusy.provider_id == AvailableSlot.provider_id,
+        ExternalBusy.start_time < AvailableSlot.end_time,
+        ExternalBusy.end_time > AvailableSlot.start_time,
     )
 
 
@@ -104,6 +115,7 @@ def slot_open_clause(now: datetime | None = None) -> ColumnElement[bool]:
     return and_(
         AvailableSlot.admin_closed.is_(False),
         ~time_off_covers(),
+        ~external_busy_covers(),
         has_free_seat(now),
     )
 
