@@ -17,6 +17,7 @@ from gql.appointment_types import AppointmentTypeMutation, AppointmentTypeQuery
 from gql.batch import BatchMutation, BatchQuery
 from gql.bookings import BookingMutation, BookingQuery
 from gql.errors import DomainErrors
+from gql.external_calendars import ExternalCalendarMutation, ExternalCalendarQuery
 from gql.find import FindQuery
 from gql.holds import HoldMutation, HoldQuery
 from gql.limits import LimitPolicy, limits_extension
@@ -44,6 +45,7 @@ QUERY_TYPES: tuple[type, ...] = (
     NodeQuery,
     AppointmentTypeQuery,
     FindQuery,
+    ExternalCalendarQuery,
 )
 MUTATION_TYPES: tuple[type, ...] = (
     SlotMutation,
@@ -55,6 +57,7 @@ MUTATION_TYPES: tuple[type, ...] = (
     TimeOffMutation,
     WebhookMutation,
     AppointmentTypeMutation,
+    ExternalCalendarMutation,
 )
 
 Query = strawberry.type(

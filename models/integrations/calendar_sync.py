@@ -559,7 +559,7 @@ async def sync_calendar(
 
 async def sync_now(
     session: AsyncSession,
-    provider_id: int,
+    provider_id: int | None,
     calendar_id: int,
     *,
     box: SecretBox,

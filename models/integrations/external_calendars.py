@@ -30,7 +30,7 @@ from models.platform.db import write_transaction
 from models.platform.entities import AvailableSlot, Provider
 from models.platform.errors import Conflict, FieldErrors, NotFound
 from models.platform.outbound_targets import TargetRefused, check_target, url_problem
-from models.platform.pagination import Page, PageRequest
+from models.platform.pagination import Page, PageRequest, keyset_order, keyset_past
 from models.platform.timeutil import now_utc
 
 KINDS = ("ical", "caldav")
@@ -175,14 +175,14 @@ async def create_external_calendar(
 
 
 async def get_external_calendar(
-    session: AsyncSession, provider_id: int, calendar_id: int
+    session: AsyncSession, provider_id: int | None, calendar_id: int
 ) -> ExternalCalendar:
+    """The calendar (of that provider, when given); 404 otherwise."""
+    stmt = select(ExternalCalendar).where(ExternalCalendar.id == calendar_id)
+    if provider_id is not None:
+        stmt = stmt.where(ExternalCalendar.provider_id == provider_id)
     calendar = (
-        await session.execute(
-            select(ExternalCalendar)
-            .where(ExternalCalendar.id == calendar_id, ExternalCalendar.provider_id == provider_id)
-            .execution_options(populate_existing=True)
-        )
+        await session.execute(stmt.execution_options(populate_existing=True))
     ).scalar_one_or_none()
     if calendar is None:
         raise NotFound()
@@ -190,29 +190,39 @@ async def get_external_calendar(
 
 
 async def list_external_calendars(
-    session: AsyncSession, provider_id: int, *, page: PageRequest
+    session: AsyncSession,
+    provider_id: int,
+    *,
+    page: PageRequest,
+    after: int | None = None,
+    backward: bool = False,
 ) -> Page[ExternalCalendar]:
-    """The provider's calendars in creation order; 404 for an unknown provider."""
+    """The provider's calendars in creation order (``backward``: the ones before ``after``,
+    latest first); 404 for an unknown provider."""
     if await session.get(Provider, provider_id) is None:
         raise NotFound()
     condition = ExternalCalendar.provider_id == provider_id
     total = (
         await session.execute(select(func.count()).select_from(ExternalCalendar).where(condition))
     ).scalar_one()
+    key = (ExternalCalendar.id,)
     stmt = (
         select(ExternalCalendar)
         .where(condition)
-        .order_by(ExternalCalendar.id)
+        .order_by(*keyset_order(key, backward=backward))
         .limit(page.page_size)
-        .offset(page.offset)
         .execution_options(populate_existing=True)
     )
+    if after is not None:
+        stmt = stmt.where(keyset_past(key, (after,), backward=backward))
+    else:
+        stmt = stmt.offset(page.offset)
     items = list((await session.execute(stmt)).scalars())
     return Page(items=items, total=total, page=page.page, page_size=page.page_size)
 
 
 async def delete_external_calendar(
-    session: AsyncSession, provider_id: int, calendar_id: int
+    session: AsyncSession, provider_id: int | None, calendar_id: int
 ) -> None:
     """Forget the calendar and its busy time: the slots it closed reopen unless closed
     otherwise."""
@@ -221,7 +231,7 @@ async def delete_external_calendar(
         span = await busy_span(session, calendar_id)
         await session.execute(delete(ExternalBusy).where(ExternalBusy.calendar_id == calendar_id))
         if span is not None:
-            busy_changed_event(session, provider_id, calendar_id, span)
+            busy_changed_event(session, calendar.provider_id, calendar_id, span)
         await session.delete(calendar)
 
 
