@@ -97,9 +97,14 @@ def _at(day_: date, hour: int, minute: int, zone: ZoneInfo) -> datetime:
 
 def _event(uid: str, *lines: str) -> str:
     return "\n".join(
-        ["BEGIN:VEVENT", f"UID:{uid}", "DTSTAMP:20260101T000000Z", f"SUMMARY:{SUMMARY}"]
-        + list(lines)
-        + ["END:VEVENT"]
+        [
+            "BEGIN:VEVENT",
+            f"UID:{uid}",
+            "DTSTAMP:20260101T000000Z",
+            f"SUMMARY:{SUMMARY}",
+            *lines,
+            "END:VEVENT",
+        ]
     )
 
 
@@ -343,7 +348,7 @@ async def test_unchanged_feed_answers_304_and_keeps_its_busy_time(
     calendar = await connect(client, auth, provider_id, kind="ical", url=feeds.url("/etag.ics"))
     first = await sync(client, auth, provider_id, calendar["id"])
     second = await sync(client, auth, provider_id, calendar["id"])
-    assert [sent for _, sent in feeds.requests][0] is None
+    assert feeds.requests[0][1] is None
     assert feeds.requests[1][1] is not None and feeds.not_modified == 1
     assert first["blocked_slot_ids"] == second["blocked_slot_ids"] == [slot]
     assert second["last_synced_at"] >= first["last_synced_at"] and second["status"] == "ok"
