@@ -135,7 +135,10 @@ async def fetch_ical(
     """GET the feed, conditionally when validators are given; 304 gives ``texts=None``."""
     url = secret.url
     auth = httpx.BasicAuth(username or "", secret.password) if secret.password else None
-    async with httpx.AsyncClient(timeout=options.timeout_seconds, follow_redirects=False) as http:
+    timeout = httpx.Timeout(options.timeout_seconds).as_dict()
+    # The transport itself, not a client: a client logs every request's URL, and an
+    # iCalendar URL is often the calendar's key.
+    async with httpx.AsyncHTTPTransport() as transport:
         for _ in range(MAX_REDIRECTS + 1):
             try:
                 checked = await check_target(url, allow_private=options.allow_private)
@@ -150,17 +153,16 @@ async def fetch_ical(
                 headers["if-none-match"] = etag
             if last_modified:
                 headers["if-modified-since"] = last_modified
-            extensions = {"sni_hostname": checked.target.host} if url.startswith("https") else {}
+            extensions: dict[str, Any] = {"timeout": timeout}
+            if url.startswith("https"):
+                extensions["sni_hostname"] = checked.target.host
+            request = httpx.Request(
+                "GET", _pinned(url, checked.addresses[0]), headers=headers, extensions=extensions
+            )
+            if auth is not None:
+                request = next(auth.auth_flow(request))
             try:
-                request = http.build_request(
-                    "GET",
-                    _pinned(url, checked.addresses[0]),
-                    headers=headers,
-                    extensions=extensions,
-                )
-                if auth is not None:
-                    request = next(auth.auth_flow(request))
-                response = await http.send(request, stream=True)
+                response = await transport.handle_async_request(request)
                 try:
                     if response.status_code in (301, 302, 303, 307, 308):
                         location = response.headers.get("location")
