@@ -28,7 +28,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Radicale]:
 
 
 def _calendar(server: Radicale, name: str) -> Any:
-    client = caldav.DAVClient(url=server.base + "/", username=CALDAV_USER, password=CALDAV_PASSWORD)
+    client = caldav.DAVClient(  # type: ignore[operator]
+        url=server.base + "/", username=CALDAV_USER, password=CALDAV_PASSWORD
+    )
     return client.principal().make_calendar(name=name, cal_id=name)
 
 

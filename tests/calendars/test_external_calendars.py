@@ -15,7 +15,7 @@ from sqlalchemy import select, text
 from clinic_availability.calendar_syncs import sync_round
 from common.calendars import secret_box
 from models.integrations import calendar_sync
-from models.integrations.calendar_secrets import SecretBox
+from models.integrations.calendar_secrets import SecretBox, SecretsUnavailable
 from models.integrations.external_calendars import (
     ExternalCalendarInput,
     create_external_calendar,
@@ -112,7 +112,7 @@ async def test_rest_create_list_get_delete_keeps_secrets(
     opened = SecretBox("calendar-test-key-1").open(stored.credentials)
     assert (opened.url, opened.password) == (url, PASSWORD)
     assert PASSWORD not in repr(opened)
-    with pytest.raises(Exception):
+    with pytest.raises(SecretsUnavailable):
         SecretBox("another-key").open(stored.credentials)
 
     listed = await client.get(calendars_url(provider_id), headers=auth)
@@ -274,7 +274,8 @@ async def test_graphql_twins_match_rest(client, auth, factory, feeds):
 
     bad = await gql(
         client,
-        "mutation($input: CreateExternalCalendarInput!) { createExternalCalendar(input: $input) { id } }",
+        "mutation($input: CreateExternalCalendarInput!) { "
+        "createExternalCalendar(input: $input) { id } }",
         {"input": {"providerId": provider_id, "kind": "CALDAV", "url": "gopher://x"}},
         auth,
     )
