@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, text
 
-from clinic_availability.calendar_syncs import sync_round
+from clinic_availability.calendar_syncs import calendar_syncs, sync_round
 from common.calendars import secret_box
 from models.integrations import calendar_sync
 from models.integrations.calendar_secrets import SecretBox, SecretsUnavailable
@@ -372,3 +372,34 @@ async def test_one_sync_at_a_time_per_calendar(app, settings, factory, session, 
     stored: Any = await session.get(ExternalCalendar, calendar_id, populate_existing=True)
     assert stored.last_synced_at is not None and stored.lease_owner is None
     assert stored.next_sync_at > stored.last_synced_at
+
+
+async def test_server_process_syncs_in_the_background_unless_turned_off(
+    app, settings, factory, session, feeds
+):
+    provider_id = (await factory.provider()).id
+    feeds.bodies["/background.ics"] = _busy_feed(future(30))
+    created = await create_external_calendar(
+        session,
+        provider_id,
+        ExternalCalendarInput(kind="ical", url=feeds.url("/background.ics")),
+        box=secret_box(settings),
+        allow_private=True,
+    )
+    calendar_id = created.id
+    off = settings.model_copy(update={"calendar_sync": False})
+    async with calendar_syncs(app.state.sessionmaker, off, poll=0.05):
+        await asyncio.sleep(0.5)
+    assert feeds.requests == []
+
+    on = settings.model_copy(update={"calendar_sync": True})
+    async with calendar_syncs(app.state.sessionmaker, on, poll=0.05):
+        deadline = asyncio.get_running_loop().time() + 30  # a hang guard only
+        while True:
+            await session.rollback()
+            stored: Any = await session.get(ExternalCalendar, calendar_id, populate_existing=True)
+            if stored.last_synced_at is not None:
+                break
+            assert asyncio.get_running_loop().time() < deadline
+            await asyncio.sleep(0.05)
+    assert len(feeds.requests) == 1 and stored.last_error is None

@@ -24,7 +24,7 @@ from tests.calendars.helpers import (
     vcalendar,
 )
 from tests.calendars.servers import Feeds, feed_server
-from tests.factories import future
+from tests.factories import BOOKS, SLOTS, future
 
 SUMMARY = "SUMMARY-7f3a-private-meeting-title"
 
@@ -352,6 +352,15 @@ async def test_unchanged_feed_answers_304_and_keeps_its_busy_time(
     assert feeds.requests[1][1] is not None and feeds.not_modified == 1
     assert first["blocked_slot_ids"] == second["blocked_slot_ids"] == [slot]
     assert second["last_synced_at"] >= first["last_synced_at"] and second["status"] == "ok"
+    patient_id = (await factory.patient()).id
+    refused = await client.post(
+        BOOKS, json={"book": {"available_slot_id": slot, "patient_id": patient_id}}, headers=auth
+    )
+    assert refused.status_code == 409 and refused.json() == {"errors": "Slot is not available"}
+    listed = await client.get(
+        SLOTS, params={"provider_id": provider_id, "available": "true"}, headers=auth
+    )
+    assert slot not in [item["id"] for item in listed.json()]
     assert (await _event_types(session)).count("external_calendar.busy_changed") == 1
 
     later = start + timedelta(hours=2)
