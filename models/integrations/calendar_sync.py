@@ -48,7 +48,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models.integrations.calendar_secrets import CalendarSecret, SecretBox, SecretsUnavailable
 from models.integrations.external_calendars import SyncInProgress, busy_changed_event
 from models.platform import events
-from models.platform.calendar_tables import ExternalBusy, ExternalCalendar
+from models.platform.calendar_tables import MAX_BUSY_MINUTES, ExternalBusy, ExternalCalendar
 from models.platform.db import write_transaction
 from models.platform.entities import Provider
 from models.platform.outbound_targets import TargetRefused, check_target
@@ -323,13 +323,22 @@ def busy_intervals(
 
 
 def merge(intervals: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    """Overlapping or touching intervals joined, then cut into pieces of at most
+    ``MAX_BUSY_MINUTES`` (what the availability expression relies on)."""
     merged: list[list[datetime]] = []
     for begins, ends in sorted(intervals):
         if merged and begins <= merged[-1][1]:
             merged[-1][1] = max(merged[-1][1], ends)
         else:
             merged.append([begins, ends])
-    return [(begins, ends) for begins, ends in merged]
+    longest = timedelta(minutes=MAX_BUSY_MINUTES)
+    pieces: list[tuple[datetime, datetime]] = []
+    for begins, ends in merged:
+        while ends - begins > longest:
+            pieces.append((begins, begins + longest))
+            begins += longest
+        pieces.append((begins, ends))
+    return pieces
 
 
 # --- claiming and storing -----------------------------------------------------------------

@@ -10,6 +10,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from models.platform.base import Base, TimestampMixin
 
+# A stored busy interval lasts at most this long (longer busy time is stored as several
+# back to back), so "overlaps the slot" needs only the intervals starting in
+# ``[slot start - MAX_BUSY_MINUTES, slot end)``: one short index range per slot.
+MAX_BUSY_MINUTES = 24 * 60
+
 
 class ExternalCalendar(TimestampMixin, Base):
     """A provider's calendar kept elsewhere (an iCalendar URL or a CalDAV collection)."""

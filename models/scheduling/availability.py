@@ -18,12 +18,14 @@ import bisect
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, exists, func, select
+from sqlalchemy import ColumnElement, and_, bindparam, exists, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import column_property
 
 from models.platform.base import UTCDateTime, utcnow
+from models.platform.calendar_tables import MAX_BUSY_MINUTES
 from models.platform.entities import AvailableSlot, ExternalBusy, Hold, HoldStatus, TimeOff
+from models.scheduling.booking_rules import add_minutes
 
 
 def _instant(now: datetime | None) -> Any:
@@ -61,12 +63,25 @@ def time_off_covers(
 
 
 def external_busy_covers() -> ColumnElement[bool]:
-    """Busy time of the slot's provider, read from an external calendar, overlaps the slot."""
-    return exists().where(
-        ExternalBusy.provider_id == AvailableSlot.provider_id,
-        ExternalBusy.start_time < AvailableSlot.end_time,
-        ExternalBusy.end_time > AvailableSlot.start_time,
+    """Busy time of the slot's provider, read from an external calendar, overlaps the slot.
+
+    Stored intervals last at most ``MAX_BUSY_MINUTES``: the lower bound on their start
+    keeps the index range short however much busy time lies before the slot. ``OFFSET 0``
+    keeps PostgreSQL from turning the test into a hash anti-join on the provider alone
+    (every slot against every busy interval of the provider): it stays one index probe
+    per slot.
+    """
+    probe = (
+        select(literal(1))
+        .where(
+            ExternalBusy.provider_id == AvailableSlot.provider_id,
+            ExternalBusy.start_time < AvailableSlot.end_time,
+            ExternalBusy.start_time > add_minutes(AvailableSlot.start_time, -MAX_BUSY_MINUTES),
+            ExternalBusy.end_time > AvailableSlot.start_time,
+        )
+        .offset(0)
     )
+    return exists(probe)
 
 
 class TimeOffSpans:
