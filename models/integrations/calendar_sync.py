@@ -124,6 +124,11 @@ def _pinned(url: str, address: ipaddress.IPv4Address | ipaddress.IPv6Address) ->
     return urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
 
 
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme, parts.netloc.lower()
+
+
 async def fetch_ical(
     secret: CalendarSecret,
     username: str | None,
@@ -168,7 +173,10 @@ async def fetch_ical(
                         location = response.headers.get("location")
                         if not location:
                             raise FetchFailed(f"HTTP {response.status_code} without Location")
-                        url = urljoin(url, location)
+                        following = urljoin(url, location)
+                        if _origin(following) != _origin(url):
+                            auth = None  # credentials never follow to another origin
+                        url = following
                         continue
                     if response.status_code == 304:
                         return Fetched(None, etag=etag, last_modified=last_modified)

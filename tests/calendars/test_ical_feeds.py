@@ -427,3 +427,32 @@ async def test_a_failing_calendar_keeps_its_busy_time_and_is_announced_once(
     await session.rollback()
     stored = await session.get(ExternalCalendar, calendar["id"], populate_existing=True)
     assert stored is not None and stored.last_error == broken["last_error"]
+
+
+async def test_a_long_absence_closes_every_slot_inside_it(client, auth, factory, session, feeds):
+    """A two-week all-day event is stored in pieces of a day at most, back to back."""
+    provider = await factory.provider()
+    provider_id = provider.id
+    first = (datetime.now(UTC) + timedelta(days=3)).date()
+    feeds.bodies["/leave.ics"] = vcalendar(
+        _event(
+            "leave",
+            f"DTSTART;VALUE=DATE:{day(first)}",
+            f"DTEND;VALUE=DATE:{day(first + timedelta(days=14))}",
+        )
+    )
+    inside = [
+        (
+            await factory.slot(
+                provider, start=_at(first + timedelta(days=n), 23, 30, UTC), minutes=30
+            )
+        ).id
+        for n in (0, 6, 13)
+    ]
+    after = (await factory.slot(provider, start=_at(first + timedelta(days=14), 0, 0, UTC))).id
+    calendar = await connect(client, auth, provider_id, kind="ical", url=feeds.url("/leave.ics"))
+    synced = await sync(client, auth, provider_id, calendar["id"])
+    assert synced["blocked_slot_ids"] == inside
+    assert await open_ids(client, auth, [*inside, after]) == [after]
+    await session.rollback()
+    assert (await session.execute(text("SELECT count(*) FROM external_busy"))).scalar_one() == 14
