@@ -4,7 +4,7 @@ the suite's own loopback server: busy time closes the slots it overlaps, and lif
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -91,7 +91,7 @@ def feeds() -> Iterator[Feeds]:
         yield server
 
 
-def _at(day_: date, hour: int, minute: int, zone: ZoneInfo) -> datetime:
+def _at(day_: date, hour: int, minute: int, zone: tzinfo) -> datetime:
     return datetime.combine(day_, time(hour, minute), tzinfo=zone).astimezone(UTC)
 
 
