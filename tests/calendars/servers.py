@@ -92,6 +92,9 @@ class Feeds:
     bodies: dict[str, bytes] = field(default_factory=dict)
     statuses: dict[str, int] = field(default_factory=dict)
     requests: list[tuple[str, str | None]] = field(default_factory=list)
+    redirects: dict[str, str] = field(default_factory=dict)
+    # The Authorization header of each request, by path.
+    authorizations: list[tuple[str, str | None]] = field(default_factory=list)
     not_modified: int = 0
 
     def url(self, path: str) -> str:
@@ -106,6 +109,13 @@ def feed_server() -> Iterator[Feeds]:
         def do_GET(self) -> None:
             path = self.path.split("?")[0]
             feeds.requests.append((path, self.headers.get("If-None-Match")))
+            feeds.authorizations.append((path, self.headers.get("Authorization")))
+            if path in feeds.redirects:
+                self.send_response(302)
+                self.send_header("Location", feeds.redirects[path])
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             status = feeds.statuses.get(path)
             body = feeds.bodies.get(path)
             if status is not None or body is None:

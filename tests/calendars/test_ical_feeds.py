@@ -456,3 +456,36 @@ async def test_a_long_absence_closes_every_slot_inside_it(client, auth, factory,
     assert await open_ids(client, auth, [*inside, after]) == [after]
     await session.rollback()
     assert (await session.execute(text("SELECT count(*) FROM external_busy"))).scalar_one() == 14
+
+
+async def test_redirects_are_followed_and_credentials_stay_with_their_origin(
+    client, auth, factory, feeds
+):
+    provider = await factory.provider()
+    provider_id = provider.id
+    start = future(30)
+    slot = (await factory.slot(provider, start=start)).id
+    body = vcalendar(
+        _event("r", f"DTSTART:{stamp(start)}", f"DTEND:{stamp(start + timedelta(hours=1))}")
+    )
+    with feed_server() as elsewhere:
+        feeds.redirects["/moved.ics"] = "/here.ics"
+        feeds.bodies["/here.ics"] = body
+        feeds.redirects["/away.ics"] = elsewhere.url("/there.ics")
+        elsewhere.bodies["/there.ics"] = body
+        for path in ("/moved.ics", "/away.ics"):
+            calendar = await connect(
+                client,
+                auth,
+                provider_id,
+                kind="ical",
+                url=feeds.url(path),
+                username="jsmith",
+                password="feed-password",
+            )
+            synced = await sync(client, auth, provider_id, calendar["id"])
+            assert synced["blocked_slot_ids"] == [slot], synced
+        sent = dict(feeds.authorizations)
+        assert sent["/moved.ics"] and sent["/here.ics"] == sent["/moved.ics"]
+        assert sent["/away.ics"] == sent["/moved.ics"]
+        assert elsewhere.authorizations == [("/there.ics", None)]
