@@ -403,3 +403,27 @@ async def test_server_process_syncs_in_the_background_unless_turned_off(
             assert asyncio.get_running_loop().time() < deadline
             await asyncio.sleep(0.05)
     assert len(feeds.requests) == 1 and stored.last_error is None
+
+
+async def test_every_read_checks_the_address_again(app, settings, factory, session, feeds):
+    provider_id = (await factory.provider()).id
+    feeds.bodies["/checked.ics"] = _busy_feed(future(30))
+    box = secret_box(settings)
+    created = await create_external_calendar(
+        session,
+        provider_id,
+        ExternalCalendarInput(kind="ical", url=feeds.url("/checked.ics")),
+        box=box,
+        allow_private=True,
+    )
+    calendar_id = created.id
+    strict = calendar_sync.SyncOptions(allow_private=False)
+    assert await calendar_sync.sync_calendar(
+        session, calendar_id, box=box, options=strict, owner="t"
+    )
+    await session.rollback()
+    stored: Any = await session.get(ExternalCalendar, calendar_id, populate_existing=True)
+    assert stored.last_error == (
+        "address refused: must not point to a private, loopback or link-local address"
+    )
+    assert feeds.requests == []
