@@ -1,4 +1,6 @@
-"""Syncing an external calendar: read its busy time, keep only the intervals.
+"""Syncing an external calendar: read its busy time, keep only the intervals
+(reading: :mod:`models.integrations.calendar_reads`; expanding:
+:mod:`models.integrations.calendar_busy`).
 
 One sync of one calendar:
 
@@ -29,29 +31,26 @@ other than start and end is kept, logged or put in an error message.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import os
 import secrets
 import socket
-from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
-from urllib.parse import urljoin, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
-import httpx
 from sqlalchemy import Table, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models.integrations.calendar_secrets import CalendarSecret, SecretBox, SecretsUnavailable
+from models.integrations.calendar_busy import busy_intervals
+from models.integrations.calendar_reads import Fetched, FetchFailed, fetch_caldav, fetch_ical
+from models.integrations.calendar_secrets import SecretBox, SecretsUnavailable
 from models.integrations.external_calendars import SyncInProgress, busy_changed_event
 from models.platform import events
-from models.platform.calendar_tables import MAX_BUSY_MINUTES, ExternalBusy, ExternalCalendar
+from models.platform.calendar_tables import ExternalBusy, ExternalCalendar
 from models.platform.db import write_transaction
 from models.platform.entities import Provider
-from models.platform.outbound_targets import TargetRefused, check_target
 from models.platform.timeutil import now_utc
 
 logger = logging.getLogger("clinic_availability.calendars")
@@ -60,10 +59,6 @@ CALENDARS = cast(Table, ExternalCalendar.__table__)
 BUSY = cast(Table, ExternalBusy.__table__)
 # Busy time is kept from a day back (an event under way still closes its slots).
 PAST = timedelta(days=1)
-MAX_REDIRECTS = 3
-MAX_FEED_BYTES = 10 * 1024 * 1024
-MAX_INTERVALS = 20_000
-USER_AGENT = "clinic-availability-calendars/1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,20 +72,6 @@ class SyncOptions:
     def lease_seconds(self) -> float:
         # A read may take a few requests (PROPFIND, REPORT, redirects) each with a timeout.
         return self.timeout_seconds * 4 + 30.0
-
-
-class FetchFailed(Exception):
-    """A read that did not work; the message is safe to store and show (no URL, no body)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Fetched:
-    """A read: the calendar texts, or None when the calendar is unchanged; the validators."""
-
-    texts: list[bytes] | None
-    etag: str | None = None
-    last_modified: str | None = None
-    ctag: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,244 +93,6 @@ class Claimed:
 def new_owner() -> str:
     """An id for this process's leases."""
     return f"{socket.gethostname()[:30]}:{os.getpid()}:{secrets.token_hex(4)}"
-
-
-# --- reading ------------------------------------------------------------------------------
-
-
-def _pinned(url: str, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
-    parts = urlsplit(url)
-    host = f"[{address}]" if address.version == 6 else str(address)
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
-
-
-def _origin(url: str) -> tuple[str, str]:
-    parts = urlsplit(url)
-    return parts.scheme, parts.netloc.lower()
-
-
-async def fetch_ical(
-    secret: CalendarSecret,
-    username: str | None,
-    *,
-    etag: str | None,
-    last_modified: str | None,
-    options: SyncOptions,
-) -> Fetched:
-    """GET the feed, conditionally when validators are given; 304 gives ``texts=None``."""
-    url = secret.url
-    auth = httpx.BasicAuth(username or "", secret.password) if secret.password else None
-    timeout = httpx.Timeout(options.timeout_seconds).as_dict()
-    # The transport itself, not a client: a client logs every request's URL, and an
-    # iCalendar URL is often the calendar's key.
-    async with httpx.AsyncHTTPTransport() as transport:
-        for _ in range(MAX_REDIRECTS + 1):
-            try:
-                checked = await check_target(url, allow_private=options.allow_private)
-            except TargetRefused as exc:
-                raise FetchFailed(f"address refused: {exc}") from None
-            headers = {
-                "host": urlsplit(url).netloc,
-                "user-agent": USER_AGENT,
-                "accept": "text/calendar, */*;q=0.5",
-            }
-            if etag:
-                headers["if-none-match"] = etag
-            if last_modified:
-                headers["if-modified-since"] = last_modified
-            extensions: dict[str, Any] = {"timeout": timeout}
-            if url.startswith("https"):
-                extensions["sni_hostname"] = checked.target.host
-            request = httpx.Request(
-                "GET", _pinned(url, checked.addresses[0]), headers=headers, extensions=extensions
-            )
-            if auth is not None:
-                request = next(auth.auth_flow(request))
-            try:
-                response = await transport.handle_async_request(request)
-                try:
-                    if response.status_code in (301, 302, 303, 307, 308):
-                        location = response.headers.get("location")
-                        if not location:
-                            raise FetchFailed(f"HTTP {response.status_code} without Location")
-                        following = urljoin(url, location)
-                        if _origin(following) != _origin(url):
-                            auth = None  # credentials never follow to another origin
-                        url = following
-                        continue
-                    if response.status_code == 304:
-                        return Fetched(None, etag=etag, last_modified=last_modified)
-                    if response.status_code != 200:
-                        raise FetchFailed(f"HTTP {response.status_code}")
-                    body = bytearray()
-                    async for chunk in response.aiter_bytes():
-                        body.extend(chunk)
-                        if len(body) > MAX_FEED_BYTES:
-                            raise FetchFailed("calendar larger than 10 MiB")
-                    return Fetched(
-                        [bytes(body)],
-                        etag=response.headers.get("etag"),
-                        last_modified=response.headers.get("last-modified"),
-                    )
-                finally:
-                    await response.aclose()
-            except httpx.TimeoutException:
-                raise FetchFailed("timeout") from None
-            except httpx.HTTPError as exc:
-                raise FetchFailed(f"connection failed ({type(exc).__name__})") from None
-    raise FetchFailed("too many redirects")
-
-
-def _caldav_read(
-    secret: CalendarSecret,
-    username: str | None,
-    known: str | None,
-    start: datetime,
-    end: datetime,
-    timeout: float,
-) -> Fetched:
-    """The CalDAV read (blocking; run in a thread): the collection's getctag and
-    sync-token, then, when they changed, the events overlapping ``[start, end)`` with
-    their recurrence data (expanded here, not by the server)."""
-    import caldav
-    from caldav.elements import dav
-    from caldav.elements.base import ValuedBaseElement
-    from caldav.lib import error as caldav_error
-
-    class GetCTag(ValuedBaseElement):  # type: ignore[misc]
-        tag = "{http://calendarserver.org/ns/}getctag"
-
-    try:
-        with caldav.DAVClient(  # type: ignore[operator]
-            url=secret.url,
-            username=username,
-            password=secret.password,
-            timeout=int(max(1, timeout)),
-            enable_rfc6764=False,
-        ) as client:
-            calendar = client.calendar(url=secret.url)
-            props = calendar.get_properties([GetCTag(), dav.SyncToken()])
-            parts = [props.get(GetCTag.tag), props.get(dav.SyncToken.tag)]
-            validator = "|".join(str(part) for part in parts if part) or None
-            if known is not None and validator is not None and validator == known:
-                return Fetched(None, ctag=validator)
-            found = calendar.search(
-                start=start, end=end, event=True, expand=False, post_filter=False
-            )
-            texts = [_object_bytes(item) for item in found]
-            return Fetched(texts, ctag=validator)
-    except caldav_error.AuthorizationError:
-        raise FetchFailed("CalDAV: authorization failed") from None
-    except caldav_error.NotFoundError:
-        raise FetchFailed("CalDAV: calendar not found") from None
-    except Exception as exc:  # the library raises from several HTTP stacks
-        raise FetchFailed(f"CalDAV: {type(exc).__name__}") from None
-
-
-def _object_bytes(item: Any) -> bytes:
-    data = item.data
-    return data.encode("utf-8") if isinstance(data, str) else bytes(data)
-
-
-async def fetch_caldav(
-    secret: CalendarSecret,
-    username: str | None,
-    *,
-    ctag: str | None,
-    start: datetime,
-    end: datetime,
-    options: SyncOptions,
-) -> Fetched:
-    try:
-        await check_target(secret.url, allow_private=options.allow_private)
-    except TargetRefused as exc:
-        raise FetchFailed(f"address refused: {exc}") from None
-    return await asyncio.wait_for(
-        asyncio.to_thread(
-            _caldav_read, secret, username, ctag, start, end, options.timeout_seconds
-        ),
-        timeout=options.timeout_seconds * 3,
-    )
-
-
-# --- expanding ----------------------------------------------------------------------------
-
-
-def _instant(value: Any, zone: ZoneInfo) -> datetime:
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=zone)
-        return value.astimezone(UTC)
-    if isinstance(value, date):
-        return datetime.combine(value, time(0), tzinfo=zone).astimezone(UTC)
-    raise ValueError("not a date or date-time")
-
-
-def _text_of(component: Any, name: str) -> str:
-    value = component.get(name)
-    return str(value).strip().upper() if value is not None else ""
-
-
-def busy_intervals(
-    texts: Iterable[bytes], start: datetime, end: datetime, zone: ZoneInfo
-) -> list[tuple[datetime, datetime]]:
-    """Opaque, not cancelled event occurrences overlapping ``[start, end)``, merged."""
-    import icalendar
-    import recurring_ical_events
-
-    found: list[tuple[datetime, datetime]] = []
-    for text in texts:
-        try:
-            calendar = icalendar.Calendar.from_ical(text)
-            occurrences = recurring_ical_events.of(calendar, components=["VEVENT"]).between(
-                start, end
-            )
-            for event in occurrences:
-                if _text_of(event, "TRANSP") == "TRANSPARENT":
-                    continue
-                if _text_of(event, "STATUS") == "CANCELLED":
-                    continue
-                begins = _instant(event["DTSTART"].dt, zone)
-                if "DTEND" in event:
-                    ends = _instant(event["DTEND"].dt, zone)
-                elif "DURATION" in event:
-                    ends = begins + event["DURATION"].dt
-                elif isinstance(event["DTSTART"].dt, datetime):
-                    continue  # an instant: takes no time (RFC 5545)
-                else:
-                    ends = _instant(event["DTSTART"].dt + timedelta(days=1), zone)
-                if ends > begins and begins < end and ends > start:
-                    found.append((begins, ends))
-                if len(found) > MAX_INTERVALS:
-                    raise FetchFailed(f"more than {MAX_INTERVALS} busy times in the horizon")
-        except FetchFailed:
-            raise
-        except Exception as exc:  # icalendar and recurrence errors alike
-            raise FetchFailed(f"not a readable iCalendar file ({type(exc).__name__})") from None
-    return merge(found)
-
-
-def merge(intervals: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
-    """Overlapping or touching intervals joined, then cut into pieces of at most
-    ``MAX_BUSY_MINUTES`` (what the availability expression relies on)."""
-    merged: list[list[datetime]] = []
-    for begins, ends in sorted(intervals):
-        if merged and begins <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], ends)
-        else:
-            merged.append([begins, ends])
-    longest = timedelta(minutes=MAX_BUSY_MINUTES)
-    pieces: list[tuple[datetime, datetime]] = []
-    for begins, ends in merged:
-        while ends - begins > longest:
-            pieces.append((begins, begins + longest))
-            begins += longest
-        pieces.append((begins, ends))
-    return pieces
-
-
-# --- claiming and storing -----------------------------------------------------------------
 
 
 async def claim(
@@ -424,7 +167,8 @@ async def _read(
             claimed.username,
             etag=claimed.etag if fresh else None,
             last_modified=claimed.last_modified if fresh else None,
-            options=options,
+            allow_private=options.allow_private,
+            timeout_seconds=options.timeout_seconds,
         )
     else:
         fetched = await fetch_caldav(
@@ -433,7 +177,8 @@ async def _read(
             ctag=claimed.ctag if fresh else None,
             start=start,
             end=end,
-            options=options,
+            allow_private=options.allow_private,
+            timeout_seconds=options.timeout_seconds,
         )
     if fetched.texts is None:
         return fetched, None

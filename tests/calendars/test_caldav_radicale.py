@@ -175,7 +175,7 @@ def test_floating_times_read_in_the_providers_zone():
     """A floating time (no zone) is the provider's wall clock (used for all-day events too)."""
     from zoneinfo import ZoneInfo
 
-    from models.integrations.calendar_sync import busy_intervals
+    from models.integrations.calendar_busy import busy_intervals
 
     moment = datetime(2030, 7, 1, 9, 0)
     text = (
