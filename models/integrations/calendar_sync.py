@@ -46,7 +46,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models.integrations.calendar_busy import busy_intervals
 from models.integrations.calendar_reads import Fetched, FetchFailed, fetch_caldav, fetch_ical
 from models.integrations.calendar_secrets import SecretBox, SecretsUnavailable
-from models.integrations.external_calendars import SyncInProgress, busy_changed_event
+from models.integrations.external_calendars import (
+    SyncInProgress,
+    busy_changed_event,
+    get_external_calendar,
+)
 from models.platform import events
 from models.platform.calendar_tables import ExternalBusy, ExternalCalendar
 from models.platform.db import write_transaction
@@ -332,8 +336,6 @@ async def sync_now(
 ) -> None:
     """The on-demand sync of the REST and GraphQL faces: 404 for an unknown calendar, 409
     while another process syncs it."""
-    from models.integrations.external_calendars import get_external_calendar
-
     await get_external_calendar(session, provider_id, calendar_id)
     await session.commit()
     if not await sync_calendar(session, calendar_id, box=box, options=options, owner=owner):

@@ -190,3 +190,23 @@ def test_floating_times_read_in_the_providers_zone():
         ZoneInfo("America/Chicago"),
     )
     assert found == [(datetime(2030, 7, 1, 14, tzinfo=UTC), datetime(2030, 7, 1, 15, tzinfo=UTC))]
+
+
+def test_rdate_adds_occurrences_and_exdate_removes_them():
+    from zoneinfo import ZoneInfo
+
+    from models.integrations.calendar_busy import busy_intervals
+
+    text = (
+        b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nBEGIN:VEVENT\r\nUID:r\r\n"
+        b"DTSTAMP:20260101T000000Z\r\nDTSTART:20300701T090000Z\r\nDTEND:20300701T100000Z\r\n"
+        b"RRULE:FREQ=DAILY;COUNT=2\r\nRDATE:20300705T090000Z,20300706T090000Z\r\n"
+        b"EXDATE:20300706T090000Z\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+    found = busy_intervals(
+        [text],
+        datetime(2030, 6, 30, tzinfo=UTC),
+        datetime(2030, 7, 10, tzinfo=UTC),
+        ZoneInfo("UTC"),
+    )
+    assert [start.day for start, _ in found] == [1, 2, 5]
