@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.types import ASGIApp
 
+from clinic_availability.calendar_syncs import calendar_syncs
 from clinic_availability.docs import docs_router, install_openapi
 from clinic_availability.explorer import explorer_page
 from clinic_availability.hold_sweeper import hold_sweeper
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 periodic_extension(_app.state.sessionmaker, settings),
                 hold_sweeper(_app.state.sessionmaker, settings),
                 webhook_dispatch(_app.state.sessionmaker, settings, hub),
+                calendar_syncs(_app.state.sessionmaker, settings),
             ):
                 yield
         finally:

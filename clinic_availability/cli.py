@@ -199,6 +199,27 @@ def cmd_dispatch_webhooks(settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sync_calendars(settings: Settings, args: argparse.Namespace) -> int:
+    import logging.config
+    import signal
+
+    from clinic_availability.calendar_syncs import sync_until
+    from clinic_availability.logging import logging_config
+
+    logging.config.dictConfig(logging_config(settings.log_level))
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for number in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(number, stop.set)
+        await sync_until(settings, stop, poll=args.poll_seconds)
+
+    with asyncio.Runner() as runner:
+        runner.run(main())
+    return 0
+
+
 def _fast_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     try:
         import uvloop
@@ -399,6 +420,16 @@ def build_parser() -> argparse.ArgumentParser:
         "until SIGINT or SIGTERM",
     )
     dispatch.set_defaults(handler=cmd_dispatch_webhooks)
+
+    calendars = commands.add_parser(
+        "sync-calendars",
+        help="only sync external calendars (beside servers run with CALENDAR_SYNC=false; "
+        "any number of these at once), until SIGINT or SIGTERM",
+    )
+    calendars.add_argument(
+        "--poll-seconds", type=float, default=5.0, help="how often to look for calendars due"
+    )
+    calendars.set_defaults(handler=cmd_sync_calendars)
 
     migrate = commands.add_parser("migrate", help="bring the database schema up to date")
     migrate.set_defaults(handler=cmd_migrate)

@@ -114,6 +114,17 @@ class Settings(BaseSettings):
     webhook_allow_private_targets: bool = False
     # Run the delivery dispatcher in this server process.
     webhook_dispatcher: bool = True
+    # External calendars (docs/calendars.md): run their syncs in this server process; read
+    # private, loopback or link-local addresses (hospital CalDAV servers often live there);
+    # keys that encrypt their addresses and passwords (comma-separated, the first encrypts);
+    # new calendars' sync interval; how far ahead busy time is read; one read's timeout.
+    calendar_sync: bool = True
+    calendar_allow_private_targets: bool = False
+    calendar_secret_keys: str = Field(default="", repr=False)
+    calendar_sync_interval_seconds: int = Field(default=300, ge=60, le=86_400)
+    calendar_sync_horizon_days: int = Field(default=90, ge=1, le=730)
+    calendar_sync_timeout_seconds: float = 20.0
+    calendar_sync_concurrency: int = 4
     # GraphQL subscription sockets one server process accepts at once.
     subscription_max_sockets: int = 1000
     # Serve /fhir without a token (a public SMART Scheduling Links feed: no patient data).

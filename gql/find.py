@@ -18,6 +18,9 @@ from models.booking import find as ops
 @strawberry.enum(description="Why a slot in range is no option (the first that applies).")
 class SlotCause(enum.Enum):
     TIME_OFF = strawberry.enum_value("time_off", description="The provider is away.")
+    EXTERNAL_BUSY = strawberry.enum_value(
+        "external_busy", description="Busy time in one of the provider's external calendars."
+    )
     CLOSED = strawberry.enum_value("closed", description="An admin closed the slot.")
     FULL = strawberry.enum_value("full", description="Every seat is booked or held.")
     MINIMUM_NOTICE = strawberry.enum_value(

@@ -15,6 +15,7 @@ from strawberry.types import Info
 
 from gql.bookings import Booking, selects_notes
 from gql.context import Context
+from gql.external_calendars import load_external_calendar
 from gql.holds import Hold
 from gql.recurrence import load_series
 from gql.time_offs import load_time_off
@@ -67,6 +68,7 @@ LOADERS: dict[str, Load] = {
     "TimeOff": load_time_off,
     "SlotSeries": load_series,
     "Webhook": _webhook,
+    "ExternalCalendar": load_external_calendar,
 }
 
 

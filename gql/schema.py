@@ -17,6 +17,7 @@ from gql.appointment_types import AppointmentTypeMutation, AppointmentTypeQuery
 from gql.batch import BatchMutation, BatchQuery
 from gql.bookings import BookingMutation, BookingQuery
 from gql.errors import DomainErrors
+from gql.external_calendars import ExternalCalendarMutation, ExternalCalendarQuery
 from gql.find import FindQuery
 from gql.holds import HoldMutation, HoldQuery
 from gql.limits import LimitPolicy, limits_extension
@@ -46,6 +47,7 @@ QUERY_TYPES: tuple[type, ...] = (
     AppointmentTypeQuery,
     FindQuery,
     ResourceQuery,
+    ExternalCalendarQuery,
 )
 MUTATION_TYPES: tuple[type, ...] = (
     SlotMutation,
@@ -58,6 +60,7 @@ MUTATION_TYPES: tuple[type, ...] = (
     WebhookMutation,
     AppointmentTypeMutation,
     ResourceMutation,
+    ExternalCalendarMutation,
 )
 
 Query = strawberry.type(

@@ -7,6 +7,7 @@ from rest_compat import (
     batch,
     books,
     calendar,
+    external_calendars,
     find,
     holds,
     provider_slots,
@@ -25,6 +26,7 @@ def legacy_router() -> APIRouter:
     # Before any /providers/{id} route, which would otherwise capture this path.
     router.include_router(utilization.router)
     router.include_router(calendar.router)
+    router.include_router(external_calendars.router)
     router.include_router(provider_slots.router)
     router.include_router(batch.router)
     router.include_router(slots.router)

@@ -46,7 +46,7 @@ from models.platform.entities import (
 )
 from models.platform.errors import FieldErrors
 from models.platform.timeutil import day_end, day_start, now_utc
-from models.scheduling.availability import time_off_covers
+from models.scheduling.availability import external_busy_covers, time_off_covers
 from models.scheduling.booking_rules import CAPS, add_minutes, period_at_limit
 from models.scheduling.provider_matching import (
     check_language_filter,
@@ -65,6 +65,7 @@ MAX_PROVIDER_IDS = 1000
 # Why a slot in range is no option, in the order the first applying one is reported.
 SLOT_CAUSES: tuple[str, ...] = (
     "time_off",
+    "external_busy",
     "closed",
     "full",
     "minimum_notice",
@@ -341,6 +342,7 @@ def slot_cause(shape: Shape) -> ColumnElement[Any]:
     at = _now()
     whens: list[tuple[ColumnElement[bool], str]] = [
         (time_off_covers(), "time_off"),
+        (external_busy_covers(), "external_busy"),
         (slots.admin_closed.is_(True), "closed"),
         (slots.booked_count + _held_seats() >= slots.capacity, "full"),
         (

@@ -27,6 +27,7 @@ from models.platform.entities import (
     AuditEntry,
     AvailableSlot,
     Booking,
+    ExternalCalendar,
     Hold,
     Patient,
     Provider,
@@ -53,6 +54,7 @@ AUDITED: dict[type[Any], str] = {
     TimeOff: "time_off",
     AppointmentType: "appointment_type",
     Resource: "resource",
+    ExternalCalendar: "external_calendar",
 }
 # Bookkeeping columns: never reported as changed, and a change to only these is no change.
 IGNORED_FIELDS = frozenset({"id", "created_at", "updated_at", "last_used_at"})

@@ -42,6 +42,7 @@ class AvailabilityEvent(Base):
     series_id: Mapped[int | None]
     hold_id: Mapped[int | None]
     time_off_id: Mapped[int | None]
+    external_calendar_id: Mapped[int | None]
     start_time: Mapped[datetime | None]
     end_time: Mapped[datetime | None]
     occurred_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

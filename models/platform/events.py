@@ -45,6 +45,10 @@ HOLD_BOOKED = "hold.booked"
 HOLD_EXPIRED = "hold.expired"
 TIME_OFF_CREATED = "time_off.created"
 TIME_OFF_DELETED = "time_off.deleted"
+# An external calendar's busy time changed (slots it overlaps closed or reopened), or its
+# syncs keep failing (its busy time stays as last read).
+EXTERNAL_BUSY_CHANGED = "external_calendar.busy_changed"
+EXTERNAL_CALENDAR_FAILING = "external_calendar.failing"
 
 EVENT_TYPES: tuple[str, ...] = (
     SLOT_CREATED,
@@ -62,6 +66,8 @@ EVENT_TYPES: tuple[str, ...] = (
     HOLD_EXPIRED,
     TIME_OFF_CREATED,
     TIME_OFF_DELETED,
+    EXTERNAL_BUSY_CHANGED,
+    EXTERNAL_CALENDAR_FAILING,
 )
 
 NOTIFY_CHANNEL = "availability_events"
@@ -114,6 +120,7 @@ def record_event(
     series_id: int | None = None,
     hold_id: int | None = None,
     time_off_id: int | None = None,
+    external_calendar_id: int | None = None,
     start_time: datetime | None = None,
     end_time: datetime | None = None,
     previous_slot_id: int | None = None,
@@ -132,6 +139,7 @@ def record_event(
             "series_id": series_id,
             "hold_id": hold_id,
             "time_off_id": time_off_id,
+            "external_calendar_id": external_calendar_id,
             "start_time": start_time,
             "end_time": end_time,
             "occurred_at": utcnow(),
@@ -301,6 +309,7 @@ def event_payload(row: AvailabilityEvent | Row[Any]) -> dict[str, Any]:
         "series_id",
         "hold_id",
         "time_off_id",
+        "external_calendar_id",
     ):
         value = getattr(row, name)
         if value is not None:

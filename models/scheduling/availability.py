@@ -1,10 +1,12 @@
 """What "available" means: the one SQL expression every reader of a slot uses.
 
-A slot is closed for three independent reasons, each kept on its own so that lifting one
+A slot is closed for four independent reasons, each kept on its own so that lifting one
 never lifts another: an admin closed it (``admin_closed``), a time off of its provider
-covers it (computed from ``time_offs``), or it has no free seat (``booked_count`` plus the
-unexpired holds reach ``capacity``). A hold stops counting at its ``expires_at``: the
-expression compares the time, so no background job is needed for correctness.
+covers it (computed from ``time_offs``), busy time read from one of the provider's
+external calendars covers it (computed from ``external_busy``), or it has no free seat
+(``booked_count`` plus the unexpired holds reach ``capacity``). A hold stops counting at
+its ``expires_at``: the expression compares the time, so no background job is needed for
+correctness.
 
 Importing this module maps ``AvailableSlot.available`` to :func:`slot_open_clause`, so
 every ORM load of a slot carries it, evaluated at the statement's execution.
@@ -16,12 +18,14 @@ import bisect
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, exists, func, select
+from sqlalchemy import ColumnElement, and_, bindparam, exists, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import column_property
 
 from models.platform.base import UTCDateTime, utcnow
-from models.platform.entities import AvailableSlot, Hold, HoldStatus, TimeOff
+from models.platform.calendar_tables import MAX_BUSY_MINUTES
+from models.platform.entities import AvailableSlot, ExternalBusy, Hold, HoldStatus, TimeOff
+from models.scheduling.booking_rules import add_minutes
 
 
 def _instant(now: datetime | None) -> Any:
@@ -56,6 +60,28 @@ def time_off_covers(
         TimeOff.start_time < (AvailableSlot.end_time if end is None else end),
         TimeOff.end_time > (AvailableSlot.start_time if start is None else start),
     )
+
+
+def external_busy_covers() -> ColumnElement[bool]:
+    """Busy time of the slot's provider, read from an external calendar, overlaps the slot.
+
+    Stored intervals last at most ``MAX_BUSY_MINUTES``: the lower bound on their start
+    keeps the index range short however much busy time lies before the slot. ``OFFSET 0``
+    keeps PostgreSQL from turning the test into a hash anti-join on the provider alone
+    (every slot against every busy interval of the provider): it stays one index probe
+    per slot.
+    """
+    probe = (
+        select(literal(1))
+        .where(
+            ExternalBusy.provider_id == AvailableSlot.provider_id,
+            ExternalBusy.start_time < AvailableSlot.end_time,
+            ExternalBusy.start_time > add_minutes(AvailableSlot.start_time, -MAX_BUSY_MINUTES),
+            ExternalBusy.end_time > AvailableSlot.start_time,
+        )
+        .offset(0)
+    )
+    return exists(probe)
 
 
 class TimeOffSpans:
@@ -104,6 +130,7 @@ def slot_open_clause(now: datetime | None = None) -> ColumnElement[bool]:
     return and_(
         AvailableSlot.admin_closed.is_(False),
         ~time_off_covers(),
+        ~external_busy_covers(),
         has_free_seat(now),
     )
 

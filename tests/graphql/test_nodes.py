@@ -10,6 +10,11 @@ import pytest
 from gql.nodes import LOADERS
 from gql.schema import build_schema
 from models.integrations import webhooks as webhook_ops
+from models.integrations.calendar_secrets import SecretBox
+from models.integrations.external_calendars import (
+    ExternalCalendarInput,
+    create_external_calendar,
+)
 from tests.factories import Factory, future, iso
 from tests.graphql.helpers import extensions, gql
 
@@ -23,6 +28,7 @@ NODE = """query($id: ID!) { node(nodeId: $id) {
   ... on TimeOff { id blockedSlotIds }
   ... on SlotSeries { id pattern: recurrencePattern recurrenceEndDate upcomingSlots { id } }
   ... on Webhook { id url }
+  ... on ExternalCalendar { id url }
 } }"""
 
 
@@ -79,6 +85,13 @@ async def _records(client, auth, factory: Factory) -> dict[str, int]:
     webhook, _secret = await webhook_ops.create_webhook(
         factory.session, url="http://127.0.0.1:9/hook", events=["*"], allow_private=True
     )
+    calendar = await create_external_calendar(
+        factory.session,
+        provider.id,
+        ExternalCalendarInput(kind="caldav", url="http://127.0.0.1:9/cal/"),
+        box=SecretBox("node-test-key"),
+        allow_private=True,
+    )
     return {
         "AvailableSlot": slot.id,
         "Provider": provider.id,
@@ -88,6 +101,7 @@ async def _records(client, auth, factory: Factory) -> dict[str, int]:
         "TimeOff": time_off["data"]["createTimeOff"]["id"],
         "SlotSeries": series["data"]["createAvailableSlot"]["seriesId"],
         "Webhook": webhook.id,
+        "ExternalCalendar": calendar.id,
     }
 
 

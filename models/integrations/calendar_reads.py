@@ -1,0 +1,196 @@
+"""Reading an external calendar: one conditional request (iCalendar) or a getctag /
+sync-token check and a calendar-query REPORT (CalDAV); the texts come back as read.
+
+Every address goes through the outbound-target check first (public addresses only unless
+allowed). An iCalendar request connects to the checked address, checks every redirect
+again and keeps its credentials to their origin. Failures are :class:`FetchFailed` with
+a message safe to store and show: no URL, no content.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+import httpx
+
+from models.integrations.calendar_secrets import CalendarSecret
+from models.platform.outbound_targets import TargetRefused, check_target
+
+MAX_REDIRECTS = 3
+MAX_FEED_BYTES = 10 * 1024 * 1024
+USER_AGENT = "clinic-availability-calendars/1"
+
+
+class FetchFailed(Exception):
+    """A read that did not work; the message is safe to store and show (no URL, no body)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """A read: the calendar texts, or None when the calendar is unchanged; the validators."""
+
+    texts: list[bytes] | None
+    etag: str | None = None
+    last_modified: str | None = None
+    ctag: str | None = None
+
+
+def _pinned(url: str, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    parts = urlsplit(url)
+    host = f"[{address}]" if address.version == 6 else str(address)
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme, parts.netloc.lower()
+
+
+async def fetch_ical(
+    secret: CalendarSecret,
+    username: str | None,
+    *,
+    etag: str | None,
+    last_modified: str | None,
+    allow_private: bool,
+    timeout_seconds: float,
+) -> Fetched:
+    """GET the feed, conditionally when validators are given; 304 gives ``texts=None``."""
+    url = secret.url
+    auth = httpx.BasicAuth(username or "", secret.password) if secret.password else None
+    timeout = httpx.Timeout(timeout_seconds).as_dict()
+    # The transport itself, not a client: a client logs every request's URL, and an
+    # iCalendar URL is often the calendar's key.
+    async with httpx.AsyncHTTPTransport() as transport:
+        for _ in range(MAX_REDIRECTS + 1):
+            try:
+                checked = await check_target(url, allow_private=allow_private)
+            except TargetRefused as exc:
+                raise FetchFailed(f"address refused: {exc}") from None
+            headers = {
+                "host": urlsplit(url).netloc,
+                "user-agent": USER_AGENT,
+                "accept": "text/calendar, */*;q=0.5",
+            }
+            if etag:
+                headers["if-none-match"] = etag
+            if last_modified:
+                headers["if-modified-since"] = last_modified
+            extensions: dict[str, Any] = {"timeout": timeout}
+            if url.startswith("https"):
+                extensions["sni_hostname"] = checked.target.host
+            request = httpx.Request(
+                "GET", _pinned(url, checked.addresses[0]), headers=headers, extensions=extensions
+            )
+            if auth is not None:
+                request = next(auth.auth_flow(request))
+            try:
+                response = await transport.handle_async_request(request)
+                try:
+                    if response.status_code in (301, 302, 303, 307, 308):
+                        location = response.headers.get("location")
+                        if not location:
+                            raise FetchFailed(f"HTTP {response.status_code} without Location")
+                        following = urljoin(url, location)
+                        if _origin(following) != _origin(url):
+                            auth = None  # credentials never follow to another origin
+                        url = following
+                        continue
+                    if response.status_code == 304:
+                        return Fetched(None, etag=etag, last_modified=last_modified)
+                    if response.status_code != 200:
+                        raise FetchFailed(f"HTTP {response.status_code}")
+                    body = bytearray()
+                    async for chunk in response.aiter_bytes():
+                        body.extend(chunk)
+                        if len(body) > MAX_FEED_BYTES:
+                            raise FetchFailed("calendar larger than 10 MiB")
+                    return Fetched(
+                        [bytes(body)],
+                        etag=response.headers.get("etag"),
+                        last_modified=response.headers.get("last-modified"),
+                    )
+                finally:
+                    await response.aclose()
+            except httpx.TimeoutException:
+                raise FetchFailed("timeout") from None
+            except httpx.HTTPError as exc:
+                raise FetchFailed(f"connection failed ({type(exc).__name__})") from None
+    raise FetchFailed("too many redirects")
+
+
+def _caldav_read(
+    secret: CalendarSecret,
+    username: str | None,
+    known: str | None,
+    start: datetime,
+    end: datetime,
+    timeout: float,
+) -> Fetched:
+    """The CalDAV read (blocking; run in a thread): the collection's getctag and
+    sync-token, then, when they changed, the events overlapping ``[start, end)`` with
+    their recurrence data (expanded here, not by the server)."""
+    import caldav
+    from caldav.elements import dav
+    from caldav.elements.base import ValuedBaseElement
+    from caldav.lib import error as caldav_error
+
+    class GetCTag(ValuedBaseElement):  # type: ignore[misc]
+        tag = "{http://calendarserver.org/ns/}getctag"
+
+    try:
+        with caldav.DAVClient(  # type: ignore[operator]
+            url=secret.url,
+            username=username,
+            password=secret.password,
+            timeout=int(max(1, timeout)),
+            enable_rfc6764=False,
+        ) as client:
+            calendar = client.calendar(url=secret.url)
+            props = calendar.get_properties([GetCTag(), dav.SyncToken()])
+            parts = [props.get(GetCTag.tag), props.get(dav.SyncToken.tag)]
+            validator = "|".join(str(part) for part in parts if part) or None
+            if known is not None and validator is not None and validator == known:
+                return Fetched(None, ctag=validator)
+            found = calendar.search(
+                start=start, end=end, event=True, expand=False, post_filter=False
+            )
+            texts = [_object_bytes(item) for item in found]
+            return Fetched(texts, ctag=validator)
+    except caldav_error.AuthorizationError:
+        raise FetchFailed("CalDAV: authorization failed") from None
+    except caldav_error.NotFoundError:
+        raise FetchFailed("CalDAV: calendar not found") from None
+    except Exception as exc:  # the library raises from several HTTP stacks
+        raise FetchFailed(f"CalDAV: {type(exc).__name__}") from None
+
+
+def _object_bytes(item: Any) -> bytes:
+    data = item.data
+    return data.encode("utf-8") if isinstance(data, str) else bytes(data)
+
+
+async def fetch_caldav(
+    secret: CalendarSecret,
+    username: str | None,
+    *,
+    ctag: str | None,
+    start: datetime,
+    end: datetime,
+    allow_private: bool,
+    timeout_seconds: float,
+) -> Fetched:
+    try:
+        await check_target(secret.url, allow_private=allow_private)
+    except TargetRefused as exc:
+        raise FetchFailed(f"address refused: {exc}") from None
+    return await asyncio.wait_for(
+        asyncio.to_thread(_caldav_read, secret, username, ctag, start, end, timeout_seconds),
+        timeout=timeout_seconds * 3,
+    )
