@@ -69,8 +69,10 @@ def external_busy_covers() -> ColumnElement[bool]:
     keeps the index range short however much busy time lies before the slot. ``OFFSET 0``
     keeps PostgreSQL from turning the test into a hash anti-join on the provider alone
     (every slot against every busy interval of the provider): it stays one index probe
-    per slot.
+    per slot. Where no provider has any busy time stored (no calendar connected, the usual
+    case), an uncorrelated test the database evaluates once per statement answers first.
     """
+    any_busy = exists(select(literal(1)).select_from(ExternalBusy).correlate(None))
     probe = (
         select(literal(1))
         .where(
@@ -81,7 +83,7 @@ def external_busy_covers() -> ColumnElement[bool]:
         )
         .offset(0)
     )
-    return exists(probe)
+    return and_(any_busy, exists(probe))
 
 
 class TimeOffSpans:
