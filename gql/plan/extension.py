@@ -64,9 +64,6 @@ class PlanCache:
         # Root fields the database renders, answered otherwise (a selection it does not
         # render, or rendering failed): a fast path that stops must show.
         self.fallbacks = 0
-        # Root fields paged backwards (``last``/``before``): the database renders forward
-        # pages only, so these are answered from rows by design, not counted as fallbacks.
-        self.backward = 0
 
     def get(self, key: Hashable) -> tuple[bool, DocumentPlan | None]:
         try:
@@ -181,10 +178,7 @@ async def _root_field(
             else {}
         )
         resolve = field_def.resolve or executor.field_resolver
-        if render and root.picks is not None and _backward(args):
-            counts.backward += 1
-            result = await await_maybe(resolve(executor.root_value, info, **args))
-        elif render and root.picks is not None:
+        if render and root.picks is not None:
             try:
                 with rendering(root.picks):
                     result = await await_maybe(resolve(executor.root_value, info, **args))
@@ -283,8 +277,3 @@ def compiled_plan_extension(cache_size: int, render: bool = False) -> Callable[[
     factory: Callable[[], CompiledPlan] = lambda: CompiledPlan(cache, render)  # noqa: E731
     factory.cache = cache  # type: ignore[attr-defined]
     return factory
-
-
-def _backward(args: dict[str, Any]) -> bool:
-    """A page asked backwards (``last`` or ``before``), which the database does not render."""
-    return args.get("last") is not None or args.get("before") is not None

@@ -25,6 +25,23 @@ def sql_text(value: str) -> Sql:
     return literal_column("'" + value.replace("'", "''") + "'", Text)
 
 
+def instant_text(column: Any, dialect: str) -> Sql:
+    """``2023-10-27T14:00:00.000Z`` (milliseconds truncated, as format_timestamp)."""
+    if dialect == "postgresql":
+        return func.to_char(
+            column.op("AT TIME ZONE")(literal_column("'UTC'")),
+            literal_column('\'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"\''),
+        )
+    # Stored as fixed-width naive UTC text; a server default may lack the fraction.
+    text = cast(column, Text)
+    return (
+        func.substr(text, 1, 10)
+        .op("||")(literal_column("'T'"))
+        .op("||")(func.substr(func.substr(text, 12).op("||")(literal_column("'.000'")), 1, 12))
+        .op("||")(literal_column("'Z'"))
+    )
+
+
 def concat(parts: Sequence[Sql | str]) -> Sql:
     """``a || b || ...``, adjacent literal strings merged; every part must be non-null."""
     merged: list[Sql | str] = []

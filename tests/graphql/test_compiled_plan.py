@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,6 +23,7 @@ import strawberry.schema.schema as strawberry_schema
 from graphql import GraphQLObjectType, get_named_type, is_object_type, is_required_argument
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis.database import DirectoryBasedExampleDatabase
 from sqlalchemy import text
 
 import gql.plan.extension as plan_extension
@@ -41,12 +44,16 @@ from tests.graphql.helpers import GRAPHQL, SLOT_FIELDS
 SCHEMA = build_schema()._schema
 MAX_DEPTH = 4
 SHOW = False
+# Hypothesis's own example database (failures found once are tried first next time), and
+# a random search on every run, CI included (whose default profile would derandomize).
 PLAN_EXAMPLES = settings(
-    max_examples=100,
+    max_examples=int(os.environ.get("PLAN_EXAMPLES", "100")),
     deadline=None,
     suppress_health_check=list(HealthCheck),
-    database=None,
-    derandomize=True,
+    derandomize=False,
+    database=DirectoryBasedExampleDatabase(
+        Path(__file__).resolve().parents[2] / ".hypothesis" / "examples"
+    ),
 )
 
 
