@@ -44,7 +44,12 @@ from models.platform.record_render import (
     Picks,
     Record,
 )
-from models.scheduling import appointment_type_render, provider_render, slot_render
+from models.scheduling import (
+    appointment_type_render,
+    provider_render,
+    provider_slots_render,
+    slot_render,
+)
 
 DEFINITION = "strawberry-definition"
 # The root fields whose resolvers render, the record kind each answers, and whether the
@@ -57,6 +62,7 @@ ROOTS: dict[str, tuple[Record, bool]] = {
     "book": (booking_render.BOOKING, False),
     "providers": (provider_render.PAGE, False),
     "provider": (provider_render.PROVIDER, False),
+    "providerAvailableSlots": (provider_slots_render.PAGE, False),
     "appointmentTypes": (appointment_type_render.APPOINTMENT_TYPE, True),
     "appointmentType": (appointment_type_render.APPOINTMENT_TYPE, False),
 }

@@ -53,10 +53,17 @@ def concat(parts: Sequence[Sql | str]) -> Sql:
     elements = [sql_text(part) if isinstance(part, str) else part for part in merged]
     if not elements:
         return sql_text("")
-    result = elements[0]
-    for element in elements[1:]:
-        result = result.op("||", return_type=Text)(element)
-    return result
+    # Joined as a balanced tree: the nesting SQLAlchemy writes as parentheses grows with
+    # the logarithm of the parts, within SQLite's parser stack for deep selections.
+    while len(elements) > 1:
+        paired = [
+            elements[index].op("||", return_type=Text)(elements[index + 1])
+            for index in range(0, len(elements) - 1, 2)
+        ]
+        if len(elements) % 2:
+            paired.append(elements[-1])
+        elements = paired
+    return elements[0]
 
 
 class JsonText:
@@ -94,19 +101,26 @@ class JsonText:
         parts.append("}")
         return concat(parts)
 
-    def array(self, item: Sql, source: Any, *order_by: Any, where: Any = None) -> Sql:
+    def array(
+        self, item: Sql, source: Any, *order_by: Any, where: Any = None, outer: Any = None
+    ) -> Sql:
         """``[item,...]`` over the rows of ``source`` in ``order_by`` order, as a scalar
-        subquery (``[]`` without rows)."""
+        subquery (``[]`` without rows); ``where`` may name the enclosing query's ``outer``
+        row source (a correlated list)."""
         if self.postgresql:
             joined = func.string_agg(item, aggregate_order_by(sql_text(","), *order_by))
             inner = select(joined).select_from(source)
             if where is not None:
                 inner = inner.where(where)
+            if outer is not None:
+                inner = inner.correlate(outer)
         else:
             # SQLite aggregates in the order of its input rows.
             ordered = select(item.label("item")).select_from(source).order_by(*order_by)
             if where is not None:
                 ordered = ordered.where(where)
+            if outer is not None:
+                ordered = ordered.correlate(outer)
             rows = ordered.subquery()
             inner = select(func.group_concat(rows.c.item, sql_text(","))).select_from(rows)
         return concat(["[", func.coalesce(inner.scalar_subquery(), sql_text("")), "]"])

@@ -45,13 +45,29 @@ class Pick:
 Picks = tuple[Pick, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class Rows:
+    """The rows of a nested list: ``source`` (a table or subquery), its columns' names in
+    the list's order, and the condition tying them to the enclosing row."""
+
+    source: Any
+    order: tuple[str, ...]
+    where: Any
+    outer: Any  # the enclosing row source ``where`` names
+
+
 @dataclass(frozen=True)
 class Record:
-    """The fields of a record kind: values (kind, column) and nested objects (kind, list)."""
+    """The fields of a record kind: values (kind, column) and nested objects (kind, list).
+
+    A nested object is read from the enclosing row's own columns; a nested list from the
+    rows ``lists`` gives for it, given the enclosing row's columns.
+    """
 
     values: Mapping[str, tuple[str, str]]
     objects: Mapping[str, tuple[Record, bool]] = field(default_factory=dict)
     node_type: str = ""
+    lists: Mapping[str, Callable[[Any], Rows]] = field(default_factory=dict)
 
 
 class Unrenderable(Exception):
@@ -166,6 +182,13 @@ def record_object(js: JsonText, picks: Picks, record: Record, columns: Any, dial
     for pick in picks:
         if not pick.name:
             pairs.append((pick.key, pick.constant))
+        elif pick.name in record.lists:
+            rows = record.lists[pick.name](columns)
+            nested = record.objects[pick.name][0]
+            item = record_object(js, pick.sub, nested, rows.source.c, dialect)
+            order = (rows.source.c[name] for name in rows.order)
+            array = js.array(item, rows.source, *order, where=rows.where, outer=rows.outer)
+            pairs.append((pick.key, array))
         elif pick.name in record.objects:
             nested = record.objects[pick.name][0]
             pairs.append((pick.key, record_object(js, pick.sub, nested, columns, dialect)))

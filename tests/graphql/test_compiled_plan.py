@@ -92,7 +92,14 @@ def root_arguments() -> dict[str, list[str]]:
         "book": ["(id: 1)", "(id: 2)", "(id: 999)"],
         "utilization": [f"({window})", '(startDate: "x", endDate: "y")'],
         "slotSeries": ["(id: 1)", "(id: 1, upcoming: 2)", "(id: 1, upcoming: 500)", "(id: 9)"],
-        "providerAvailableSlots": ["", "(first: 2, slotsPerProvider: 2)"],
+        "providerAvailableSlots": [
+            "",
+            "(first: 2, slotsPerProvider: 2)",
+            "(last: 1)",
+            "(slotsPerProvider: 0)",
+        ],
+        "appointmentTypes": ["", "(active: true)", "(active: false)"],
+        "appointmentType": ['(key: "therapy")', '(key: "nope")'],
         "availableSlotPreview": [f"({preview})"],
     }
     # Root fields added later are generated too when they need no argument.

@@ -13,11 +13,13 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+import gql.batch as batch_module
 from models.booking import bookings as booking_ops
 from models.booking.bookings import cancel_booking
 from models.scheduling import appointment_types as type_ops
 from models.scheduling import people
 from tests.factories import Factory, future
+from tests.graphql.helpers import SLOT_FIELDS
 from tests.graphql.test_rendered import (
     core,
     counters,
@@ -38,6 +40,7 @@ PROVIDER_FIELDS = """id nodeId firstName lastName timeZone active appointmentTyp
     rescheduleCutoffMinutes maxBookingsPerWeek maxBookingsPerMonth __typename } __typename"""
 TYPE_FIELDS = """id key name durationMinutes bufferBeforeMinutes bufferAfterMinutes modes
     active createdAt updatedAt __typename"""
+GROUPED = "providerAvailableSlots"
 PAGE_INFO = "pageInfo { hasNextPage hasPreviousPage startCursor endCursor __typename }"
 
 SHAPES = [
@@ -55,6 +58,19 @@ SHAPES = [
         nodes {{ id lastName }} }} one: provider(id: 1) {{ {PROVIDER_FIELDS} }} }}""",
     f"""query {{ appointmentTypes {{ {TYPE_FIELDS} }} retired: appointmentTypes(active: false)
         {{ key }} one: appointmentType(key: "therapy") {{ {TYPE_FIELDS} }} }}""",
+    # Slots grouped by provider: the provider and its first slots, nested.
+    f"""query {{ providerAvailableSlots {{ totalCount {PAGE_INFO} edges {{ cursor node {{
+        provider {{ id nodeId firstName lastName timeZone active bookingRules {{
+        maxBookingsPerDay __typename }} __typename }} availableSlots {{ {SLOT_FIELDS}
+        nodeId provider {{ lastName }} __typename }} __typename }} }} nodes {{
+        provider {{ id }} }} __typename }} }}""",
+    """query { a: providerAvailableSlots(first: 1, slotsPerProvider: 2) { totalCount
+        nodes { s: availableSlots { id startTime } } }
+        b: providerAvailableSlots(last: 1, filter: {providerId: 2}) { pageInfo {
+        hasPreviousPage } nodes { provider { id } availableSlots { id } } }
+        c: providerAvailableSlots(filter: {providerId: 999999}) { totalCount nodes {
+        provider { id } } pageInfo { startCursor endCursor } } }""",
+    """query { providerAvailableSlots(slotsPerProvider: 0) { totalCount } }""",
     # Aliases, named and inline fragments, directives on variables, repeated fields.
     """query($yes: Boolean!, $no: Boolean!) {
         b: books(first: 2) { n: totalCount ...BookPage @include(if: $yes)
@@ -111,6 +127,7 @@ def refuse_rows(monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError("rows read for a rendered root field")
 
     for module, name in (
+        (batch_module, "list_provider_slots"),
         (booking_ops, "get_booking"),
         (booking_ops, "list_bookings"),
         (people, "get_provider"),
@@ -140,6 +157,11 @@ async def test_rendered_bytes_are_graphql_cores(
     [
         ("books", "first: 2, after: $cursor", "last: 2, before: $cursor"),
         ("providers", "first: 1, after: $cursor", "last: 1, before: $cursor"),
+        (
+            GROUPED,
+            "first: 1, after: $cursor, slotsPerProvider: 2",
+            "last: 1, before: $cursor",
+        ),
     ],
 )
 async def test_pages_both_ways_are_graphql_cores(
@@ -158,8 +180,9 @@ async def test_pages_both_ways_are_graphql_cores(
         (forward, "hasNextPage", "endCursor"),
         (backward, "hasPreviousPage", "startCursor"),
     ):
+        node = "provider { id } availableSlots { id }" if field == GROUPED else "id nodeId"
         query = f"""query($cursor: String) {{ {field}({arguments}) {{ totalCount {PAGE_INFO}
-            edges {{ cursor node {{ id nodeId }} }} }} }}"""
+            edges {{ cursor node {{ {node} }} }} }} }}"""
         cursor = None
         for _ in range(20):
             monkeypatch.undo()
