@@ -56,7 +56,7 @@ def concat(parts: Sequence[Sql | str]) -> Sql:
     # Joined as a balanced tree: the nesting SQLAlchemy writes as parentheses grows with
     # the logarithm of the parts, within SQLite's parser stack for deep selections.
     while len(elements) > 1:
-        paired = [
+        paired: list[Sql] = [
             elements[index].op("||", return_type=Text)(elements[index + 1])
             for index in range(0, len(elements) - 1, 2)
         ]
