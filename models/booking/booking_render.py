@@ -26,7 +26,6 @@ from models.booking.bookings import (
 )
 from models.platform import audit
 from models.platform.db import read_rows
-from models.platform.errors import NotFound
 from models.platform.record_render import (
     ENUM,
     INSTANT,
@@ -37,6 +36,7 @@ from models.platform.record_render import (
     Picks,
     Record,
     dialect_of,
+    one_json,
     one_statement,
     page_params,
     page_record,
@@ -87,11 +87,9 @@ def _page_statement(picks: Picks, shape: Any, dialect: str) -> Select[Any]:
 async def booking_json(session: AsyncSession, picks: Picks, booking_id: int) -> str:
     """One booking (``get_booking``) as JSON in the shape of ``picks``; NotFound without
     it. The caller audits a read of its notes, as it does for the row."""
-    statement = _one_statement(picks, dialect_of(session))
-    rows = await read_rows(session, statement, {"booking_id": booking_id})
-    if not rows or rows[0].body is None:
-        raise NotFound()
-    return str(rows[0].body)
+    return await one_json(
+        session, _one_statement(picks, dialect_of(session)), {"booking_id": booking_id}
+    )
 
 
 async def booking_page_json(

@@ -20,7 +20,13 @@ from typing import Any
 from sqlalchemy import Select, Text, bindparam, case, cast, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models.platform.db import BASE64_FUNCTION, NODE_ID_FUNCTION, TIME_ID_CURSOR_FUNCTION
+from models.platform.db import (
+    BASE64_FUNCTION,
+    NODE_ID_FUNCTION,
+    TIME_ID_CURSOR_FUNCTION,
+    read_rows,
+)
+from models.platform.errors import NotFound
 from models.platform.json_text import JsonText, Sql, concat, instant_text, sql_text
 
 # What a value is: how it is written, and what a caller may show it as.
@@ -304,3 +310,12 @@ def page_params(params: dict[str, Any], first: int) -> dict[str, Any]:
     params["page_limit"] = first + 1
     params["page_first"] = first
     return params
+
+
+async def one_json(session: AsyncSession, statement: Select[Any], params: dict[str, Any]) -> str:
+    """The ``body`` of a one-record statement (:func:`one_statement`); NotFound without
+    the record."""
+    rows = await read_rows(session, statement, params)
+    if not rows or rows[0].body is None:
+        raise NotFound()
+    return str(rows[0].body)

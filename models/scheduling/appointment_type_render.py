@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.platform.db import read_rows
 from models.platform.entities import AppointmentType
-from models.platform.errors import NotFound
 from models.platform.record_render import (
     BOOLEAN,
     ENUMS,
@@ -23,6 +22,7 @@ from models.platform.record_render import (
     Record,
     dialect_of,
     list_statement,
+    one_json,
     one_statement,
 )
 
@@ -60,10 +60,7 @@ def _list_statement(picks: Picks, active: bool | None, dialect: str) -> Select[A
 async def type_json(session: AsyncSession, picks: Picks, key: str) -> str:
     """One type by key as JSON in the shape of ``picks``; NotFound without it."""
     statement = _one_statement(picks, dialect_of(session))
-    rows = await read_rows(session, statement, {"type_key": key})
-    if not rows or rows[0].body is None:
-        raise NotFound()
-    return str(rows[0].body)
+    return await one_json(session, statement, {"type_key": key})
 
 
 async def types_json(session: AsyncSession, picks: Picks, *, active: bool | None = None) -> str:

@@ -15,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.platform.db import read_rows
 from models.platform.entities import Provider
-from models.platform.errors import NotFound
 from models.platform.pagination import keyset_order, keyset_past
 from models.platform.record_render import (
     BOOLEAN,
@@ -28,6 +27,7 @@ from models.platform.record_render import (
     Record,
     dialect_of,
     id_cursor,
+    one_json,
     one_statement,
     page_params,
     page_record,
@@ -89,11 +89,9 @@ def _page_statement(
 async def provider_json(session: AsyncSession, picks: Picks, provider_id: int) -> str:
     """One provider (``get_provider``) as JSON in the shape of ``picks``; NotFound
     without it."""
-    statement = _one_statement(picks, dialect_of(session))
-    rows = await read_rows(session, statement, {"provider_id": provider_id})
-    if not rows or rows[0].body is None:
-        raise NotFound()
-    return str(rows[0].body)
+    return await one_json(
+        session, _one_statement(picks, dialect_of(session)), {"provider_id": provider_id}
+    )
 
 
 async def provider_page_json(

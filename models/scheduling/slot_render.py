@@ -15,7 +15,6 @@ from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.platform.db import read_rows
-from models.platform.errors import NotFound
 from models.platform.pagination import keyset_order
 from models.platform.record_render import (
     BOOLEAN,
@@ -28,6 +27,7 @@ from models.platform.record_render import (
     Picks,
     Record,
     dialect_of,
+    one_json,
     one_statement,
     page_params,
     page_record,
@@ -136,10 +136,7 @@ async def _page(
 async def slot_json(session: AsyncSession, picks: Picks, slot_id: int) -> str:
     """One slot (``get_slot``) as JSON in the shape of ``picks``; NotFound without it."""
     statement = _one_statement(picks, dialect_of(session))
-    rows = await read_rows(session, statement, {"slot_id": slot_id})
-    if not rows or rows[0].body is None:
-        raise NotFound()
-    return str(rows[0].body)
+    return await one_json(session, statement, {"slot_id": slot_id})
 
 
 async def slot_page_json(
