@@ -35,6 +35,7 @@ from models.booking import booking_render
 from models.platform.errors import DomainError
 from models.platform.record_render import (
     BOOLEAN,
+    DAY,
     ENUM,
     INSTANT,
     INTEGER,
@@ -48,6 +49,7 @@ from models.scheduling import (
     appointment_type_render,
     provider_render,
     provider_slots_render,
+    series_render,
     slot_render,
 )
 
@@ -63,6 +65,7 @@ ROOTS: dict[str, tuple[Record, bool]] = {
     "providers": (provider_render.PAGE, False),
     "provider": (provider_render.PROVIDER, False),
     "providerAvailableSlots": (provider_slots_render.PAGE, False),
+    "slotSeries": (series_render.SERIES, False),
     "appointmentTypes": (appointment_type_render.APPOINTMENT_TYPE, True),
     "appointmentType": (appointment_type_render.APPOINTMENT_TYPE, False),
 }
@@ -72,6 +75,7 @@ SCALAR_KINDS = {
     "String": STRING,
     "Boolean": BOOLEAN,
     "DateTime": INSTANT,
+    "Date": DAY,
     "ID": NODE_ID,
 }
 

@@ -42,6 +42,32 @@ def instant_text(column: Any, dialect: str) -> Sql:
     )
 
 
+def day_text(column: Any, dialect: str) -> Sql:
+    """A calendar day, ``2030-10-27`` (``date.isoformat``)."""
+    if dialect == "postgresql":
+        return func.to_char(column, literal_column("'YYYY-MM-DD'"))
+    return cast(column, Text)  # stored as that text
+
+
+def wall_clock_text(column: Any, dialect: str) -> Sql:
+    """A naive timestamp as ``datetime.isoformat`` writes it: ``2030-10-04T09:00:00``, the
+    microseconds only when not zero."""
+    if dialect == "postgresql":
+        fraction = func.nullif(func.to_char(column, literal_column("'.US'")), sql_text(".000000"))
+        whole = func.to_char(column, literal_column("'YYYY-MM-DD\"T\"HH24:MI:SS'"))
+        return whole.op("||")(func.coalesce(fraction, sql_text("")))
+    # Stored as ``2030-10-04 09:00:00.000000`` (the fraction possibly absent).
+    text = cast(column, Text)
+    micro = func.substr(text, 21, 6)
+    shown = case((micro.in_(("", "000000")), sql_text("")), else_=sql_text(".").op("||")(micro))
+    return (
+        func.substr(text, 1, 10)
+        .op("||")(sql_text("T"))
+        .op("||")(func.substr(text, 12, 8))
+        .op("||")(shown)
+    )
+
+
 def concat(parts: Sequence[Sql | str]) -> Sql:
     """``a || b || ...``, adjacent literal strings merged; every part must be non-null."""
     merged: list[Sql | str] = []

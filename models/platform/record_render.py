@@ -27,13 +27,15 @@ from models.platform.db import (
     read_rows,
 )
 from models.platform.errors import NotFound
-from models.platform.json_text import JsonText, Sql, concat, instant_text, sql_text
+from models.platform.json_text import JsonText, Sql, concat, day_text, instant_text, sql_text
 
 # What a value is: how it is written, and what a caller may show it as.
 INTEGER, STRING, BOOLEAN, INSTANT = "integer", "string", "boolean", "instant"
 # An enum's name: the stored text in capitals. A record's global id: base64 of
 # ``TypeName:id`` (the record kind's ``node_type``).
 ENUM, NODE_ID = "enum", "node_id"
+# A calendar day (``YYYY-MM-DD``).
+DAY = "day"
 # Lists stored as a JSON array of text: shown as strings, or as enum names.
 STRINGS, ENUMS = "string[]", "enum[]"
 
@@ -173,6 +175,8 @@ def value(js: JsonText, kind: str, column: Any, dialect: str, node_type: str = "
         return js.boolean(column)
     if kind == INSTANT:
         return js.string(instant_text(column, dialect))
+    if kind == DAY:
+        return js.string(day_text(column, dialect))
     if kind == ENUM:
         return js.string(func.upper(column))
     if kind == NODE_ID:

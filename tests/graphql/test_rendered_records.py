@@ -14,10 +14,13 @@ import pytest
 from sqlalchemy import text
 
 import gql.batch as batch_module
+import gql.recurrence as recurrence_module
 from models.booking import bookings as booking_ops
 from models.booking.bookings import cancel_booking
 from models.scheduling import appointment_types as type_ops
 from models.scheduling import people
+from models.scheduling.series import RecurrenceLimits, create_slot
+from models.scheduling.slots import SlotInput
 from tests.factories import Factory, future
 from tests.graphql.helpers import SLOT_FIELDS
 from tests.graphql.test_rendered import (
@@ -71,6 +74,15 @@ SHAPES = [
         c: providerAvailableSlots(filter: {providerId: 999999}) { totalCount nodes {
         provider { id } } pageInfo { startCursor endCursor } } }""",
     """query { providerAvailableSlots(slotsPerProvider: 0) { totalCount } }""",
+    # A recurring series with its next occurrences (and their provider), and not found.
+    f"""query {{ slotSeries(id: 1, upcoming: 3) {{ id nodeId providerId recurrencePattern
+        recurrenceRule timeZone startLocal durationMinutes appointmentType recurrenceEndDate
+        generatedUntil exhausted occurrencesCreated skippedConflicts upcomingSlots {{
+        {SLOT_FIELDS} provider {{ id firstName }} __typename }} __typename }}
+        none: slotSeries(id: 1, upcoming: 0) {{ upcomingSlots {{ id }} }}
+        every: slotSeries(id: 1) {{ ... on SlotSeries {{ upcomingSlots {{ id }} }} }} }}""",
+    """query { slotSeries(id: 999999) { id } }""",
+    """query { slotSeries(id: 1, upcoming: -1) { id } }""",
     # Aliases, named and inline fragments, directives on variables, repeated fields.
     """query($yes: Boolean!, $no: Boolean!) {
         b: books(first: 2) { n: totalCount ...BookPage @include(if: $yes)
@@ -116,6 +128,20 @@ async def records(factory: Factory) -> list[int]:
         )
         ids.append(booking.id)
     await cancel_booking(factory.session, ids[1], reason="moved \u2028 away")
+    # A daily series (id 1) ending on a day, starting at a wall-clock time with seconds.
+    begin = future(24 * 3, minute=0).replace(second=30)
+    await create_slot(
+        factory.session,
+        SlotInput(
+            provider_id=omar.id,
+            start_time=begin,
+            end_time=begin + timedelta(minutes=30),
+            recurring=True,
+            recurrence_pattern="daily",
+            recurrence_end_date=(begin + timedelta(days=5)).date(),
+        ),
+        limits=RecurrenceLimits(horizon_days=10),
+    )
     await factory.session.commit()
     return ids
 
@@ -128,6 +154,7 @@ def refuse_rows(monkeypatch: pytest.MonkeyPatch) -> None:
 
     for module, name in (
         (batch_module, "list_provider_slots"),
+        (recurrence_module, "load_series"),
         (booking_ops, "get_booking"),
         (booking_ops, "list_bookings"),
         (people, "get_provider"),
