@@ -29,11 +29,11 @@ from models.platform.record_render import (
     page_record,
     page_statement,
 )
-from models.scheduling.slot_render import PROVIDER, SLOT
+from models.scheduling.provider_matching import MATCHING_FIELDS
+from models.scheduling.slot_render import PROVIDER, RENDERED_SLOT_COLUMNS, SLOT
 from models.scheduling.slots import (
     PROVIDERS_TABLE,
     RULE_COLUMNS,
-    SLOT_COLUMNS,
     SLOTS_TABLE,
     SLOTS_WITH_PROVIDER,
     SlotFilters,
@@ -45,7 +45,14 @@ from models.scheduling.slots import (
 GROUP = Record({}, {"provider": (PROVIDER, False), "available_slots": (SLOT, True)})
 PAGE = page_record(GROUP)
 # The provider's columns as a slot row names them (``slot_render.PROVIDER``).
-_PROVIDER_COLUMNS = ("first_name", "last_name", "time_zone", "active", *RULE_COLUMNS)
+_PROVIDER_COLUMNS = (
+    "first_name",
+    "last_name",
+    "time_zone",
+    "active",
+    *RULE_COLUMNS,
+    *MATCHING_FIELDS,
+)
 
 
 @lru_cache(maxsize=256)
@@ -72,7 +79,7 @@ def _page_statement(picks: Picks, shape: SlotShape, dialect: str) -> Select[Any]
     )
     position = func.row_number().over(partition_by=c.provider_id, order_by=(c.start_time, c.id))
     ranked = (
-        select(*SLOT_COLUMNS, position.label("position"))
+        select(*RENDERED_SLOT_COLUMNS, position.label("position"))
         .select_from(SLOTS_WITH_PROVIDER)
         .where(*conditions, c.provider_id.in_(select(ids.c.provider_id)))
         .cte("ranked")

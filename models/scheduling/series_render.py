@@ -29,8 +29,8 @@ from models.platform.record_render import (
     one_statement,
 )
 from models.platform.timeutil import now_utc
-from models.scheduling.slot_render import SLOT
-from models.scheduling.slots import SLOT_COLUMNS, SLOTS_TABLE, SLOTS_WITH_PROVIDER
+from models.scheduling.slot_render import RENDERED_SLOT_COLUMNS, SLOT
+from models.scheduling.slots import SLOTS_TABLE, SLOTS_WITH_PROVIDER
 
 SERIES_TABLE = SlotSeries.__table__
 SERIES = Record(
@@ -65,7 +65,7 @@ def _one_statement(picks: Picks, dialect: str) -> Select[Any]:
     )
     c = SLOTS_TABLE.c
     upcoming = (
-        select(*SLOT_COLUMNS)
+        select(*RENDERED_SLOT_COLUMNS)
         .select_from(SLOTS_WITH_PROVIDER)
         .where(
             c.series_id == bindparam("series_id"),

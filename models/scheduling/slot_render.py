@@ -23,6 +23,7 @@ from models.platform.record_render import (
     INTEGER,
     NODE_ID,
     STRING,
+    STRINGS,
     Listing,
     Picks,
     Record,
@@ -34,7 +35,9 @@ from models.platform.record_render import (
     page_statement,
     time_id_cursor,
 )
+from models.scheduling.provider_matching import MATCHING_FIELDS
 from models.scheduling.slots import (
+    PROVIDERS_TABLE,
     RULE_COLUMNS,
     SLOT_COLUMNS,
     SLOTS_TABLE,
@@ -58,6 +61,7 @@ PROVIDER = Record(
         "last_name": (STRING, "provider_last_name"),
         "time_zone": (STRING, "provider_time_zone"),
         "active": (BOOLEAN, "provider_active"),
+        **{name: (STRINGS, f"provider_{name}") for name in MATCHING_FIELDS},
     },
     {"booking_rules": (RULES, False)},
     node_type="Provider",
@@ -85,12 +89,17 @@ SLOT = Record(
     node_type="AvailableSlot",
 )
 PAGE = page_record(SLOT)
+# A slot row as rendered: ``SLOT_COLUMNS`` and its provider's matching lists.
+RENDERED_SLOT_COLUMNS = (
+    *SLOT_COLUMNS,
+    *(PROVIDERS_TABLE.c[name].label(f"provider_{name}") for name in MATCHING_FIELDS),
+)
 
 
 @lru_cache(maxsize=256)
 def _one_statement(picks: Picks, dialect: str) -> Select[Any]:
     row = (
-        select(*SLOT_COLUMNS)
+        select(*RENDERED_SLOT_COLUMNS)
         .select_from(SLOTS_WITH_PROVIDER)
         .where(SLOTS_TABLE.c.id == bindparam("slot_id"))
         .subquery("slot")
@@ -103,7 +112,7 @@ def slot_listing(shape: SlotShape, dialect: str) -> Listing:
     conditions = shape_conditions(shape)
     c = SLOTS_TABLE.c
     rows = (
-        select(*SLOT_COLUMNS)
+        select(*RENDERED_SLOT_COLUMNS)
         .select_from(SLOTS_WITH_PROVIDER)
         .where(*conditions, *((keyset_condition(backward=shape.backward),) if shape.keyset else ()))
         .order_by(*keyset_order((c.start_time, c.id), backward=shape.backward))

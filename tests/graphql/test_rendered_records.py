@@ -19,6 +19,7 @@ from models.booking import bookings as booking_ops
 from models.booking.bookings import cancel_booking
 from models.scheduling import appointment_types as type_ops
 from models.scheduling import people
+from models.scheduling import slots as slot_ops
 from models.scheduling.series import RecurrenceLimits, create_slot
 from models.scheduling.slots import SlotInput
 from tests.factories import Factory, future
@@ -74,6 +75,12 @@ SHAPES = [
         c: providerAvailableSlots(filter: {providerId: 999999}) { totalCount nodes {
         provider { id } } pageInfo { startCursor endCursor } } }""",
     """query { providerAvailableSlots(slotsPerProvider: 0) { totalCount } }""",
+    # A slot's provider with its matching lists, anywhere a slot is.
+    """query { availableSlots(first: 3) { nodes { id provider { appointmentTypeKeys
+        licensedStates languages } } } }""",
+    """query { one: availableSlot(id: 1) { provider { languages } } }""",
+    """query { g: providerAvailableSlots { nodes { provider { licensedStates languages }
+        availableSlots { provider { languages } } } } }""",
     # A recurring series with its next occurrences (and their provider), and not found.
     f"""query {{ slotSeries(id: 1, upcoming: 3) {{ id nodeId providerId recurrencePattern
         recurrenceRule timeZone startLocal durationMinutes appointmentType recurrenceEndDate
@@ -155,6 +162,8 @@ def refuse_rows(monkeypatch: pytest.MonkeyPatch) -> None:
     for module, name in (
         (batch_module, "list_provider_slots"),
         (recurrence_module, "load_series"),
+        (slot_ops, "list_slots"),
+        (slot_ops, "get_slot"),
         (booking_ops, "get_booking"),
         (booking_ops, "list_bookings"),
         (people, "get_provider"),
