@@ -33,25 +33,28 @@ from models.platform.record_render import (
     page_record,
     page_statement,
 )
+from models.scheduling.provider_matching import MATCHING_FIELDS
 from models.scheduling.slots import RULE_COLUMNS
 
 PROVIDERS = Provider.__table__
-RULES = Record({name: (INTEGER, name) for name in RULE_COLUMNS})
-PROVIDER = Record(
-    {
-        "id": (INTEGER, "id"),
-        "node_id": (NODE_ID, "id"),
-        "first_name": (STRING, "first_name"),
-        "last_name": (STRING, "last_name"),
-        "time_zone": (STRING, "time_zone"),
-        "active": (BOOLEAN, "active"),
-        "appointment_type_keys": (STRINGS, "appointment_type_keys"),
-        "licensed_states": (STRINGS, "licensed_states"),
-        "languages": (STRINGS, "languages"),
-    },
-    {"booking_rules": (RULES, False)},
-    node_type="Provider",
-)
+
+
+def provider_record(prefix: str = "") -> Record:
+    """A provider read from columns named ``<prefix><column>`` (its own row: no prefix; a
+    slot row: ``provider_``, the id being ``provider_id``)."""
+    ident = f"{prefix}id"
+    values = {
+        "id": (INTEGER, ident),
+        "node_id": (NODE_ID, ident),
+        **{name: (STRING, f"{prefix}{name}") for name in ("first_name", "last_name", "time_zone")},
+        "active": (BOOLEAN, f"{prefix}active"),
+        **{name: (STRINGS, f"{prefix}{name}") for name in MATCHING_FIELDS},
+    }
+    rules = Record({name: (INTEGER, f"{prefix}{name}") for name in RULE_COLUMNS})
+    return Record(values, {"booking_rules": (rules, False)}, node_type="Provider")
+
+
+PROVIDER = provider_record()
 PAGE = page_record(PROVIDER)
 
 

@@ -23,7 +23,6 @@ from models.platform.record_render import (
     INTEGER,
     NODE_ID,
     STRING,
-    STRINGS,
     Listing,
     Picks,
     Record,
@@ -36,9 +35,9 @@ from models.platform.record_render import (
     time_id_cursor,
 )
 from models.scheduling.provider_matching import MATCHING_FIELDS
+from models.scheduling.provider_render import provider_record
 from models.scheduling.slots import (
     PROVIDERS_TABLE,
-    RULE_COLUMNS,
     SLOT_COLUMNS,
     SLOTS_TABLE,
     SLOTS_WITH_PROVIDER,
@@ -52,20 +51,7 @@ from models.scheduling.slots import (
     slot_query,
 )
 
-RULES = Record({name: (INTEGER, f"provider_{name}") for name in RULE_COLUMNS})
-PROVIDER = Record(
-    {
-        "id": (INTEGER, "provider_id"),
-        "node_id": (NODE_ID, "provider_id"),
-        "first_name": (STRING, "provider_first_name"),
-        "last_name": (STRING, "provider_last_name"),
-        "time_zone": (STRING, "provider_time_zone"),
-        "active": (BOOLEAN, "provider_active"),
-        **{name: (STRINGS, f"provider_{name}") for name in MATCHING_FIELDS},
-    },
-    {"booking_rules": (RULES, False)},
-    node_type="Provider",
-)
+PROVIDER = provider_record("provider_")
 SLOT = Record(
     {
         "id": (INTEGER, "id"),
