@@ -196,8 +196,12 @@ async def _seed(database_url: str) -> str:
     try:
         async with create_sessionmaker(engine)() as session:
             _user, token = await create_user(session, role="admin", first_name="F", last_name="Z")
+            # Providers with matching lists.
+            matching = {"languages": ["en", "pt-BR"], "licensed_states": ["CA", "NY"]}
             providers = [
-                await people.create_provider(session, first_name=f"P{i}", last_name="Q")
+                await people.create_provider(
+                    session, first_name=f"P{i}", last_name="Q", matching=matching if i else None
+                )
                 for i in range(3)
             ]
             patients = [
