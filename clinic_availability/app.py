@@ -114,6 +114,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(legacy_router())
     app.include_router(fhir_router)
     install_operations(app, engine, settings)
+    metrics = getattr(app.state, "metrics", None)
+    if app.state.graphql_plan is not None and metrics is not None:
+        app.state.graphql_plan.on_fallback = metrics.plan_fallback
     app.include_router(docs_router())
     app.include_router(landing_router())
     install_openapi(app)

@@ -38,6 +38,7 @@ from strawberry.extensions import SchemaExtension
 from clinic_availability.logging import RequestInfo, request_info_var
 from clinic_availability.migrate import head_revision
 from common.settings import Settings
+from gql.plan.extension import FALLBACK_REASONS
 from models.platform.errors import Unauthenticated
 from rest_compat.responses import JSONBody
 
@@ -116,6 +117,15 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.plan_fallbacks = Counter(
+            "clinic_graphql_plan_fallbacks",
+            "GraphQL root fields the database renders, answered otherwise, by reason "
+            "(declined: a selection it does not render; render_failed)",
+            ["reason"],
+            registry=self.registry,
+        )
+        for reason in FALLBACK_REASONS:  # every reason's series from the start, at 0
+            self.plan_fallbacks.labels(reason)
         pool = PoolCollector(engine)
         self.registry.register(pool)
         # Multiprocess mode: counters live in files shared by the workers; a scrape reads
@@ -167,6 +177,11 @@ class Metrics:
                 self._operation_children[op_key] = op_children
             op_children[0].inc()
             op_children[1].observe(info.duration_s)
+
+    def plan_fallback(self, reason: str) -> None:
+        """One rendering fallback; ``reason`` is one of a few fixed words, never text of
+        the document."""
+        self.plan_fallbacks.labels(reason if reason in FALLBACK_REASONS else "other").inc()
 
     def exposition(self) -> bytes:
         return generate_latest(self.exposed)

@@ -10,7 +10,9 @@ import strawberry
 from strawberry.types import Info
 
 from gql.context import Context
+from gql.plan.rendered import rendered, rendered_picks
 from models.platform.entities import AppointmentType as AppointmentTypeRow
+from models.scheduling import appointment_type_render
 from models.scheduling import appointment_types as ops
 
 
@@ -122,6 +124,10 @@ class AppointmentTypeQuery:
         ] = None,
     ) -> list[AppointmentType]:
         await info.context.require_admin()
+        if (picks := rendered_picks()) is not None:
+            return await rendered(  # type: ignore[no-any-return]
+                appointment_type_render.types_json(info.context.session, picks, active=active)
+            )
         rows = await ops.list_types(info.context.session, active=active)
         return [AppointmentType.from_row(row) for row in rows]
 
@@ -132,6 +138,10 @@ class AppointmentTypeQuery:
         key: Annotated[str, strawberry.argument(description="The type's key.")],
     ) -> AppointmentType:
         await info.context.require_admin()
+        if (picks := rendered_picks()) is not None:
+            return await rendered(
+                appointment_type_render.type_json(info.context.session, picks, key)
+            )
         return AppointmentType.from_row(await ops.get_type_by_key(info.context.session, key))
 
 

@@ -20,9 +20,11 @@ from gql.pagination import (
     decode_id_cursor,
     page_window,
 )
+from gql.plan.rendered import rendered, rendered_picks
 from gql.slots import AvailableSlotFilter
 from gql.types import AvailableSlot, Provider
 from models.platform.errors import FieldErrors
+from models.scheduling import provider_slots_render
 from models.scheduling import slots as slot_ops
 from models.scheduling.batch import BatchFailure, create_batch, delete_batch
 from models.scheduling.provider_slots import (
@@ -163,13 +165,27 @@ class BatchQuery:
             )
         errors.raise_if_any()
         window = page_window(first, settings, after=after, last=last, before=before)
+        after_provider_id = decode_id_cursor(window.cursor, window.cursor_field)
+        if (picks := rendered_picks()) is not None:
+            return await rendered(
+                provider_slots_render.provider_slots_page_json(
+                    info.context.session,
+                    picks,
+                    filters,
+                    first=window.first,
+                    zone=settings.clinic_zone,
+                    slots_per_provider=slots_per_provider,
+                    after_provider_id=after_provider_id,
+                    backward=window.backward,
+                )
+            )
         page = await list_provider_slots(
             info.context.session,
             filters,
             page=window.request,
             zone=settings.clinic_zone,
             slots_per_provider=slots_per_provider,
-            after_provider_id=decode_id_cursor(window.cursor, window.cursor_field),
+            after_provider_id=after_provider_id,
             backward=window.backward,
         )
         return connection(

@@ -26,7 +26,9 @@ from gql.pagination import (
     decode_time_id_cursor,
     page_window,
 )
+from gql.plan.rendered import rendered, rendered_picks
 from gql.types import Node
+from models.booking import booking_render
 from models.booking import bookings as booking_ops
 from models.booking.bookings import (
     BookingChange,
@@ -265,6 +267,11 @@ class BookingQuery:
         id: Annotated[int, strawberry.argument(description="The booking's id.")],
     ) -> Booking:
         await info.context.require_admin()
+        if (picks := rendered_picks()) is not None:
+            text = await rendered(booking_render.booking_json(info.context.session, picks, id))
+            if selects_notes(info):
+                await record_notes_read(info.context.session, [id])
+            return text
         row = await booking_ops.get_booking(info.context.session, id)
         if selects_notes(info):
             await record_notes_read(info.context.session, [row.id])
@@ -297,21 +304,37 @@ class BookingQuery:
         errors.raise_if_any()
         window = page_window(first, settings, after=after, last=last, before=before)
         with_notes = selects_notes(info)
+        filters = BookingFilters(
+            provider_id=wanted.provider_id,
+            patient_id=wanted.patient_id,
+            available_slot_id=wanted.available_slot_id,
+            status=status,
+            start_date=start,
+            end_date=end,
+        )
+        after_key = decode_time_id_cursor(window.cursor, window.cursor_field)
+        if (picks := rendered_picks()) is not None:
+            return await rendered(
+                booking_render.booking_page_json(
+                    info.context.session,
+                    picks,
+                    filters,
+                    first=window.first,
+                    zone=settings.clinic_zone,
+                    include_notes=with_notes,
+                    after=after_key,
+                    backward=window.backward,
+                )
+            )
         page = await booking_ops.list_bookings(
             info.context.session,
-            BookingFilters(
-                provider_id=wanted.provider_id,
-                patient_id=wanted.patient_id,
-                available_slot_id=wanted.available_slot_id,
-                status=status,
-                start_date=start,
-                end_date=end,
-            ),
+            filters,
             page=window.request,
             zone=settings.clinic_zone,
             include_notes=with_notes,
-            after=decode_time_id_cursor(window.cursor, window.cursor_field),
+            after=after_key,
             backward=window.backward,
+            shown=window.count,
         )
         return connection(
             page, window, lambda row: Booking.from_row(row, with_notes=with_notes), booking_cursor

@@ -18,10 +18,11 @@ from gql.pagination import (
     decode_id_cursor,
     page_window,
 )
+from gql.plan.rendered import rendered, rendered_picks
 from gql.types import Patient, Provider
 from models.platform.entities import Patient as PatientRow
 from models.platform.entities import Provider as ProviderRow
-from models.scheduling import people
+from models.scheduling import people, provider_render
 from models.scheduling.provider_matching import MATCHING_FIELDS
 
 TYPE_KEYS_DESCRIPTION = "Keys of the appointment types offered; empty: every type."
@@ -142,12 +143,24 @@ class PeopleQuery:
     ) -> Connection[Provider]:
         await info.context.require_admin()
         window = page_window(first, info.context.settings, after=after, last=last, before=before)
+        after_id = decode_id_cursor(window.cursor, window.cursor_field)
+        if (picks := rendered_picks()) is not None:
+            return await rendered(
+                provider_render.provider_page_json(
+                    info.context.session,
+                    picks,
+                    first=window.first,
+                    active=active,
+                    after_id=after_id,
+                    backward=window.backward,
+                )
+            )
         page = await people.list_people(
             info.context.session,
             ProviderRow,
             page=window.request,
             active=active,
-            after_id=decode_id_cursor(window.cursor, window.cursor_field),
+            after_id=after_id,
             backward=window.backward,
         )
         return connection(page, window, Provider.from_row, _id_cursor)
@@ -159,6 +172,8 @@ class PeopleQuery:
         id: Annotated[int, strawberry.argument(description="The provider's id.")],
     ) -> Provider:
         await info.context.require_admin()
+        if (picks := rendered_picks()) is not None:
+            return await rendered(provider_render.provider_json(info.context.session, picks, id))
         return Provider.from_row(await people.get_provider(info.context.session, id))
 
     @strawberry.field(description="Patients in id order; `active` filters.")

@@ -13,12 +13,14 @@ from strawberry.types import Info
 
 from common.settings import limits_of
 from gql.context import Context
+from gql.plan.rendered import rendered, rendered_picks
 from gql.slots import CreateAvailableSlotInput, UpdateAvailableSlotInput, slot_input
 from gql.types import AvailableSlot, Node, RecurrencePattern, enum_text
 from models.platform.entities import AvailableSlot as SlotRow
 from models.platform.entities import SlotSeries as SeriesRow
 from models.platform.errors import ValidationFailed
 from models.platform.timeutil import now_utc
+from models.scheduling import series_render
 from models.scheduling.bulk import StoredInterval
 from models.scheduling.recurrence import Occurrence
 from models.scheduling.series import CreationPreview, get_series, preview_creation
@@ -225,6 +227,9 @@ class RecurrenceQuery:
         await info.context.require_admin()
         if not 0 <= upcoming <= MAX_UPCOMING:
             raise ValidationFailed.one("upcoming", f"must be less than or equal to {MAX_UPCOMING}")
+        if (picks := rendered_picks()) is not None:
+            text = series_render.series_json(info.context.session, picks, id, upcoming=upcoming)
+            return await rendered(text)  # type: ignore[no-any-return]
         return await load_series(info.context, id, upcoming)
 
     @strawberry.field(

@@ -166,7 +166,7 @@ class SlotQuery:
         )
         errors.raise_if_any()
         window = page_window(first, settings, after=after, last=last, before=before)
-        if not window.backward and (picks := rendered_picks()) is not None:
+        if (picks := rendered_picks()) is not None:
             return await rendered(
                 slot_render.slot_page_json(
                     info.context.session,
@@ -174,7 +174,8 @@ class SlotQuery:
                     filters,
                     first=window.first,
                     zone=settings.clinic_zone,
-                    after=decode_time_id_cursor(window.cursor),
+                    after=decode_time_id_cursor(window.cursor, window.cursor_field),
+                    backward=window.backward,
                 )
             )
         page = await slot_ops.list_slots(
@@ -215,7 +216,7 @@ class SlotQuery:
             errors.fields["date"] = errors.fields.pop("start_date")
         errors.raise_if_any()
         window = page_window(first, settings, after=after, last=last, before=before)
-        if not window.backward and (picks := rendered_picks()) is not None:
+        if (picks := rendered_picks()) is not None:
             return await rendered(
                 slot_render.search_page_json(
                     info.context.session,
@@ -226,7 +227,8 @@ class SlotQuery:
                     appointment_type=appointment_type,
                     first=window.first,
                     zone=settings.clinic_zone,
-                    after=decode_time_id_cursor(window.cursor),
+                    after=decode_time_id_cursor(window.cursor, window.cursor_field),
+                    backward=window.backward,
                 )
             )
         page = await slot_ops.search_slots(

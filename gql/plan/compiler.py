@@ -49,7 +49,7 @@ from graphql.execution.executor import Executor, to_nodes
 from graphql.language import FieldNode
 
 from gql.plan.rendered import ROOTS, NotRendered, root_picks
-from models.scheduling.slot_render import Picks
+from models.platform.record_render import Picks
 
 logger = logging.getLogger("clinic_availability.graphql.plan")
 
@@ -133,13 +133,21 @@ class _Compiler:
                 except NotRendered as reason:
                     logger.info("root field %s not rendered: %s", name, reason)
                     declined = True
+            try:
+                complete = self.value(field_def.type, details)
+            except NotPlannable:
+                if picks is None:
+                    raise
+                # Rendered, with fields the plan cannot complete (resolvers of their
+                # own): should rows answer instead, graphql-core completes them.
+                complete = _unusual
             roots.append(
                 RootField(
                     key,
                     field_def,
                     details,
                     nodes,
-                    self.value(field_def.type, details),
+                    complete,
                     bool(field_def.args or node.arguments),
                     picks,
                     declined,
@@ -251,6 +259,10 @@ def _read(type_: GraphQLObjectType, name: str, field: GraphQLField, helpers: dic
 
 def _identity(value: Any) -> Any:
     return value
+
+
+def _unusual(_value: Any) -> Any:
+    raise Unusual
 
 
 def _leaf(type_: Any, required: bool) -> Complete:

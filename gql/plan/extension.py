@@ -48,6 +48,10 @@ from gql.plan.rendered import RenderedJson, RenderFailed, rendering
 
 logger = logging.getLogger("clinic_availability.graphql.plan")
 
+# Why a root field the database renders was answered otherwise: its selection names
+# something the renderer does not write (decided when compiled), or rendering failed.
+DECLINED, RENDER_FAILED = "declined", "render_failed"
+FALLBACK_REASONS = (DECLINED, RENDER_FAILED)
 # Distinct @include/@skip variable combinations compiled per document.
 MAX_VARIANTS = 16
 CONDITION_DIRECTIVES = frozenset({"include", "skip"})
@@ -64,9 +68,13 @@ class PlanCache:
         # Root fields the database renders, answered otherwise (a selection it does not
         # render, or rendering failed): a fast path that stops must show.
         self.fallbacks = 0
-        # Root fields paged backwards (``last``/``before``): the database renders forward
-        # pages only, so these are answered from rows by design, not counted as fallbacks.
-        self.backward = 0
+        # Told each fallback's reason (FALLBACK_REASONS), e.g. to count it in metrics.
+        self.on_fallback: Callable[[str], None] | None = None
+
+    def fell_back(self, reason: str) -> None:
+        self.fallbacks += 1
+        if self.on_fallback is not None:
+            self.on_fallback(reason)
 
     def get(self, key: Hashable) -> tuple[bool, DocumentPlan | None]:
         try:
@@ -181,10 +189,7 @@ async def _root_field(
             else {}
         )
         resolve = field_def.resolve or executor.field_resolver
-        if render and root.picks is not None and _backward(args):
-            counts.backward += 1
-            result = await await_maybe(resolve(executor.root_value, info, **args))
-        elif render and root.picks is not None:
+        if render and root.picks is not None:
             try:
                 with rendering(root.picks):
                     result = await await_maybe(resolve(executor.root_value, info, **args))
@@ -194,11 +199,11 @@ async def _root_field(
             if type(result) is RenderedJson:
                 counts.rendered += 1
                 return orjson.Fragment(result.text)
-            counts.fallbacks += 1
+            counts.fell_back(RENDER_FAILED)
             result = await await_maybe(resolve(executor.root_value, info, **args))
         else:
             if render and root.declined:
-                counts.fallbacks += 1
+                counts.fell_back(DECLINED)
             result = await await_maybe(resolve(executor.root_value, info, **args))
         try:
             return root.complete(result)
@@ -283,8 +288,3 @@ def compiled_plan_extension(cache_size: int, render: bool = False) -> Callable[[
     factory: Callable[[], CompiledPlan] = lambda: CompiledPlan(cache, render)  # noqa: E731
     factory.cache = cache  # type: ignore[attr-defined]
     return factory
-
-
-def _backward(args: dict[str, Any]) -> bool:
-    """A page asked backwards (``last`` or ``before``), which the database does not render."""
-    return args.get("last") is not None or args.get("before") is not None

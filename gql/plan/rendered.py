@@ -31,27 +31,43 @@ from graphql import (
 from graphql.execution.collect_fields import FieldDetailsList, collect_subfields
 from graphql.execution.executor import Executor
 
+from models.booking import booking_render
 from models.platform.errors import DomainError
-from models.scheduling.slot_render import (
+from models.platform.record_render import (
     BOOLEAN,
+    DAY,
     ENUM,
     INSTANT,
     INTEGER,
     NODE_ID,
-    PAGE,
-    SLOT,
     STRING,
     Pick,
     Picks,
     Record,
 )
+from models.scheduling import (
+    appointment_type_render,
+    provider_render,
+    provider_slots_render,
+    series_render,
+    slot_render,
+)
 
 DEFINITION = "strawberry-definition"
-# The root fields whose resolvers render, and the record kind each answers.
-ROOTS: dict[str, Record] = {
-    "availableSlots": PAGE,
-    "searchAvailableSlots": PAGE,
-    "availableSlot": SLOT,
+# The root fields whose resolvers render, the record kind each answers, and whether the
+# answer is a list of them.
+ROOTS: dict[str, tuple[Record, bool]] = {
+    "availableSlots": (slot_render.PAGE, False),
+    "searchAvailableSlots": (slot_render.PAGE, False),
+    "availableSlot": (slot_render.SLOT, False),
+    "books": (booking_render.PAGE, False),
+    "book": (booking_render.BOOKING, False),
+    "providers": (provider_render.PAGE, False),
+    "provider": (provider_render.PROVIDER, False),
+    "providerAvailableSlots": (provider_slots_render.PAGE, False),
+    "slotSeries": (series_render.SERIES, False),
+    "appointmentTypes": (appointment_type_render.APPOINTMENT_TYPE, True),
+    "appointmentType": (appointment_type_render.APPOINTMENT_TYPE, False),
 }
 # The schema's leaf types, by the kind of value the domain writes for them.
 SCALAR_KINDS = {
@@ -59,6 +75,7 @@ SCALAR_KINDS = {
     "String": STRING,
     "Boolean": BOOLEAN,
     "DateTime": INSTANT,
+    "Date": DAY,
     "ID": NODE_ID,
 }
 
@@ -122,11 +139,11 @@ def root_picks(
     schema: GraphQLSchema, executor: Executor, type_: GraphQLOutputType, details: FieldDetailsList
 ) -> Picks:
     """The picks of a root field's selection; NotRendered when the domain cannot."""
-    record = ROOTS.get(details[0].node.name.value)
+    root = ROOTS.get(details[0].node.name.value)
     named, is_list = _unwrap(type_)
-    if record is None or is_list or not is_object_type(named):
+    if root is None or is_list != root[1] or not is_object_type(named):
         raise NotRendered("root field")
-    return _picks(schema, executor, named, details, record)
+    return _picks(schema, executor, named, details, root[0])
 
 
 def _picks(
@@ -163,7 +180,9 @@ def _picks(
             continue
         value = record.values.get(python_name)
         kind = _enum_kind(named) if is_enum_type(named) else SCALAR_KINDS.get(named.name)
-        if value is None or is_list or kind != value[0]:
+        if kind is not None and is_list:
+            kind += "[]"  # a list of text stored as a JSON array (STRINGS, ENUMS)
+        if value is None or kind != value[0]:
             raise NotRendered(name)
         picks.append(Pick(key, python_name))
     return tuple(picks)

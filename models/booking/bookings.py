@@ -424,14 +424,14 @@ _BOOKING_COLUMNS = (
     _bookings.c.created_at,
     _bookings.c.updated_at,
 )
-_BOOKING_BY_ID = select(*_BOOKING_COLUMNS, _bookings.c.notes).where(
+BOOKING_BY_ID = select(*_BOOKING_COLUMNS, _bookings.c.notes).where(
     _bookings.c.id == bindparam("booking_id")
 )
 
 
 async def get_booking(session: AsyncSession, booking_id: int) -> Row[Any]:
     """One booking row, notes included."""
-    rows = await read_rows(session, _BOOKING_BY_ID, {"booking_id": booking_id})
+    rows = await read_rows(session, BOOKING_BY_ID, {"booking_id": booking_id})
     if not rows:
         raise NotFound()
     return rows[0]
@@ -720,30 +720,38 @@ def _count(shape: _Shape) -> Select[Any]:
 
 
 @lru_cache(maxsize=512)
-def _count_statement(shape: _Shape) -> Select[Any]:
+def count_statement(shape: _Shape) -> Select[Any]:
+    """The number of bookings in the list of ``shape`` (all pages)."""
     return _count(shape)
 
 
-@lru_cache(maxsize=512)
-def _page_statement(shape: _Shape) -> Select[Any]:
+def booking_page_rows(shape: _Shape) -> Select[Any]:
+    """The bookings of a page of ``shape`` with ``slot_start_time`` (and ``notes`` when the
+    shape has them), past the cursor in the page's reading order; not limited."""
     conditions = _shape_conditions(shape)
     key = (_slots.c.start_time, _bookings.c.id)
     columns = [*_BOOKING_COLUMNS, _slots.c.start_time.label("slot_start_time")]
     if shape.notes:
         columns.append(_bookings.c.notes)
     stmt = (
-        select(*columns, _count(shape).scalar_subquery().label("total"))
+        select(*columns)
         .select_from(_bookings.join(_slots, _slots.c.id == _bookings.c.available_slot_id))
         .where(*conditions)
         .order_by(*keyset_order(key, backward=shape.backward))
-        .limit(bindparam("page_limit"))
     )
     if shape.keyset:
         after_start = bindparam("after_start", type_=_slots.c.start_time.type)
         stmt = stmt.where(
             keyset_past(key, (after_start, bindparam("after_id")), backward=shape.backward)
         )
-    else:
+    return stmt
+
+
+@lru_cache(maxsize=512)
+def _page_statement(shape: _Shape) -> Select[Any]:
+    stmt = booking_page_rows(shape).add_columns(_count(shape).scalar_subquery().label("total"))
+    stmt = stmt.limit(bindparam("page_limit"))
+    if not shape.keyset:
         stmt = stmt.offset(bindparam("page_offset"))
     return stmt
 
@@ -751,24 +759,16 @@ def _page_statement(shape: _Shape) -> Select[Any]:
 BookingKey = tuple[datetime, int]
 
 
-async def list_bookings(
-    session: AsyncSession,
+def booking_query(
     filters: BookingFilters,
-    *,
-    page: PageRequest,
     zone: ZoneInfo,
+    *,
     include_notes: bool = False,
     after: BookingKey | None = None,
     backward: bool = False,
-) -> Page[Row[Any]]:
-    """Booking rows in appointment order (slot start, then id), with ``slot_start_time``.
-
-    One statement (the total rides along as a column); without ``include_notes`` the
-    notes column is not read. With it, the read is audited as one entry naming every
-    booking shown. ``after`` continues after a (slot start_time, booking id) key;
-    ``backward`` reads the other way (the rows before ``after``, latest first).
-    """
-    params: dict[str, Any] = {"page_limit": page.page_size}
+) -> tuple[_Shape, dict[str, Any]]:
+    """The shape and parameters (but the page's sizes) of a list of bookings."""
+    params: dict[str, Any] = {}
     if filters.provider_id is not None:
         params["provider_id"] = filters.provider_id
     if filters.patient_id is not None:
@@ -783,8 +783,6 @@ async def list_bookings(
         params["window_end"] = day_end(filters.end_date, zone)
     if after is not None:
         params["after_start"], params["after_id"] = after
-    else:
-        params["page_offset"] = page.offset
     shape = _Shape(
         provider=filters.provider_id is not None,
         patient=filters.patient_id is not None,
@@ -796,11 +794,40 @@ async def list_bookings(
         notes=include_notes,
         backward=backward,
     )
+    return shape, params
+
+
+async def list_bookings(
+    session: AsyncSession,
+    filters: BookingFilters,
+    *,
+    page: PageRequest,
+    zone: ZoneInfo,
+    include_notes: bool = False,
+    after: BookingKey | None = None,
+    backward: bool = False,
+    shown: int | None = None,
+) -> Page[Row[Any]]:
+    """Booking rows in appointment order (slot start, then id), with ``slot_start_time``.
+
+    One statement (the total rides along as a column); without ``include_notes`` the
+    notes column is not read. With it, the read is audited as one entry naming every
+    booking shown. ``after`` continues after a (slot start_time, booking id) key;
+    ``backward`` reads the other way (the rows before ``after``, latest first). ``shown``
+    rows of those read are shown (the others only tell whether more follow): only they
+    are named in the audit.
+    """
+    shape, params = booking_query(
+        filters, zone, include_notes=include_notes, after=after, backward=backward
+    )
+    params["page_limit"] = page.page_size
+    if after is None:
+        params["page_offset"] = page.offset
     rows = list(await read_rows(session, _page_statement(shape), params))
     if rows:
         total = rows[0].total
     else:
-        total = (await read_rows(session, _count_statement(shape), params))[0][0]
+        total = (await read_rows(session, count_statement(shape), params))[0][0]
     if include_notes:
-        await audit.record_notes_read(session, [row.id for row in rows])
+        await audit.record_notes_read(session, [row.id for row in rows[:shown]])
     return Page(items=rows, total=total, page=page.page, page_size=page.page_size)

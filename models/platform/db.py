@@ -269,6 +269,7 @@ def _configure_sqlite(engine: AsyncEngine, *, reads_only: bool = False) -> None:
             TIME_ID_CURSOR_FUNCTION, 2, _sqlite_time_id_cursor, deterministic=True
         )
         dbapi_connection.create_function(NODE_ID_FUNCTION, 2, _sqlite_node_id, deterministic=True)
+        dbapi_connection.create_function(BASE64_FUNCTION, 1, _sqlite_base64, deterministic=True)
 
     if reads_only:
         return
@@ -282,6 +283,7 @@ def _configure_sqlite(engine: AsyncEngine, *, reads_only: bool = False) -> None:
 LOCAL_DAY_FUNCTION = "clinic_local_day"
 TIME_ID_CURSOR_FUNCTION = "clinic_time_id_cursor"
 NODE_ID_FUNCTION = "clinic_node_id"
+BASE64_FUNCTION = "clinic_base64"
 
 
 def _sqlite_local_day(instant: str | None, zone: str | None) -> str | None:
@@ -307,6 +309,13 @@ def _sqlite_node_id(type_name: str, ident: int | None) -> str | None:
     if ident is None:
         return None
     return base64.b64encode(f"{type_name}:{ident}".encode()).decode()
+
+
+def _sqlite_base64(text: str | None) -> str | None:
+    """Standard base64 of a text's UTF-8 bytes (PostgreSQL's ``encode(..., 'base64')``)."""
+    if text is None:
+        return None
+    return base64.b64encode(str(text).encode()).decode()
 
 
 @asynccontextmanager

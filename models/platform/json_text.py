@@ -25,6 +25,49 @@ def sql_text(value: str) -> Sql:
     return literal_column("'" + value.replace("'", "''") + "'", Text)
 
 
+def instant_text(column: Any, dialect: str) -> Sql:
+    """``2023-10-27T14:00:00.000Z`` (milliseconds truncated, as format_timestamp)."""
+    if dialect == "postgresql":
+        return func.to_char(
+            column.op("AT TIME ZONE")(literal_column("'UTC'")),
+            literal_column('\'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"\''),
+        )
+    # Stored as fixed-width naive UTC text; a server default may lack the fraction.
+    text = cast(column, Text)
+    return (
+        func.substr(text, 1, 10)
+        .op("||")(literal_column("'T'"))
+        .op("||")(func.substr(func.substr(text, 12).op("||")(literal_column("'.000'")), 1, 12))
+        .op("||")(literal_column("'Z'"))
+    )
+
+
+def day_text(column: Any, dialect: str) -> Sql:
+    """A calendar day, ``2030-10-27`` (``date.isoformat``)."""
+    if dialect == "postgresql":
+        return func.to_char(column, literal_column("'YYYY-MM-DD'"))
+    return cast(column, Text)  # stored as that text
+
+
+def wall_clock_text(column: Any, dialect: str) -> Sql:
+    """A naive timestamp as ``datetime.isoformat`` writes it: ``2030-10-04T09:00:00``, the
+    microseconds only when not zero."""
+    if dialect == "postgresql":
+        fraction = func.nullif(func.to_char(column, literal_column("'.US'")), sql_text(".000000"))
+        whole = func.to_char(column, literal_column("'YYYY-MM-DD\"T\"HH24:MI:SS'"))
+        return whole.op("||")(func.coalesce(fraction, sql_text("")))
+    # Stored as ``2030-10-04 09:00:00.000000`` (the fraction possibly absent).
+    text = cast(column, Text)
+    micro = func.substr(text, 21, 6)
+    shown = case((micro.in_(("", "000000")), sql_text("")), else_=sql_text(".").op("||")(micro))
+    return (
+        func.substr(text, 1, 10)
+        .op("||")(sql_text("T"))
+        .op("||")(func.substr(text, 12, 8))
+        .op("||")(shown)
+    )
+
+
 def concat(parts: Sequence[Sql | str]) -> Sql:
     """``a || b || ...``, adjacent literal strings merged; every part must be non-null."""
     merged: list[Sql | str] = []
@@ -36,10 +79,17 @@ def concat(parts: Sequence[Sql | str]) -> Sql:
     elements = [sql_text(part) if isinstance(part, str) else part for part in merged]
     if not elements:
         return sql_text("")
-    result = elements[0]
-    for element in elements[1:]:
-        result = result.op("||", return_type=Text)(element)
-    return result
+    # Joined as a balanced tree: the nesting SQLAlchemy writes as parentheses grows with
+    # the logarithm of the parts, within SQLite's parser stack for deep selections.
+    while len(elements) > 1:
+        paired: list[Sql] = [
+            elements[index].op("||", return_type=Text)(elements[index + 1])
+            for index in range(0, len(elements) - 1, 2)
+        ]
+        if len(elements) % 2:
+            paired.append(elements[-1])
+        elements = paired
+    return elements[0]
 
 
 class JsonText:
@@ -77,19 +127,26 @@ class JsonText:
         parts.append("}")
         return concat(parts)
 
-    def array(self, item: Sql, source: Any, *order_by: Any, where: Any = None) -> Sql:
+    def array(
+        self, item: Sql, source: Any, *order_by: Any, where: Any = None, outer: Any = None
+    ) -> Sql:
         """``[item,...]`` over the rows of ``source`` in ``order_by`` order, as a scalar
-        subquery (``[]`` without rows)."""
+        subquery (``[]`` without rows); ``where`` may name the enclosing query's ``outer``
+        row source (a correlated list)."""
         if self.postgresql:
             joined = func.string_agg(item, aggregate_order_by(sql_text(","), *order_by))
             inner = select(joined).select_from(source)
             if where is not None:
                 inner = inner.where(where)
+            if outer is not None:
+                inner = inner.correlate(outer)
         else:
             # SQLite aggregates in the order of its input rows.
             ordered = select(item.label("item")).select_from(source).order_by(*order_by)
             if where is not None:
                 ordered = ordered.where(where)
+            if outer is not None:
+                ordered = ordered.correlate(outer)
             rows = ordered.subquery()
             inner = select(func.group_concat(rows.c.item, sql_text(","))).select_from(rows)
         return concat(["[", func.coalesce(inner.scalar_subquery(), sql_text("")), "]"])

@@ -16,11 +16,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
-    ColumnElement,
     Select,
-    Text,
     bindparam,
-    cast,
     func,
     literal_column,
     select,
@@ -28,7 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.platform.db import read_rows
-from models.platform.json_text import JsonText
+from models.platform.json_text import JsonText, instant_text
 from models.platform.pagination import PageRequest
 from models.platform.timeutil import now_utc
 from models.scheduling.availability import slot_open_clause
@@ -56,23 +53,6 @@ class SlotDocument:
 
 def _key(name: str) -> Any:
     return literal_column(f"'{name}'")
-
-
-def instant_text(column: Any, dialect: str) -> ColumnElement[Any]:
-    """``2023-10-27T14:00:00.000Z`` (milliseconds truncated, as format_timestamp)."""
-    if dialect == "postgresql":
-        return func.to_char(
-            column.op("AT TIME ZONE")(literal_column("'UTC'")),
-            literal_column('\'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"\''),
-        )
-    # Stored as fixed-width naive UTC text; a server default may lack the fraction.
-    text = cast(column, Text)
-    return (
-        func.substr(text, 1, 10)
-        .op("||")(literal_column("'T'"))
-        .op("||")(func.substr(func.substr(text, 12).op("||")(literal_column("'.000'")), 1, 12))
-        .op("||")(literal_column("'Z'"))
-    )
 
 
 @lru_cache(maxsize=512)

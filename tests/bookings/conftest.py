@@ -23,6 +23,7 @@ import uvicorn
 from clinic_availability.app import create_app
 from clinic_availability.logging import logging_config
 from common.settings import Settings
+from tests.graphql.plan_switch import no_rendering_fallback
 
 CANARY = "CANARY-7f3a-notes-must-never-be-logged"
 WATCHED_LOGGERS = ("", "uvicorn", "uvicorn.error", "uvicorn.access")
@@ -135,3 +136,7 @@ async def http(live_server: LiveServer) -> AsyncIterator[httpx.AsyncClient]:
         base_url=live_server.base_url, limits=limits, timeout=httpx.Timeout(120.0)
     ) as client:
         yield client
+
+
+# Bookings are read through GraphQL here too: no rendered root field may fall back.
+__all__ = ["no_rendering_fallback"]

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,6 +23,7 @@ import strawberry.schema.schema as strawberry_schema
 from graphql import GraphQLObjectType, get_named_type, is_object_type, is_required_argument
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis.database import DirectoryBasedExampleDatabase
 from sqlalchemy import text
 
 import gql.plan.extension as plan_extension
@@ -41,12 +44,16 @@ from tests.graphql.helpers import GRAPHQL, SLOT_FIELDS
 SCHEMA = build_schema()._schema
 MAX_DEPTH = 4
 SHOW = False
+# Hypothesis's own example database (failures found once are tried first next time), and
+# a random search on every run, CI included (whose default profile would derandomize).
 PLAN_EXAMPLES = settings(
-    max_examples=100,
+    max_examples=int(os.environ.get("PLAN_EXAMPLES", "100")),
     deadline=None,
     suppress_health_check=list(HealthCheck),
-    database=None,
-    derandomize=True,
+    derandomize=False,
+    database=DirectoryBasedExampleDatabase(
+        Path(__file__).resolve().parents[2] / ".hypothesis" / "examples"
+    ),
 )
 
 
@@ -85,7 +92,14 @@ def root_arguments() -> dict[str, list[str]]:
         "book": ["(id: 1)", "(id: 2)", "(id: 999)"],
         "utilization": [f"({window})", '(startDate: "x", endDate: "y")'],
         "slotSeries": ["(id: 1)", "(id: 1, upcoming: 2)", "(id: 1, upcoming: 500)", "(id: 9)"],
-        "providerAvailableSlots": ["", "(first: 2, slotsPerProvider: 2)"],
+        "providerAvailableSlots": [
+            "",
+            "(first: 2, slotsPerProvider: 2)",
+            "(last: 1)",
+            "(slotsPerProvider: 0)",
+        ],
+        "appointmentTypes": ["", "(active: true)", "(active: false)"],
+        "appointmentType": ['(key: "therapy")', '(key: "nope")'],
         "availableSlotPreview": [f"({preview})"],
     }
     # Root fields added later are generated too when they need no argument.
@@ -182,8 +196,12 @@ async def _seed(database_url: str) -> str:
     try:
         async with create_sessionmaker(engine)() as session:
             _user, token = await create_user(session, role="admin", first_name="F", last_name="Z")
+            # Providers with matching lists.
+            matching = {"languages": ["en", "pt-BR"], "licensed_states": ["CA", "NY"]}
             providers = [
-                await people.create_provider(session, first_name=f"P{i}", last_name="Q")
+                await people.create_provider(
+                    session, first_name=f"P{i}", last_name="Q", matching=matching if i else None
+                )
                 for i in range(3)
             ]
             patients = [

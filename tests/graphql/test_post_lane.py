@@ -104,7 +104,8 @@ FAST_BODIES = [
     _json("{ __typename }"),
     _json("query A { __typename } query B { t: __typename }", operationName="B"),
     _json("{ a: availableSlots(first: 1) { nodes { id } } b: __typename }"),
-    _json("{ providers { nodes { id } } }"),  # not rendered: the view answers it
+    _json("{ providers { nodes { id } } }"),
+    _json("{ patients { nodes { id } } }"),  # not rendered: the view answers it
 ]
 
 
@@ -133,8 +134,8 @@ async def test_compiled_queries_answer_as_the_view(settings: Settings, factory: 
             assert fast is None
             return
         # Admin, plain JSON, second round: the slot page, both single slots but the
-        # missing one (an error), __typename, the named operation, the mixed one.
-        assert fast.answered == 5
+        # missing one (an error), __typename, the named operation, the mixed one, providers.
+        assert fast.answered == 6
         assert lane.state.graphql_plan.fallbacks == 0
 
 

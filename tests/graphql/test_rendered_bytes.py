@@ -17,10 +17,11 @@ from gql.pagination import encode_time_id_cursor
 from models.platform.db import create_engine
 from models.platform.entities import AvailableSlot
 from models.platform.pagination import PageRequest
+from models.platform.record_render import Pick
 from models.platform.sessions import create_sessionmaker
 from models.scheduling import people
 from models.scheduling.slot_documents import slot_document
-from models.scheduling.slot_render import Pick, slot_json, slot_page_json
+from models.scheduling.slot_render import slot_json, slot_page_json
 from models.scheduling.slots import SlotFilters, SlotInput, create_single_slot, list_slots
 from rest_compat.render import slot_json as rest_slot_json
 from tests.conftest import reset_postgres

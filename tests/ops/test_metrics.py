@@ -7,8 +7,11 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+import gql.plan.rendered as rendered_module
 from clinic_availability.logging import RequestInfo
 from clinic_availability.ops import MAX_OPERATION_NAMES, OTHER_OPERATION, Metrics
+from gql.plan.extension import FALLBACK_REASONS
+from models.scheduling import slot_render
 from tests.factories import SLOTS
 
 
@@ -105,3 +108,40 @@ def test_unknown_methods_share_one_label(app: Any) -> None:
         if sample.name.endswith("_total")
     }
     assert samples == {"OTHER": 2, "GET": 1}
+
+
+async def test_plan_fallbacks_are_counted_by_reason(
+    app: Any, client: httpx.AsyncClient, auth: dict[str, str], factory: Any, monkeypatch: Any
+) -> None:
+    """A rendered root field answered otherwise shows in the metrics, by reason only."""
+    await factory.slot()
+    families = await scrape(client)
+    name = "clinic_graphql_plan_fallbacks_total"
+    for reason in FALLBACK_REASONS:  # present from the start
+        assert value(families["clinic_graphql_plan_fallbacks"], name, reason=reason) == 0
+
+    query = "query Secret { availableSlots { nodes { id startTime } } }"
+    # A selection the renderer does not write (here: no DateTime): declined.
+    kinds = {k: v for k, v in rendered_module.SCALAR_KINDS.items() if k != "DateTime"}
+    monkeypatch.setattr(rendered_module, "SCALAR_KINDS", kinds)
+    response = await client.post("/graphql", json={"query": query}, headers=auth)
+    assert response.status_code == 200 and "errors" not in response.json()
+    monkeypatch.undo()
+    # A statement that fails: the rows answer, counted as a failed rendering.
+
+    def broken(*_args: Any) -> Any:
+        raise RuntimeError("statement failed")
+
+    monkeypatch.setattr(slot_render, "_page_statement", broken)
+    other = "query Other { availableSlots { nodes { id } } }"
+    for _ in range(2):
+        response = await client.post("/graphql", json={"query": other}, headers=auth)
+        assert response.status_code == 200 and "errors" not in response.json()
+
+    families = await scrape(client)
+    fallbacks = families["clinic_graphql_plan_fallbacks"]
+    assert value(fallbacks, name, reason="declined") == 1
+    assert value(fallbacks, name, reason="render_failed") == 2
+    # The reason is the only label: nothing of the document (names, fields) shows.
+    assert {tuple(sample.labels) for sample in fallbacks} == {("reason",)}
+    assert app.state.graphql_plan.fallbacks == 3
