@@ -56,6 +56,7 @@ BOOKING = Record(
         "cancelled_at": (INSTANT, "cancelled_at"),
         "rescheduled_from_slot_id": (INTEGER, "rescheduled_from_slot_id"),
         "reschedule_count": (INTEGER, "reschedule_count"),
+        "resource_id": (INTEGER, "resource_id"),
         "created_at": (INSTANT, "created_at"),
         "updated_at": (INSTANT, "updated_at"),
         "notes": (STRING, "notes"),
