@@ -33,6 +33,7 @@ from models.platform.entities import (
     SlotSeries,
     TimeOff,
     User,
+    WaitlistEntry,
 )
 
 CREATE, UPDATE, DELETE, READ_NOTES = "create", "update", "delete", "read_notes"
@@ -51,6 +52,7 @@ AUDITED: dict[type[Any], str] = {
     Hold: "hold",
     TimeOff: "time_off",
     AppointmentType: "appointment_type",
+    WaitlistEntry: "waitlist_entry",
 }
 # Bookkeeping columns: never reported as changed, and a change to only these is no change.
 IGNORED_FIELDS = frozenset({"id", "created_at", "updated_at", "last_used_at"})

@@ -39,12 +39,16 @@ BOOKING_CREATED = "booking.created"
 BOOKING_UPDATED = "booking.updated"
 BOOKING_CANCELLED = "booking.cancelled"
 BOOKING_RESCHEDULED = "booking.rescheduled"
+BOOKING_CONFIRMED = "booking.confirmed"
+BOOKING_DECLINED = "booking.declined"
+BOOKING_EXPIRED = "booking.expired"
 HOLD_CREATED = "hold.created"
 HOLD_RELEASED = "hold.released"
 HOLD_BOOKED = "hold.booked"
 HOLD_EXPIRED = "hold.expired"
 TIME_OFF_CREATED = "time_off.created"
 TIME_OFF_DELETED = "time_off.deleted"
+WAITLIST_OFFERED = "waitlist.offered"
 
 EVENT_TYPES: tuple[str, ...] = (
     SLOT_CREATED,
@@ -56,12 +60,16 @@ EVENT_TYPES: tuple[str, ...] = (
     BOOKING_UPDATED,
     BOOKING_CANCELLED,
     BOOKING_RESCHEDULED,
+    BOOKING_CONFIRMED,
+    BOOKING_DECLINED,
+    BOOKING_EXPIRED,
     HOLD_CREATED,
     HOLD_RELEASED,
     HOLD_BOOKED,
     HOLD_EXPIRED,
     TIME_OFF_CREATED,
     TIME_OFF_DELETED,
+    WAITLIST_OFFERED,
 )
 
 NOTIFY_CHANNEL = "availability_events"
@@ -117,6 +125,7 @@ def record_event(
     start_time: datetime | None = None,
     end_time: datetime | None = None,
     previous_slot_id: int | None = None,
+    waitlist_entry_id: int | None = None,
 ) -> None:
     """Announce a change made in the session's current transaction; stored with its commit."""
     if type not in EVENT_TYPES:
@@ -132,6 +141,7 @@ def record_event(
             "series_id": series_id,
             "hold_id": hold_id,
             "time_off_id": time_off_id,
+            "waitlist_entry_id": waitlist_entry_id,
             "start_time": start_time,
             "end_time": end_time,
             "occurred_at": utcnow(),
@@ -301,6 +311,7 @@ def event_payload(row: AvailabilityEvent | Row[Any]) -> dict[str, Any]:
         "series_id",
         "hold_id",
         "time_off_id",
+        "waitlist_entry_id",
     ):
         value = getattr(row, name)
         if value is not None:

@@ -32,7 +32,6 @@ from models.platform.entities import (
     RECURRENCE_PATTERNS,
     AvailableSlot,
     Booking,
-    BookingStatus,
     Hold,
     Provider,
 )
@@ -56,7 +55,12 @@ from models.platform.timeutil import (
     parse_timestamp,
 )
 from models.scheduling.appointment_types import check_appointment_type
-from models.scheduling.availability import active_holds, slot_open_clause, time_off_covers
+from models.scheduling.availability import (
+    active_holds,
+    booking_is_active,
+    slot_open_clause,
+    time_off_covers,
+)
 from models.scheduling.booking_rules import rule_conditions
 
 OVERLAP_CONSTRAINT = "ex_available_slots_no_overlap"
@@ -509,9 +513,7 @@ async def seats_taken(session: AsyncSession, slot: AvailableSlot) -> int:
 
 
 def active_booking_exists(slot_id_column: Any) -> Any:
-    return exists().where(
-        Booking.available_slot_id == slot_id_column, Booking.status != BookingStatus.CANCELLED
-    )
+    return exists().where(Booking.available_slot_id == slot_id_column, booking_is_active())
 
 
 def active_hold_exists(slot_id_column: Any) -> Any:

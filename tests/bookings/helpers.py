@@ -22,6 +22,8 @@ BOOK_KEYS = [
     # Additive keys after the documented ones: where a reschedule moved the booking from.
     "rescheduled_from_slot_id",
     "reschedule_count",
+    # A booking request's expiry (null for other bookings).
+    "pending_expires_at",
 ]
 LIST_KEYS = [key for key in BOOK_KEYS if key != "notes"]
 
