@@ -34,11 +34,11 @@ from models.booking.bookings import (
     BookingInput,
     RescheduleInput,
 )
+from models.booking.requests import confirm_booking, decline_booking, status_at
 from models.booking.utilization import UtilizationNumbers as NumbersRow
 from models.booking.utilization import UtilizationReport, utilization
 from models.platform.audit import record_notes_read
 from models.platform.entities import Booking as BookingRow
-from models.booking.requests import confirm_booking, decline_booking, status_at
 from models.platform.errors import FieldErrors
 from models.platform.timeutil import now_utc
 

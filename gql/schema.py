@@ -30,6 +30,7 @@ from gql.serial import SerialRootFields
 from gql.slots import SlotMutation, SlotQuery
 from gql.time_offs import TimeOffMutation, TimeOffQuery
 from gql.types import SCALAR_OVERRIDES
+from gql.waitlist import WaitlistMutation, WaitlistQuery
 from gql.webhooks import WebhookMutation, WebhookQuery
 
 QUERY_TYPES: tuple[type, ...] = (
@@ -44,6 +45,7 @@ QUERY_TYPES: tuple[type, ...] = (
     NodeQuery,
     AppointmentTypeQuery,
     FindQuery,
+    WaitlistQuery,
 )
 MUTATION_TYPES: tuple[type, ...] = (
     SlotMutation,
@@ -55,6 +57,7 @@ MUTATION_TYPES: tuple[type, ...] = (
     TimeOffMutation,
     WebhookMutation,
     AppointmentTypeMutation,
+    WaitlistMutation,
 )
 
 Query = strawberry.type(

@@ -11,13 +11,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from common.deps import AdminDep, SessionDep, SettingsDep
 from common.strict_numbers import PathId
 from models.booking import bookings as booking_ops
-from models.booking.requests import confirm_booking, decline_booking
 from models.booking.bookings import (
     BookingChange,
     BookingFilters,
     BookingInput,
     RescheduleInput,
 )
+from models.booking.requests import confirm_booking, decline_booking
 from models.platform.audit import record_notes_read
 from models.platform.errors import FieldErrors
 from models.platform.pagination import MAX_PAGE_SIZE

@@ -13,6 +13,7 @@ from rest_compat import (
     slots,
     time_offs,
     utilization,
+    waitlist,
     webhooks,
 )
 
@@ -33,4 +34,5 @@ def legacy_router() -> APIRouter:
     router.include_router(webhooks.router)
     router.include_router(appointment_types.router)
     router.include_router(find.router)
+    router.include_router(waitlist.router)
     return router

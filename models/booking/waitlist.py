@@ -41,7 +41,7 @@ from models.platform.entities import (
     WaitlistStatus,
 )
 from models.platform.errors import FieldErrors, NotFound
-from models.platform.pagination import Page, PageRequest
+from models.platform.pagination import Page, PageRequest, keyset_order, keyset_past
 from models.platform.timeutil import day_end, day_start, now_utc
 from models.scheduling.appointment_types import check_appointment_type
 from models.scheduling.availability import booking_is_active, hold_is_active, slot_open_clause
@@ -177,9 +177,15 @@ async def get_entry(session: AsyncSession, entry_id: int) -> WaitlistEntry:
 
 
 async def list_entries(
-    session: AsyncSession, filters: WaitlistFilters, *, page: PageRequest
+    session: AsyncSession,
+    filters: WaitlistFilters,
+    *,
+    page: PageRequest,
+    after_id: int | None = None,
+    backward: bool = False,
 ) -> Page[WaitlistEntry]:
-    """Entries in queue order (first come first)."""
+    """Entries in queue order (first come first); ``after_id`` continues after a cursor
+    instead of the offset, ``backward`` reads the other way (ids below it, latest first)."""
     conditions: list[Any] = []
     if filters.patient_id is not None:
         conditions.append(WaitlistEntry.patient_id == filters.patient_id)
@@ -190,17 +196,19 @@ async def list_entries(
     total = (
         await session.execute(select(func.count()).select_from(WaitlistEntry).where(*conditions))
     ).scalar_one()
-    items = (
-        await session.execute(
-            select(WaitlistEntry)
-            .where(*conditions)
-            .order_by(WaitlistEntry.id)
-            .limit(page.page_size)
-            .offset(page.offset)
-            .execution_options(populate_existing=True)
-        )
-    ).scalars()
-    return Page(items=list(items), total=total, page=page.page, page_size=page.page_size)
+    stmt = (
+        select(WaitlistEntry)
+        .where(*conditions)
+        .order_by(*keyset_order((WaitlistEntry.id,), backward=backward))
+        .limit(page.page_size)
+        .execution_options(populate_existing=True)
+    )
+    if after_id is not None:
+        stmt = stmt.where(keyset_past((WaitlistEntry.id,), (after_id,), backward=backward))
+    else:
+        stmt = stmt.offset(page.offset)
+    items = list((await session.execute(stmt)).scalars())
+    return Page(items=items, total=total, page=page.page, page_size=page.page_size)
 
 
 async def cancel_entry(

@@ -24,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models.platform import events
+from models.platform import events, seat_watch
 from models.platform.base import UTCDateTime
 from models.platform.db import is_constraint_violation, read_rows, write_transaction
 from models.platform.entities import (
@@ -439,6 +439,7 @@ async def create_single_slot(
             session.add(slot)
             await session.flush()
             events.slot_event(session, events.SLOT_CREATED, slot)
+            seat_watch.seats_opened(session, [slot.id])
             # Everything the reply shows is known now: no read back.
             created = created_record(slot, valid)
     except IntegrityError as exc:
@@ -609,6 +610,8 @@ async def update_slot(
         # change closed or reopened the slot.
         updated = await get_slot(session, slot_id)
         events.slot_event(session, events.slot_change_type(was_available, updated), updated)
+        # More seats, or reopened: the waitlist is offered what is free.
+        seat_watch.seats_opened(session, [slot_id])
     return updated
 
 
