@@ -14,6 +14,7 @@ from tests.factories import BASE, BOOKS, SLOTS, future, iso
 from tests.graphql.helpers import gql
 
 UTILIZATION = f"{BASE}/providers/utilization"
+NOT_PENDING = {"errors": "Booking is no longer pending"}
 
 
 async def _request(client: Any, auth: Any, slot_id: int, patient_id: int, **fields: Any) -> Any:
