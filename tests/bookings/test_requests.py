@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from models.booking.requests import expire_requests
-from models.platform.entities import AvailabilityEvent, Booking, Hold, Provider
+from models.platform.entities import AuditEntry, AvailabilityEvent, Booking, Hold, Provider
 from tests.bookings.helpers import BOOK_KEYS, book_body, stored_slot
 from tests.factories import BASE, BOOKS, SLOTS, future, iso
 from tests.graphql.helpers import gql
@@ -257,3 +257,23 @@ async def test_graphql_matches_rest(client, auth, factory):
             "Booking is no longer pending",
         )
     )
+
+
+async def test_new_posts_take_an_idempotency_key_and_write_audit(client, auth, factory, session):
+    slot = await factory.slot()
+    patient = await factory.patient()
+    book = (await _request(client, auth, slot.id, patient.id)).json()
+    headers = {**auth, "Idempotency-Key": "confirm-once"}
+    first = await client.post(f"{BOOKS}/{book['id']}/confirm", headers=headers)
+    retry = await client.post(f"{BOOKS}/{book['id']}/confirm", headers=headers)
+    assert first.status_code == retry.status_code == 200
+    assert retry.headers.get("idempotent-replayed") == "true"
+    assert retry.json() == first.json()
+    entries = (
+        await session.execute(
+            select(AuditEntry.action, AuditEntry.changed_fields).where(
+                AuditEntry.entity == "booking", AuditEntry.entity_id == book["id"]
+            )
+        )
+    ).all()
+    assert ("update", ["status"]) in [(action, fields) for action, fields in entries]

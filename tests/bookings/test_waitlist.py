@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from models.booking.holds import expire_holds
-from models.platform.entities import AvailabilityEvent, Hold
+from models.platform.entities import AuditEntry, AvailabilityEvent, Hold
 from tests.bookings.helpers import book_body, stored_slot
 from tests.factories import BASE, BOOKS, SLOTS, future
 from tests.graphql.helpers import gql
@@ -286,3 +286,23 @@ async def test_list_and_graphql_twins(client, auth, factory):
     assert deleted["data"]["deleteWaitlistEntry"] == {"id": entry["id"], "status": "CANCELLED"}
     bad = await client.get(WAITLIST, params={"status": "nope"}, headers=auth)
     assert bad.json() == {"errors": {"status": ["is not included in the list"]}}
+
+
+async def test_create_takes_an_idempotency_key_and_writes_audit(client, auth, factory, session):
+    patient = await factory.patient()
+    body = {"waitlist_entry": {"patient_id": patient.id, **_days()}}
+    headers = {**auth, "Idempotency-Key": "wait-once"}
+    first = await client.post(WAITLIST, json=body, headers=headers)
+    retry = await client.post(WAITLIST, json=body, headers=headers)
+    assert first.status_code == retry.status_code == 201
+    assert retry.headers.get("idempotent-replayed") == "true"
+    listed = await client.get(WAITLIST, params={"patient_id": patient.id}, headers=auth)
+    assert [entry["id"] for entry in listed.json()] == [first.json()["id"]]
+    audited = (
+        await session.execute(
+            select(AuditEntry.action).where(
+                AuditEntry.entity == "waitlist_entry", AuditEntry.entity_id == first.json()["id"]
+            )
+        )
+    ).scalars()
+    assert list(audited) == ["create"]
