@@ -414,6 +414,37 @@ async def _offer(
     )
 
 
+async def _wanted_slots(session: AsyncSession, slot_ids: list[int], now: datetime) -> list[int]:
+    """Those of ``slot_ids`` open now that some waiting entry matches (one statement per
+    chunk of ids; a bulk creation of slots costs no statement per slot)."""
+    entry = WaitlistEntry
+    matching = exists().where(
+        entry.status == WaitlistStatus.WAITING,
+        entry.window_start <= AvailableSlot.start_time,
+        entry.window_end > AvailableSlot.start_time,
+        or_(entry.provider_id.is_(None), entry.provider_id == AvailableSlot.provider_id),
+        or_(
+            entry.appointment_type.is_(None),
+            entry.appointment_type == AvailableSlot.appointment_type,
+        ),
+    )
+    wanted: list[int] = []
+    for start in range(0, len(slot_ids), 5000):
+        chunk = slot_ids[start : start + 5000]
+        rows = await session.execute(
+            select(AvailableSlot.id)
+            .where(
+                AvailableSlot.id.in_(chunk),
+                AvailableSlot.start_time > now,
+                slot_open_clause(now),
+                matching,
+            )
+            .order_by(AvailableSlot.id)
+        )
+        wanted.extend(rows.scalars())
+    return wanted
+
+
 async def _anyone_waiting(session: AsyncSession) -> bool:
     found = await session.execute(
         select(
@@ -435,10 +466,12 @@ async def offer_freed_seats(
     if not slot_ids or not await _anyone_waiting(session):
         return 0
     moment = now or now_utc()
-    await _lock_for_offers(session, list(slot_ids))
+    wanted = await _wanted_slots(session, sorted(slot_ids), moment)
+    # Slot locks before the waitlist's lock, always; nothing is locked after it but entries.
+    await _lock_for_offers(session, wanted)
     await _settle_offers(session, moment)
     made = 0
-    for slot_id in sorted(slot_ids):
+    for slot_id in wanted:
         for _seat in range(MAX_OFFERS_PER_SLOT):
             slot = await _open_slot(session, slot_id, moment)
             if slot is None:

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
-from models.platform import audit, events
+from models.platform import audit, events, seat_watch
 from models.platform.db import write_transaction
 from models.platform.entities import AvailableSlot, Booking, SlotSeries
 from models.platform.errors import (
@@ -311,6 +311,8 @@ def _announce_updates(
         if slot.id in was_available:
             kind = events.slot_change_type(was_available[slot.id], slot)
             events.slot_event(session, kind, slot)
+    # More seats or reopened: the waitlist is offered what is free.
+    seat_watch.seats_opened(session, [slot.id for slot in loaded])
 
 
 async def update_scoped(

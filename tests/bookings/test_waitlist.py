@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from models.booking.holds import expire_holds
 from models.platform.entities import AuditEntry, AvailabilityEvent, Hold
 from tests.bookings.helpers import book_body, stored_slot
-from tests.factories import BASE, BOOKS, SLOTS, future
+from tests.factories import BASE, BOOKS, SLOTS, future, iso
 from tests.graphql.helpers import gql
 
 WAITLIST = f"{BASE}/waitlist_entries"
@@ -306,3 +306,37 @@ async def test_create_takes_an_idempotency_key_and_writes_audit(client, auth, fa
         )
     ).scalars()
     assert list(audited) == ["create"]
+
+
+async def test_a_lifted_time_off_and_a_new_slot_are_offered(client, auth, factory):
+    provider = await factory.provider()
+    start = future(40)
+    slot = await factory.slot(provider, start=start)
+    body = {
+        "time_off": {
+            "provider_id": provider.id,
+            "start_time": iso(start - timedelta(hours=1)),
+            "end_time": iso(start + timedelta(hours=2)),
+        }
+    }
+    time_off = await client.post(f"{BASE}/time_offs", json=body, headers=auth)
+    assert time_off.status_code == 201, time_off.text
+    first = await _wait(client, auth, (await factory.patient("A", "A")).id, provider_id=provider.id)
+    second = await _wait(
+        client, auth, (await factory.patient("B", "B")).id, provider_id=provider.id
+    )
+    lifted = await client.delete(f"{BASE}/time_offs/{time_off.json()['id']}", headers=auth)
+    assert lifted.status_code == 204
+    offered = await _entry(client, auth, first["id"])
+    assert (offered["status"], offered["offered_slot_id"]) == ("offered", slot.id)
+    new_slot = {
+        "available_slot": {
+            "provider_id": provider.id,
+            "start_time": iso(start + timedelta(hours=5)),
+            "end_time": iso(start + timedelta(hours=6)),
+        }
+    }
+    created = await client.post(SLOTS, json=new_slot, headers=auth)
+    assert created.status_code == 201, created.text
+    offered = await _entry(client, auth, second["id"])
+    assert (offered["status"], offered["offered_slot_id"]) == ("offered", created.json()["id"])
