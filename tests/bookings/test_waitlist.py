@@ -340,3 +340,19 @@ async def test_a_lifted_time_off_and_a_new_slot_are_offered(client, auth, factor
     assert created.status_code == 201, created.text
     offered = await _entry(client, auth, second["id"])
     assert (offered["status"], offered["offered_slot_id"]) == ("offered", created.json()["id"])
+
+
+async def test_a_reschedule_away_offers_the_seat_it_left(client, auth, factory):
+    provider = await factory.provider()
+    left = await factory.slot(provider, start=future(30))
+    target = await factory.slot(provider, start=future(33))
+    booking_id = await _booked(client, auth, factory, left)
+    entry = await _wait(client, auth, (await factory.patient("A", "A")).id)
+    moved = await client.post(
+        f"{BOOKS}/{booking_id}/reschedule",
+        json={"book": {"available_slot_id": target.id}},
+        headers=auth,
+    )
+    assert moved.status_code == 200, moved.text
+    offered = await _entry(client, auth, entry["id"])
+    assert (offered["status"], offered["offered_slot_id"]) == ("offered", left.id)
