@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import bindparam, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from models.booking import waitlist
 from models.platform import events, seat_watch
 from models.platform.base import UTCDateTime
 from models.platform.db import read_rows, write_transaction
@@ -199,6 +200,8 @@ async def release_hold(session: AsyncSession, hold_id: int, *, now: datetime | N
             announce = events.HOLD_EXPIRED
         await session.flush()
         if announce is not None:
+            # An offer from the waitlist that was not taken lapses.
+            await waitlist.holds_ended(session, [hold.id])
             slot = await session.get(AvailableSlot, hold.available_slot_id)
             assert slot is not None
             _hold_event(session, announce, hold, slot)
@@ -250,6 +253,7 @@ async def expire_holds(session: AsyncSession, *, now: datetime | None = None) ->
         }
         # Their seats go to the waitlist before this commits (models.booking.waitlist).
         seat_watch.seats_opened(session, slots)
+        await waitlist.holds_ended(session, [hold_id for hold_id, _slot in expired])
         for hold_id, slot_id in expired:
             slot = slots[slot_id]
             events.record_event(

@@ -268,10 +268,22 @@ async def _release_offer(session: AsyncSession, entry: WaitlistEntry, now: datet
 
 async def hold_booked(session: AsyncSession, hold_id: int) -> None:
     """A booking used this hold: the entry it was offered to is fulfilled."""
+    await _offer_ended(session, [hold_id], WaitlistStatus.FULFILLED)
+
+
+async def holds_ended(session: AsyncSession, hold_ids: list[int]) -> None:
+    """These holds were released or expired: the entries they were offered to lapse (the
+    seats themselves pass on through ``seat_watch``)."""
+    await _offer_ended(session, hold_ids, WaitlistStatus.LAPSED)
+
+
+async def _offer_ended(session: AsyncSession, hold_ids: list[int], status: WaitlistStatus) -> None:
+    if not hold_ids:
+        return
     result = await session.execute(
         update(WaitlistEntry)
-        .where(WaitlistEntry.hold_id == hold_id, WaitlistEntry.status == WaitlistStatus.OFFERED)
-        .values(status=WaitlistStatus.FULFILLED, updated_at=now_utc())
+        .where(WaitlistEntry.hold_id.in_(hold_ids), WaitlistEntry.status == WaitlistStatus.OFFERED)
+        .values(status=status, updated_at=now_utc())
         .returning(WaitlistEntry.id)
         .execution_options(synchronize_session=False)
     )
@@ -445,17 +457,6 @@ async def _wanted_slots(session: AsyncSession, slot_ids: list[int], now: datetim
     return wanted
 
 
-async def _anyone_waiting(session: AsyncSession) -> bool:
-    found = await session.execute(
-        select(
-            exists().where(
-                WaitlistEntry.status.in_([WaitlistStatus.WAITING, WaitlistStatus.OFFERED])
-            )
-        )
-    )
-    return bool(found.scalar())
-
-
 async def offer_freed_seats(
     session: AsyncSession, slot_ids: set[int] | list[int], *, now: datetime | None = None
 ) -> int:
@@ -463,10 +464,13 @@ async def offer_freed_seats(
 
     Runs inside the caller's write transaction (``seat_watch`` calls it before commit).
     """
-    if not slot_ids or not await _anyone_waiting(session):
+    if not slot_ids:
         return 0
     moment = now or now_utc()
+    # One statement, and nothing else when nobody waits for these slots.
     wanted = await _wanted_slots(session, sorted(slot_ids), moment)
+    if not wanted:
+        return 0
     # Slot locks before the waitlist's lock, always; nothing is locked after it but entries.
     await _lock_for_offers(session, wanted)
     await _settle_offers(session, moment)
