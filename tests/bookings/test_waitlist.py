@@ -11,7 +11,7 @@ from models.booking.holds import expire_holds
 from models.platform.entities import AuditEntry, AvailabilityEvent, Hold
 from tests.bookings.helpers import book_body, stored_slot
 from tests.factories import BASE, BOOKS, SLOTS, future, iso
-from tests.graphql.helpers import gql
+from tests.graphql.helpers import extensions, gql
 
 WAITLIST = f"{BASE}/waitlist_entries"
 HOLDS = f"{BASE}/holds"
@@ -356,3 +356,39 @@ async def test_a_reschedule_away_offers_the_seat_it_left(client, auth, factory):
     assert moved.status_code == 200, moved.text
     offered = await _entry(client, auth, entry["id"])
     assert (offered["status"], offered["offered_slot_id"]) == ("offered", left.id)
+
+
+async def test_both_faces_refuse_alike(client, auth, factory):
+    patient = await factory.patient()
+    today = datetime.now(UTC).date()
+    fields = {
+        "patient_id": patient.id,
+        "start_date": (today + timedelta(days=3)).isoformat(),
+        "end_date": today.isoformat(),
+        "offer_seconds": 10**6,
+    }
+    rest = await client.post(WAITLIST, json={"waitlist_entry": fields}, headers=auth)
+    body = await gql(
+        client,
+        """mutation($input: CreateWaitlistEntryInput!) {
+          createWaitlistEntry(input: $input) { id } }""",
+        {
+            "input": {
+                "patientId": patient.id,
+                "startDate": fields["start_date"],
+                "endDate": fields["end_date"],
+                "offerSeconds": 10**6,
+            }
+        },
+        auth,
+    )
+    assert rest.status_code == 422
+    assert extensions(body)["code"] == "VALIDATION_FAILED"
+    assert (
+        extensions(body)["errors"]
+        == rest.json()["errors"]
+        == {
+            "end_date": ["must be on or after start date"],
+            "offer_seconds": ["must be less than or equal to 86400"],
+        }
+    )
