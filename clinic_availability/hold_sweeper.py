@@ -1,4 +1,6 @@
-"""Announcing expired holds: a server task marks them and records ``hold.expired``.
+"""Announcing expired holds: a server task marks them and records ``hold.expired``
+(and ``booking.expired`` for booking requests past ``pending_expires_at``); the seats they
+kept go to the waitlist in the same transaction.
 
 Correctness never waits on it (an expired hold stops counting at ``expires_at`` for every
 reader); subscribers and webhooks hear of an expiry within one interval.
@@ -16,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from common.settings import Settings
 from models.booking.holds import expire_holds
+from models.booking.requests import expire_requests
 
 logger = logging.getLogger("clinic_availability.holds")
 
@@ -24,7 +27,9 @@ async def _sweep_forever(sessionmaker: async_sessionmaker[AsyncSession], interva
     while True:
         try:
             async with sessionmaker() as session:
+                # Expired holds' seats are offered to the waitlist in the same transaction.
                 await expire_holds(session)
+                await expire_requests(session)
         except asyncio.CancelledError:
             raise
         except Exception:

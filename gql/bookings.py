@@ -36,21 +36,35 @@ from models.booking.bookings import (
     BookingInput,
     RescheduleInput,
 )
+from models.booking.requests import confirm_booking, decline_booking, status_at
 from models.booking.utilization import UtilizationNumbers as NumbersRow
 from models.booking.utilization import UtilizationReport, utilization
 from models.platform.audit import record_notes_read
 from models.platform.entities import Booking as BookingRow
 from models.platform.errors import FieldErrors
+from models.platform.timeutil import now_utc
 
 DATE_HELP = "A calendar day, YYYY-MM-DD, in the clinic time zone."
 
 
-@strawberry.enum(description="CONFIRMED, then CANCELLED, NO_SHOW or COMPLETED.")
+@strawberry.enum(
+    description="CONFIRMED, then CANCELLED, NO_SHOW or COMPLETED; a request is PENDING, then "
+    "CONFIRMED, DECLINED or EXPIRED."
+)
 class BookingStatus(Enum):
     CONFIRMED = strawberry.enum_value("confirmed", description="Booked; the seat is taken.")
     CANCELLED = strawberry.enum_value("cancelled", description="Cancelled; the seat is free.")
     NO_SHOW = strawberry.enum_value("no_show", description="The patient did not come.")
     COMPLETED = strawberry.enum_value("completed", description="The appointment took place.")
+    PENDING = strawberry.enum_value(
+        "pending",
+        description="A booking request: keeps its seat until confirmed, declined or "
+        "pendingExpiresAt.",
+    )
+    DECLINED = strawberry.enum_value("declined", description="A request declined; seat freed.")
+    EXPIRED = strawberry.enum_value(
+        "expired", description="A request that reached pendingExpiresAt; its seat is free."
+    )
 
 
 @strawberry.type(description="A patient booked into an available slot.")
@@ -73,6 +87,9 @@ class Booking(Node):
     resource_id: int | None = strawberry.field(
         description="The resource (a room) the booking's slot took for it; null: none needed."
     )
+    pending_expires_at: datetime | None = strawberry.field(
+        description="A booking request: when it expires unless confirmed or declined."
+    )
     created_at: datetime = strawberry.field(description="When it was booked.")
     updated_at: datetime = strawberry.field(description="When it last changed.")
     notes_value: strawberry.Private[str | None]
@@ -88,12 +105,13 @@ class Booking(Node):
             available_slot_id=row.available_slot_id,
             patient_id=row.patient_id,
             appointment_type=row.appointment_type,
-            status=BookingStatus(row.status.value),
+            status=BookingStatus(status_at(row, now_utc()).value),
             cancellation_reason=row.cancellation_reason,
             cancelled_at=row.cancelled_at,
             rescheduled_from_slot_id=row.rescheduled_from_slot_id,
             reschedule_count=row.reschedule_count,
             resource_id=row.resource_id,
+            pending_expires_at=row.pending_expires_at,
             created_at=row.created_at,
             updated_at=row.updated_at,
             notes_value=row.notes if with_notes else None,
@@ -131,6 +149,16 @@ class CreateBookInput:
     )
     override_rules: bool = strawberry.field(
         default=False, description="Book past the provider's booking rules (audited)."
+    )
+    status: BookingStatus | None = strawberry.field(
+        default=None,
+        description="PENDING makes a booking request (the one status taken on create); "
+        "confirmed when not given.",
+    )
+    pending_expires_at: datetime | None = strawberry.field(
+        default=None,
+        description="A request's expiry: in the next 7 days, not after the slot starts "
+        "(default 24 hours, or the slot's start if sooner).",
     )
 
 
@@ -381,6 +409,8 @@ class BookingMutation:
                 notes=input.notes,
                 hold_id=input.hold_id,
                 override_rules=input.override_rules,
+                status=None if input.status is None else input.status.value,
+                pending_expires_at=input.pending_expires_at,
             ),
             notes_max_length=info.context.settings.booking_notes_max_length,
         )
@@ -453,3 +483,27 @@ class BookingMutation:
             ),
         )
         return Booking.from_row(row)
+
+    @strawberry.mutation(
+        description="Confirm a booking request (PENDING to CONFIRMED). Exactly one of "
+        "simultaneous confirms and declines wins; the others are CONFLICT."
+    )
+    async def confirm_book(
+        self,
+        info: Info[Context, None],
+        id: Annotated[int, strawberry.argument(description="The booking's id.")],
+    ) -> Booking:
+        await info.context.require_admin()
+        return Booking.from_row(await confirm_booking(info.context.session, id))
+
+    @strawberry.mutation(
+        description="Decline a booking request (PENDING to DECLINED); its seat is freed and "
+        "offered to the waitlist."
+    )
+    async def decline_book(
+        self,
+        info: Info[Context, None],
+        id: Annotated[int, strawberry.argument(description="The booking's id.")],
+    ) -> Booking:
+        await info.context.require_admin()
+        return Booking.from_row(await decline_booking(info.context.session, id))

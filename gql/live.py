@@ -49,6 +49,13 @@ class AvailabilityEvent:
         default=None,
         description="booking.rescheduled: the slot the booking left (slotId is where it went).",
     )
+    waitlist_entry_id: int | None = strawberry.field(
+        default=None,
+        description="waitlist.offered: the entry offered the seat (holdId the hold kept).",
+    )
+    hold_id: int | None = strawberry.field(
+        default=None, description="The hold the change is about (hold.*, waitlist.offered)."
+    )
     booking_id: int | None = strawberry.field(
         default=None, description="The booking the change is about, if any."
     )
@@ -153,6 +160,8 @@ class LiveSubscription:
                     provider_id=row.provider_id,
                     slot_id=row.slot_id,
                     previous_slot_id=row.previous_slot_id,
+                    waitlist_entry_id=row.waitlist_entry_id,
+                    hold_id=row.hold_id,
                     booking_id=row.booking_id,
                     slot=AvailableSlot.from_row(slot) if slot is not None else None,
                 )

@@ -32,6 +32,7 @@ from gql.serial import SerialRootFields
 from gql.slots import SlotMutation, SlotQuery
 from gql.time_offs import TimeOffMutation, TimeOffQuery
 from gql.types import SCALAR_OVERRIDES
+from gql.waitlist import WaitlistMutation, WaitlistQuery
 from gql.webhooks import WebhookMutation, WebhookQuery
 
 QUERY_TYPES: tuple[type, ...] = (
@@ -48,6 +49,7 @@ QUERY_TYPES: tuple[type, ...] = (
     FindQuery,
     ResourceQuery,
     ExternalCalendarQuery,
+    WaitlistQuery,
 )
 MUTATION_TYPES: tuple[type, ...] = (
     SlotMutation,
@@ -61,6 +63,7 @@ MUTATION_TYPES: tuple[type, ...] = (
     AppointmentTypeMutation,
     ResourceMutation,
     ExternalCalendarMutation,
+    WaitlistMutation,
 )
 
 Query = strawberry.type(

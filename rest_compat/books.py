@@ -17,6 +17,7 @@ from models.booking.bookings import (
     BookingInput,
     RescheduleInput,
 )
+from models.booking.requests import confirm_booking, decline_booking
 from models.platform.audit import record_notes_read
 from models.platform.errors import FieldErrors
 from models.platform.pagination import MAX_PAGE_SIZE
@@ -51,8 +52,12 @@ BOOK_EXAMPLE: dict[str, Any] = {
     "rescheduled_from_slot_id": None,
     "reschedule_count": 0,
     "resource_id": None,
+    "pending_expires_at": None,
 }
-STATUS_DESCRIPTION = "confirmed, cancelled, no_show or completed"
+STATUS_DESCRIPTION = (
+    "confirmed, cancelled, no_show or completed; a booking request is pending, then "
+    "confirmed, declined or expired"
+)
 
 
 class BookOut(BaseModel):
@@ -77,6 +82,9 @@ class BookOut(BaseModel):
         default=None,
         description="The resource (a room) the booking's slot took for it; null: none needed",
     )
+    pending_expires_at: str | None = Field(
+        description="A booking request's expiry (status pending); null for other bookings"
+    )
 
 
 class BookFields(BaseModel):
@@ -97,6 +105,17 @@ class BookFields(BaseModel):
     )
     override_rules: RequiredFlag = Field(
         default=None, description="Book past the provider's booking rules (recorded in the audit)"
+    )
+    status: Annotated[str | None, documented({"type": "string", "enum": ["pending"]})] = Field(
+        default=None,
+        description="pending makes a booking request that keeps its seat until confirmed, "
+        "declined or pending_expires_at; the one status taken on create",
+    )
+    pending_expires_at: OptionalText = Field(
+        default=None,
+        examples=["2030-10-28T12:00:00.000Z"],
+        description="With status pending: within 7 days, not after the slot starts (default "
+        "24 hours on, or the slot's start if sooner)",
     )
 
 
@@ -216,7 +235,8 @@ async def list_books(
     description="Books a patient into a seat of an available, future slot. A slot with no "
     'free seat, closed or in time off is 409 `"Slot is not available"`; a patient already '
     "booked on it is 422. `hold_id` turns a hold into the booking; `override_rules` books "
-    "past the provider's booking rules.",
+    "past the provider's booking rules. `status: pending` makes a booking request: it keeps "
+    "its seat until confirmed, declined or `pending_expires_at`.",
 )
 async def create_book(
     body: BookBody, _admin: AdminDep, session: SessionDep, settings: SettingsDep
@@ -229,6 +249,8 @@ async def create_book(
         notes=fields.notes,
         hold_id=fields.hold_id,
         override_rules=fields.override_rules,
+        status=fields.status,
+        pending_expires_at=fields.pending_expires_at,
     )
     booking = await booking_ops.create_booking(
         session, data, notes_max_length=settings.booking_notes_max_length
@@ -323,3 +345,29 @@ async def reschedule_book(
         ),
     )
     return JSONBody(book_json(booking))
+
+
+@router.post(
+    "/{book_id:int}/confirm",
+    response_model=BookOut,
+    responses=error_responses(*AUTH_ERRORS, 404, 409),
+    summary="Confirm a booking request",
+    description="`pending` becomes `confirmed`; the seat it kept is booked. Only while "
+    'pending and not expired, else 409 `"Booking is no longer pending"`: of simultaneous '
+    "confirms and declines exactly one wins.",
+)
+async def confirm_book(book_id: BookId, _admin: AdminDep, session: SessionDep) -> Response:
+    return JSONBody(book_json(await confirm_booking(session, book_id)))
+
+
+@router.post(
+    "/{book_id:int}/decline",
+    response_model=BookOut,
+    responses=error_responses(*AUTH_ERRORS, 404, 409),
+    summary="Decline a booking request",
+    description="`pending` becomes `declined`; its seat is freed at once (and offered to the "
+    'waitlist). Only while pending and not expired, else 409 `"Booking is no longer '
+    'pending"`.',
+)
+async def decline_book(book_id: BookId, _admin: AdminDep, session: SessionDep) -> Response:
+    return JSONBody(book_json(await decline_booking(session, book_id)))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.platform.timeutil import format_timestamp
+from models.booking.requests import status_at
+from models.platform.timeutil import format_timestamp, now_utc
 
 
 def provider_json(provider: Any) -> dict[str, Any]:
@@ -52,10 +53,12 @@ def book_json(booking: Any, *, include_notes: bool = True) -> dict[str, Any]:
     }
     if include_notes:
         body["notes"] = booking.notes
-    body["status"] = str(booking.status)
+    body["status"] = str(status_at(booking, now_utc()))
     body["created_at"] = format_timestamp(booking.created_at)
     body["updated_at"] = format_timestamp(booking.updated_at)
     body["rescheduled_from_slot_id"] = booking.rescheduled_from_slot_id
     body["reschedule_count"] = booking.reschedule_count
     body["resource_id"] = booking.resource_id
+    expires = booking.pending_expires_at
+    body["pending_expires_at"] = None if expires is None else format_timestamp(expires)
     return body

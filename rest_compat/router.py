@@ -15,6 +15,7 @@ from rest_compat import (
     slots,
     time_offs,
     utilization,
+    waitlist,
     webhooks,
 )
 
@@ -37,4 +38,5 @@ def legacy_router() -> APIRouter:
     router.include_router(appointment_types.router)
     router.include_router(resources.router)
     router.include_router(find.router)
+    router.include_router(waitlist.router)
     return router

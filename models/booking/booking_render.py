@@ -57,6 +57,7 @@ BOOKING = Record(
         "rescheduled_from_slot_id": (INTEGER, "rescheduled_from_slot_id"),
         "reschedule_count": (INTEGER, "reschedule_count"),
         "resource_id": (INTEGER, "resource_id"),
+        "pending_expires_at": (INSTANT, "pending_expires_at"),
         "created_at": (INSTANT, "created_at"),
         "updated_at": (INSTANT, "updated_at"),
         "notes": (STRING, "notes"),

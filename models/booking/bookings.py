@@ -20,14 +20,29 @@ from functools import lru_cache
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Row, Select, Table, bindparam, exists, func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    select,
+    type_coerce,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import contains_eager
 from sqlalchemy.orm.attributes import set_committed_value
 
+from models.booking import requests, waitlist
 from models.booking.resources import give_back_unused, take_resource
-from models.platform import audit, events
+from models.platform import audit, events, seat_watch
+from models.platform.base import UTCDateTime, utcnow
 from models.platform.db import is_constraint_violation, read_rows, write_transaction
 from models.platform.entities import (
     MAX_ID,
@@ -49,7 +64,7 @@ from models.platform.errors import (
 from models.platform.pagination import Page, PageRequest, keyset_order, keyset_past
 from models.platform.timeutil import day_end, day_start, now_utc
 from models.scheduling.appointment_types import check_appointment_type, type_buffers
-from models.scheduling.availability import slot_open_clause
+from models.scheduling.availability import booking_is_active, slot_open_clause
 from models.scheduling.booking_rules import BookingRules, cutoff_error, rule_errors
 from models.scheduling.slots import (
     UNSET,
@@ -81,6 +96,9 @@ class BookingInput:
     notes: Any = field(default=None, repr=False)
     hold_id: Any = None
     override_rules: Any = False
+    # A booking request: "pending" (the one status taken on create), kept until then.
+    status: Any = None
+    pending_expires_at: Any = None
 
 
 @dataclass(slots=True)
@@ -270,6 +288,8 @@ async def _use_hold(session: AsyncSession, hold: Hold, now: datetime) -> None:
             Hold.id == hold.id,
             Hold.status == HoldStatus.HELD,
             Hold.expires_at > now,
+            # A booking request's own hold is not for taking.
+            Hold.booking_id.is_(None),
         )
         .values(status=HoldStatus.BOOKED, updated_at=now)
     )
@@ -290,6 +310,7 @@ async def _link_hold(
     )
     set_committed_value(hold, "booking_id", booking.id)
     audit.record(session, audit.UPDATE, "hold", [hold.id], ["status", "booking_id"])
+    await waitlist.hold_booked(session, hold.id)
     events.record_event(
         session,
         type=events.HOLD_BOOKED,
@@ -307,14 +328,18 @@ async def _patient_booked(session: AsyncSession, slot_id: int, patient_id: int) 
         exists().where(
             Booking.available_slot_id == slot_id,
             Booking.patient_id == patient_id,
-            Booking.status != BookingStatus.CANCELLED,
+            booking_is_active(),
         )
     )
     return bool((await session.execute(stmt)).scalar())
 
 
 async def _check_rules(
-    session: AsyncSession, slot: AvailableSlot, now: datetime, appointment_type: str | None
+    session: AsyncSession,
+    slot: AvailableSlot,
+    now: datetime,
+    appointment_type: str | None,
+    seats_claimed: int = 1,
 ) -> None:
     """422 on ``available_slot_id`` for each booking rule of the provider this breaks
     (buffers: the appointment type's where it sets them).
@@ -329,7 +354,9 @@ async def _check_rules(
         return
     await session.get(Provider, slot.provider_id, with_for_update=True, populate_existing=True)
     # The seat was claimed just before: it is not yet one of the day's other bookings.
-    messages = await rule_errors(session, slot, provider, now, seats_claimed=1, buffers=buffers)
+    messages = await rule_errors(
+        session, slot, provider, now, seats_claimed=seats_claimed, buffers=buffers
+    )
     if messages:
         raise ValidationFailed({"available_slot_id": messages})
 
@@ -363,6 +390,8 @@ async def create_booking(
     await check_appointment_type(session, errors, data.appointment_type)
     notes = _text_field(errors, "notes", data.notes, notes_max_length)
     override = _override_flag(errors, data.override_rules)
+    pending = requests.check_create_status(errors, data.status)
+    given_expiry = requests.check_expiry(errors, data.pending_expires_at, pending=pending)
     try:
         async with write_transaction(session):
             moment = now or now_utc()
@@ -372,15 +401,24 @@ async def create_booking(
             hold = await _check_hold(session, errors, hold_id, slot_id, patient_id)
             errors.raise_if_any()
             assert slot is not None and patient_id is not None
+            expires = requests.expiry(given_expiry, slot.start_time, moment) if pending else None
             if hold is not None:
                 await _use_hold(session, hold, moment)
-            if not await _claim_seat(session, slot, moment):
+            if pending:
+                # A request keeps its seat through a hold (models.booking.requests).
+                if not await requests.seat_free(session, slot.id, moment):
+                    raise await _refusal(session, slot.id, moment)
+            elif not await _claim_seat(session, slot, moment):
                 raise await _refusal(session, slot.id, moment)
             if await _patient_booked(session, slot.id, patient_id):
                 raise ValidationFailed.one("patient_id", "has already been taken")
             if not override:
                 await _check_rules(
-                    session, slot, moment, data.appointment_type or slot.appointment_type
+                    session,
+                    slot,
+                    moment,
+                    data.appointment_type or slot.appointment_type,
+                    seats_claimed=0 if pending else 1,
                 )
             resource_id = await take_resource(session, slot, moment)
             booking = Booking(
@@ -388,13 +426,17 @@ async def create_booking(
                 patient_id=patient_id,
                 appointment_type=data.appointment_type or slot.appointment_type,
                 notes=notes,
-                status=BookingStatus.CONFIRMED,
+                status=BookingStatus.PENDING if pending else BookingStatus.CONFIRMED,
+                pending_expires_at=expires,
                 created_at=moment,
                 updated_at=moment,
                 resource_id=resource_id,
             )
             session.add(booking)
             await session.flush()
+            if expires is not None:
+                requests.keep_seat(session, booking, patient_id, expires)
+                await session.flush()
             if hold is not None:
                 await _link_hold(session, hold, booking, slot)
             if override:
@@ -409,18 +451,31 @@ async def create_booking(
 
 _bookings = Booking.__table__
 _slots = AvailableSlot.__table__
+
+
+def seen_status() -> ColumnElement[Any]:
+    """The status as every reader sees it: a request past its expiry is expired."""
+    b = _bookings.c
+    lapsed = and_(
+        b.status == BookingStatus.PENDING.value,
+        b.pending_expires_at <= bindparam("status_now", callable_=utcnow, type_=UTCDateTime()),
+    )
+    return type_coerce(case((lapsed, BookingStatus.EXPIRED.value), else_=b.status), b.status.type)
+
+
 # A booking as reads return it; ``notes`` only when the caller is shown them.
 _BOOKING_COLUMNS = (
     _bookings.c.id,
     _bookings.c.available_slot_id,
     _bookings.c.patient_id,
     _bookings.c.appointment_type,
-    _bookings.c.status,
+    seen_status().label("status"),
     _bookings.c.cancellation_reason,
     _bookings.c.cancelled_at,
     _bookings.c.rescheduled_from_slot_id,
     _bookings.c.reschedule_count,
     _bookings.c.resource_id,
+    _bookings.c.pending_expires_at,
     _bookings.c.created_at,
     _bookings.c.updated_at,
 )
@@ -461,6 +516,7 @@ async def _release_slot(session: AsyncSession, booking: Booking, now: datetime) 
         set_committed_value(slot, "booked_count", slot.booked_count - 1)
         set_committed_value(slot, "updated_at", now)
         audit.record(session, audit.UPDATE, "available_slot", [slot.id], ["booked_count"])
+        seat_watch.seats_opened(session, [slot.id])
 
 
 async def update_booking(
@@ -701,7 +757,8 @@ def _shape_conditions(shape: _Shape) -> list[Any]:
     if shape.slot:
         conditions.append(b.available_slot_id == bindparam("available_slot_id"))
     if shape.status:
-        conditions.append(b.status == bindparam("status", type_=b.status.type))
+        # As readers see it: a request past its expiry is expired.
+        conditions.append(seen_status() == bindparam("status", type_=b.status.type))
     if shape.start:
         conditions.append(s.start_time >= bindparam("window_start", type_=s.start_time.type))
     if shape.end:

@@ -46,8 +46,9 @@ from models.platform.entities import (
 )
 from models.platform.errors import FieldErrors
 from models.platform.timeutil import day_end, day_start, now_utc
-from models.scheduling.availability import external_busy_covers, time_off_covers
-from models.scheduling.booking_rules import CAPS, add_minutes, period_at_limit
+from models.scheduling.availability import external_busy_covers, seats_booked, time_off_covers
+from models.scheduling.booking_rules import CAPS, period_at_limit
+from models.scheduling.instant_sql import add_minutes
 from models.scheduling.provider_matching import (
     check_language_filter,
     check_state_filter,
@@ -298,7 +299,7 @@ def _buffer_clash(shape: Shape) -> ColumnElement[bool]:
         .where(
             other.provider_id == SLOTS_TABLE.c.provider_id,
             other.id != SLOTS_TABLE.c.id,
-            other.booked_count > 0,
+            seats_booked(other) > 0,
             other.end_time > add_minutes(SLOTS_TABLE.c.start_time, -after),
             other.start_time < add_minutes(SLOTS_TABLE.c.end_time, before),
         )

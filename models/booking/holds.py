@@ -16,8 +16,9 @@ from typing import Any
 from sqlalchemy import bindparam, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from models.booking import waitlist
 from models.booking.resources import give_back_unused, take_resource
-from models.platform import events
+from models.platform import events, seat_watch
 from models.platform.base import UTCDateTime
 from models.platform.db import read_rows, write_transaction
 from models.platform.entities import MAX_ID, AvailableSlot, Hold, HoldStatus, Patient
@@ -177,23 +178,33 @@ async def release_hold(session: AsyncSession, hold_id: int, *, now: datetime | N
     """Free the seat (204); releasing a released or expired hold changes nothing; 409 if booked."""
     async with write_transaction(session):
         moment = now or now_utc()
+        # The slot's lock first, as bookings take it, then the hold's.
+        slot_id = (
+            await session.execute(select(Hold.available_slot_id).where(Hold.id == hold_id))
+        ).scalar()
+        if slot_id is not None:
+            await session.get(AvailableSlot, slot_id, with_for_update=True)
         hold = await session.get(Hold, hold_id, with_for_update=True, populate_existing=True)
         if hold is None:
             raise NotFound()
         current = status_at(hold, moment)
-        if current is HoldStatus.BOOKED:
+        # A booking request's hold goes with the request (confirm or decline it).
+        if current is HoldStatus.BOOKED or (current is HoldStatus.HELD and hold.booking_id):
             raise HoldAlreadyBooked()
         announce = None
         if current is HoldStatus.HELD:
             hold.status = HoldStatus.RELEASED
             hold.updated_at = moment
             announce = events.HOLD_RELEASED
+            seat_watch.seats_opened(session, [hold.available_slot_id])
         elif current is HoldStatus.EXPIRED and hold.status is HoldStatus.HELD:
             hold.status = HoldStatus.EXPIRED
             hold.updated_at = moment
             announce = events.HOLD_EXPIRED
         await session.flush()
         if announce is not None:
+            # An offer from the waitlist that was not taken lapses.
+            await waitlist.holds_ended(session, [hold.id])
             slot = await session.get(AvailableSlot, hold.available_slot_id, populate_existing=True)
             assert slot is not None
             await give_back_unused(session, [slot], moment)
@@ -245,6 +256,9 @@ async def expire_holds(session: AsyncSession, *, now: datetime | None = None) ->
             ).all()
         }
         await give_back_unused(session, slots.values(), moment)
+        # Their seats go to the waitlist before this commits (models.booking.waitlist).
+        seat_watch.seats_opened(session, slots)
+        await waitlist.holds_ended(session, [hold_id for hold_id, _slot in expired])
         for hold_id, slot_id in expired:
             slot = slots[slot_id]
             events.record_event(

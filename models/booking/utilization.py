@@ -1,10 +1,11 @@
 """How much of the published availability is booked, per provider, over clinic days.
 
 A slot counts on the clinic day its start falls on. It is *booked* when it has an active
-(not cancelled) booking, *open* when it is available and unbooked, and *blocked* when it is
-closed (by an admin, a time off or holds) without a booking. Seat counts add what group
-sessions have: seats taken by bookings, and free seats on open slots. The rate is booked
-minutes over bookable minutes (booked + open); blocked time is not capacity.
+booking (confirmed, or a request not yet expired), *open* when it is available and
+unbooked, and *blocked* when it is closed (by an admin, a time off or holds) without a
+booking. Seat counts add what group sessions have: seats taken by bookings, and free seats
+on open slots. The rate is booked minutes over bookable minutes (booked + open); blocked
+time is not capacity.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from models.platform.db import read_rows
 from models.platform.entities import AvailableSlot, Provider
 from models.platform.errors import FieldErrors
 from models.platform.timeutil import day_end, day_start
-from models.scheduling.availability import active_holds, slot_open_clause
+from models.scheduling.availability import active_holds, seats_booked, slot_open_clause
 from models.scheduling.slots import check_filters
 
 
@@ -98,9 +99,9 @@ def _statement(one_provider: bool) -> Select[Any]:
     For one provider it is driven from the provider, so the provider comes back (with
     zeros) even without a slot, and not at all when it does not exist.
     """
-    booked = _slots.c.booked_count > 0
+    booked = seats_booked(_slots.c) > 0
     is_open = slot_open_clause()
-    open_ = and_(_slots.c.booked_count == 0, is_open)
+    open_ = and_(seats_booked(_slots.c) == 0, is_open)
     free_seats = _slots.c.capacity - _slots.c.booked_count - active_holds()
     minutes = _slots.c.duration_minutes
     window = and_(
@@ -116,7 +117,7 @@ def _statement(one_provider: bool) -> Select[Any]:
         func.sum(case((open_, 1), else_=0)),
         func.sum(case((booked, minutes), else_=0)),
         func.sum(case((open_, minutes), else_=0)),
-        func.sum(_slots.c.booked_count),
+        func.sum(seats_booked(_slots.c)),
         func.sum(case((is_open, free_seats), else_=0)),
     )
     if one_provider:

@@ -35,6 +35,7 @@ from models.platform.entities import (
     SlotSeries,
     TimeOff,
     User,
+    WaitlistEntry,
 )
 
 CREATE, UPDATE, DELETE, READ_NOTES = "create", "update", "delete", "read_notes"
@@ -55,6 +56,7 @@ AUDITED: dict[type[Any], str] = {
     AppointmentType: "appointment_type",
     Resource: "resource",
     ExternalCalendar: "external_calendar",
+    WaitlistEntry: "waitlist_entry",
 }
 # Bookkeeping columns: never reported as changed, and a change to only these is no change.
 IGNORED_FIELDS = frozenset({"id", "created_at", "updated_at", "last_used_at"})

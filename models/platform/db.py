@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from models.platform import seat_watch
 from models.platform.cursors import time_id_cursor
 from models.platform.driver_reads import DriverPlan, RetryOnEngine, driver_rows, plan_for
 
@@ -344,10 +345,16 @@ async def _transaction(session: AsyncSession) -> AsyncIterator[None]:
         yield
     except BaseException:
         session.info.pop(_WRITING, None)
+        seat_watch.forget(session)
         await session.rollback()
         raise
     else:
         try:
+            try:
+                await seat_watch.before_commit(session)
+            except BaseException:
+                await session.rollback()
+                raise
             await session.commit()
         finally:
             session.info.pop(_WRITING, None)

@@ -47,6 +47,23 @@ class BookingStatus(enum.StrEnum):
     CANCELLED = "cancelled"
     NO_SHOW = "no_show"
     COMPLETED = "completed"
+    # A booking request: keeps its seat until confirmed, declined or past pending_expires_at.
+    PENDING = "pending"
+    DECLINED = "declined"
+    EXPIRED = "expired"
+
+
+# Bookings that keep no seat; a pending one past its pending_expires_at is expired too.
+ENDED_BOOKING_STATUSES: tuple[str, ...] = ("cancelled", "declined", "expired")
+
+
+class WaitlistStatus(enum.StrEnum):
+    WAITING = "waiting"
+    OFFERED = "offered"
+    FULFILLED = "fulfilled"
+    # The offer's hold expired or was released: the seat went on to the next entry.
+    LAPSED = "lapsed"
+    CANCELLED = "cancelled"
 
 
 # Ids are INTEGER columns: 32-bit on PostgreSQL, so a larger id can name no record (and
@@ -329,6 +346,10 @@ class AvailableSlot(TimestampMixin, Base):
         return self.provider.max_bookings_per_month
 
 
+# A pending booking is checked under the slot's lock instead (it may expire any moment).
+ACTIVE_BOOKING_INDEX_WHERE = "status NOT IN ('cancelled', 'pending', 'declined', 'expired')"
+
+
 class Booking(TimestampMixin, Base):
     __tablename__ = "bookings"
     __table_args__ = (
@@ -339,8 +360,8 @@ class Booking(TimestampMixin, Base):
             "available_slot_id",
             "patient_id",
             unique=True,
-            postgresql_where=text("status <> 'cancelled'"),
-            sqlite_where=text("status <> 'cancelled'"),
+            postgresql_where=text(ACTIVE_BOOKING_INDEX_WHERE),
+            sqlite_where=text(ACTIVE_BOOKING_INDEX_WHERE),
         ),
         Index("ix_bookings_patient", "patient_id", "id"),
         Index("ix_bookings_slot", "available_slot_id", "id"),
@@ -361,6 +382,8 @@ class Booking(TimestampMixin, Base):
     reschedule_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # The resource the booking's slot took for it (its slot's, when it was made or moved).
     resource_id: Mapped[int | None] = mapped_column(Integer)
+    # A booking request (status pending) keeps its seat until then.
+    pending_expires_at: Mapped[datetime | None]
 
     slot: Mapped[AvailableSlot] = relationship(lazy="raise")
     patient: Mapped[Patient] = relationship(lazy="raise")
@@ -389,6 +412,38 @@ class Hold(TimestampMixin, Base):
     booking_id: Mapped[int | None] = mapped_column(ForeignKey("bookings.id"))
     # The resource the hold's slot took for it.
     resource_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class WaitlistEntry(TimestampMixin, Base):
+    """A patient waiting for a seat that matches: offered one through a hold when it opens.
+
+    ``window_start``/``window_end``: the clinic days asked for, as instants. ``hold_id`` and
+    ``offered_slot_id`` name the latest offer (no foreign keys: slots and their spent holds
+    may be deleted; the entry keeps its history).
+    """
+
+    __tablename__ = "waitlist_entries"
+    __table_args__ = (
+        Index("ix_waitlist_entries_status", "status", "id"),
+        Index("ix_waitlist_entries_patient", "patient_id", "status"),
+        Index("ix_waitlist_entries_hold", "hold_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"))
+    provider_id: Mapped[int | None] = mapped_column(ForeignKey("providers.id"))
+    appointment_type: Mapped[str | None] = mapped_column(String(40))
+    start_date: Mapped[date] = mapped_column(Date)
+    end_date: Mapped[date] = mapped_column(Date)
+    window_start: Mapped[datetime]
+    window_end: Mapped[datetime]
+    offer_seconds: Mapped[int] = mapped_column(Integer)
+    status: Mapped[WaitlistStatus] = mapped_column(
+        _enum_column(WaitlistStatus, "waitlist_status"), default=WaitlistStatus.WAITING
+    )
+    hold_id: Mapped[int | None] = mapped_column(Integer)
+    offered_slot_id: Mapped[int | None] = mapped_column(Integer)
+    offer_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class TimeOff(TimestampMixin, Base):

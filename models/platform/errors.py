@@ -71,6 +71,13 @@ class HoldNotActive(Conflict):
     message = "Hold is no longer active"
 
 
+class BookingNotPending(Conflict):
+    """Confirming or declining a booking request that was already confirmed, declined or
+    expired (the compare-and-set found it no longer pending)."""
+
+    message = "Booking is no longer pending"
+
+
 class TimeOffConflict(Conflict):
     message = "Time slot conflicts with provider time off"
 

@@ -43,6 +43,8 @@ class AvailabilityEvent(Base):
     hold_id: Mapped[int | None]
     time_off_id: Mapped[int | None]
     external_calendar_id: Mapped[int | None]
+    # waitlist.offered: the entry offered the seat (hold_id, slot_id: the hold and its slot).
+    waitlist_entry_id: Mapped[int | None]
     start_time: Mapped[datetime | None]
     end_time: Mapped[datetime | None]
     occurred_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

@@ -39,6 +39,9 @@ BOOKING_CREATED = "booking.created"
 BOOKING_UPDATED = "booking.updated"
 BOOKING_CANCELLED = "booking.cancelled"
 BOOKING_RESCHEDULED = "booking.rescheduled"
+BOOKING_CONFIRMED = "booking.confirmed"
+BOOKING_DECLINED = "booking.declined"
+BOOKING_EXPIRED = "booking.expired"
 HOLD_CREATED = "hold.created"
 HOLD_RELEASED = "hold.released"
 HOLD_BOOKED = "hold.booked"
@@ -49,6 +52,7 @@ TIME_OFF_DELETED = "time_off.deleted"
 # syncs keep failing (its busy time stays as last read).
 EXTERNAL_BUSY_CHANGED = "external_calendar.busy_changed"
 EXTERNAL_CALENDAR_FAILING = "external_calendar.failing"
+WAITLIST_OFFERED = "waitlist.offered"
 
 EVENT_TYPES: tuple[str, ...] = (
     SLOT_CREATED,
@@ -60,6 +64,9 @@ EVENT_TYPES: tuple[str, ...] = (
     BOOKING_UPDATED,
     BOOKING_CANCELLED,
     BOOKING_RESCHEDULED,
+    BOOKING_CONFIRMED,
+    BOOKING_DECLINED,
+    BOOKING_EXPIRED,
     HOLD_CREATED,
     HOLD_RELEASED,
     HOLD_BOOKED,
@@ -68,6 +75,7 @@ EVENT_TYPES: tuple[str, ...] = (
     TIME_OFF_DELETED,
     EXTERNAL_BUSY_CHANGED,
     EXTERNAL_CALENDAR_FAILING,
+    WAITLIST_OFFERED,
 )
 
 NOTIFY_CHANNEL = "availability_events"
@@ -124,6 +132,7 @@ def record_event(
     start_time: datetime | None = None,
     end_time: datetime | None = None,
     previous_slot_id: int | None = None,
+    waitlist_entry_id: int | None = None,
 ) -> None:
     """Announce a change made in the session's current transaction; stored with its commit."""
     if type not in EVENT_TYPES:
@@ -140,6 +149,7 @@ def record_event(
             "hold_id": hold_id,
             "time_off_id": time_off_id,
             "external_calendar_id": external_calendar_id,
+            "waitlist_entry_id": waitlist_entry_id,
             "start_time": start_time,
             "end_time": end_time,
             "occurred_at": utcnow(),
@@ -310,6 +320,7 @@ def event_payload(row: AvailabilityEvent | Row[Any]) -> dict[str, Any]:
         "hold_id",
         "time_off_id",
         "external_calendar_id",
+        "waitlist_entry_id",
     ):
         value = getattr(row, name)
         if value is not None:

@@ -18,14 +18,23 @@ import bisect
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, exists, func, literal, select
+from sqlalchemy import ColumnElement, and_, bindparam, exists, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import column_property
 
 from models.platform.base import UTCDateTime, utcnow
 from models.platform.calendar_tables import MAX_BUSY_MINUTES
-from models.platform.entities import AvailableSlot, ExternalBusy, Hold, HoldStatus, TimeOff
-from models.scheduling.booking_rules import add_minutes
+from models.platform.entities import (
+    ENDED_BOOKING_STATUSES,
+    AvailableSlot,
+    Booking,
+    BookingStatus,
+    ExternalBusy,
+    Hold,
+    HoldStatus,
+    TimeOff,
+)
+from models.scheduling.instant_sql import add_minutes
 
 
 def _instant(now: datetime | None) -> Any:
@@ -49,6 +58,35 @@ def active_holds(now: datetime | None = None, *, slot_id: Any = None) -> Any:
         .correlate_except(Hold)
         .scalar_subquery()
     )
+
+
+def booking_is_active(now: datetime | None = None) -> ColumnElement[bool]:
+    """A booking that keeps its seat at ``now``: not ended, and a request not yet expired.
+
+    A pending booking (a request) stops counting at ``pending_expires_at`` for every
+    reader, whether or not the sweeper has written ``expired`` yet.
+    """
+    return and_(
+        Booking.status.not_in(ENDED_BOOKING_STATUSES),
+        or_(Booking.status != BookingStatus.PENDING, Booking.pending_expires_at > _instant(now)),
+    )
+
+
+def pending_seats(slot_id: Any, now: datetime | None = None) -> Any:
+    """Seats of unexpired booking requests on the slot: each keeps its seat through a hold
+    that names it (``booking_id``) and expires with it, so seat counts see it as a hold."""
+    return (
+        select(func.count(Hold.id))
+        .where(Hold.available_slot_id == slot_id, hold_is_active(now), Hold.booking_id.is_not(None))
+        .correlate_except(Hold)
+        .scalar_subquery()
+    )
+
+
+def seats_booked(slot: Any, now: datetime | None = None) -> Any:
+    """Seats of active bookings on ``slot`` (a slot entity or alias): confirmed ones in
+    ``booked_count``, pending ones through their holds. Caps, buffers and utilization."""
+    return slot.booked_count + pending_seats(slot.id, now)
 
 
 def time_off_covers(

@@ -25,6 +25,8 @@ from models.platform.db import LOCAL_DAY_FUNCTION
 from models.platform.entities import AvailableSlot, Provider
 from models.platform.errors import FieldErrors
 from models.platform.timeutil import day_end, day_start, zone_or_none
+from models.scheduling.availability import seats_booked
+from models.scheduling.instant_sql import add_minutes
 
 RULES: tuple[str, ...] = (
     "minimum_notice_minutes",
@@ -77,32 +79,6 @@ class BookingRules:
         return any(getattr(self, name) is not None for name in RULES)
 
 
-class add_minutes(FunctionElement[datetime]):
-    """``instant + minutes``, on both databases (minutes may be a column)."""
-
-    type = UTCDateTime()
-    inherit_cache = True
-
-
-@compiles(add_minutes, "postgresql")
-def _add_minutes_pg(element: add_minutes, compiler: Any, **kw: Any) -> str:
-    instant, minutes = list(element.clauses)
-    return (
-        f"({compiler.process(instant, **kw)} + "
-        f"make_interval(mins => CAST({compiler.process(minutes, **kw)} AS INTEGER)))"
-    )
-
-
-@compiles(add_minutes, "sqlite")
-def _add_minutes_sqlite(element: add_minutes, compiler: Any, **kw: Any) -> str:
-    instant, minutes = list(element.clauses)
-    # Same fixed-width text as stored instants, so comparisons stay in time order.
-    return (
-        f"strftime('%Y-%m-%d %H:%M:%f000', {compiler.process(instant, **kw)}, "
-        f"({compiler.process(minutes, **kw)}) || ' minutes')"
-    )
-
-
 BUFFERS = ("buffer_before_minutes", "buffer_after_minutes")
 
 
@@ -142,7 +118,7 @@ def _buffer_clash() -> ColumnElement[bool]:
             or_(rules.buffer_before_minutes.is_not(None), rules.buffer_after_minutes.is_not(None)),
             other.provider_id == AvailableSlot.provider_id,
             other.id != AvailableSlot.id,
-            other.booked_count > 0,
+            seats_booked(other) > 0,
             other.end_time > add_minutes(AvailableSlot.start_time, -after),
             other.start_time < add_minutes(AvailableSlot.end_time, before),
         )
@@ -239,14 +215,14 @@ def period_at_limit(rule: str, period: str) -> ColumnElement[bool]:
             rules.id == AvailableSlot.provider_id,
             limit.is_not(None),
             other.provider_id == AvailableSlot.provider_id,
-            other.booked_count > 0,
+            seats_booked(other) > 0,
             other.start_time > add_minutes(AvailableSlot.start_time, -near),
             other.start_time < add_minutes(AvailableSlot.start_time, near),
             key(other.start_time, rules.time_zone)
             == key(AvailableSlot.start_time, rules.time_zone),
         )
         .group_by(rules.id, limit)
-        .having(func.sum(other.booked_count) >= limit)
+        .having(func.sum(seats_booked(other)) >= limit)
         .correlate(AvailableSlot)
         .exists()
     )
@@ -289,7 +265,8 @@ async def rule_errors(
 ) -> list[str]:
     """Messages for ``available_slot_id`` of every rule booking ``slot`` now would break.
 
-    ``seats_claimed``: seats of this booking already counted in ``booked_count``;
+    ``seats_claimed``: seats of this booking already counted (``seats_booked``: booked_count
+    and unexpired booking requests);
     ``buffers``: (before, after) of the appointment type, each replacing the provider's.
     """
     rules = BookingRules.of(provider)
@@ -311,7 +288,7 @@ async def rule_errors(
             .where(
                 AvailableSlot.provider_id == slot.provider_id,
                 AvailableSlot.id != slot.id,
-                AvailableSlot.booked_count > 0,
+                seats_booked(AvailableSlot) > 0,
                 AvailableSlot.end_time > slot.start_time - after,
                 AvailableSlot.start_time < slot.end_time + before,
             )
@@ -328,7 +305,7 @@ async def rule_errors(
         first, last = period_days(slot.start_time.astimezone(zone).date(), period)
         booked = (
             await session.execute(
-                select(func.coalesce(func.sum(AvailableSlot.booked_count), 0)).where(
+                select(func.coalesce(func.sum(seats_booked(AvailableSlot)), 0)).where(
                     AvailableSlot.provider_id == slot.provider_id,
                     AvailableSlot.start_time >= day_start(first, zone),
                     AvailableSlot.start_time < day_end(last, zone),

@@ -12,7 +12,7 @@ from sqlalchemy import Table, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models.platform import audit, events
+from models.platform import audit, events, seat_watch
 from models.platform.base import utcnow
 from models.platform.db import is_constraint_violation
 from models.platform.entities import AvailableSlot
@@ -152,6 +152,7 @@ async def insert_rows(session: AsyncSession, rows: list[dict[str, Any]]) -> list
     fields = {key for row in rows for key, value in row.items() if value is not None}
     await audit.record_many(session, audit.CREATE, "available_slot", ids, fields)
     events.slot_events(session, events.SLOT_CREATED, _facts(rows, ids))
+    seat_watch.seats_opened(session, ids)
     return ids
 
 

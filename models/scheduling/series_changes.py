@@ -18,9 +18,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
-from models.platform import audit, events
+from models.platform import audit, events, seat_watch
 from models.platform.db import write_transaction
-from models.platform.entities import AvailableSlot, Booking, BookingStatus, SlotSeries
+from models.platform.entities import AvailableSlot, Booking, SlotSeries
 from models.platform.errors import (
     FieldErrors,
     NotFound,
@@ -30,6 +30,7 @@ from models.platform.errors import (
 )
 from models.platform.timeutil import format_timestamp, now_utc, parse_timestamp
 from models.scheduling.appointment_types import check_appointment_type
+from models.scheduling.availability import booking_is_active
 from models.scheduling.bulk import (
     IntervalIndex,
     StoredInterval,
@@ -129,7 +130,7 @@ async def _booked_ids(session: AsyncSession, slot_ids: list[int]) -> set[int]:
     if not slot_ids:
         return set()
     stmt = select(Booking.available_slot_id).where(
-        Booking.available_slot_id.in_(slot_ids), Booking.status != BookingStatus.CANCELLED
+        Booking.available_slot_id.in_(slot_ids), booking_is_active()
     )
     # A slot with an unexpired hold is kept like a booked one.
     held = select(AvailableSlot.id).where(
@@ -310,6 +311,8 @@ def _announce_updates(
         if slot.id in was_available:
             kind = events.slot_change_type(was_available[slot.id], slot)
             events.slot_event(session, kind, slot)
+    # More seats or reopened: the waitlist is offered what is free.
+    seat_watch.seats_opened(session, [slot.id for slot in loaded])
 
 
 async def update_scoped(

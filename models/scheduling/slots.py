@@ -24,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models.platform import events
+from models.platform import events, seat_watch
 from models.platform.base import UTCDateTime
 from models.platform.db import is_constraint_violation, read_rows, write_transaction
 from models.platform.entities import (
@@ -32,7 +32,6 @@ from models.platform.entities import (
     RECURRENCE_PATTERNS,
     AvailableSlot,
     Booking,
-    BookingStatus,
     Hold,
     Provider,
 )
@@ -57,7 +56,12 @@ from models.platform.timeutil import (
     parse_timestamp,
 )
 from models.scheduling.appointment_types import check_appointment_type
-from models.scheduling.availability import active_holds, slot_open_clause, time_off_covers
+from models.scheduling.availability import (
+    active_holds,
+    booking_is_active,
+    slot_open_clause,
+    time_off_covers,
+)
 from models.scheduling.booking_rules import rule_conditions
 from models.scheduling.resources import (
     RESOURCE_OVERLAP_CONSTRAINT,
@@ -451,6 +455,7 @@ async def create_single_slot(
             session.add(slot)
             await session.flush()
             events.slot_event(session, events.SLOT_CREATED, slot)
+            seat_watch.seats_opened(session, [slot.id])
             # Everything the reply shows is known now: no read back.
             created = created_record(slot, valid)
     except IntegrityError as exc:
@@ -527,9 +532,7 @@ async def seats_taken(session: AsyncSession, slot: AvailableSlot) -> int:
 
 
 def active_booking_exists(slot_id_column: Any) -> Any:
-    return exists().where(
-        Booking.available_slot_id == slot_id_column, Booking.status != BookingStatus.CANCELLED
-    )
+    return exists().where(Booking.available_slot_id == slot_id_column, booking_is_active())
 
 
 def active_hold_exists(slot_id_column: Any) -> Any:
@@ -633,6 +636,8 @@ async def update_slot(
         # change closed or reopened the slot.
         updated = await get_slot(session, slot_id)
         events.slot_event(session, events.slot_change_type(was_available, updated), updated)
+        # More seats, or reopened: the waitlist is offered what is free.
+        seat_watch.seats_opened(session, [slot_id])
     return updated
 
 

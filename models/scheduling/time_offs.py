@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models.platform import events
+from models.platform import events, seat_watch
 from models.platform.db import write_transaction
 from models.platform.entities import MAX_ID, AvailableSlot, Provider, TimeOff
 from models.platform.errors import FieldErrors, NotFound
@@ -202,6 +202,15 @@ async def delete_time_off(
         await session.delete(time_off)
         await session.flush()
         await fill_series_gap(session, provider_id, start, end, now=now or now_utc())
+        # The slots it closed may take bookings again: the waitlist is offered them.
+        lifted = await session.execute(
+            select(AvailableSlot.id).where(
+                AvailableSlot.provider_id == provider_id,
+                AvailableSlot.start_time < end,
+                AvailableSlot.end_time > start,
+            )
+        )
+        seat_watch.seats_opened(session, lifted.scalars())
 
 
 async def list_time_offs(

@@ -24,6 +24,8 @@ BOOK_KEYS = [
     "reschedule_count",
     # The resource (a room) the booking's slot took for it.
     "resource_id",
+    # A booking request's expiry (null for other bookings).
+    "pending_expires_at",
 ]
 LIST_KEYS = [key for key in BOOK_KEYS if key != "notes"]
 

@@ -71,7 +71,15 @@ def test_dates_enums_and_ids_are_described(document: dict[str, Any]) -> None:
     assert "enum" not in search_type
     assert search_type["examples"] == list(APPOINTMENT_TYPES)
     status = _parameter(document, BOOKS, "get", "status")["schema"]
-    assert set(status["enum"]) == {"confirmed", "cancelled", "no_show", "completed"}
+    assert set(status["enum"]) == {
+        "confirmed",
+        "cancelled",
+        "no_show",
+        "completed",
+        "pending",
+        "declined",
+        "expired",
+    }
     for method in ("put", "delete"):
         scope = _parameter(document, SLOT, method, "scope")["schema"]
         assert scope["enum"] == ["single", "following", "series"]
