@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.build_db import default_sqlite_path, postgres_target, prepare, sqlite_target
+from bench.request_cpu import asgi_call as call
 from bench.workloads import LIST_QUERY, SLOT_FIELDS
 from clinic_availability.app import create_app
 from common.settings import Settings
@@ -30,51 +31,6 @@ BOOK_FIELDS = (
     "id availableSlotId patientId appointmentType status cancellationReason "
     "cancelledAt rescheduledFromSlotId rescheduleCount createdAt updatedAt"
 )
-
-
-async def call(
-    app: Any, method: str, path: str, token: str, body: bytes = b""
-) -> tuple[int, bytes]:
-    raw, _, qs = path.partition("?")
-    headers = [(b"host", b"bench"), (b"x-user-token", token.encode())]
-    if body:
-        headers += [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-        ]
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": raw,
-        "raw_path": raw.encode(),
-        "root_path": "",
-        "query_string": qs.encode(),
-        "headers": headers,
-        "client": ("127.0.0.1", 1),
-        "server": ("bench", 80),
-    }
-    sent = False
-    status, chunks = 0, []
-
-    async def receive() -> dict[str, Any]:
-        nonlocal sent
-        if sent:
-            await asyncio.sleep(3600)
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        nonlocal status
-        if message["type"] == "http.response.start":
-            status = message["status"]
-        elif message["type"] == "http.response.body":
-            chunks.append(message.get("body", b""))
-
-    await app(scope, receive, send)
-    return status, b"".join(chunks)
 
 
 def gql(query: str, variables: dict[str, Any]) -> tuple[str, str, bytes]:

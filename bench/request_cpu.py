@@ -77,23 +77,28 @@ async def seed(url: str, slots: int) -> str:
         await engine.dispose()
 
 
-async def call(app: Any, body: bytes, token: str) -> tuple[int, bytes]:
+async def asgi_call(
+    app: Any, method: str, path: str, token: str, body: bytes = b""
+) -> tuple[int, bytes]:
+    """One request straight into the ASGI application, no server, no client."""
+    raw, _, qs = path.partition("?")
+    headers = [(b"host", b"bench"), (b"x-user-token", token.encode())]
+    if body:
+        headers += [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ]
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
-        "method": "POST",
+        "method": method,
         "scheme": "http",
-        "path": "/graphql",
-        "raw_path": b"/graphql",
+        "path": raw,
+        "raw_path": raw.encode(),
         "root_path": "",
-        "query_string": b"",
-        "headers": [
-            (b"host", b"bench"),
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"x-user-token", token.encode()),
-        ],
+        "query_string": qs.encode(),
+        "headers": headers,
         "client": ("127.0.0.1", 1),
         "server": ("bench", 80),
     }
@@ -116,6 +121,10 @@ async def call(app: Any, body: bytes, token: str) -> tuple[int, bytes]:
 
     await app(scope, receive, send)
     return status, b"".join(chunks)
+
+
+async def call(app: Any, body: bytes, token: str) -> tuple[int, bytes]:
+    return await asgi_call(app, "POST", "/graphql", token, body)
 
 
 async def measure(url: str, token: str, requests: int) -> dict[str, dict[str, float]]:

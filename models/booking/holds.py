@@ -21,8 +21,9 @@ from models.booking.resources import give_back_unused, take_resource
 from models.platform import events, seat_watch
 from models.platform.base import UTCDateTime
 from models.platform.db import read_rows, write_transaction
-from models.platform.entities import MAX_ID, AvailableSlot, Hold, HoldStatus, Patient
+from models.platform.entities import AvailableSlot, Hold, HoldStatus, Patient
 from models.platform.errors import Conflict, FieldErrors, NotFound, SlotNotAvailable
+from models.platform.field_checks import bounded_whole, enum_field, id_field
 from models.platform.pagination import Page, PageRequest, keyset_order, keyset_past
 from models.platform.timeutil import now_utc
 from models.scheduling.availability import hold_is_active, slot_open_clause
@@ -58,43 +59,8 @@ def status_at(hold: Hold, now: datetime) -> HoldStatus:
     return hold.status
 
 
-def _id(errors: FieldErrors, name: str, value: Any, *, required: bool) -> int | None:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        if required:
-            errors.add(name, "can't be blank")
-        return None
-    number = value if isinstance(value, int) and not isinstance(value, bool) else None
-    if isinstance(value, str) and value.strip().isdigit():
-        number = int(value.strip())
-    if number is not None and 0 <= number <= MAX_ID:
-        return number
-    errors.add(name, "is invalid")
-    return None
-
-
-def _seconds(errors: FieldErrors, value: Any) -> int:
-    if value is None:
-        return DEFAULT_SECONDS
-    if isinstance(value, bool) or not isinstance(value, int):
-        errors.add("duration_seconds", "is invalid")
-    elif value < MIN_SECONDS:
-        errors.add("duration_seconds", f"must be greater than or equal to {MIN_SECONDS}")
-    elif value > MAX_SECONDS:
-        errors.add("duration_seconds", f"must be less than or equal to {MAX_SECONDS}")
-    else:
-        return value
-    return DEFAULT_SECONDS
-
-
 def check_status(errors: FieldErrors, value: Any) -> HoldStatus | None:
-    if value is None:
-        return None
-    if isinstance(value, HoldStatus):
-        return value
-    if not isinstance(value, str) or value not in STATUSES:
-        errors.add("status", "is not included in the list")
-        return None
-    return HoldStatus(value)
+    return enum_field(errors, value, HoldStatus)
 
 
 async def create_hold(
@@ -102,9 +68,16 @@ async def create_hold(
 ) -> Hold:
     """Keep a seat: 422 on bad fields, 409 "Slot is not available" when none is free."""
     errors = FieldErrors()
-    slot_id = _id(errors, "available_slot_id", data.available_slot_id, required=True)
-    patient_id = _id(errors, "patient_id", data.patient_id, required=False)
-    seconds = _seconds(errors, data.duration_seconds)
+    slot_id = id_field(errors, "available_slot_id", data.available_slot_id, required=True, lowest=0)
+    patient_id = id_field(errors, "patient_id", data.patient_id, required=False, lowest=0)
+    seconds = bounded_whole(
+        errors,
+        "duration_seconds",
+        data.duration_seconds,
+        default=DEFAULT_SECONDS,
+        lowest=MIN_SECONDS,
+        highest=MAX_SECONDS,
+    )
     async with write_transaction(session):
         moment = now or now_utc()
         slot = None

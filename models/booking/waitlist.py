@@ -30,7 +30,6 @@ from sqlalchemy.orm import aliased
 from models.platform import audit, events, seat_watch
 from models.platform.db import write_transaction
 from models.platform.entities import (
-    MAX_ID,
     AvailableSlot,
     Booking,
     Hold,
@@ -41,6 +40,7 @@ from models.platform.entities import (
     WaitlistStatus,
 )
 from models.platform.errors import FieldErrors, NotFound
+from models.platform.field_checks import bounded_whole, enum_field, id_field
 from models.platform.pagination import Page, PageRequest, keyset_order, keyset_past
 from models.platform.timeutil import day_end, day_start, now_utc
 from models.scheduling.appointment_types import check_appointment_type
@@ -75,43 +75,8 @@ class WaitlistFilters:
     status: WaitlistStatus | None = None
 
 
-def _id(errors: FieldErrors, name: str, value: Any, *, required: bool) -> int | None:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        if required:
-            errors.add(name, "can't be blank")
-        return None
-    number = value if isinstance(value, int) and not isinstance(value, bool) else None
-    if isinstance(value, str) and value.strip().isdigit():
-        number = int(value.strip())
-    if number is not None and 1 <= number <= MAX_ID:
-        return number
-    errors.add(name, "is invalid")
-    return None
-
-
-def _seconds(errors: FieldErrors, value: Any) -> int:
-    if value is None:
-        return DEFAULT_OFFER_SECONDS
-    if isinstance(value, bool) or not isinstance(value, int):
-        errors.add("offer_seconds", "is invalid")
-    elif value < MIN_OFFER_SECONDS:
-        errors.add("offer_seconds", f"must be greater than or equal to {MIN_OFFER_SECONDS}")
-    elif value > MAX_OFFER_SECONDS:
-        errors.add("offer_seconds", f"must be less than or equal to {MAX_OFFER_SECONDS}")
-    else:
-        return value
-    return DEFAULT_OFFER_SECONDS
-
-
 def check_status(errors: FieldErrors, value: Any) -> WaitlistStatus | None:
-    if value is None:
-        return None
-    if isinstance(value, WaitlistStatus):
-        return value
-    if not isinstance(value, str) or value not in STATUSES:
-        errors.add("status", "is not included in the list")
-        return None
-    return WaitlistStatus(value)
+    return enum_field(errors, value, WaitlistStatus)
 
 
 async def create_entry(
@@ -120,15 +85,22 @@ async def create_entry(
     """Put a patient on the waitlist (422 on bad fields). Seats open now are not offered:
     the entry waits for the next seat that opens."""
     errors = FieldErrors()
-    patient_id = _id(errors, "patient_id", data.patient_id, required=True)
-    provider_id = _id(errors, "provider_id", data.provider_id, required=False)
+    patient_id = id_field(errors, "patient_id", data.patient_id, required=True)
+    provider_id = id_field(errors, "provider_id", data.provider_id, required=False)
     for name in ("start_date", "end_date"):
         if getattr(data, name) is None:
             errors.add(name, "can't be blank")
     start, end = check_filters(
         errors, start_date=data.start_date, end_date=data.end_date, max_range_days=MAX_RANGE_DAYS
     )
-    seconds = _seconds(errors, data.offer_seconds)
+    seconds = bounded_whole(
+        errors,
+        "offer_seconds",
+        data.offer_seconds,
+        default=DEFAULT_OFFER_SECONDS,
+        lowest=MIN_OFFER_SECONDS,
+        highest=MAX_OFFER_SECONDS,
+    )
     await check_appointment_type(session, errors, data.appointment_type)
     async with write_transaction(session):
         moment = now or now_utc()
