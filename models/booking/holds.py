@@ -31,7 +31,6 @@ from models.scheduling.availability import hold_is_active, slot_open_clause
 DEFAULT_SECONDS = 300
 MIN_SECONDS = 30
 MAX_SECONDS = 3600
-STATUSES: tuple[str, ...] = tuple(status.value for status in HoldStatus)
 
 
 class HoldAlreadyBooked(Conflict):

@@ -51,7 +51,6 @@ DEFAULT_OFFER_SECONDS = 900
 MIN_OFFER_SECONDS = 60
 MAX_OFFER_SECONDS = 86_400
 MAX_RANGE_DAYS = 366
-STATUSES: tuple[str, ...] = tuple(status.value for status in WaitlistStatus)
 # PostgreSQL: the transaction advisory lock under which offers are made.
 OFFER_LOCK_KEY = 210_406
 # Offers one transaction makes on one slot at most (its capacity bounds it anyway).

@@ -273,12 +273,12 @@ def _transaction_ended(session: Session, transaction: Any) -> None:
 
 
 def _rolled_back(session: Session, previous: Any) -> None:
+    """A savepoint rolled back drops what was recorded inside it (the outermost
+    transaction's end drops everything, in ``_transaction_ended``)."""
     if previous.nested:
         mark = session.info.get(_SAVEPOINT_MARKS, {}).get(id(previous))
         if mark is not None:
             del session.info.get(_PENDING, [])[mark:]
-    else:
-        session.info.pop(_PENDING, None)
 
 
 def _audit_bulk(state: ORMExecuteState) -> None:
