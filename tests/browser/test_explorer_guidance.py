@@ -156,12 +156,6 @@ async def test_the_booking_example_is_valid_as_shown(
     await expect(page.locator(".CodeMirror-lint-mark-error").first).to_be_attached()
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="open defect: since this evening GraphiQL's WatchAvailability subscription is "
-    "answered 'The operation name matches no operation of the document' over the WebSocket, "
-    "on the code of the morning too; under investigation",
-)
 async def test_a_subscription_says_it_waits_for_a_change(
     live_server: LiveServer, seed: Factory, offline_page: Offline
 ) -> None:
@@ -187,3 +181,33 @@ async def test_a_subscription_says_it_waits_for_a_change(
     await expect(page.locator(".result-window")).to_contain_text("eventId", timeout=20_000)
     await expect(hint).to_be_hidden()
     assert offline_page.blocked == []
+
+
+async def test_a_run_right_after_switching_tabs_runs_the_new_tab(
+    live_server: LiveServer, seed: Factory, offline_page: Offline
+) -> None:
+    """GraphiQL learns a tab's operation name a moment after the switch: a Run inside that
+    moment carried the previous tab's name, and the subscription went out over HTTP and was
+    refused ("The operation name matches no operation of the document")."""
+    token = await seed.token(role="admin")
+    page = offline_page.page
+    posted: list[str] = []
+    page.on("request", lambda request: _keep_post(request, posted))
+    await _open_with_token(page, live_server, token)
+    await expect(page.locator("[data-example=WatchAvailability]")).to_be_visible()
+    await page.evaluate(
+        """() => {
+            document.querySelector('[data-example=WatchAvailability]').click();
+            setTimeout(() => document.querySelector('.graphiql-execute-button').click(), 30);
+        }"""
+    )
+    hint = page.locator("#live-hint")
+    await expect(hint).to_be_visible()
+    await expect(hint).to_contain_text("waiting for a change")
+    assert not [body for body in posted if "WatchAvailability" in body]
+    assert "matches no operation" not in await page.locator(".result-window").inner_text()
+
+
+def _keep_post(request: Any, posted: list[str]) -> None:
+    if request.method == "POST" and request.post_data:
+        posted.append(request.post_data)

@@ -116,8 +116,34 @@
     });
   }
 
+  function withoutComments(query) {
+    return (query || "").replace(/#[^\n]*/g, "");
+  }
+
+  /* GraphiQL learns a tab's operation name from its editor a moment after a change, so a
+     Run right after switching tabs can carry the previous tab's name. A name the document
+     does not define is replaced by the document's only named operation, or dropped. */
+  function settleOperationName(params) {
+    if (!params.operationName) {
+      return params;
+    }
+    var names = [];
+    var pattern = /\b(?:query|mutation|subscription)\s+([_A-Za-z][_0-9A-Za-z]*)/g;
+    var text = withoutComments(params.query);
+    var match;
+    while ((match = pattern.exec(text)) !== null) {
+      names.push(match[1]);
+    }
+    if (names.indexOf(params.operationName) >= 0 || names.length > 1) {
+      return params;
+    }
+    var settled = Object.assign({}, params);
+    settled.operationName = names.length === 1 ? names[0] : null;
+    return settled;
+  }
+
   function isSubscription(params) {
-    var text = (params.query || "").replace(/#[^\n]*/g, "");
+    var text = withoutComments(params.query);
     if (params.operationName) {
       return new RegExp("subscription\\s+" + params.operationName + "\\b").test(text);
     }
@@ -253,6 +279,7 @@
       h(GraphiQL, {
         // A new fetcher makes GraphiQL load the schema again with the new token.
         fetcher: function (params, options) {
+          params = settleOperationName(params);
           return isSubscription(params) ? subscribe(params) : fetcher(params, options);
         },
         // Introspection is for admins: with no token there is no schema to load (null
