@@ -2,15 +2,20 @@
 sync-token check and a calendar-query REPORT (CalDAV); the texts come back as read.
 
 Every address goes through the outbound-target check first (public addresses only unless
-allowed). An iCalendar request connects to the checked address, checks every redirect
-again and keeps its credentials to their origin. Failures are :class:`FetchFailed` with
-a message safe to store and show: no URL, no content.
+allowed), and every request then connects to an address that was checked, never to a
+fresh DNS answer (a name that resolves to a public address at the check and to a private
+one a moment later, DNS rebinding, reaches nothing): an iCalendar request is sent to the
+checked address with the name kept in ``Host`` and the TLS server name, checks every
+redirect again and keeps its credentials to their origin; the CalDAV client's HTTP
+session resolves the checked host only, and only to the checked addresses. Failures are
+:class:`FetchFailed` with a message safe to store and show: no URL, no content.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
+import socket
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,7 +24,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 import httpx
 
 from models.integrations.calendar_secrets import CalendarSecret
-from models.platform.outbound_targets import TargetRefused, check_target
+from models.platform.outbound_targets import CheckedTarget, TargetRefused, check_target
 
 MAX_REDIRECTS = 3
 MAX_FEED_BYTES = 10 * 1024 * 1024
@@ -125,6 +130,73 @@ async def fetch_ical(
     raise FetchFailed("too many redirects")
 
 
+def _pinned_resolver(checked: CheckedTarget) -> Any:
+    """A resolver for the CalDAV client's HTTP session (niquests) that knows one name, the
+    checked host, and answers only the checked addresses; every other name (a redirect to
+    another host, an address literal included) does not resolve."""
+    from niquests.packages.urllib3.contrib.resolver import BaseResolver, ProtocolResolver
+
+    host = checked.target.host.strip("[]").lower()
+    addresses = checked.addresses
+
+    class PinnedResolver(BaseResolver):  # type: ignore[misc]
+        protocol = ProtocolResolver.MANUAL
+        implementation = "pinned"
+
+        def __init__(self) -> None:
+            super().__init__(None, None)
+            self._open = True
+
+        def recycle(self) -> Any:
+            return PinnedResolver()
+
+        def close(self) -> None:
+            self._open = False
+
+        def is_available(self) -> bool:
+            return self._open
+
+        def getaddrinfo(
+            self,
+            host_asked: bytes | str | None,
+            port: str | int | None,
+            family: socket.AddressFamily,
+            type: socket.SocketKind,
+            proto: int = 0,
+            flags: int = 0,
+            *,
+            quic_upgrade_via_dns_rr: bool = False,
+        ) -> list[tuple[Any, ...]]:
+            name = host_asked.decode("ascii") if isinstance(host_asked, bytes) else host_asked
+            if (name or "").strip("[]").lower() != host:
+                raise socket.gaierror(socket.EAI_NONAME, "not the checked host")
+            number = int(port or 0)
+            found: list[tuple[Any, ...]] = []
+            for address in addresses:
+                if address.version == 6 and family in (socket.AF_UNSPEC, socket.AF_INET6):
+                    found.append(
+                        (socket.AF_INET6, type, proto or 6, "", (str(address), number, 0, 0))
+                    )
+                elif address.version == 4 and family in (socket.AF_UNSPEC, socket.AF_INET):
+                    found.append((socket.AF_INET, type, proto or 6, "", (str(address), number)))
+            if not found:
+                raise socket.gaierror(socket.EAI_NONAME, "no checked address of that family")
+            return found
+
+    return PinnedResolver()
+
+
+def _pinned_session(checked: CheckedTarget) -> Any:
+    """The CalDAV client's HTTP session, connecting to the checked addresses only: no
+    proxy or .netrc from the environment, no HTTP/3 (an Alt-Svc answer may name another
+    endpoint)."""
+    import niquests
+
+    session = niquests.Session(resolver=_pinned_resolver(checked), disable_http3=True)
+    session.trust_env = False
+    return session
+
+
 def _caldav_read(
     secret: CalendarSecret,
     username: str | None,
@@ -132,6 +204,7 @@ def _caldav_read(
     start: datetime,
     end: datetime,
     timeout: float,
+    checked: CheckedTarget,
 ) -> Fetched:
     """The CalDAV read (blocking; run in a thread): the collection's getctag and
     sync-token, then, when they changed, the events overlapping ``[start, end)`` with
@@ -152,6 +225,9 @@ def _caldav_read(
             timeout=int(max(1, timeout)),
             enable_rfc6764=False,
         ) as client:
+            # The client's own session would resolve the name again, after the check.
+            client.session.close()
+            client.session = _pinned_session(checked)
             calendar = client.calendar(url=secret.url)
             props = calendar.get_properties([GetCTag(), dav.SyncToken()])
             parts = [props.get(GetCTag.tag), props.get(dav.SyncToken.tag)]
@@ -187,10 +263,12 @@ async def fetch_caldav(
     timeout_seconds: float,
 ) -> Fetched:
     try:
-        await check_target(secret.url, allow_private=allow_private)
+        checked = await check_target(secret.url, allow_private=allow_private)
     except TargetRefused as exc:
         raise FetchFailed(f"address refused: {exc}") from None
     return await asyncio.wait_for(
-        asyncio.to_thread(_caldav_read, secret, username, ctag, start, end, timeout_seconds),
+        asyncio.to_thread(
+            _caldav_read, secret, username, ctag, start, end, timeout_seconds, checked
+        ),
         timeout=timeout_seconds * 3,
     )
