@@ -24,8 +24,13 @@ One sync of one calendar:
    ``external_calendar.busy_changed`` when they differ.
 
 A failed read keeps the busy time as last read; ``failing_after`` failures in a row
-announce ``external_calendar.failing`` (once per streak). Nothing read from a calendar
-other than start and end is kept, logged or put in an error message.
+announce ``external_calendar.failing`` (once per streak). So that this holds whatever goes
+wrong, a read has a deadline as a whole (``read_deadline_seconds``, inside the lease: a
+server that trickles its answer is a ``timeout``, not a read that outlives its lease and
+is never recorded), and a read whose process stopped or hung before storing its outcome
+(a lease that ran out) counts as a failed one when the next process takes the calendar
+over. The next read is due ``interval`` after the last one started. Nothing read from a
+calendar other than start and end is kept, logged or put in an error message.
 """
 
 from __future__ import annotations
@@ -73,9 +78,18 @@ class SyncOptions:
     failing_after: int = 3
 
     @property
+    def read_deadline_seconds(self) -> float:
+        """The longest a whole read may take (a few requests, each with the timeout)."""
+        return self.timeout_seconds * 3
+
+    @property
     def lease_seconds(self) -> float:
-        # A read may take a few requests (PROPFIND, REPORT, redirects) each with a timeout.
+        # The read's deadline, then time to store its outcome.
         return self.timeout_seconds * 4 + 30.0
+
+
+# last_error of a calendar whose previous read never stored its outcome.
+ABANDONED = "the previous read did not finish (its process stopped or hung)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +106,8 @@ class Claimed:
     synced_until: datetime | None
     consecutive_failures: int
     zone: ZoneInfo
+    # When this attempt began: the next one is due an interval later.
+    started: datetime
 
 
 def new_owner() -> str:
@@ -111,17 +127,36 @@ async def claim(
     """Take the calendar's sync lease; None when another process holds it (or, with
     ``due_only``, when it is not due)."""
     async with write_transaction(session):
+        held = (
+            await session.execute(
+                select(CALENDARS.c.lease_owner, CALENDARS.c.consecutive_failures).where(
+                    CALENDARS.c.id == calendar_id,
+                    or_(CALENDARS.c.lease_until.is_(None), CALENDARS.c.lease_until < now),
+                )
+            )
+        ).one_or_none()
+        if held is None:
+            return None  # gone, or held by a live lease
+        # A lease left behind (run out: checked above) is a read that never stored its
+        # outcome: its process stopped or hung. It counts as a failed read.
+        abandoned = held.lease_owner is not None
+        values: dict[str, Any] = {
+            "lease_owner": owner,
+            "lease_until": now + timedelta(seconds=options.lease_seconds),
+            "updated_at": CALENDARS.c.updated_at,
+        }
+        if abandoned:
+            values.update(
+                consecutive_failures=CALENDARS.c.consecutive_failures + 1, last_error=ABANDONED
+            )
         stmt = (
             update(CALENDARS)
             .where(
                 CALENDARS.c.id == calendar_id,
+                CALENDARS.c.lease_owner.is_not_distinct_from(held.lease_owner),
                 or_(CALENDARS.c.lease_until.is_(None), CALENDARS.c.lease_until < now),
             )
-            .values(
-                lease_owner=owner,
-                lease_until=now + timedelta(seconds=options.lease_seconds),
-                updated_at=CALENDARS.c.updated_at,
-            )
+            .values(**values)
         )
         if due_only:
             stmt = stmt.where(CALENDARS.c.next_sync_at <= now)
@@ -135,6 +170,13 @@ async def claim(
                 .where(CALENDARS.c.id == calendar_id)
             )
         ).one()
+        if abandoned and row.consecutive_failures == options.failing_after:
+            events.record_event(
+                session,
+                type=events.EXTERNAL_CALENDAR_FAILING,
+                provider_id=row.provider_id,
+                external_calendar_id=calendar_id,
+            )
     try:
         zone = ZoneInfo(row.time_zone or "UTC")
     except (KeyError, ValueError):
@@ -152,6 +194,7 @@ async def claim(
         synced_until=row.synced_until,
         consecutive_failures=row.consecutive_failures,
         zone=zone,
+        started=now,
     )
 
 
@@ -207,7 +250,9 @@ async def _store(
         "lease_owner": None,
         "lease_until": None,
         "last_attempt_at": moment,
-        "next_sync_at": moment + timedelta(seconds=claimed.interval),
+        # From the attempt's start, so reads that work are an interval apart (plus the
+        # poll), however long each took; never in the past (due at once).
+        "next_sync_at": max(claimed.started + timedelta(seconds=claimed.interval), moment),
         "updated_at": CALENDARS.c.updated_at,
     }
     failures = 0
@@ -302,7 +347,9 @@ async def sync_calendar(
     intervals: list[tuple[datetime, datetime]] | None = None
     error: str | None = None
     try:
-        fetched, intervals = await _read(claimed, box, options, start, end)
+        fetched, intervals = await asyncio.wait_for(
+            _read(claimed, box, options, start, end), timeout=options.read_deadline_seconds
+        )
     except FetchFailed as exc:
         error = str(exc)
     except TimeoutError:
@@ -357,3 +404,14 @@ async def due_calendars(session: AsyncSession, *, limit: int, now: datetime) -> 
     ids = list(rows.scalars())
     await session.commit()
     return ids
+
+
+async def release_leases(session: AsyncSession, calendar_ids: list[int], *, owner: str) -> None:
+    """Give back the leases ``owner`` holds on these calendars (syncs cut short by a
+    shutdown): due again at once, and no failed read counted."""
+    async with write_transaction(session):
+        await session.execute(
+            update(CALENDARS)
+            .where(CALENDARS.c.id.in_(calendar_ids), CALENDARS.c.lease_owner == owner)
+            .values(lease_owner=None, lease_until=None, updated_at=CALENDARS.c.updated_at)
+        )
