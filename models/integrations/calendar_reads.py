@@ -14,12 +14,13 @@ session resolves the checked host only, and only to the checked addresses. Failu
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import ipaddress
 import socket
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 import httpx
 
@@ -43,6 +44,14 @@ class Fetched:
     etag: str | None = None
     last_modified: str | None = None
     ctag: str | None = None
+    # CalDAV collections with a sync-token (RFC 6578): the token the read is current with,
+    # and the objects read as (hash of the object's path, text). With ``incremental``
+    # they are only the objects changed since the token sent, and ``deleted`` the hashes
+    # of those removed; otherwise (a full read) every object of the time range.
+    sync_token: str | None = None
+    objects: list[tuple[str, bytes]] | None = None
+    deleted: tuple[str, ...] = ()
+    incremental: bool = False
 
 
 def _pinned(url: str, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
@@ -197,6 +206,45 @@ def _pinned_session(checked: CheckedTarget) -> Any:
     return session
 
 
+def object_key(url: Any) -> str:
+    """What identifies a CalDAV object in storage: a SHA-256 of its decoded path (an
+    object's name is often its UID, sometimes more)."""
+    path = unquote(urlsplit(str(url)).path)
+    return hashlib.sha256(path.encode("utf-8")).hexdigest()
+
+
+def _changes_since(calendar: Any, token: str) -> Fetched | None:
+    """The objects changed and removed since ``token``: one sync-collection REPORT, and
+    one calendar-multiget of the changed ones (none when nothing changed). None when
+    the server can't answer for that token (expired, unsupported, truncated): then the
+    caller reads in full."""
+    from caldav.lib import error as caldav_error
+
+    try:
+        found = calendar.get_objects_by_sync_token(
+            sync_token=token, load_objects=False, disable_fallback=True
+        )
+    except (caldav_error.ReportError, caldav_error.DAVError):
+        return None
+    if getattr(found, "truncated", False) or not found.sync_token:
+        return None
+    removed = {object_key(url) for url in found.deleted_urls}
+    changed = [item for item in found.objects if object_key(item.url) not in removed]
+    objects: list[tuple[str, bytes]] = []
+    if changed:
+        loaded = calendar.multiget([item.url for item in changed], raise_notfound=False)
+        objects = [(object_key(item.url), _object_bytes(item)) for item in loaded]
+        # Listed as changed, gone by the time it was asked for: removed.
+        removed |= {object_key(item.url) for item in changed} - {key for key, _ in objects}
+    return Fetched(
+        None,
+        sync_token=str(found.sync_token),
+        objects=objects,
+        deleted=tuple(sorted(removed)),
+        incremental=True,
+    )
+
+
 def _caldav_read(
     secret: CalendarSecret,
     username: str | None,
@@ -205,9 +253,11 @@ def _caldav_read(
     end: datetime,
     timeout: float,
     checked: CheckedTarget,
+    known_token: str | None = None,
 ) -> Fetched:
-    """The CalDAV read (blocking; run in a thread): the collection's getctag and
-    sync-token, then, when they changed, the events overlapping ``[start, end)`` with
+    """The CalDAV read (blocking; run in a thread). With a sync-token from the last read,
+    only what changed since (:func:`_changes_since`). Otherwise the collection's getctag
+    and sync-token, then, when they changed, the events overlapping ``[start, end)`` with
     their recurrence data (expanded here, not by the server)."""
     import caldav
     from caldav.elements import dav
@@ -229,16 +279,32 @@ def _caldav_read(
             client.session.close()
             client.session = _pinned_session(checked)
             calendar = client.calendar(url=secret.url)
+            if known_token:
+                changes = _changes_since(calendar, known_token)
+                if changes is not None:
+                    return changes
+            # The token is read before the events: a change made in between is listed
+            # again by the next read, never missed.
             props = calendar.get_properties([GetCTag(), dav.SyncToken()])
-            parts = [props.get(GetCTag.tag), props.get(dav.SyncToken.tag)]
+            token = props.get(dav.SyncToken.tag)
+            parts = [props.get(GetCTag.tag), token]
             validator = "|".join(str(part) for part in parts if part) or None
             if known is not None and validator is not None and validator == known:
                 return Fetched(None, ctag=validator)
-            found = calendar.search(
-                start=start, end=end, event=True, expand=False, post_filter=False
+            found = list(
+                calendar.search(start=start, end=end, event=True, expand=False, post_filter=False)
             )
             texts = [_object_bytes(item) for item in found]
-            return Fetched(texts, ctag=validator)
+            if not token:
+                return Fetched(texts, ctag=validator)
+            return Fetched(
+                texts,
+                ctag=validator,
+                sync_token=str(token),
+                objects=[
+                    (object_key(item.url), text) for item, text in zip(found, texts, strict=True)
+                ],
+            )
     except caldav_error.AuthorizationError:
         raise FetchFailed("CalDAV: authorization failed") from None
     except caldav_error.NotFoundError:
@@ -261,6 +327,7 @@ async def fetch_caldav(
     end: datetime,
     allow_private: bool,
     timeout_seconds: float,
+    sync_token: str | None = None,
 ) -> Fetched:
     try:
         checked = await check_target(secret.url, allow_private=allow_private)
@@ -268,7 +335,15 @@ async def fetch_caldav(
         raise FetchFailed(f"address refused: {exc}") from None
     return await asyncio.wait_for(
         asyncio.to_thread(
-            _caldav_read, secret, username, ctag, start, end, timeout_seconds, checked
+            _caldav_read,
+            secret,
+            username,
+            ctag,
+            start,
+            end,
+            timeout_seconds,
+            checked,
+            sync_token,
         ),
         timeout=timeout_seconds * 3,
     )

@@ -45,10 +45,11 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
+import orjson
 from sqlalchemy import Table, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models.integrations.calendar_busy import busy_intervals
+from models.integrations.calendar_busy import busy_intervals, merge
 from models.integrations.calendar_reads import Fetched, FetchFailed, fetch_caldav, fetch_ical
 from models.integrations.calendar_secrets import SecretBox, SecretsUnavailable
 from models.integrations.external_calendars import (
@@ -57,7 +58,7 @@ from models.integrations.external_calendars import (
     get_external_calendar,
 )
 from models.platform import events
-from models.platform.calendar_tables import ExternalBusy, ExternalCalendar
+from models.platform.calendar_tables import ExternalBusy, ExternalCalendar, ExternalCalendarObject
 from models.platform.db import write_transaction
 from models.platform.entities import Provider
 from models.platform.timeutil import now_utc
@@ -66,6 +67,7 @@ logger = logging.getLogger("clinic_availability.calendars")
 
 CALENDARS = cast(Table, ExternalCalendar.__table__)
 BUSY = cast(Table, ExternalBusy.__table__)
+OBJECTS = cast(Table, ExternalCalendarObject.__table__)
 # Busy time is kept from a day back (an event under way still closes its slots).
 PAST = timedelta(days=1)
 
@@ -103,6 +105,7 @@ class Claimed:
     etag: str | None
     last_modified: str | None
     ctag: str | None
+    sync_token: str | None
     synced_until: datetime | None
     consecutive_failures: int
     zone: ZoneInfo
@@ -191,6 +194,7 @@ async def claim(
         etag=row.etag,
         last_modified=row.last_modified,
         ctag=row.ctag,
+        sync_token=row.sync_token,
         synced_until=row.synced_until,
         consecutive_failures=row.consecutive_failures,
         zone=zone,
@@ -198,9 +202,22 @@ async def claim(
     )
 
 
+Interval = tuple[datetime, datetime]
+# What each CalDAV object adds: (hash of its path, its busy intervals).
+ObjectIntervals = list[tuple[str, list[Interval]]]
+
+
+def _object_intervals(
+    objects: list[tuple[str, bytes]], start: datetime, end: datetime, zone: ZoneInfo
+) -> ObjectIntervals:
+    return [(key, busy_intervals([text], start, end, zone)) for key, text in objects]
+
+
 async def _read(
     claimed: Claimed, box: SecretBox, options: SyncOptions, start: datetime, end: datetime
-) -> tuple[Fetched, list[tuple[datetime, datetime]] | None]:
+) -> tuple[Fetched, list[Interval] | None, ObjectIntervals | None]:
+    """The read, expanded: the calendar's busy time (None: unchanged, or read
+    incrementally) and, where the server gives sync-tokens, what each object read adds."""
     try:
         secret = box.open(claimed.credentials)
     except SecretsUnavailable as exc:
@@ -222,15 +239,26 @@ async def _read(
             secret,
             claimed.username,
             ctag=claimed.ctag if fresh else None,
+            sync_token=claimed.sync_token if fresh else None,
             start=start,
             end=end,
             allow_private=options.allow_private,
             timeout_seconds=options.timeout_seconds,
         )
+    objects: ObjectIntervals | None = None
+    if fetched.objects is not None:
+        objects = await asyncio.to_thread(
+            _object_intervals, fetched.objects, start, end, claimed.zone
+        )
+    if fetched.incremental:
+        return fetched, None, objects
     if fetched.texts is None:
-        return fetched, None
-    intervals = await asyncio.to_thread(busy_intervals, fetched.texts, start, end, claimed.zone)
-    return fetched, intervals
+        return fetched, None, None
+    if objects is not None:
+        intervals = merge([item for _, found in objects for item in found])
+    else:
+        intervals = await asyncio.to_thread(busy_intervals, fetched.texts, start, end, claimed.zone)
+    return fetched, intervals, objects
 
 
 async def _store(
@@ -243,6 +271,7 @@ async def _store(
     error: str | None,
     horizon_end: datetime,
     options: SyncOptions,
+    objects: ObjectIntervals | None = None,
 ) -> bool:
     """Write the outcome if the lease is still ours (else nothing); whether it was."""
     moment = now_utc()
@@ -259,11 +288,15 @@ async def _store(
     if error is None:
         assert fetched is not None
         values.update(last_synced_at=moment, last_error=None, consecutive_failures=0)
-        if intervals is not None:
+        if fetched.incremental:
+            # The horizon stays where the last full read left it (read again daily).
+            values.update(sync_token=fetched.sync_token)
+        elif intervals is not None:
             values.update(
                 etag=fetched.etag,
                 last_modified=fetched.last_modified,
                 ctag=fetched.ctag,
+                sync_token=fetched.sync_token,
                 synced_until=horizon_end,
             )
     else:
@@ -277,7 +310,14 @@ async def _store(
         )
         if int(result.rowcount or 0) != 1:  # type: ignore[attr-defined]
             return False  # deleted meanwhile, or the lease ran out and another took it
-        if intervals is not None:
+        if fetched is not None and fetched.incremental:
+            if objects or fetched.deleted:
+                merged = await _apply_object_changes(
+                    session, claimed, objects or [], fetched.deleted
+                )
+                await _replace_busy(session, claimed, merged)
+        elif intervals is not None:
+            await _replace_objects(session, claimed, objects or [])
             await _replace_busy(session, claimed, intervals)
         if error is not None and failures == options.failing_after:
             events.record_event(
@@ -287,6 +327,58 @@ async def _store(
                 external_calendar_id=claimed.id,
             )
     return True
+
+
+def _encoded(intervals: list[Interval]) -> str:
+    return orjson.dumps([[start, end] for start, end in intervals]).decode()
+
+
+def _decoded(text: str) -> list[Interval]:
+    return [
+        (datetime.fromisoformat(start), datetime.fromisoformat(end))
+        for start, end in orjson.loads(text)
+    ]
+
+
+async def _replace_objects(
+    session: AsyncSession, claimed: Claimed, objects: ObjectIntervals
+) -> None:
+    """After a full read: the objects read, in place of those known before."""
+    await session.execute(delete(OBJECTS).where(OBJECTS.c.calendar_id == claimed.id))
+    rows = [
+        {"calendar_id": claimed.id, "href_hash": key, "intervals": _encoded(found)}
+        for key, found in objects
+        if found
+    ]
+    if rows:
+        await session.execute(insert(OBJECTS), rows)
+
+
+async def _apply_object_changes(
+    session: AsyncSession, claimed: Claimed, changed: ObjectIntervals, deleted: tuple[str, ...]
+) -> list[Interval]:
+    """After an incremental read: the changed objects replaced, the removed ones dropped;
+    the calendar's busy time as all its objects make it now."""
+    gone = set(deleted) | {key for key, _ in changed}
+    if gone:
+        await session.execute(
+            delete(OBJECTS).where(
+                OBJECTS.c.calendar_id == claimed.id, OBJECTS.c.href_hash.in_(gone)
+            )
+        )
+    rows = [
+        {"calendar_id": claimed.id, "href_hash": key, "intervals": _encoded(found)}
+        for key, found in changed
+        if found and key not in deleted
+    ]
+    if rows:
+        await session.execute(insert(OBJECTS), rows)
+    stored = (
+        await session.execute(
+            select(OBJECTS.c.intervals).where(OBJECTS.c.calendar_id == claimed.id)
+        )
+    ).scalars()
+    return merge([item for text in stored for item in _decoded(text)])
 
 
 async def _replace_busy(
@@ -345,9 +437,10 @@ async def sync_calendar(
     start, end = moment - PAST, moment + timedelta(days=options.horizon_days)
     fetched: Fetched | None = None
     intervals: list[tuple[datetime, datetime]] | None = None
+    objects: ObjectIntervals | None = None
     error: str | None = None
     try:
-        fetched, intervals = await asyncio.wait_for(
+        fetched, intervals, objects = await asyncio.wait_for(
             _read(claimed, box, options, start, end), timeout=options.read_deadline_seconds
         )
     except FetchFailed as exc:
@@ -369,6 +462,7 @@ async def sync_calendar(
         error=error,
         horizon_end=end,
         options=options,
+        objects=objects,
     )
 
 
