@@ -9,9 +9,11 @@ One sync of one calendar:
    over one database and each calendar is read by one at a time. A process that dies
    mid-sync leaves a lease that runs out (``lease_seconds``), then another takes over.
 2. **Read** with a conditional request: ``If-None-Match`` / ``If-Modified-Since`` on an
-   iCalendar URL (a 304 changes nothing), ``getctag`` and ``sync-token`` of a CalDAV
-   collection (unchanged: nothing more is asked), then a CalDAV ``calendar-query`` REPORT
-   with a time range. Every address goes through the outbound-target check first
+   iCalendar URL (a 304 changes nothing); for a CalDAV collection with a sync-token from
+   the last read, a ``sync-collection`` REPORT and a ``calendar-multiget`` of the changed
+   events, applied to the intervals kept per event (``external_calendar_objects``);
+   otherwise its ``getctag`` and ``sync-token`` (unchanged: nothing more is asked), then
+   a ``calendar-query`` REPORT with a time range. Every address goes through the outbound-target check first
    (public addresses only unless CALENDAR_ALLOW_PRIVATE_TARGETS); an iCalendar request
    connects to the checked address, and redirects are checked again.
 3. **Expand** with ``recurring-ical-events`` over ``icalendar`` (RRULE, RDATE, EXDATE,
