@@ -13,9 +13,9 @@ One sync of one calendar:
    the last read, a ``sync-collection`` REPORT and a ``calendar-multiget`` of the changed
    events, applied to the intervals kept per event (``external_calendar_objects``);
    otherwise its ``getctag`` and ``sync-token`` (unchanged: nothing more is asked), then
-   a ``calendar-query`` REPORT with a time range. Every address goes through the outbound-target check first
-   (public addresses only unless CALENDAR_ALLOW_PRIVATE_TARGETS); an iCalendar request
-   connects to the checked address, and redirects are checked again.
+   a ``calendar-query`` REPORT with a time range. Every address goes through the
+   outbound-target check first (public addresses only unless
+   CALENDAR_ALLOW_PRIVATE_TARGETS), and every request connects to a checked address.
 3. **Expand** with ``recurring-ical-events`` over ``icalendar`` (RRULE, RDATE, EXDATE,
    RECURRENCE-ID overrides, VTIMEZONE blocks with Windows zone names, X-WR-TIMEZONE,
    all-day events), over the horizon ``[now - 1 day, now + horizon_days)``. Events with

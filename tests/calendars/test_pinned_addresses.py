@@ -188,3 +188,86 @@ async def test_caldav_redirect_to_an_unchecked_host_is_not_followed(
         )
     assert [path for _, path, _ in loopback_server.requests if path.startswith("/moved/")]
     assert not [path for _, path, _ in loopback_server.requests if path.startswith("/landed/")]
+
+
+def _self_signed(folder: Any, name: str) -> tuple[str, str]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return str(cert_path), str(key_path)
+
+
+def test_pinned_caldav_session_keeps_the_tls_server_name(tmp_path: Any) -> None:
+    """Over TLS the pinned session sends the name (SNI) and verifies the certificate
+    against it, though it connects to the checked address."""
+    import ssl
+
+    from models.integrations.calendar_reads import _pinned_session
+    from models.platform.outbound_targets import CheckedTarget, Target
+
+    cert, key = _self_signed(tmp_path, NAME)
+    names: list[str | None] = []
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    context.sni_callback = lambda _sock, name, _ctx: names.append(name)  # type: ignore[assignment,misc,return-value]
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_PROPFIND(self) -> None:
+            self.send_response(207)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    server.daemon_threads = True
+    port = int(server.server_address[1])
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    checked = CheckedTarget(Target("https", NAME, port), (ipaddress.ip_address("127.0.0.1"),))
+    try:
+        with _pinned_session(checked) as session:
+            answer = session.request("PROPFIND", f"https://{NAME}:{port}/cal/", verify=cert)
+            assert answer.status_code == 207
+            # The same certificate under another name: refused.
+            other = CheckedTarget(
+                Target("https", "other.example", port), (ipaddress.ip_address("127.0.0.1"),)
+            )
+        with (
+            _pinned_session(other) as session,
+            pytest.raises(Exception, match=r"(?i)certificate|hostname|match"),
+        ):
+            session.request("PROPFIND", f"https://other.example:{port}/cal/", verify=cert)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+    assert names[0] == NAME
