@@ -51,7 +51,7 @@ import orjson
 from sqlalchemy import Table, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models.integrations.calendar_busy import busy_intervals, merge
+from models.integrations.calendar_busy import MAX_INTERVALS, busy_intervals, merge
 from models.integrations.calendar_reads import Fetched, FetchFailed, fetch_caldav, fetch_ical
 from models.integrations.calendar_secrets import SecretBox, SecretsUnavailable
 from models.integrations.external_calendars import (
@@ -257,7 +257,10 @@ async def _read(
     if fetched.texts is None:
         return fetched, None, None
     if objects is not None:
-        intervals = merge([item for _, found in objects for item in found])
+        every = [item for _, found in objects for item in found]
+        if len(every) > MAX_INTERVALS:
+            raise FetchFailed(f"more than {MAX_INTERVALS} busy times in the horizon")
+        intervals = merge(every)
     else:
         intervals = await asyncio.to_thread(busy_intervals, fetched.texts, start, end, claimed.zone)
     return fetched, intervals, objects
