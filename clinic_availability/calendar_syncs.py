@@ -2,8 +2,11 @@
 ``CALENDAR_SYNC=false``) and in ``clinic-availability sync-calendars`` processes, any
 number of them over one database (each sync is claimed with a lease in the database).
 
-Every ``POLL_SECONDS`` a round picks the calendars due, most overdue first, and syncs up
-to ``CALENDAR_SYNC_CONCURRENCY`` at once; a calendar another process holds is skipped.
+Every ``POLL_SECONDS`` the loop picks the calendars due, most overdue first, and starts
+syncs up to ``CALENDAR_SYNC_CONCURRENCY`` in flight; a calendar another process holds is
+skipped. A slow read (up to its deadline) holds one of those places only: the others go on
+being read on time. On shutdown the syncs in flight are cut short and their leases given
+back, so the next process reads those calendars at once without counting a failure.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from common.calendars import PROCESS_OWNER, secret_box, sync_options
 from common.settings import Settings
-from models.integrations.calendar_sync import due_calendars, sync_calendar
+from models.integrations.calendar_sync import due_calendars, release_leases, sync_calendar
 from models.platform.timeutil import now_utc
 
 logger = logging.getLogger("clinic_availability.calendars")
@@ -54,15 +57,55 @@ async def sync_round(sessionmaker: async_sessionmaker[AsyncSession], settings: S
 async def _sync_forever(
     sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, poll: float
 ) -> None:
-    while True:
+    box, options = secret_box(settings), sync_options(settings)
+    limit = max(1, settings.calendar_sync_concurrency)
+    running: dict[int, asyncio.Task[bool]] = {}
+
+    async def one(calendar_id: int) -> bool:
         try:
-            await sync_round(sessionmaker, settings)
-        except asyncio.CancelledError:
-            raise
+            async with sessionmaker() as session:
+                return await sync_calendar(
+                    session,
+                    calendar_id,
+                    box=box,
+                    options=options,
+                    owner=PROCESS_OWNER,
+                    due_only=True,
+                )
         except Exception as exc:
-            # The next round retries; a lease left behind runs out.
-            logger.warning("calendar sync round failed: %s", type(exc).__name__)
-        await asyncio.sleep(poll)
+            logger.warning("calendar sync failed: %s", type(exc).__name__)
+            return False
+        finally:
+            running.pop(calendar_id, None)
+
+    try:
+        while True:
+            try:
+                if len(running) < limit:
+                    async with sessionmaker() as session:
+                        ids = await due_calendars(session, limit=limit * 2, now=now_utc())
+                    for calendar_id in ids:
+                        if len(running) >= limit:
+                            break
+                        if calendar_id not in running:
+                            running[calendar_id] = asyncio.create_task(
+                                one(calendar_id), name=f"calendar-sync-{calendar_id}"
+                            )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # The next poll retries; a lease left behind runs out.
+                logger.warning("calendar sync round failed: %s", type(exc).__name__)
+            await asyncio.sleep(poll)
+    finally:
+        cut = list(running)
+        for task in list(running.values()):
+            task.cancel()
+        await asyncio.gather(*running.values(), return_exceptions=True)
+        if cut:
+            with contextlib.suppress(Exception):
+                async with sessionmaker() as session:
+                    await release_leases(session, cut, owner=PROCESS_OWNER)
 
 
 @asynccontextmanager

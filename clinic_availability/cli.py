@@ -220,6 +220,36 @@ def cmd_sync_calendars(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rotate_calendar_keys(settings: Settings, _args: argparse.Namespace) -> int:
+    from common.calendars import secret_box
+    from models.integrations.calendar_keys import rotate_calendar_keys
+    from models.integrations.calendar_secrets import SecretsUnavailable
+
+    box = secret_box(settings)
+    if not box.ready:
+        print("clinic-availability: CALENDAR_SECRET_KEYS is not set", file=sys.stderr)
+        return 2
+    try:
+        report = asyncio.run(_with_session(settings, lambda s: rotate_calendar_keys(s, box)))
+    except SecretsUnavailable as error:
+        print(f"clinic-availability: {error}", file=sys.stderr)
+        return 2
+    print(
+        f"external calendars: {report.rotated} secrets sealed again with the first key of "
+        f"CALENDAR_SECRET_KEYS, {len(report.unreadable)} that no key opens, "
+        f"{report.skipped} changed or deleted meanwhile"
+    )
+    if report.unreadable:
+        listed = ", ".join(str(calendar_id) for calendar_id in report.unreadable)
+        print(
+            f"no key of CALENDAR_SECRET_KEYS opens the secret of calendars {listed}: keep the "
+            "key that sealed them in the list, or connect those calendars again",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
 def _fast_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     try:
         import uvloop
@@ -430,6 +460,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--poll-seconds", type=float, default=5.0, help="how often to look for calendars due"
     )
     calendars.set_defaults(handler=cmd_sync_calendars)
+
+    rotate = commands.add_parser(
+        "rotate-calendar-keys",
+        help="seal every external calendar's stored secret again with the first key of "
+        "CALENDAR_SECRET_KEYS (then the others can be removed); prints counts, never secrets",
+    )
+    rotate.set_defaults(handler=cmd_rotate_calendar_keys)
 
     migrate = commands.add_parser("migrate", help="bring the database schema up to date")
     migrate.set_defaults(handler=cmd_migrate)

@@ -2,24 +2,30 @@
 sync-token check and a calendar-query REPORT (CalDAV); the texts come back as read.
 
 Every address goes through the outbound-target check first (public addresses only unless
-allowed). An iCalendar request connects to the checked address, checks every redirect
-again and keeps its credentials to their origin. Failures are :class:`FetchFailed` with
-a message safe to store and show: no URL, no content.
+allowed), and every request then connects to an address that was checked, never to a
+fresh DNS answer (a name that resolves to a public address at the check and to a private
+one a moment later, DNS rebinding, reaches nothing): an iCalendar request is sent to the
+checked address with the name kept in ``Host`` and the TLS server name, checks every
+redirect again and keeps its credentials to their origin; the CalDAV client's HTTP
+session resolves the checked host only, and only to the checked addresses. Failures are
+:class:`FetchFailed` with a message safe to store and show: no URL, no content.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import ipaddress
+import socket
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 import httpx
 
 from models.integrations.calendar_secrets import CalendarSecret
-from models.platform.outbound_targets import TargetRefused, check_target
+from models.platform.outbound_targets import CheckedTarget, TargetRefused, check_target
 
 MAX_REDIRECTS = 3
 MAX_FEED_BYTES = 10 * 1024 * 1024
@@ -38,6 +44,14 @@ class Fetched:
     etag: str | None = None
     last_modified: str | None = None
     ctag: str | None = None
+    # CalDAV collections with a sync-token (RFC 6578): the token the read is current with,
+    # and the objects read as (hash of the object's path, text). With ``incremental``
+    # they are only the objects changed since the token sent, and ``deleted`` the hashes
+    # of those removed; otherwise (a full read) every object of the time range.
+    sync_token: str | None = None
+    objects: list[tuple[str, bytes]] | None = None
+    deleted: tuple[str, ...] = ()
+    incremental: bool = False
 
 
 def _pinned(url: str, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
@@ -125,6 +139,115 @@ async def fetch_ical(
     raise FetchFailed("too many redirects")
 
 
+def _pinned_resolver(checked: CheckedTarget) -> Any:
+    """A resolver for the CalDAV client's HTTP session (niquests) that knows one name, the
+    checked host, and answers only the checked addresses; every other name (a redirect to
+    another host, an address literal included) does not resolve."""
+    from niquests.packages.urllib3.contrib.resolver import BaseResolver, ProtocolResolver
+
+    host = checked.target.host.strip("[]").lower()
+    addresses = checked.addresses
+
+    class PinnedResolver(BaseResolver):  # type: ignore[misc]
+        protocol = ProtocolResolver.MANUAL
+        implementation = "pinned"
+
+        def __init__(self) -> None:
+            super().__init__(None, None)
+            self._open = True
+
+        def recycle(self) -> Any:
+            return PinnedResolver()
+
+        def close(self) -> None:
+            self._open = False
+
+        def is_available(self) -> bool:
+            return self._open
+
+        def getaddrinfo(
+            self,
+            host_asked: bytes | str | None,
+            port: str | int | None,
+            family: socket.AddressFamily,
+            type: socket.SocketKind,
+            proto: int = 0,
+            flags: int = 0,
+            *,
+            quic_upgrade_via_dns_rr: bool = False,
+        ) -> list[tuple[Any, ...]]:
+            name = host_asked.decode("ascii") if isinstance(host_asked, bytes) else host_asked
+            if (name or "").strip("[]").lower() != host:
+                raise socket.gaierror(socket.EAI_NONAME, "not the checked host")
+            number = int(port or 0)
+            found: list[tuple[Any, ...]] = []
+            for address in addresses:
+                if address.version == 6 and family in (socket.AF_UNSPEC, socket.AF_INET6):
+                    found.append(
+                        (socket.AF_INET6, type, proto or 6, "", (str(address), number, 0, 0))
+                    )
+                elif address.version == 4 and family in (socket.AF_UNSPEC, socket.AF_INET):
+                    found.append((socket.AF_INET, type, proto or 6, "", (str(address), number)))
+            if not found:
+                raise socket.gaierror(socket.EAI_NONAME, "no checked address of that family")
+            return found
+
+    return PinnedResolver()
+
+
+def _pinned_session(checked: CheckedTarget) -> Any:
+    """The CalDAV client's HTTP session, connecting to the checked addresses only: no
+    proxy or .netrc from the environment, no HTTP/3 (an Alt-Svc answer may name another
+    endpoint), no OCSP/CRL requests of its own to other hosts (certificates are verified
+    against the system's trust store, as the iCalendar reads do)."""
+    import niquests
+
+    session = niquests.Session(
+        resolver=_pinned_resolver(checked), disable_http3=True, revocation_configuration=None
+    )
+    session.trust_env = False
+    return session
+
+
+def object_key(url: Any) -> str:
+    """What identifies a CalDAV object in storage: a SHA-256 of its decoded path (an
+    object's name is often its UID, sometimes more)."""
+    path = unquote(urlsplit(str(url)).path)
+    return hashlib.sha256(path.encode("utf-8")).hexdigest()
+
+
+def _changes_since(calendar: Any, token: str) -> Fetched | None:
+    """The objects changed and removed since ``token``: one sync-collection REPORT, and
+    one calendar-multiget of the changed ones (none when nothing changed). None when
+    the server can't answer for that token (expired, unsupported, truncated): then the
+    caller reads in full."""
+    from caldav.lib import error as caldav_error
+
+    try:
+        found = calendar.get_objects_by_sync_token(
+            sync_token=token, load_objects=False, disable_fallback=True
+        )
+    except (caldav_error.ReportError, caldav_error.DAVError):
+        return None
+    if getattr(found, "truncated", False) or not found.sync_token:
+        return None
+    removed = {object_key(url) for url in found.deleted_urls}
+    changed = [item for item in found.objects if object_key(item.url) not in removed]
+    objects: list[tuple[str, bytes]] = []
+    if changed:
+        loaded = calendar.multiget([item.url for item in changed], raise_notfound=False)
+        objects = [(object_key(item.url), _object_bytes(item)) for item in loaded]
+        # Listed as changed, gone by the time it was asked for: removed.
+        removed |= {object_key(item.url) for item in changed} - {key for key, _ in objects}
+    return Fetched(
+        None,
+        sync_token=str(found.sync_token),
+        objects=objects,
+        deleted=tuple(sorted(removed)),
+        incremental=True,
+    )
+
+
 def _caldav_read(
     secret: CalendarSecret,
     username: str | None,
@@ -132,9 +255,12 @@ def _caldav_read(
     start: datetime,
     end: datetime,
     timeout: float,
+    checked: CheckedTarget,
+    known_token: str | None = None,
 ) -> Fetched:
-    """The CalDAV read (blocking; run in a thread): the collection's getctag and
-    sync-token, then, when they changed, the events overlapping ``[start, end)`` with
+    """The CalDAV read (blocking; run in a thread). With a sync-token from the last read,
+    only what changed since (:func:`_changes_since`). Otherwise the collection's getctag
+    and sync-token, then, when they changed, the events overlapping ``[start, end)`` with
     their recurrence data (expanded here, not by the server)."""
     import caldav
     from caldav.elements import dav
@@ -152,17 +278,36 @@ def _caldav_read(
             timeout=int(max(1, timeout)),
             enable_rfc6764=False,
         ) as client:
+            # The client's own session would resolve the name again, after the check.
+            client.session.close()
+            client.session = _pinned_session(checked)
             calendar = client.calendar(url=secret.url)
+            if known_token:
+                changes = _changes_since(calendar, known_token)
+                if changes is not None:
+                    return changes
+            # The token is read before the events: a change made in between is listed
+            # again by the next read, never missed.
             props = calendar.get_properties([GetCTag(), dav.SyncToken()])
-            parts = [props.get(GetCTag.tag), props.get(dav.SyncToken.tag)]
+            token = props.get(dav.SyncToken.tag)
+            parts = [props.get(GetCTag.tag), token]
             validator = "|".join(str(part) for part in parts if part) or None
             if known is not None and validator is not None and validator == known:
                 return Fetched(None, ctag=validator)
-            found = calendar.search(
-                start=start, end=end, event=True, expand=False, post_filter=False
+            found = list(
+                calendar.search(start=start, end=end, event=True, expand=False, post_filter=False)
             )
             texts = [_object_bytes(item) for item in found]
-            return Fetched(texts, ctag=validator)
+            if not token:
+                return Fetched(texts, ctag=validator)
+            return Fetched(
+                texts,
+                ctag=validator,
+                sync_token=str(token),
+                objects=[
+                    (object_key(item.url), text) for item, text in zip(found, texts, strict=True)
+                ],
+            )
     except caldav_error.AuthorizationError:
         raise FetchFailed("CalDAV: authorization failed") from None
     except caldav_error.NotFoundError:
@@ -185,12 +330,23 @@ async def fetch_caldav(
     end: datetime,
     allow_private: bool,
     timeout_seconds: float,
+    sync_token: str | None = None,
 ) -> Fetched:
     try:
-        await check_target(secret.url, allow_private=allow_private)
+        checked = await check_target(secret.url, allow_private=allow_private)
     except TargetRefused as exc:
         raise FetchFailed(f"address refused: {exc}") from None
     return await asyncio.wait_for(
-        asyncio.to_thread(_caldav_read, secret, username, ctag, start, end, timeout_seconds),
+        asyncio.to_thread(
+            _caldav_read,
+            secret,
+            username,
+            ctag,
+            start,
+            end,
+            timeout_seconds,
+            checked,
+            sync_token,
+        ),
         timeout=timeout_seconds * 3,
     )

@@ -1,8 +1,9 @@
 """External calendars' addresses and credentials, encrypted at rest.
 
 The keys come from the settings (``CALENDAR_SECRET_KEYS``, comma-separated): the first
-encrypts, every one decrypts, so a key is rotated by putting the new one first and
-removing the old one once every calendar was saved again (a sync does not re-encrypt).
+encrypts, every one decrypts, so a key is rotated by putting the new one first, running
+``clinic-availability rotate-calendar-keys`` (every stored secret sealed again with the
+first key; :mod:`models.integrations.calendar_keys`), then removing the old one.
 A key is a Fernet key (``Fernet.generate_key()``) or any passphrase, stretched with
 SHA-256. Secrets are Fernet tokens (AES-128-CBC with HMAC-SHA256): tampering is detected.
 """
@@ -57,6 +58,15 @@ class SecretBox:
             raise SecretsUnavailable("CALENDAR_SECRET_KEYS is not set")
         document: dict[str, Any] = {"url": secret.url, "password": secret.password}
         return self._box.encrypt(orjson.dumps(document)).decode("ascii")
+
+    def rotate(self, sealed: str) -> str:
+        """``sealed`` sealed again with the first key (whichever key of the list sealed it)."""
+        if self._box is None:
+            raise SecretsUnavailable("CALENDAR_SECRET_KEYS is not set")
+        try:
+            return self._box.rotate(sealed.encode("ascii")).decode("ascii")
+        except (InvalidToken, UnicodeError) as exc:
+            raise SecretsUnavailable("no key of CALENDAR_SECRET_KEYS opens it") from exc
 
     def open(self, sealed: str) -> CalendarSecret:
         if self._box is None:

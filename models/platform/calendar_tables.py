@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.platform.base import Base, TimestampMixin
@@ -48,6 +48,9 @@ class ExternalCalendar(TimestampMixin, Base):
     etag: Mapped[str | None] = mapped_column(String(500))
     last_modified: Mapped[str | None] = mapped_column(String(100))
     ctag: Mapped[str | None] = mapped_column(String(500))
+    # The CalDAV collection's sync-token (RFC 6578) that ``external_calendar_objects``
+    # are current with: the next read asks only what changed since.
+    sync_token: Mapped[str | None] = mapped_column(String(500))
     # The horizon the stored intervals were read over: a later horizon reads again.
     synced_until: Mapped[datetime | None]
     # A sync in progress: who holds it, and until when (then another process may take it).
@@ -72,3 +75,20 @@ class ExternalBusy(Base):
     provider_id: Mapped[int] = mapped_column(ForeignKey("providers.id"))
     start_time: Mapped[datetime]
     end_time: Mapped[datetime]
+
+
+class ExternalCalendarObject(Base):
+    """What one object (event resource) of a CalDAV collection adds to its calendar's busy
+    time, so that the changes a sync-collection REPORT lists can be applied without reading
+    the rest: a SHA-256 of the object's path (not the path) and its busy intervals, JSON
+    ``[[start, end], ...]`` in UTC. Kept only while the server gives sync-tokens."""
+
+    __tablename__ = "external_calendar_objects"
+    __table_args__ = (UniqueConstraint("calendar_id", "href_hash"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    calendar_id: Mapped[int] = mapped_column(
+        ForeignKey("external_calendars.id", ondelete="CASCADE")
+    )
+    href_hash: Mapped[str] = mapped_column(String(64))
+    intervals: Mapped[str] = mapped_column(Text)

@@ -519,7 +519,11 @@ class GraphQLDocument(Base):
 
 
 # The event stream and its integrations (tables of their own module, same metadata).
-from models.platform.calendar_tables import ExternalBusy, ExternalCalendar  # noqa: E402, F401
+from models.platform.calendar_tables import (  # noqa: E402, F401
+    ExternalBusy,
+    ExternalCalendar,
+    ExternalCalendarObject,
+)
 from models.platform.event_tables import (  # noqa: E402, F401
     AvailabilityEvent,
     CalendarFeedKey,

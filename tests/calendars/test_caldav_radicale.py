@@ -210,3 +210,123 @@ def test_rdate_adds_occurrences_and_exdate_removes_them():
         ZoneInfo("UTC"),
     )
     assert [start.day for start, _ in found] == [1, 2, 5]
+
+
+class _Counted:
+    """Every request the CalDAV reads send: (method, report kind, objects named), but for
+    the Basic auth challenge (a 401) each read's first request meets once."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, int]] = []
+        self.statuses: list[int] = []
+
+    def take(self) -> list[tuple[str, str, int]]:
+        answered = list(zip(self.sent, self.statuses, strict=True))
+        self.sent, self.statuses = [], []
+        assert [status for _, status in answered].count(401) <= 1
+        return [request for request, status in answered if status != 401]
+
+    def wrap(self, session: Any) -> Any:
+        original = session.request
+
+        def request(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+            body = kwargs.get("data") or b""
+            text = body.decode() if isinstance(body, bytes) else str(body)
+            kind = next(
+                (
+                    k
+                    for k in ("sync-collection", "calendar-multiget", "calendar-query")
+                    if k in text
+                ),
+                "",
+            )
+            self.sent.append((method.upper(), kind, text.count(".ics<")))
+            response = original(method, url, *args, **kwargs)
+            self.statuses.append(response.status_code)
+            return response
+
+        session.request = request
+        return session
+
+
+async def test_caldav_reads_only_what_changed_since_the_sync_token(
+    client, auth, factory, session, server, monkeypatch
+):
+    from sqlalchemy import update
+
+    from models.integrations import calendar_reads
+    from models.platform.calendar_tables import ExternalCalendar
+
+    counted = _Counted()
+    pinned = calendar_reads._pinned_session
+    monkeypatch.setattr(
+        calendar_reads, "_pinned_session", lambda checked: counted.wrap(pinned(checked))
+    )
+    provider = await factory.provider()
+    provider_id = provider.id
+    start = future(48)
+    hours = (0, 3, 6, 9)
+    slots = [(await factory.slot(provider, start=start + timedelta(hours=h))).id for h in hours]
+    remote = _calendar(server, f"sync-{uuid.uuid4().hex[:12]}")
+    events = [
+        remote.save_event(
+            _vevent(
+                f"meeting-{n}",
+                start + timedelta(hours=h),
+                start + timedelta(hours=h, minutes=30),
+            )
+        )
+        for n, h in enumerate(hours[:3])
+    ]
+    calendar = await connect(
+        client,
+        auth,
+        provider_id,
+        kind="caldav",
+        url=str(remote.url),
+        username=CALDAV_USER,
+        password=CALDAV_PASSWORD,
+    )
+    first = await sync(client, auth, provider_id, calendar["id"])
+    assert first["blocked_slot_ids"] == slots[:3]
+    # A full read: the collection's getctag and sync-token, then the time range's events.
+    assert [(m, k) for m, k, _ in counted.take()] == [
+        ("PROPFIND", ""),
+        ("REPORT", "calendar-query"),
+    ]
+
+    # Unchanged: one sync-collection REPORT that lists nothing.
+    unchanged = await sync(client, auth, provider_id, calendar["id"])
+    assert unchanged["blocked_slot_ids"] == slots[:3] and unchanged["last_error"] is None
+    assert counted.take() == [("REPORT", "sync-collection", 0)]
+
+    # One of three moved: the sync-collection REPORT, then that one object only.
+    moved = events[1]
+    later = start + timedelta(hours=9)
+    moved.data = _vevent("meeting-1", later, later + timedelta(minutes=30), "SEQUENCE:1")
+    moved.save()
+    changed = await sync(client, auth, provider_id, calendar["id"])
+    assert changed["blocked_slot_ids"] == [slots[0], slots[2], slots[3]]
+    assert counted.take() == [("REPORT", "sync-collection", 0), ("REPORT", "calendar-multiget", 1)]
+
+    # One deleted: listed as removed, nothing more to fetch; its slot reopens.
+    events[0].delete()
+    removed = await sync(client, auth, provider_id, calendar["id"])
+    assert removed["blocked_slot_ids"] == [slots[2], slots[3]]
+    assert counted.take() == [("REPORT", "sync-collection", 0)]
+    assert await open_ids(client, auth, slots) == [slots[0], slots[1]]
+
+    # A token the server no longer knows: a full read, and the same answer.
+    await session.execute(
+        update(ExternalCalendar)
+        .where(ExternalCalendar.id == calendar["id"])
+        .values(sync_token="http://radicale.org/ns/sync/" + "0" * 64)
+    )
+    await session.commit()
+    again = await sync(client, auth, provider_id, calendar["id"])
+    assert again["blocked_slot_ids"] == [slots[2], slots[3]] and again["last_error"] is None
+    assert [(m, k) for m, k, _ in counted.take()] == [
+        ("REPORT", "sync-collection"),
+        ("PROPFIND", ""),
+        ("REPORT", "calendar-query"),
+    ]
