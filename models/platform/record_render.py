@@ -300,9 +300,7 @@ def _page_info(picks: Picks, page: Any, listing: Listing) -> Sql:
             # The edge's row found first, so that only its cursor is written (ordering
             # the shown rows by a cursor column would write every row's).
             bound = func.max if listing.backward != last else func.min
-            edge = (
-                select(bound(p.rn)).where(p.rn <= bindparam("page_first")).scalar_subquery()
-            )
+            edge = select(bound(p.rn)).where(p.rn <= bindparam("page_first")).scalar_subquery()
             cursor = (
                 select(concat(['"', listing.cursor(p), '"'])).where(p.rn == edge).scalar_subquery()
             )

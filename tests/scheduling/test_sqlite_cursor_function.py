@@ -17,14 +17,16 @@ ids = st.integers(min_value=0, max_value=2**63 - 1)
 @given(moments, ids)
 def test_stored_text_with_fraction(moment: datetime, ident: int) -> None:
     stored = moment.isoformat(" ", "microseconds")  # as SQLAlchemy stores a DateTime
-    assert _sqlite_time_id_cursor(stored, ident) == time_id_cursor(moment.replace(tzinfo=UTC), ident)
+    expected = time_id_cursor(moment.replace(tzinfo=UTC), ident)
+    assert _sqlite_time_id_cursor(stored, ident) == expected
 
 
 @given(moments, ids)
 def test_stored_text_without_fraction(moment: datetime, ident: int) -> None:
     moment = moment.replace(microsecond=0)
     stored = moment.isoformat(" ", "seconds")  # a server default's CURRENT_TIMESTAMP
-    assert _sqlite_time_id_cursor(stored, ident) == time_id_cursor(moment.replace(tzinfo=UTC), ident)
+    expected = time_id_cursor(moment.replace(tzinfo=UTC), ident)
+    assert _sqlite_time_id_cursor(stored, ident) == expected
 
 
 def test_other_text_is_parsed() -> None:
