@@ -41,6 +41,7 @@ from gql.limits import limit_errors, measure, nul_argument, page_variables
 from gql.media import JSON, negotiate
 from gql.plan.extension import DocumentPlan, PlanCache, run_plan, variant_key
 from gql.schema import limit_policy
+from models.platform.sessions import RequestSession
 from models.platform.users import cached_admin
 
 BODY_KEYS = frozenset({"query", "variables", "operationName", "documentId", "extensions"})
@@ -120,7 +121,7 @@ class FastQueries:
         document = plan.document
         if not self._within_limits(plan, variables, name) or invalid_text_field(variables or {}):
             return None
-        async with self.sessionmaker() as session:
+        async with RequestSession(self.sessionmaker) as session:
             context = self.make_context(connection, session)
             context._principal = principal
             executor = Executor.build(
