@@ -113,7 +113,8 @@ def check(picks: Picks, record: Record) -> None:
 
 
 def dialect_of(session: AsyncSession) -> str:
-    bind = session.bind
+    # The sync session's own bind: the async one's property translates it on every call.
+    bind = session.sync_session.bind
     return bind.dialect.name if bind is not None else "sqlite"
 
 
