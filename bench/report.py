@@ -114,7 +114,11 @@ def table(outcomes: list[Outcome]) -> str:
                     f"{measurement.sample_error[:200]}"
                 )
     by_key = {outcome.key: outcome for outcome in outcomes}
-    pairs = (("gql_list", "rest_list"), ("gql_search", "rest_search"))
+    pairs = (
+        ("gql_list", "rest_list"),
+        ("gql_search", "rest_search"),
+        ("gql_get_slot", "get_slot"),
+    )
     for graphql, rest in pairs:
         if graphql in by_key and rest in by_key:
             a, b = by_key[graphql].measurements.get("api"), by_key[rest].measurements.get("api")

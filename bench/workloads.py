@@ -150,6 +150,16 @@ async def get_slot(data: BenchData, target: str, _duration: float) -> Plan | Non
     )
 
 
+ONE_SLOT_QUERY = "query OneSlot($id: Int!) { availableSlot(id: $id) { " + SLOT_FIELDS + " } }"
+
+
+async def graphql_get_slot(data: BenchData, target: str, duration: float) -> Plan | None:
+    """The slot ``get_slot`` reads, by id through GraphQL; its floor is ``get_slot``'s."""
+    if target == "floor":
+        return await get_slot(data, target, duration)
+    return _graphql(target, ONE_SLOT_QUERY, lambda index: {"id": 1 + index * 7919 % data.slots})
+
+
 async def provider_week(data: BenchData, target: str, _duration: float) -> Plan | None:
     """One provider's 7-day window: an answer of the same size whatever the table's."""
     base = _base(target)
@@ -292,6 +302,7 @@ WORKLOADS: tuple[Workload, ...] = (
     Workload("rest_search", "REST search provider/date/duration", rest_search),
     Workload("gql_search", "GraphQL search", graphql_search),
     Workload("get_slot", "REST get one slot", get_slot),
+    Workload("gql_get_slot", "GraphQL one slot by id", graphql_get_slot),
     Workload("provider_week", "REST a provider's week (50)", provider_week),
     Workload("create_slot", "REST create one slot", create_slot),
     Workload("batch_500", "REST batch create 500 slots", batch_create),

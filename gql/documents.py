@@ -218,6 +218,22 @@ class DocumentRegistry:
         # Text that does not validate is not stored; running it answers its errors.
         return query
 
+    def known_text(self, document_id: object, extensions: object) -> str | None:
+        """The text a request naming its document alone (``documentId``, or Apollo's hash
+        without text) runs, when this process holds it already; None leaves the request
+        to ``resolve``, which looks it up or refuses it."""
+        if document_id is not None:
+            if extensions is not None or not isinstance(document_id, str):
+                return None
+            return self._cached(("id", document_id))
+        if not isinstance(extensions, Mapping) or extensions.keys() != {"persistedQuery"}:
+            return None
+        persisted = extensions["persistedQuery"]
+        if not isinstance(persisted, Mapping) or persisted.get("version") != APQ_VERSION:
+            return None
+        digest = persisted.get("sha256Hash")
+        return self._cached(("sha256", digest.lower())) if isinstance(digest, str) else None
+
     def _exempt(self, principal: Principal) -> bool:
         return principal.user_id in self.policy.exempt_user_ids
 

@@ -1,13 +1,17 @@
 """Queries whose document is already compiled, answered without Strawberry's view.
 
 A ``POST /graphql`` is answered here only when everything about it is plain: a JSON body
-of ``query`` (and ``variables``, ``operationName``), ``application/json`` both ways, no
-idempotency key, an admin token found in the token cache (first: nothing about the
-document is looked at for a caller without one), a document the view has already
-compiled to a plan whose every root field the database renders, the limits the view
-checks each request (cost, with these variables) passed, and variables graphql-core
-coerces without error. Persisted documents (``documentId``, Apollo's ``persistedQuery``, any
-text under trusted documents) are the view's: it resolves them once the caller is known.
+of ``query`` or a document's id (and ``variables``, ``operationName``),
+``application/json`` both ways, no idempotency key, an admin token found in the token
+cache (first: nothing about the document is looked at for a caller without one), a
+document the view has already compiled to a plan whose every root field the database
+renders, the limits the view checks each request (cost, with these variables) passed,
+and variables graphql-core coerces without error. The limits are measured once per
+document and page sizes given. A document named alone (``documentId``, or Apollo's
+``persistedQuery`` hash without text) goes the same way when the documents' process
+cache holds its text, as the view would find it; a name it does not hold, text under
+trusted documents and anything else about persisted documents are the view's, which
+resolves them once the caller is known.
 It then runs the plan as the view would and writes the same reply.
 Anything else, an answer with errors included, is left to the view, which answers it.
 """
@@ -15,6 +19,7 @@ Anything else, an answer with errors included, is left to the view, which answer
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import orjson
 from graphql import GraphQLSchema
@@ -32,13 +37,18 @@ from common.text_checks import holds_invalid_unicode, invalid_text_field
 from gql.context import Context, token_from
 from gql.documents import DocumentRegistry
 from gql.idempotency import IDEMPOTENCY_HEADER
-from gql.limits import limit_errors, measure, nul_argument
+from gql.limits import limit_errors, measure, nul_argument, page_variables
 from gql.media import JSON, negotiate
-from gql.plan.extension import PlanCache, run_plan, variant_key
+from gql.plan.extension import DocumentPlan, PlanCache, run_plan, variant_key
 from gql.schema import limit_policy
+from models.platform.sessions import RequestSession
 from models.platform.users import cached_admin
 
-BODY_KEYS = frozenset({"query", "variables", "operationName"})
+BODY_KEYS = frozenset({"query", "variables", "operationName", "documentId", "extensions"})
+# Figures kept per document, by the page sizes requests give.
+MAX_CHECKED = 64
+_ABSENT = object()
+_SCALARS = (type(None), int, float, str, bool)
 OnAnswer = Callable[[str | None], None]
 
 
@@ -86,10 +96,17 @@ class FastQueries:
         except orjson.JSONDecodeError:
             return None
         if type(data) is not dict or not data.keys() <= BODY_KEYS:
-            return None  # documentId and extensions (persistedQuery) included
-        if self.documents is not None and self.documents.involved(None, None):
-            return None  # trusted documents: the view tells registered text from the rest
+            return None
         query, variables, name = data.get("query"), data.get("variables"), data.get("operationName")
+        document_id, extensions = data.get("documentId"), data.get("extensions")
+        documents = self.documents
+        if document_id is not None or extensions is not None:
+            # A document named alone, whose text this process holds: the text it names.
+            if query is not None or documents is None:
+                return None
+            query = documents.known_text(document_id, extensions)
+        elif documents is not None and documents.involved(None, None):
+            return None  # trusted documents: the view tells registered text from the rest
         if (
             type(query) is not str
             or (variables is not None and type(variables) is not dict)
@@ -99,23 +116,12 @@ class FastQueries:
         _found, plan = self.cache.get((query, name))
         if plan is None:
             return None
-        if holds_invalid_unicode([query, name, variables]):
+        if holds_invalid_unicode([query, name, variables, document_id, extensions]):
             return None
         document = plan.document
-        figures = measure(
-            self.schema,
-            document,
-            variables=variables,
-            operation_name=name,
-            default_page_size=self.policy.default_page_size,
-        )
-        if (
-            limit_errors(figures, self.policy)
-            or nul_argument(document)
-            or invalid_text_field(variables or {})
-        ):
+        if not self._within_limits(plan, variables, name) or invalid_text_field(variables or {}):
             return None
-        async with self.sessionmaker() as session:
+        async with RequestSession(self.sessionmaker) as session:
             context = self.make_context(connection, session)
             context._principal = principal
             executor = Executor.build(
@@ -143,6 +149,36 @@ class FastQueries:
             operation = executor.operation.name
             self.on_answer(operation.value if operation is not None else None)
         return Response(orjson.dumps({"data": result.data}), media_type=JSON)
+
+    def _within_limits(
+        self, plan: DocumentPlan, variables: dict[str, Any] | None, name: str | None
+    ) -> bool:
+        """What the view checks of every request's document (depth, aliases, cost with
+        these variables; no NUL in a literal), measured once per document and page size."""
+        names = plan.page_variables
+        if names is None:
+            names = plan.page_variables = page_variables(plan.document)
+        given = variables or {}
+        values = [given.get(variable, _ABSENT) for variable in names]
+        key: tuple[Any, ...] | None = None
+        if all(value is _ABSENT or type(value) in _SCALARS for value in values):
+            key = (name, *((type(value), value) for value in values))
+            known = plan.checked.get(key)
+            if known is not None:
+                return known
+        figures = measure(
+            self.schema,
+            plan.document,
+            variables=variables,
+            operation_name=name,
+            default_page_size=self.policy.default_page_size,
+        )
+        passed = not limit_errors(figures, self.policy) and nul_argument(plan.document) is None
+        if key is not None:
+            if len(plan.checked) >= MAX_CHECKED:
+                plan.checked.clear()
+            plan.checked[key] = passed
+        return passed
 
 
 async def read_body(receive: Receive) -> bytes:

@@ -210,6 +210,21 @@ def measure(
     return figures
 
 
+def page_variables(document: DocumentNode) -> tuple[str, ...]:
+    """The variables :func:`measure` reads from a request: those given as a page size."""
+    names: set[str] = set()
+
+    class Finder(Visitor):
+        def enter_argument(self, node: ArgumentNode, *_args: Any) -> None:
+            if node.name.value in (PAGE_ARGUMENT, BACKWARD_PAGE_ARGUMENT) and isinstance(
+                node.value, VariableNode
+            ):
+                names.add(node.value.name.value)
+
+    visit(document, Finder())
+    return tuple(sorted(names))
+
+
 def limit_errors(figures: Figures, policy: LimitPolicy) -> list[GraphQLError]:
     problems: list[str] = []
     if figures.depth > policy.max_depth:

@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from gql.context import Context
 from gql.fast_post import FastQueries, read_body, replay
 from gql.router import ExplorerRouter
+from models.platform.sessions import RequestSession
 
 ContextFactory = Callable[[HTTPConnection, AsyncSession], Context]
 
@@ -76,7 +77,7 @@ class GraphQLPostLane:
         del sub_response.headers["content-length"]
         sub_response.status_code = None  # type: ignore[assignment]
         background = BackgroundTasks()
-        async with self.sessionmaker() as session:
+        async with RequestSession(self.sessionmaker) as session:
             context = self.make_context(request, session)
             context.request = request
             context.background_tasks = background

@@ -27,6 +27,7 @@ from common.strict_numbers import plain_id
 from common.tokens import token_of
 from models.platform.errors import DomainError
 from models.platform.pagination import MAX_PAGE_SIZE
+from models.platform.sessions import RequestSession
 from models.platform.users import Principal, cached_admin
 from rest_compat import slots
 from rest_compat.errors import domain_error_response
@@ -223,7 +224,7 @@ class FastSlotReads:
             arguments["request"] = Request(scope, receive)
         if route.wants_settings:
             arguments["settings"] = self.settings
-        async with self.sessionmaker() as session:
+        async with RequestSession(self.sessionmaker) as session:
             try:
                 response = await route.handler(_admin=principal, session=session, **arguments)
             except DomainError as exc:

@@ -96,6 +96,10 @@ class DocumentPlan:
     # Variables that decide an @include/@skip: the compiled plans are keyed by their values.
     conditions: tuple[str, ...]
     variants: dict[tuple[Any, ...], CompiledOperation | None] = field(default_factory=dict)
+    # The request checks that depend on the document and on a few variables alone (the
+    # limits, by the page sizes given), as the fast lane found them: whether they pass.
+    checked: dict[tuple[Any, ...], bool] = field(default_factory=dict)
+    page_variables: tuple[str, ...] | None = None
 
 
 def analyse(document: DocumentNode, operation_name: str | None) -> DocumentPlan | None:

@@ -302,6 +302,13 @@ def _sqlite_time_id_cursor(instant: str | None, ident: int | None) -> str | None
     """The keyset cursor of a stored UTC instant and an id (``time_id_cursor``)."""
     if instant is None or ident is None:
         return None
+    # Called once per row of a page: the stored text (``YYYY-MM-DD HH:MM:SS[.ffffff]``)
+    # is rewritten as ``isoformat`` writes it without parsing it, where it has that form.
+    size = len(instant)
+    if (size == 26 or size == 19) and instant[10] == " " and type(ident) is int:
+        fraction = instant[19:] if size == 26 and instant[19:] != ".000000" else ""
+        text = f"{instant[:10]}T{instant[11:19]}{fraction}+00:00|{ident}"
+        return base64.urlsafe_b64encode(text.encode()).decode()
     return time_id_cursor(datetime.fromisoformat(instant).replace(tzinfo=UTC), ident)
 
 

@@ -113,7 +113,8 @@ def check(picks: Picks, record: Record) -> None:
 
 
 def dialect_of(session: AsyncSession) -> str:
-    bind = session.bind
+    # The sync session's own bind: the async one's property translates it on every call.
+    bind = session.sync_session.bind
     return bind.dialect.name if bind is not None else "sqlite"
 
 
@@ -297,13 +298,12 @@ def _page_info(picks: Picks, page: Any, listing: Listing) -> Sql:
             pairs.append((pick.key, more if listing.backward else moved))
         else:  # start_cursor, end_cursor: the first and the last shown edge's cursor
             last = pick.name == "end_cursor"
-            edge = p.rn.desc() if listing.backward != last else p.rn
+            # The edge's row found first, so that only its cursor is written (ordering
+            # the shown rows by a cursor column would write every row's).
+            bound = func.max if listing.backward != last else func.min
+            edge = select(bound(p.rn)).where(p.rn <= bindparam("page_first")).scalar_subquery()
             cursor = (
-                select(concat(['"', listing.cursor(p), '"']))
-                .where(p.rn <= bindparam("page_first"))
-                .order_by(edge)
-                .limit(1)
-                .scalar_subquery()
+                select(concat(['"', listing.cursor(p), '"'])).where(p.rn == edge).scalar_subquery()
             )
             pairs.append((pick.key, func.coalesce(cursor, sql_text("null"))))
     return JsonText.object(pairs)

@@ -19,3 +19,24 @@ def create_sessionmaker(
     install_event_hooks()
     info = {READER: Reader(read_engine)} if read_engine is not None else {}
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False, info=info)
+
+
+class RequestSession:
+    """``async with RequestSession(sessionmaker) as session``: one request's session,
+    closed as ``async with sessionmaker()`` closes it. A session that never began a
+    transaction (its reads went to the read engine) holds no connection: it is closed
+    in place, without the greenlet and the shielded task a close that releases one needs."""
+
+    __slots__ = ("session",)
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        self.session = sessionmaker()
+
+    async def __aenter__(self) -> AsyncSession:
+        return self.session
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.session.sync_session.in_transaction():
+            await self.session.__aexit__(*exc)
+        else:
+            self.session.sync_session.close()

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models.platform.db import read_rows
 from models.platform.json_text import JsonText, instant_text
 from models.platform.pagination import PageRequest
+from models.platform.record_render import dialect_of
 from models.platform.timeutil import now_utc
 from models.scheduling.availability import slot_open_clause
 from models.scheduling.slots import (
@@ -155,8 +156,7 @@ async def slot_document(
     params["page_limit"] = page.page_size
     if not shape.keyset:
         params["page_offset"] = page.offset
-    bind = session.bind
-    dialect = bind.dialect.name if bind is not None else "sqlite"
+    dialect = dialect_of(session)
     [row] = await read_rows(session, _document_statement(shape, dialect), params)
     return SlotDocument(body=row.body or "[]", total=row.total)
 

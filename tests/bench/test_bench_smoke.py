@@ -20,6 +20,7 @@ READS = (
     "rest_search",
     "gql_search",
     "get_slot",
+    "gql_get_slot",
     "provider_week",
     "list_books",
 )

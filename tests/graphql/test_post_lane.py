@@ -168,3 +168,49 @@ async def test_trusted_documents_are_left_to_the_view(settings: Settings, factor
         assert refused.json()["errors"][0]["extensions"]["code"] == "TRUSTED_DOCUMENT_REQUIRED"
         fast: Any = getattr(lane.state, "graphql_fast", None)
         assert fast is None or fast.answered == 0
+
+
+async def test_documents_named_by_id_go_fast_as_their_text(
+    settings: Settings, factory: Factory
+) -> None:
+    """A registered document named by ``documentId`` or by Apollo's hash alone answers as
+    the view does, and, once this process holds its text and its plan, without the view;
+    one it does not hold (unknown, or named with text too) is the view's."""
+    from models.platform.documents import StoredDocument, add_documents, sha256_of
+
+    cached = settings.model_copy(update={"token_cache_seconds": 60})
+    await add_documents(
+        factory.session, [StoredDocument("page-v1", sha256_of(SLOTS_QUERY), SLOTS_QUERY)]
+    )
+    digest = sha256_of(SLOTS_QUERY)
+    async with lane_and_full(cached) as (lane, full):
+        provider = await factory.provider()
+        for hours in (30, 31, 32):
+            await factory.slot(provider, start=future(hours))
+        admin = await factory.token()
+        persisted = {"persistedQuery": {"version": 1, "sha256Hash": digest}}
+        bodies = [
+            orjson.dumps({"documentId": "page-v1", "variables": {"first": 2}}),
+            orjson.dumps({"documentId": f"sha256:{digest}", "variables": {"first": 2}}),
+            orjson.dumps({"extensions": persisted, "variables": {"first": 2}}),
+            orjson.dumps({"documentId": "unknown", "variables": {"first": 2}}),
+            orjson.dumps({"documentId": 7}),
+            orjson.dumps({"documentId": "page-v1", "query": SLOTS_QUERY}),
+            _json(SLOTS_QUERY, {"first": 2}),
+        ]
+        headers = {"content-type": "application/json", "X-User-Token": admin}
+        for _round in range(2):
+            for body in bodies:
+                expected = comparable(await _post(full, body, headers))
+                answered = comparable(await _post(lane, body, headers))
+                assert answered == expected, body
+        fast: Any = getattr(lane.state, "graphql_fast", None)
+        if fast is None:
+            assert not (cached.graphql_rendered_json and cached.graphql_compiled_plan)
+            return
+        # The text in both rounds (its id compiled the plan first), and in the second the
+        # three names of the registered page.
+        assert fast.answered == 5
+        assert lane.state.graphql_plan.fallbacks == 0
+        ok = orjson.loads(expected[2])
+        assert ok["data"]["availableSlots"]["totalCount"] == 3
