@@ -56,7 +56,7 @@ from models.scheduling.provider_matching import (
     json_list_has_primary,
     offers_type,
 )
-from models.scheduling.resources import kind_has_free_resource
+from models.scheduling.resources import no_free_resource
 from models.scheduling.slots import PROVIDERS_TABLE, SLOT_COLUMNS, SLOTS_TABLE, check_filters
 
 MAX_RANGE_DAYS = 31
@@ -333,23 +333,6 @@ def _held_seats() -> Any:
     )
 
 
-def _no_resource() -> ColumnElement[bool]:
-    """The slot needs a resource, keeps none, and every active one of its kind is kept by
-    another slot in use at an overlapping time (as a claim would find)."""
-    slots = SLOTS_TABLE.c
-    return and_(
-        slots.resource_kind.is_not(None),
-        slots.resource_id.is_(None),
-        ~kind_has_free_resource(
-            slots.resource_kind,
-            slots.start_time,
-            slots.end_time,
-            except_slot=slots.id,
-            now=_now(),
-        ),
-    )
-
-
 def _type_duration() -> Any:
     return _type_term(AppointmentType.duration_minutes)
 
@@ -384,7 +367,7 @@ def slot_cause() -> ColumnElement[Any]:
             for rule, period in CAPS
         ),
         (slots.duration_minutes < _type_duration(), "too_short"),
-        (_no_resource(), "no_resource"),
+        (no_free_resource(at), "no_resource"),
     ]
     return case(*whens, else_=None)
 
