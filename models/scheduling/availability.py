@@ -176,12 +176,12 @@ def slot_open_clause(now: datetime | None = None) -> ColumnElement[bool]:
     )
 
 
-def slot_bookable_clause() -> ColumnElement[bool]:
+def slot_bookable_clause(now: datetime | None = None) -> ColumnElement[bool]:
     """Open at the execution time, and where the slot needs a resource kind, one is free
     for it (or it keeps one): what the ``available`` filter of lists and search means, so
     a slot listed as available can be booked. Claims keep :func:`slot_open_clause` and
     report a missing resource on their own (409)."""
-    return and_(slot_open_clause(), ~no_free_resource(_instant(None)))
+    return and_(slot_open_clause(now), ~no_free_resource(_instant(now)))
 
 
 AvailableSlot.available = column_property(slot_open_clause())  # type: ignore[assignment]
