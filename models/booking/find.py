@@ -434,7 +434,11 @@ def _cheap_slot_terms() -> list[ColumnElement[bool]]:
 
 @lru_cache(maxsize=64)
 def options_statement(shape: Shape) -> Select[Any]:
+    """The options chosen first (ids and order keys only), then their rows: what a row
+    carries beyond that (``available``'s probes among it) is computed for the few options,
+    not for every candidate the database looks at before it sorts."""
     slots = SLOTS_TABLE.c
+    joined = SLOTS_TABLE.join(PROVIDERS_TABLE, PROVIDERS_TABLE.c.id == slots.provider_id)
     conditions = [
         *_slots_in_range(),
         *_cheap_slot_terms(),
@@ -442,25 +446,37 @@ def options_statement(shape: Shape) -> Select[Any]:
         _matching(shape).all,
         slot_cause().is_(None),
     ]
-    base = (
-        select(*SLOT_COLUMNS)
-        .select_from(SLOTS_TABLE.join(PROVIDERS_TABLE, PROVIDERS_TABLE.c.id == slots.provider_id))
-        .where(*conditions)
-    )
+    keys = (slots.start_time, slots.provider_id, slots.id)
     limit = bindparam("limit", type_=Integer())
     if not shape.spread:
-        return base.order_by(slots.start_time, slots.provider_id, slots.id).limit(limit)
-    # Round robin: each provider's first option before anyone's second.
-    turn = (
-        func.row_number()
-        .over(partition_by=slots.provider_id, order_by=(slots.start_time, slots.id))
-        .label("turn")
-    )
-    ranked = base.add_columns(turn).subquery("ranked")
+        picked = (
+            select(slots.id)
+            .select_from(joined)
+            .where(*conditions)
+            .order_by(*keys)
+            .limit(limit)
+            .subquery("picked")
+        )
+        order: tuple[Any, ...] = keys
+    else:
+        # Round robin: each provider's first option before anyone's second.
+        turn = (
+            func.row_number()
+            .over(partition_by=slots.provider_id, order_by=(slots.start_time, slots.id))
+            .label("turn")
+        )
+        ranked = select(*keys, turn).select_from(joined).where(*conditions).subquery("ranked")
+        picked = (
+            select(ranked.c.id, ranked.c.turn)
+            .order_by(ranked.c.turn, ranked.c.start_time, ranked.c.provider_id, ranked.c.id)
+            .limit(limit)
+            .subquery("picked")
+        )
+        order = (picked.c.turn, *keys)
     return (
-        select(*(ranked.c[column.key] for column in SLOT_COLUMNS))
-        .order_by(ranked.c.turn, ranked.c.start_time, ranked.c.provider_id, ranked.c.id)
-        .limit(limit)
+        select(*SLOT_COLUMNS)
+        .select_from(joined.join(picked, picked.c.id == slots.id))
+        .order_by(*order)
     )
 
 
