@@ -39,6 +39,14 @@ class AppointmentType:
     buffer_after_minutes: int | None = strawberry.field(
         description="Kept free after, instead of the provider's buffer; null: the provider's."
     )
+    cancellation_cutoff_minutes: int | None = strawberry.field(
+        description="How late before its start a booking of the type may be cancelled, "
+        "instead of the provider's cutoff; null: the provider's."
+    )
+    reschedule_cutoff_minutes: int | None = strawberry.field(
+        description="How late before its start a booking of the type may be rescheduled, "
+        "instead of the provider's cutoff; null: the provider's."
+    )
     modes: list[AppointmentMode] = strawberry.field(
         description="How appointments of the type may take place."
     )
@@ -57,6 +65,8 @@ class AppointmentType:
             duration_minutes=row.duration_minutes,
             buffer_before_minutes=row.buffer_before_minutes,
             buffer_after_minutes=row.buffer_after_minutes,
+            cancellation_cutoff_minutes=row.cancellation_cutoff_minutes,
+            reschedule_cutoff_minutes=row.reschedule_cutoff_minutes,
             modes=[AppointmentMode(mode) for mode in row.modes],
             active=row.active,
             created_at=row.created_at,
@@ -75,6 +85,12 @@ class CreateAppointmentTypeInput:
     buffer_after_minutes: int | None = strawberry.field(
         default=None, description="0 to 1440; null: the provider's buffer."
     )
+    cancellation_cutoff_minutes: int | None = strawberry.field(
+        default=None, description="0 to 525600; null: the provider's cutoff."
+    )
+    reschedule_cutoff_minutes: int | None = strawberry.field(
+        default=None, description="0 to 525600; null: the provider's cutoff."
+    )
     modes: list[AppointmentMode] | None = strawberry.field(
         default=None, description="How it may take place; default: every mode."
     )
@@ -92,6 +108,12 @@ class UpdateAppointmentTypeInput:
     )
     buffer_after_minutes: int | None = strawberry.field(
         default=strawberry.UNSET, description="0 to 1440; null: the provider's buffer."
+    )
+    cancellation_cutoff_minutes: int | None = strawberry.field(
+        default=strawberry.UNSET, description="0 to 525600; null: the provider's cutoff."
+    )
+    reschedule_cutoff_minutes: int | None = strawberry.field(
+        default=strawberry.UNSET, description="0 to 525600; null: the provider's cutoff."
     )
     modes: list[AppointmentMode] | None = strawberry.field(
         default=strawberry.UNSET, description="How it may take place."

@@ -39,7 +39,9 @@ class AvailableSlotFilter:
     start_date: date | None = strawberry.field(default=None, description=DATE_HELP)
     end_date: date | None = strawberry.field(default=None, description=f"{DATE_HELP} Inclusive.")
     available: bool | None = strawberry.field(
-        default=None, description="Open slots (true) or closed or full ones (false)."
+        default=None,
+        description="Bookable slots (true: open, a free seat, and a free resource where the "
+        "slot needs one) or the others (false).",
     )
     appointment_type: str | None = strawberry.field(
         default=None, description="Slots of this type, and slots open to any type."

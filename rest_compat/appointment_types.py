@@ -26,6 +26,8 @@ TYPE_EXAMPLE: dict[str, Any] = {
     "duration_minutes": 50,
     "buffer_before_minutes": None,
     "buffer_after_minutes": 10,
+    "cancellation_cutoff_minutes": 1440,
+    "reschedule_cutoff_minutes": None,
     "modes": ["video", "in_person"],
     "active": True,
     "created_at": "2030-10-20T10:00:00.000Z",
@@ -46,6 +48,14 @@ class AppointmentTypeOut(BaseModel):
     buffer_after_minutes: int | None = Field(
         description="Overrides the provider's buffer after, for this type; null: the provider's"
     )
+    cancellation_cutoff_minutes: int | None = Field(
+        description="Overrides the provider's cancellation cutoff for bookings of this type; "
+        "null: the provider's"
+    )
+    reschedule_cutoff_minutes: int | None = Field(
+        description="Overrides the provider's reschedule cutoff for bookings of this type; "
+        "null: the provider's"
+    )
     modes: list[str] = Field(description=MODES_DESCRIPTION)
     active: bool = Field(description="A retired type (false) is refused in appointment_type")
     created_at: str
@@ -60,6 +70,12 @@ class AppointmentTypeFields(BaseModel):
     duration_minutes: Any = Field(default=None, description="1 to 1440")
     buffer_before_minutes: Any = Field(default=None, description="0 to 1440, or null")
     buffer_after_minutes: Any = Field(default=None, description="0 to 1440, or null")
+    cancellation_cutoff_minutes: Any = Field(
+        default=None, description="0 to 525600, or null (the provider's cutoff)"
+    )
+    reschedule_cutoff_minutes: Any = Field(
+        default=None, description="0 to 525600, or null (the provider's cutoff)"
+    )
     modes: Any = Field(default=None, description=MODES_DESCRIPTION + "; default: all")
     active: Any = Field(default=None, description="false retires the type")
 
@@ -93,6 +109,8 @@ def appointment_type_json(row: AppointmentType) -> dict[str, Any]:
         "duration_minutes": row.duration_minutes,
         "buffer_before_minutes": row.buffer_before_minutes,
         "buffer_after_minutes": row.buffer_after_minutes,
+        "cancellation_cutoff_minutes": row.cancellation_cutoff_minutes,
+        "reschedule_cutoff_minutes": row.reschedule_cutoff_minutes,
         "modes": list(row.modes),
         "active": row.active,
         "created_at": format_timestamp(row.created_at),

@@ -1,10 +1,11 @@
 """The REST face's most frequent reads, answered without the framework's per-request work.
 
-``GET /available_slots``, ``/available_slots/search`` and ``/available_slots/{id}`` with a
-recently authenticated admin token and plainly written query parameters call the very
-route functions FastAPI would call, with the values FastAPI would pass them. Anything
-else (no token or one not in the token cache, a parameter that is unknown, repeated or
-not plainly written) goes on to the full stack, which answers it, refusals included.
+``GET /available_slots``, ``/available_slots/search``, ``/available_slots/{id}`` and
+``/find`` with a recently authenticated admin token and plainly written query parameters
+call the very route functions FastAPI would call, with the values FastAPI would pass them.
+Anything else (no token or one not in the token cache, a parameter that is unknown,
+repeated or not plainly written) goes on to the full stack, which answers it, refusals
+included.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from models.platform.errors import DomainError
 from models.platform.pagination import MAX_PAGE_SIZE
 from models.platform.sessions import RequestSession
 from models.platform.users import Principal, cached_admin
-from rest_compat import slots
+from rest_compat import find, slots
 from rest_compat.errors import domain_error_response
 from rest_compat.schemas import MAX_ID
 
@@ -37,6 +38,8 @@ TOKEN_HEADERS = (b"x-user-token", b"authorization")
 _DIGITS = re.compile(r"[0-9]{1,10}")
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _WORD = re.compile(r"[a-z_]{1,40}")
+_STATE = re.compile(r"[A-Za-z]{2}")
+_TAG = re.compile(r"[A-Za-z0-9-]{1,35}")
 _BOOLEANS = {"true": True, "false": False}
 
 
@@ -114,6 +117,24 @@ _SEARCH = _Route(
         "page_size": _PAGE_SIZE,
     },
 )
+_FIND = _Route(
+    "/find",
+    find.find_availability,
+    {
+        "appointment_type": _matching(_WORD),
+        "start_date": _DATE,
+        "end_date": _DATE,
+        # One id, as FastAPI reads a list given once (a repeated one goes to the full stack).
+        "provider_ids": lambda text: [_ID(text)],
+        "licensed_state": _matching(_STATE),
+        "language": _matching(_TAG),
+        "mode": _matching(_WORD),
+        "limit": _int(1, find.ops.MAX_LIMIT),
+        "spread": _bool,
+        "explain": _bool,
+    },
+    wants_request=False,
+)
 _GET = _Route(
     "/available_slots/{slot_id}",
     slots.get_available_slot,
@@ -140,10 +161,11 @@ class FastSlotReads:
         self.collection = f"{base_path}/available_slots"
         self.item_prefix = f"{self.collection}/"
         self.search = f"{self.collection}/search"
+        self.find = f"{base_path}/find"
         # What the access log and the metrics name the route by, as for the full stack.
         self.matched = {
             route.template: SimpleNamespace(path_format=f"{base_path}{route.template}")
-            for route in (_LIST, _SEARCH, _GET)
+            for route in (_LIST, _SEARCH, _GET, _FIND)
         }
         # Requests to these routes answered here, and handed on to the full stack.
         self.answered = 0
@@ -154,6 +176,8 @@ class FastSlotReads:
             return _LIST, {}
         if path == self.search:
             return _SEARCH, {}
+        if path == self.find:
+            return _FIND, {}
         if path.startswith(self.item_prefix):
             rest = path[len(self.item_prefix) :]
             slot_id = plain_id(rest)

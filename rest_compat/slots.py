@@ -69,7 +69,13 @@ async def list_available_slots(
     provider_id: ProviderParam = None,
     start_date: DateParam = None,
     end_date: DateParam = None,
-    available: Annotated[bool | None, Query(description="Filter by availability")] = None,
+    available: Annotated[
+        bool | None,
+        Query(
+            description="true: bookable slots (open, a free seat, and a free resource where "
+            "the slot needs one); false: the others"
+        ),
+    ] = None,
     appointment_type: AppointmentTypeParam = None,
 ) -> Response:
     errors = FieldErrors()

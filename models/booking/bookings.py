@@ -63,7 +63,11 @@ from models.platform.errors import (
 )
 from models.platform.pagination import Page, PageRequest, keyset_order, keyset_past
 from models.platform.timeutil import day_end, day_start, now_utc
-from models.scheduling.appointment_types import check_appointment_type, type_buffers
+from models.scheduling.appointment_types import (
+    check_appointment_type,
+    cutoff_minutes,
+    type_buffers,
+)
 from models.scheduling.availability import booking_is_active, slot_open_clause
 from models.scheduling.booking_rules import BookingRules, cutoff_error, rule_errors
 from models.scheduling.slots import (
@@ -566,7 +570,7 @@ async def update_booking(
 
         cancelling = target is BookingStatus.CANCELLED and booking.status is not target
         if cancelling:
-            cutoff = await _cutoff(session, booking.slot, "cancellation", moment)
+            cutoff = await _cutoff(session, booking, booking.slot, "cancellation", moment)
             if cutoff is not None and not override:
                 raise ValidationFailed.one("status", cutoff)
             if cutoff is not None:
@@ -588,12 +592,11 @@ async def update_booking(
 
 
 async def _cutoff(
-    session: AsyncSession, slot: AvailableSlot, kind: str, now: datetime
+    session: AsyncSession, booking: Booking, slot: AvailableSlot, kind: str, now: datetime
 ) -> str | None:
-    """The message if the provider's ``kind`` cutoff (cancellation, reschedule) has passed."""
-    provider = await session.get(Provider, slot.provider_id)
-    assert provider is not None
-    minutes = getattr(provider, f"{kind}_cutoff_minutes")
+    """The message if the ``kind`` cutoff (cancellation, reschedule) has passed: the
+    booking's type's where it sets one, the provider's otherwise."""
+    minutes = await cutoff_minutes(session, kind, slot.provider_id, booking.appointment_type)
     return cutoff_error(minutes, kind, slot.start_time, now)
 
 
@@ -657,7 +660,7 @@ async def reschedule_booking(
             hold = await _check_hold(session, errors, hold_id, slot_id, booking.patient_id)
             errors.raise_if_any()
             assert target is not None
-            cutoff = await _cutoff(session, old, "reschedule", moment)
+            cutoff = await _cutoff(session, booking, old, "reschedule", moment)
             if cutoff is not None and not override:
                 raise ValidationFailed.one("available_slot_id", cutoff)
             await _release_slot(session, booking, moment)

@@ -56,7 +56,7 @@ from models.scheduling.provider_matching import (
     json_list_has_primary,
     offers_type,
 )
-from models.scheduling.resources import kind_has_free_resource
+from models.scheduling.resources import no_free_resource
 from models.scheduling.slots import PROVIDERS_TABLE, SLOT_COLUMNS, SLOTS_TABLE, check_filters
 
 MAX_RANGE_DAYS = 31
@@ -105,9 +105,12 @@ _TYPE_BY_KEY = select(
 
 @dataclass(frozen=True, slots=True)
 class FindRequest:
-    """A checked request (see ``check_find``)."""
+    """A checked request (see ``check_find``). ``appointment_type`` is None while the key
+    is not looked up yet: the options statement reads the type itself and answers no row
+    for a key that names no active type, so the usual request takes one statement."""
 
-    appointment_type: TypeTerms
+    type_key: str
+    appointment_type: TypeTerms | None
     start_date: date
     end_date: date
     provider_ids: tuple[int, ...] | None = None
@@ -149,6 +152,17 @@ async def _active_type(session: AsyncSession, key: str) -> TypeTerms | None:
         row.buffer_after_minutes,
         tuple(row.modes),
     )
+
+
+async def _resolved_type(
+    session: AsyncSession, errors: FieldErrors, key: str, mode: str | None
+) -> TypeTerms | None:
+    kind = await _active_type(session, key)
+    if kind is None:
+        errors.add("appointment_type", "is not included in the list")
+    elif mode is not None and mode in APPOINTMENT_MODES and mode not in kind.modes:
+        errors.add("mode", "is not offered for the appointment type")
+    return kind
 
 
 def _whole(errors: FieldErrors, name: str, value: Any, low: int, high: int) -> int | None:
@@ -205,7 +219,7 @@ async def check_find(
         end_date=end_date if isinstance(end_date, (str, date)) else None,
         max_range_days=MAX_RANGE_DAYS,
     )
-    kind: TypeTerms | None = None
+    key: str | None = None
     if appointment_type is None or (
         isinstance(appointment_type, str) and not appointment_type.strip()
     ):
@@ -213,21 +227,22 @@ async def check_find(
     elif not isinstance(appointment_type, str) or len(appointment_type) > 40:
         errors.add("appointment_type", "is not included in the list")
     else:
-        kind = await _active_type(session, appointment_type)
-        if kind is None:
-            errors.add("appointment_type", "is not included in the list")
-    if mode is not None:
-        if mode not in APPOINTMENT_MODES:
-            errors.add("mode", "is not included in the list")
-        elif kind is not None and mode not in kind.modes:
-            errors.add("mode", "is not offered for the appointment type")
+        key = appointment_type
+    if mode is not None and mode not in APPOINTMENT_MODES:
+        errors.add("mode", "is not included in the list")
     ids = _provider_ids(errors, provider_ids)
     state = check_state_filter(errors, "licensed_state", licensed_state)
     wanted_language = check_language_filter(errors, "language", language)
     count = _whole(errors, "limit", limit, 1, MAX_LIMIT)
+    kind: TypeTerms | None = None
+    # The type is looked up here only where its answer is needed before the search: to
+    # report every problem together, to check the mode against it, or for the explanation.
+    if key is not None and (errors or mode is not None or explain):
+        kind = await _resolved_type(session, errors, key, mode)
     errors.raise_if_any()
-    assert kind is not None and start is not None and end is not None
+    assert key is not None and start is not None and end is not None
     return FindRequest(
+        type_key=key,
         appointment_type=kind,
         start_date=start,
         end_date=end,
@@ -246,8 +261,6 @@ class Shape:
     """What changes a statement's text (values travel as parameters): statements are
     built once per shape."""
 
-    type_before: bool
-    type_after: bool
     licence: bool
     language: bool
     providers: bool
@@ -255,10 +268,7 @@ class Shape:
 
     @classmethod
     def of(cls, request: FindRequest) -> Shape:
-        kind = request.appointment_type
         return cls(
-            type_before=kind.buffer_before_minutes is not None,
-            type_after=kind.buffer_after_minutes is not None,
             licence=request.licensed_state is not None,
             language=request.language is not None,
             providers=request.provider_ids is not None,
@@ -270,27 +280,30 @@ def _now() -> Any:
     return bindparam("now", type_=SLOTS_TABLE.c.start_time.type)
 
 
-def _buffer_clash(shape: Shape) -> ColumnElement[bool]:
+def _type_term(column: Any) -> Any:
+    """A field of the active type named ``key``, read once per statement (an uncorrelated
+    scalar subquery); NULL when no active type has that key."""
+    return (
+        select(column)
+        .where(AppointmentType.key == bindparam("key", type_=String()))
+        .where(AppointmentType.active.is_(True))
+        .scalar_subquery()
+    )
+
+
+def _buffer_clash() -> ColumnElement[bool]:
     """Another booked slot of the provider in the slot's buffer zone: the type's buffers
     where it sets them, the provider's otherwise (as booking checks them)."""
     providers = PROVIDERS_TABLE.c
-    before = (
-        bindparam("type_before", type_=Integer())
-        if shape.type_before
-        else func.coalesce(providers.buffer_before_minutes, 0)
-    )
-    after = (
-        bindparam("type_after", type_=Integer())
-        if shape.type_after
-        else func.coalesce(providers.buffer_after_minutes, 0)
-    )
-    any_buffer: ColumnElement[bool] = (
-        true()
-        if shape.type_before or shape.type_after
-        else or_(
-            providers.buffer_before_minutes.is_not(None),
-            providers.buffer_after_minutes.is_not(None),
-        )
+    type_before = _type_term(AppointmentType.buffer_before_minutes)
+    type_after = _type_term(AppointmentType.buffer_after_minutes)
+    before = func.coalesce(type_before, providers.buffer_before_minutes, 0)
+    after = func.coalesce(type_after, providers.buffer_after_minutes, 0)
+    any_buffer = or_(
+        type_before.is_not(None),
+        type_after.is_not(None),
+        providers.buffer_before_minutes.is_not(None),
+        providers.buffer_after_minutes.is_not(None),
     )
     other = aliased(AvailableSlot)
     return and_(
@@ -320,24 +333,11 @@ def _held_seats() -> Any:
     )
 
 
-def _no_resource() -> ColumnElement[bool]:
-    """The slot needs a resource, keeps none, and every active one of its kind is kept by
-    another slot in use at an overlapping time (as a claim would find)."""
-    slots = SLOTS_TABLE.c
-    return and_(
-        slots.resource_kind.is_not(None),
-        slots.resource_id.is_(None),
-        ~kind_has_free_resource(
-            slots.resource_kind,
-            slots.start_time,
-            slots.end_time,
-            except_slot=slots.id,
-            now=_now(),
-        ),
-    )
+def _type_duration() -> Any:
+    return _type_term(AppointmentType.duration_minutes)
 
 
-def slot_cause(shape: Shape) -> ColumnElement[Any]:
+def slot_cause() -> ColumnElement[Any]:
     """The first cause ruling the slot out, or NULL when it is an option."""
     slots, providers = SLOTS_TABLE.c, PROVIDERS_TABLE.c
     at = _now()
@@ -360,14 +360,14 @@ def slot_cause(shape: Shape) -> ColumnElement[Any]:
             ),
             "booking_window",
         ),
-        (_buffer_clash(shape), "buffer"),
+        (_buffer_clash(), "buffer"),
         # The cheap test of the provider's own column first: most providers have no cap.
         *(
             (and_(providers[rule].is_not(None), period_at_limit(rule, period)), _CAP_CAUSES[period])
             for rule, period in CAPS
         ),
-        (slots.duration_minutes < bindparam("duration", type_=Integer()), "too_short"),
-        (_no_resource(), "no_resource"),
+        (slots.duration_minutes < _type_duration(), "too_short"),
+        (no_free_resource(at), "no_resource"),
     ]
     return case(*whens, else_=None)
 
@@ -420,34 +420,63 @@ def _slots_in_range() -> list[Any]:
     ]
 
 
+def _cheap_slot_terms() -> list[ColumnElement[bool]]:
+    """Tests of the slot's own columns that every option passes (implied by its cause being
+    NULL): checked before the provider's row and the probes, they drop most candidates
+    cheaply. The type's duration is NULL for a key naming no active type: no row then."""
+    slots = SLOTS_TABLE.c
+    return [
+        slots.duration_minutes >= _type_duration(),
+        slots.admin_closed.is_(False),
+        slots.booked_count < slots.capacity,
+    ]
+
+
 @lru_cache(maxsize=64)
 def options_statement(shape: Shape) -> Select[Any]:
+    """The options chosen first (ids and order keys only), then their rows: what a row
+    carries beyond that (``available``'s probes among it) is computed for the few options,
+    not for every candidate the database looks at before it sorts."""
     slots = SLOTS_TABLE.c
+    joined = SLOTS_TABLE.join(PROVIDERS_TABLE, PROVIDERS_TABLE.c.id == slots.provider_id)
     conditions = [
+        *_slots_in_range(),
+        *_cheap_slot_terms(),
         *_in_scope(shape),
         _matching(shape).all,
-        *_slots_in_range(),
-        slot_cause(shape).is_(None),
+        slot_cause().is_(None),
     ]
-    base = (
-        select(*SLOT_COLUMNS)
-        .select_from(SLOTS_TABLE.join(PROVIDERS_TABLE, PROVIDERS_TABLE.c.id == slots.provider_id))
-        .where(*conditions)
-    )
+    keys = (slots.start_time, slots.provider_id, slots.id)
     limit = bindparam("limit", type_=Integer())
     if not shape.spread:
-        return base.order_by(slots.start_time, slots.provider_id, slots.id).limit(limit)
-    # Round robin: each provider's first option before anyone's second.
-    turn = (
-        func.row_number()
-        .over(partition_by=slots.provider_id, order_by=(slots.start_time, slots.id))
-        .label("turn")
-    )
-    ranked = base.add_columns(turn).subquery("ranked")
+        picked = (
+            select(slots.id)
+            .select_from(joined)
+            .where(*conditions)
+            .order_by(*keys)
+            .limit(limit)
+            .subquery("picked")
+        )
+        order: tuple[Any, ...] = keys
+    else:
+        # Round robin: each provider's first option before anyone's second.
+        turn = (
+            func.row_number()
+            .over(partition_by=slots.provider_id, order_by=(slots.start_time, slots.id))
+            .label("turn")
+        )
+        ranked = select(*keys, turn).select_from(joined).where(*conditions).subquery("ranked")
+        picked = (
+            select(ranked.c.id, ranked.c.turn)
+            .order_by(ranked.c.turn, ranked.c.start_time, ranked.c.provider_id, ranked.c.id)
+            .limit(limit)
+            .subquery("picked")
+        )
+        order = (picked.c.turn, *keys)
     return (
-        select(*(ranked.c[column.key] for column in SLOT_COLUMNS))
-        .order_by(ranked.c.turn, ranked.c.start_time, ranked.c.provider_id, ranked.c.id)
-        .limit(limit)
+        select(*SLOT_COLUMNS)
+        .select_from(joined.join(picked, picked.c.id == slots.id))
+        .order_by(*order)
     )
 
 
@@ -468,7 +497,7 @@ def explain_statement(shape: Shape) -> Select[Any]:
             matching.licensed.label("licensed"),
             matching.speaks.label("speaks"),
             slots.id.label("slot_id"),
-            slot_cause(shape).label("cause"),
+            slot_cause().label("cause"),
         )
         .select_from(joined)
         .where(*_in_scope(shape))
@@ -483,18 +512,14 @@ def explain_statement(shape: Shape) -> Select[Any]:
 
 
 def parameters(request: FindRequest, zone: ZoneInfo, now: datetime) -> dict[str, Any]:
-    kind = request.appointment_type
     values: dict[str, Any] = {
         "now": now,
         "window_start": day_start(request.start_date, zone),
         "window_end": day_end(request.end_date, zone),
-        "key": kind.key,
-        "duration": kind.duration_minutes,
+        "key": request.type_key,
         "limit": request.limit,
     }
     optional = {
-        "type_before": kind.buffer_before_minutes,
-        "type_after": kind.buffer_after_minutes,
         "state": request.licensed_state,
         "language": request.language,
         "provider_ids": list(request.provider_ids) if request.provider_ids is not None else None,
@@ -540,6 +565,11 @@ async def find_availability(
     shape = Shape.of(request)
     values = parameters(request, zone, now or now_utc())
     rows = await read_rows(session, options_statement(shape), values)
+    if not rows and request.appointment_type is None:
+        # No option, or no such type: only the second is an error.
+        errors = FieldErrors()
+        await _resolved_type(session, errors, request.type_key, request.mode)
+        errors.raise_if_any()
     result = FindResult(options=_by_start(rows))
     if request.explain:
         explain_rows = await read_rows(session, explain_statement(shape), values)

@@ -23,10 +23,11 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import exists, func, or_, select, text, update
+from sqlalchemy import ColumnElement, exists, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from models.booking.resources import take_resource
 from models.platform import audit, events, seat_watch
 from models.platform.db import write_transaction
 from models.platform.entities import (
@@ -39,12 +40,18 @@ from models.platform.entities import (
     WaitlistEntry,
     WaitlistStatus,
 )
-from models.platform.errors import FieldErrors, NotFound
+from models.platform.errors import FieldErrors, NoResourceAvailable, NotFound
 from models.platform.field_checks import bounded_whole, enum_field, id_field
 from models.platform.pagination import Page, PageRequest, keyset_order, keyset_past
 from models.platform.timeutil import day_end, day_start, now_utc
 from models.scheduling.appointment_types import check_appointment_type
-from models.scheduling.availability import booking_is_active, hold_is_active, slot_open_clause
+from models.scheduling.availability import (
+    booking_is_active,
+    hold_is_active,
+    slot_bookable_clause,
+)
+from models.scheduling.booking_rules import rule_conditions
+from models.scheduling.provider_matching import offers_type
 from models.scheduling.slots import check_filters
 
 DEFAULT_OFFER_SECONDS = 900
@@ -308,9 +315,27 @@ async def _settle_offers(session: AsyncSession, now: datetime) -> None:
     audit.record(session, audit.UPDATE, "waitlist_entry", list(lapsed.scalars()), ["status"])
 
 
+def _bookable_for_entry(slot_id: int, now: datetime) -> ColumnElement[bool]:
+    """The slot could be booked for the entry now under the provider's rules, as booking
+    with the offered hold checks them (notice, window, caps, buffers: the type's where it
+    sets them), and the provider offers the type. The type is the entry's, else the
+    slot's (what a booking with the hold carries)."""
+    kind = func.coalesce(WaitlistEntry.appointment_type, AvailableSlot.appointment_type)
+    return exists(
+        select(AvailableSlot.id)
+        .join(Provider, Provider.id == AvailableSlot.provider_id)
+        .where(
+            AvailableSlot.id == slot_id,
+            or_(kind.is_(None), offers_type(Provider.appointment_type_keys, kind)),
+            rule_conditions(now, type_key=kind),
+        )
+    )
+
+
 def _next_entry(slot: Any, now: datetime) -> Any:
     """The earliest waiting entry the slot matches whose patient holds no offer, has no
-    seat on the slot already, and is active."""
+    seat on the slot already, and is active, for whom the booking rules let the seat be
+    booked."""
     other = aliased(WaitlistEntry)
     return (
         select(WaitlistEntry)
@@ -339,6 +364,7 @@ def _next_entry(slot: Any, now: datetime) -> Any:
                 Hold.patient_id == WaitlistEntry.patient_id,
                 hold_is_active(now),
             ),
+            _bookable_for_entry(slot.id, now),
         )
         .order_by(WaitlistEntry.id)
         .limit(1)
@@ -347,12 +373,13 @@ def _next_entry(slot: Any, now: datetime) -> Any:
 
 
 async def _open_slot(session: AsyncSession, slot_id: int, now: datetime) -> AvailableSlot | None:
-    """The slot if it takes a hold now (a fresh read: seats, time off, closed, future)."""
+    """The slot if it takes a hold now (a fresh read: seats, time off, closed, future, a
+    free resource where it needs one)."""
     return (
         await session.execute(
             select(AvailableSlot)
             .where(AvailableSlot.id == slot_id, AvailableSlot.start_time > now)
-            .where(slot_open_clause(now))
+            .where(slot_bookable_clause(now))
             .execution_options(populate_existing=True)
         )
     ).scalar_one_or_none()
@@ -360,7 +387,14 @@ async def _open_slot(session: AsyncSession, slot_id: int, now: datetime) -> Avai
 
 async def _offer(
     session: AsyncSession, entry: WaitlistEntry, slot: AvailableSlot, now: datetime
-) -> None:
+) -> bool:
+    """Hold the seat for the entry; False (nothing written) when the slot's resource kind
+    has none free after all."""
+    try:
+        # The hold keeps the slot's resource as any hold does, so booking with it needs none.
+        resource_id = await take_resource(session, slot, now)
+    except NoResourceAvailable:
+        return False
     hold = Hold(
         available_slot_id=slot.id,
         patient_id=entry.patient_id,
@@ -368,6 +402,7 @@ async def _offer(
         expires_at=now + timedelta(seconds=entry.offer_seconds),
         created_at=now,
         updated_at=now,
+        resource_id=resource_id,
     )
     session.add(hold)
     await session.flush()
@@ -395,6 +430,7 @@ async def _offer(
         hold_id=hold.id,
         waitlist_entry_id=entry.id,
     )
+    return True
 
 
 async def _wanted_slots(session: AsyncSession, slot_ids: list[int], now: datetime) -> list[int]:
@@ -419,7 +455,7 @@ async def _wanted_slots(session: AsyncSession, slot_ids: list[int], now: datetim
             .where(
                 AvailableSlot.id.in_(chunk),
                 AvailableSlot.start_time > now,
-                slot_open_clause(now),
+                slot_bookable_clause(now),
                 matching,
             )
             .order_by(AvailableSlot.id)
@@ -454,7 +490,8 @@ async def offer_freed_seats(
             entry = (await session.execute(_next_entry(slot, moment))).scalar_one_or_none()
             if entry is None:
                 break
-            await _offer(session, entry, slot, moment)
+            if not await _offer(session, entry, slot, moment):
+                break
             made += 1
     return made
 

@@ -141,6 +141,9 @@ class AppointmentType(TimestampMixin, Base):
     # Override the provider's buffers for appointments of this type; None: the provider's.
     buffer_before_minutes: Mapped[int | None] = mapped_column(Integer)
     buffer_after_minutes: Mapped[int | None] = mapped_column(Integer)
+    # Override the provider's cutoffs for bookings of this type; None: the provider's.
+    cancellation_cutoff_minutes: Mapped[int | None] = mapped_column(Integer)
+    reschedule_cutoff_minutes: Mapped[int | None] = mapped_column(Integer)
     modes: Mapped[list[str]] = mapped_column(JSON, default=list)
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
 

@@ -35,6 +35,8 @@ APPOINTMENT_TYPE = Record(
         "duration_minutes": (INTEGER, "duration_minutes"),
         "buffer_before_minutes": (INTEGER, "buffer_before_minutes"),
         "buffer_after_minutes": (INTEGER, "buffer_after_minutes"),
+        "cancellation_cutoff_minutes": (INTEGER, "cancellation_cutoff_minutes"),
+        "reschedule_cutoff_minutes": (INTEGER, "reschedule_cutoff_minutes"),
         "modes": (ENUMS, "modes"),
         "active": (BOOLEAN, "active"),
         "created_at": (INSTANT, "created_at"),

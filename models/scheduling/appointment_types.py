@@ -15,24 +15,28 @@ import weakref
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.platform.db import is_constraint_violation, read_rows, write_transaction
-from models.platform.entities import APPOINTMENT_MODES, AppointmentType
+from models.platform.entities import APPOINTMENT_MODES, AppointmentType, Provider
 from models.platform.errors import FieldErrors, NotFound, ValidationFailed
 
 CACHE_SECONDS = 1.0
 KEY_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,39}")
 NAME_MAX = 100
 MAX_MINUTES = 1440
+# As the providers' cutoffs (booking rules): at most a year.
+MAX_CUTOFF_MINUTES = 525_600
+CUTOFFS = ("cancellation_cutoff_minutes", "reschedule_cutoff_minutes")
 FIELDS = (
     "key",
     "name",
     "duration_minutes",
     "buffer_before_minutes",
     "buffer_after_minutes",
+    *CUTOFFS,
     "modes",
     "active",
 )
@@ -101,6 +105,25 @@ async def type_buffers(session: AsyncSession, key: Any) -> tuple[int | None, int
     return rows[0].buffer_before_minutes, rows[0].buffer_after_minutes
 
 
+async def cutoff_minutes(
+    session: AsyncSession, kind: str, provider_id: int, type_key: str | None
+) -> int | None:
+    """The ``kind`` cutoff (``cancellation`` or ``reschedule``) of a booking of type
+    ``type_key`` with the provider: the type's where it sets one, the provider's otherwise.
+    One statement."""
+    column = f"{kind}_cutoff_minutes"
+    own = getattr(Provider, column)
+    if type_key is not None:
+        by_type = (
+            select(getattr(AppointmentType, column))
+            .where(AppointmentType.key == type_key)
+            .scalar_subquery()
+        )
+        own = func.coalesce(by_type, own)
+    rows = await read_rows(session, select(own).where(Provider.id == provider_id))
+    return rows[0][0] if rows else None
+
+
 def check_key_in(
     errors: FieldErrors, value: Any, keys: Collection[str], name: str = "appointment_type"
 ) -> None:
@@ -121,7 +144,15 @@ async def check_appointment_type(
     check_key_in(errors, value, await active_keys(session, wanted) if wanted else (), name)
 
 
-def _whole(errors: FieldErrors, name: str, value: Any, low: int, *, nullable: bool) -> None:
+def _whole(
+    errors: FieldErrors,
+    name: str,
+    value: Any,
+    low: int,
+    *,
+    nullable: bool,
+    high: int = MAX_MINUTES,
+) -> None:
     if value is None:
         if not nullable:
             errors.add(name, "can't be blank")
@@ -130,8 +161,8 @@ def _whole(errors: FieldErrors, name: str, value: Any, low: int, *, nullable: bo
         errors.add(name, "is invalid")
     elif value < low:
         errors.add(name, f"must be greater than or equal to {low}")
-    elif value > MAX_MINUTES:
-        errors.add(name, f"must be less than or equal to {MAX_MINUTES}")
+    elif value > high:
+        errors.add(name, f"must be less than or equal to {high}")
 
 
 def _check(errors: FieldErrors, values: Mapping[str, Any], *, creating: bool) -> None:
@@ -154,6 +185,9 @@ def _check(errors: FieldErrors, values: Mapping[str, Any], *, creating: bool) ->
     for buffer in ("buffer_before_minutes", "buffer_after_minutes"):
         if buffer in values:
             _whole(errors, buffer, values[buffer], 0, nullable=True)
+    for cutoff in CUTOFFS:
+        if cutoff in values:
+            _whole(errors, cutoff, values[cutoff], 0, nullable=True, high=MAX_CUTOFF_MINUTES)
     if "modes" in values:
         modes = values["modes"]
         if not isinstance(modes, list) or not all(isinstance(mode, str) for mode in modes):
@@ -210,6 +244,8 @@ async def create_type(session: AsyncSession, values: Mapping[str, Any]) -> Appoi
                 duration_minutes=values["duration_minutes"],
                 buffer_before_minutes=values.get("buffer_before_minutes"),
                 buffer_after_minutes=values.get("buffer_after_minutes"),
+                cancellation_cutoff_minutes=values.get("cancellation_cutoff_minutes"),
+                reschedule_cutoff_minutes=values.get("reschedule_cutoff_minutes"),
                 modes=_ordered_modes(values.get("modes") or list(APPOINTMENT_MODES)),
                 active=values.get("active", True),
             )

@@ -35,6 +35,7 @@ from models.platform.entities import (
     TimeOff,
 )
 from models.scheduling.instant_sql import add_minutes
+from models.scheduling.resources import no_free_resource
 
 
 def _instant(now: datetime | None) -> Any:
@@ -173,6 +174,14 @@ def slot_open_clause(now: datetime | None = None) -> ColumnElement[bool]:
         ~external_busy_covers(),
         has_free_seat(now),
     )
+
+
+def slot_bookable_clause(now: datetime | None = None) -> ColumnElement[bool]:
+    """Open at the execution time, and where the slot needs a resource kind, one is free
+    for it (or it keeps one): what the ``available`` filter of lists and search means, so
+    a slot listed as available can be booked. Claims keep :func:`slot_open_clause` and
+    report a missing resource on their own (409)."""
+    return and_(slot_open_clause(now), ~no_free_resource(_instant(now)))
 
 
 AvailableSlot.available = column_property(slot_open_clause())  # type: ignore[assignment]

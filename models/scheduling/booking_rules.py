@@ -22,7 +22,7 @@ from sqlalchemy.sql.expression import FunctionElement
 
 from models.platform.base import UTCDateTime
 from models.platform.db import LOCAL_DAY_FUNCTION
-from models.platform.entities import AvailableSlot, Provider
+from models.platform.entities import AppointmentType, AvailableSlot, Provider
 from models.platform.errors import FieldErrors
 from models.platform.timeutil import day_end, day_start, zone_or_none
 from models.scheduling.availability import seats_booked
@@ -105,24 +105,49 @@ def check_rules_input(errors: FieldErrors, values: dict[str, Any]) -> dict[str, 
     return checked
 
 
-def _buffer_clash() -> ColumnElement[bool]:
-    """Another booked slot of the provider inside the slot's buffer zone (by its rules)."""
+def _buffer_clash(type_key: Any = None) -> ColumnElement[bool]:
+    """Another booked slot of the provider inside the slot's buffer zone (by its rules).
+
+    ``type_key``: an expression naming the appointment type booked, whose buffers replace
+    the provider's where it sets them (as booking checks them); None: the provider's.
+    """
     other = aliased(AvailableSlot)
     rules = aliased(Provider)
-    before = func.coalesce(rules.buffer_before_minutes, 0)
-    after = func.coalesce(rules.buffer_after_minutes, 0)
-    return (
-        exists()
-        .where(
-            rules.id == AvailableSlot.provider_id,
-            or_(rules.buffer_before_minutes.is_not(None), rules.buffer_after_minutes.is_not(None)),
-            other.provider_id == AvailableSlot.provider_id,
-            other.id != AvailableSlot.id,
-            seats_booked(other) > 0,
-            other.end_time > add_minutes(AvailableSlot.start_time, -after),
-            other.start_time < add_minutes(AvailableSlot.end_time, before),
+    if type_key is None:
+        before = func.coalesce(rules.buffer_before_minutes, 0)
+        after = func.coalesce(rules.buffer_after_minutes, 0)
+        any_buffer = or_(
+            rules.buffer_before_minutes.is_not(None), rules.buffer_after_minutes.is_not(None)
         )
-        .correlate(AvailableSlot)
+        clash = exists().correlate(AvailableSlot)
+    else:
+        by_type = [
+            select(column)
+            .where(AppointmentType.key == type_key)
+            .correlate_except(AppointmentType)
+            .scalar_subquery()
+            for column in (
+                AppointmentType.buffer_before_minutes,
+                AppointmentType.buffer_after_minutes,
+            )
+        ]
+        before = func.coalesce(by_type[0], rules.buffer_before_minutes, 0)
+        after = func.coalesce(by_type[1], rules.buffer_after_minutes, 0)
+        any_buffer = or_(
+            *(term.is_not(None) for term in by_type),
+            rules.buffer_before_minutes.is_not(None),
+            rules.buffer_after_minutes.is_not(None),
+        )
+        # The type may come from an enclosing statement's row (a waitlist entry's).
+        clash = exists().correlate_except(other, rules)
+    return clash.where(
+        rules.id == AvailableSlot.provider_id,
+        any_buffer,
+        other.provider_id == AvailableSlot.provider_id,
+        other.id != AvailableSlot.id,
+        seats_booked(other) > 0,
+        other.end_time > add_minutes(AvailableSlot.start_time, -after),
+        other.start_time < add_minutes(AvailableSlot.end_time, before),
     )
 
 
@@ -228,11 +253,14 @@ def period_at_limit(rule: str, period: str) -> ColumnElement[bool]:
     )
 
 
-def rule_conditions(now: datetime | None = None, *, at: Any = None) -> ColumnElement[bool]:
+def rule_conditions(
+    now: datetime | None = None, *, at: Any = None, type_key: Any = None
+) -> ColumnElement[bool]:
     """Slots of ``AvailableSlot`` that the providers' rules let a patient take ``now``.
 
     ``at`` instead of ``now``: an expression for the time (a named bind parameter of a
-    statement built once and executed many times).
+    statement built once and executed many times). ``type_key``: an expression naming the
+    appointment type to be booked, whose buffers replace the provider's where set.
     """
     rules = aliased(Provider)
     if at is None:
@@ -251,7 +279,7 @@ def rule_conditions(now: datetime | None = None, *, at: Any = None) -> ColumnEle
         .correlate(AvailableSlot)
     )
     caps = [not_(period_at_limit(rule, period)) for rule, period in CAPS]
-    return and_(outside, not_(_buffer_clash()), *caps)
+    return and_(outside, not_(_buffer_clash(type_key)), *caps)
 
 
 async def rule_errors(

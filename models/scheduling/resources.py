@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, exists, or_, select
+from sqlalchemy import ColumnElement, and_, exists, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -204,6 +204,27 @@ def kind_has_free_resource(
             ~resource_busy(Resource.id, start, end, except_slot=except_slot, now=now),
         )
         .correlate_except(Resource)
+    )
+
+
+def no_free_resource(now: Any) -> ColumnElement[bool]:
+    """The slot (``AvailableSlot``) needs a resource, keeps none, and every active one of
+    its kind is kept by another slot in use at an overlapping time: a claim would be
+    refused. A slot keeping its resource is not concerned (it stays open while seats
+    remain). Where no resource exists at all (a clinic without rooms), an uncorrelated test
+    the database evaluates once per statement answers first."""
+    any_resource = exists(select(literal(1)).select_from(Resource).correlate(None))
+    return and_(
+        any_resource,
+        AvailableSlot.resource_kind.is_not(None),
+        AvailableSlot.resource_id.is_(None),
+        ~kind_has_free_resource(
+            AvailableSlot.resource_kind,
+            AvailableSlot.start_time,
+            AvailableSlot.end_time,
+            except_slot=AvailableSlot.id,
+            now=now,
+        ),
     )
 
 

@@ -59,6 +59,7 @@ from models.scheduling.appointment_types import check_appointment_type
 from models.scheduling.availability import (
     active_holds,
     booking_is_active,
+    slot_bookable_clause,
     slot_open_clause,
     time_off_covers,
 )
@@ -761,7 +762,8 @@ def shape_conditions(shape: SlotShape) -> list[Any]:
         conditions.append(c.start_time < bindparam("window_end", type_=c.start_time.type))
     if shape.available is not None:
         # Open now: the hold expiry is compared with the time of each execution.
-        conditions.append(slot_open_clause() if shape.available else ~slot_open_clause())
+        bookable = slot_bookable_clause()
+        conditions.append(bookable if shape.available else ~bookable)
     if shape.appointment_type:
         conditions.append(
             or_(c.appointment_type == bindparam("appointment_type"), c.appointment_type.is_(None))

@@ -259,6 +259,31 @@ async def test_a_fixed_few_statements_whatever_the_number_of_providers(
     assert counts[0] == counts[1] <= 4, [text[:50] for text in statements]
 
 
+async def test_one_statement_for_options_and_a_retired_type_still_refused(
+    app, client, auth, factory, session
+):
+    kind = await _type(session, minutes=30)
+    day = day_after(5)
+    provider = await matched_provider(session, "Ana", states=["CA"])
+    slot_id = (await factory.slot(provider, start=at(day, 9))).id
+    params = {
+        "appointment_type": "intake",
+        "start_date": day.isoformat(),
+        "end_date": day.isoformat(),
+        "licensed_state": "CA",
+    }
+    await client.get(FIND, params=params, headers=auth)  # the token's first use
+    with counted_statements(app) as statements:
+        response = await client.get(FIND, params=params, headers=auth)
+    assert [item["id"] for item in response.json()["options"]] == [slot_id]
+    assert len(statements) == 2, [text[:50] for text in statements]  # the token, the options
+
+    await appointment_types.update_type(session, kind.id, {"active": False})
+    retired = await client.get(FIND, params=params, headers=auth)
+    assert retired.status_code == 422
+    assert retired.json() == {"errors": {"appointment_type": ["is not included in the list"]}}
+
+
 async def test_a_types_buffers_apply_to_find_and_to_booking_alike(client, auth, factory, session):
     await _type(session, minutes=30, buffer_after_minutes=60)
     day = day_after(3)

@@ -663,3 +663,70 @@ async def test_a_batch_creates_slots_needing_a_kind_and_reports_bad_kinds(client
     [slot_id] = graph["data"]["createAvailableSlotsInBatch"]["slotIds"]
     got = (await client.get(f"{SLOTS}/{slot_id}", headers=auth)).json()
     assert got["resource_kind"] == "room"
+
+
+async def test_lists_and_search_show_available_only_what_a_free_room_lets_be_booked(
+    client, auth, factory
+):
+    await _resource(client, auth)
+    ana, bo = await factory.provider("Ana", "A"), await factory.provider("Bo", "B")
+    day = day_after(3)
+    # A two-seat slot takes the one room with its first booking, and keeps it for its
+    # second seat; Bo's slot at the same hour then has no room; his later one does.
+    group = await _slot(client, auth, ana.id, at(day, 9), resource_kind="room", capacity=2)
+    rival = await _slot(client, auth, bo.id, at(day, 9), resource_kind="room")
+    later = await _slot(client, auth, bo.id, at(day, 11), resource_kind="room")
+    plain = await _slot(client, auth, bo.id, at(day, 13))
+    everything = {group["id"], rival["id"], later["id"], plain["id"]}
+
+    async def listed(**params: Any) -> set[int]:
+        params = {"start_date": day.isoformat(), "end_date": day.isoformat(), **params}
+        response = await client.get(SLOTS, params=params, headers=auth)
+        assert response.status_code == 200, response.text
+        return {item["id"] for item in response.json()}
+
+    async def searched(provider_id: int) -> set[int]:
+        params = {"provider_id": provider_id, "date": day.isoformat(), "duration": 30}
+        response = await client.get(f"{SLOTS}/search", params=params, headers=auth)
+        assert response.status_code == 200, response.text
+        return {item["id"] for item in response.json()}
+
+    async def graph(available: bool) -> tuple[set[int], set[int]]:
+        body = await gql(
+            client,
+            """query($filter: AvailableSlotFilter, $provider: Int, $date: Date) {
+                availableSlots(first: 100, filter: $filter) { nodes { id } }
+                searchAvailableSlots(providerId: $provider, date: $date, duration: 30) {
+                  nodes { id } } }""",
+            {
+                "filter": {
+                    "available": available,
+                    "startDate": day.isoformat(),
+                    "endDate": day.isoformat(),
+                },
+                "provider": bo.id,
+                "date": day.isoformat(),
+            },
+            auth,
+        )
+        data = body["data"]
+        return (
+            {node["id"] for node in data["availableSlots"]["nodes"]},
+            {node["id"] for node in data["searchAvailableSlots"]["nodes"]},
+        )
+
+    assert await listed(available="true") == everything  # the room is free for all yet
+    patient_id = (await factory.patient()).id
+    assert (await _book(client, auth, group["id"], patient_id)).status_code == 201
+
+    bookable = {group["id"], later["id"], plain["id"]}
+    assert await listed(available="true") == bookable
+    assert await listed(available="false") == {rival["id"]}
+    assert await listed() == everything
+    assert await searched(bo.id) == {later["id"], plain["id"]}
+    assert await searched(ana.id) == {group["id"]}
+    assert await graph(True) == (bookable, {later["id"], plain["id"]})
+    assert (await graph(False))[0] == {rival["id"]}
+    # What the list promises, booking keeps: the slot left out is refused for want of a room.
+    assert (await _book(client, auth, rival["id"], patient_id)).json() == NO_RESOURCE
+    assert (await _book(client, auth, later["id"], patient_id)).status_code == 201

@@ -12,6 +12,7 @@ from fastapi.routing import APIRoute
 
 from common.settings import Settings
 from tests.factories import SLOTS, Factory, future
+from tests.find.helpers import FIND
 from tests.lanes import comparable, lane_and_full, send
 
 
@@ -76,6 +77,18 @@ def _urls(seed: dict[str, Any]) -> list[str]:
         f"{SLOTS}/abc",
         f"{SLOTS}/99999999999",
         f"{SLOTS}/{seed['slot']}/",
+        f"{FIND}?appointment_type=therapy&start_date={day}&end_date={day}",
+        f"{FIND}?appointment_type=consultation&start_date={day}&end_date={day}&limit=2"
+        "&explain=true&licensed_state=ca",
+        f"{FIND}?appointment_type=therapy&start_date={day}&end_date={day}"
+        f"&provider_ids={seed['first']}&spread=true&language=es-MX&mode=video",
+        f"{FIND}?appointment_type=therapy&start_date={day}&end_date={day}"
+        f"&provider_ids={seed['first']}&provider_ids={seed['second']}",
+        f"{FIND}?appointment_type=bogus&start_date={day}&end_date={day}",  # 422
+        f"{FIND}?appointment_type=therapy&start_date={day}&end_date={after}",  # 422
+        f"{FIND}?start_date={day}&licensed_state=ZZ",  # 422, every problem
+        f"{FIND}?appointment_type=therapy&start_date={day}&end_date={day}&limit=0",
+        f"{FIND}?appointment_type=therapy&start_date={day}&end_date={day}&explain=1",
     ]
 
 
@@ -121,9 +134,11 @@ async def test_plain_reads_never_reach_the_framework(
         f"{SLOTS}?start_date={day}&end_date=2019-01-01",
         f"{SLOTS}?appointment_type=therapy&provider_id={seed['first']}",
         f"{SLOTS}?appointment_type=bogus",
+        f"{FIND}?appointment_type=therapy&start_date={day}&end_date={day}&licensed_state=CA",
+        f"{FIND}?appointment_type=bogus&start_date={day}&end_date={day}",
     ]
     statuses = [(await _get(lane, url, admin)).status_code for url in plain]
-    assert statuses == [200, 200, 200, 200, 404, 422, 200, 422]
+    assert statuses == [200, 200, 200, 200, 404, 422, 200, 422, 200, 422]
     bearer = {"Authorization": f"Bearer {admin['X-User-Token']}"}
     assert (await _get(lane, f"{SLOTS}?appointment_type=therapy", bearer)).status_code == 200
     assert reached == []
