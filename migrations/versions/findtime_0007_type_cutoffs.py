@@ -1,7 +1,7 @@
 """an appointment type may override the providers' cancellation and reschedule cutoffs
 
 Revision ID: findtime_0007
-Revises: lifecycle_0006
+Revises: integrations_0007
 Create Date: 2026-12-04
 
 Null keeps the provider's cutoff, so existing types change nothing.
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = 'findtime_0007'
-down_revision: str | None = 'lifecycle_0006'
+down_revision: str | None = 'integrations_0007'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
