@@ -39,7 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import contains_eager
 from sqlalchemy.orm.attributes import set_committed_value
 
-from models.booking import requests, waitlist
+from models.booking import claims, requests, waitlist
 from models.booking.resources import give_back_unused, take_resource
 from models.platform import audit, events, seat_watch
 from models.platform.base import UTCDateTime, utcnow
@@ -392,6 +392,18 @@ async def create_booking(
     override = _override_flag(errors, data.override_rules)
     pending = requests.check_create_status(errors, data.status)
     given_expiry = requests.check_expiry(errors, data.pending_expires_at, pending=pending)
+    if not errors and hold_id is None and not pending and not override:
+        assert slot_id is not None and patient_id is not None
+        quick = await claims.quick_book(
+            session,
+            slot_id=slot_id,
+            patient_id=patient_id,
+            appointment_type=data.appointment_type,
+            notes=notes,
+            now=now,
+        )
+        if quick is not None:
+            return quick
     try:
         async with write_transaction(session):
             moment = now or now_utc()
@@ -627,6 +639,11 @@ async def reschedule_booking(
     slot_id = _id_field(errors, "available_slot_id", data.available_slot_id)
     hold_id = None if _blank(data.hold_id) else _id_field(errors, "hold_id", data.hold_id)
     override = _override_flag(errors, data.override_rules)
+    if not errors and hold_id is None and not override:
+        assert slot_id is not None
+        quick = await claims.quick_move(session, booking_id, slot_id, now=now)
+        if quick is not None:
+            return quick
     try:
         async with write_transaction(session):
             moment = now or now_utc()

@@ -1,0 +1,327 @@
+"""The usual booking and reschedule, each checked by the statement that claims the seat.
+
+A plain booking (no hold, not a request, no override) or a plain move (no hold, no
+override) runs as a few Core statements built once: the seat's claim carries every check
+in its WHERE clause (the slot open, in the future and free net of holds, time off and
+external busy time; the patient active and not booked on it already; the appointment
+type's buffers, the provider's booking rules and reschedule cutoff unset; a resource the
+slot already keeps or none needed). The audit entries and the event wait in the session
+and are written by the commit hooks, one statement each.
+
+When such a claim takes nothing, nothing was written: the transaction ends and the caller
+runs the full path, which finds the first refusal in the documented order (or succeeds, if
+the competing writer has gone). So refusals and the rarer cases (rules, holds, requests,
+resources to assign, cutoffs) behave exactly as before, at the price of a second
+transaction that only a refusal or a rare case pays.
+
+On PostgreSQL the claimed slot rows are locked first (as the full path does), so the
+checks that read other rows (holds, time off) see what the previous claimer committed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, and_, bindparam, case, exists, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.platform import audit, events, seat_watch
+from models.platform.base import UTCDateTime
+from models.platform.db import write_transaction
+from models.platform.entities import (
+    ENDED_BOOKING_STATUSES,
+    AppointmentType,
+    AvailableSlot,
+    Booking,
+    BookingStatus,
+    Patient,
+    Provider,
+)
+from models.platform.timeutil import now_utc
+from models.scheduling.availability import slot_open_clause
+from models.scheduling.booking_rules import RULES
+
+_slots = cast(Table, AvailableSlot.__table__)
+_bookings = cast(Table, Booking.__table__)
+_providers = cast(Table, Provider.__table__)
+_patients = cast(Table, Patient.__table__)
+_types = cast(Table, AppointmentType.__table__)
+
+_NOW = bindparam("availability_now", type_=UTCDateTime())
+_SLOT = bindparam("claim_slot_id")
+_PATIENT = bindparam("claim_patient_id")
+_TYPE = bindparam("claim_type", type_=_bookings.c.appointment_type.type)
+_BOOKING = bindparam("claim_booking_id")
+
+
+def _no_rules(provider_id: Any) -> Any:
+    """The provider sets no booking rule (then the full path checks them)."""
+    return exists().where(
+        _providers.c.id == provider_id, *(_providers.c[name].is_(None) for name in RULES)
+    )
+
+
+def _no_type_buffers(type_key: Any) -> Any:
+    return ~exists().where(
+        _types.c.key == type_key,
+        or_(
+            _types.c.buffer_before_minutes.is_not(None),
+            _types.c.buffer_after_minutes.is_not(None),
+        ),
+    )
+
+
+_other = _bookings.alias("other_booking")
+
+
+def _patient_free(slot_id: Any, patient_id: Any) -> Any:
+    """No active booking of the patient on the slot (``booking_is_active``, on an alias)."""
+    b = _other.c
+    return ~exists().where(
+        b.available_slot_id == slot_id,
+        b.patient_id == patient_id,
+        b.status.not_in(ENDED_BOOKING_STATUSES),
+        or_(b.status != BookingStatus.PENDING, b.pending_expires_at > _NOW),
+    )
+
+
+def _claimable() -> Any:
+    """The slot (``available_slots`` of the statement) takes a new plain booking now."""
+    s = _slots.c
+    return and_(
+        s.start_time > _NOW,
+        slot_open_clause(),
+        _no_rules(s.provider_id),
+        # take_resource: none needed, or the one the slot already keeps.
+        or_(s.resource_kind.is_(None), s.resource_id.is_not(None)),
+    )
+
+
+_SLOT_FACTS = (
+    _slots.c.provider_id,
+    _slots.c.start_time,
+    _slots.c.end_time,
+    _slots.c.series_id,
+    _slots.c.appointment_type,
+    _slots.c.resource_kind,
+    _slots.c.resource_id,
+)
+
+_LOCK_SLOT = select(_slots.c.id).where(_slots.c.id == _SLOT).with_for_update()
+
+_CLAIM = (
+    update(_slots)
+    .where(
+        _slots.c.id == _SLOT,
+        _claimable(),
+        exists().where(_patients.c.id == _PATIENT, _patients.c.active.is_(True)),
+        _patient_free(_slots.c.id, _PATIENT),
+        _no_type_buffers(func.coalesce(_TYPE, _slots.c.appointment_type)),
+    )
+    .values(booked_count=_slots.c.booked_count + 1, updated_at=_NOW)
+    .returning(*_SLOT_FACTS)
+)
+_INSERT_BOOKING = insert(_bookings).returning(_bookings.c.id)
+
+
+class _Refused(Exception):
+    """The folded statement claimed nothing: the full path says why."""
+
+
+def _is_postgres(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+async def quick_book(
+    session: AsyncSession,
+    *,
+    slot_id: int,
+    patient_id: int,
+    appointment_type: str | None,
+    notes: str | None,
+    now: datetime | None,
+) -> Booking | None:
+    """A confirmed booking of a plain request, or None when the full path must decide."""
+    try:
+        async with write_transaction(session):
+            moment = now or now_utc()
+            params = {
+                "claim_slot_id": slot_id,
+                "claim_patient_id": patient_id,
+                "claim_type": appointment_type,
+                "availability_now": moment,
+            }
+            conn = await session.connection()
+            if _is_postgres(session):
+                await conn.execute(_LOCK_SLOT, params)
+            slot = (await conn.execute(_CLAIM, params)).first()
+            if slot is None:
+                raise _Refused
+            values: dict[str, Any] = {
+                "available_slot_id": slot_id,
+                "patient_id": patient_id,
+                "appointment_type": appointment_type or slot.appointment_type,
+                "notes": notes,
+                "status": BookingStatus.CONFIRMED,
+                "reschedule_count": 0,
+                "resource_id": slot.resource_id if slot.resource_kind is not None else None,
+                "created_at": moment,
+                "updated_at": moment,
+            }
+            booking_id = (await conn.execute(_INSERT_BOOKING, values)).scalar_one()
+            # As the full path's entries: the seat, then the booking's fields set.
+            audit.record(session, audit.UPDATE, "available_slot", [slot_id], ["booked_count"])
+            audit.record(
+                session,
+                audit.CREATE,
+                "booking",
+                [booking_id],
+                [name for name, value in values.items() if value is not None],
+            )
+            events.record_event(
+                session,
+                type=events.BOOKING_CREATED,
+                provider_id=slot.provider_id,
+                slot_id=slot_id,
+                booking_id=booking_id,
+                series_id=slot.series_id,
+                start_time=slot.start_time,
+                end_time=slot.end_time,
+            )
+    except (_Refused, IntegrityError):
+        return None
+    return Booking(
+        id=booking_id,
+        cancellation_reason=None,
+        cancelled_at=None,
+        rescheduled_from_slot_id=None,
+        pending_expires_at=None,
+        **values,
+    )
+
+
+_old = _slots.alias("old_slot")
+_old_providers = _providers.alias("old_provider")
+_new = _slots.alias("new_slot")
+_OLD_SLOT = bindparam("claim_old_slot_id")
+
+_LOCK_BOOKING = (
+    select(_bookings.c.available_slot_id).where(_bookings.c.id == _BOOKING).with_for_update()
+)
+_LOCK_TWO_SLOTS = (
+    select(_slots.c.id)
+    .where(_slots.c.id.in_([_SLOT, _OLD_SLOT]))
+    .order_by(_slots.c.id)
+    .with_for_update()
+)
+
+
+def _leaves_old_slot() -> Any:
+    """The booking may leave its slot: not started, no resource to give back, and no
+    reschedule cutoff set on the slot's provider."""
+    return exists().where(
+        _old.c.id == _bookings.c.available_slot_id,
+        _old.c.start_time > _NOW,
+        _old.c.resource_id.is_(None),
+        exists().where(
+            _old_providers.c.id == _old.c.provider_id,
+            _old_providers.c.reschedule_cutoff_minutes.is_(None),
+        ),
+    )
+
+
+_MOVE = (
+    update(_bookings)
+    .where(
+        _bookings.c.id == _BOOKING,
+        _bookings.c.status == BookingStatus.CONFIRMED,
+        _bookings.c.available_slot_id != _SLOT,
+        _bookings.c.resource_id.is_(None),
+        _leaves_old_slot(),
+        exists(select(_slots.c.id).where(_slots.c.id == _SLOT, _claimable())),
+        _no_type_buffers(_bookings.c.appointment_type),
+        _patient_free(_SLOT, _bookings.c.patient_id),
+    )
+    .values(
+        available_slot_id=_SLOT,
+        rescheduled_from_slot_id=_bookings.c.available_slot_id,
+        reschedule_count=_bookings.c.reschedule_count + 1,
+        updated_at=_NOW,
+        resource_id=select(case((_new.c.resource_kind.is_(None), None), else_=_new.c.resource_id))
+        .where(_new.c.id == _SLOT)
+        .scalar_subquery(),
+    )
+    .returning(*_bookings.c)
+)
+# The new seat taken (under the same checks, on rows locked on PostgreSQL) and the old
+# one given back, in one statement.
+_SWAP_SEATS = (
+    update(_slots)
+    .where(
+        _slots.c.id.in_([_SLOT, _OLD_SLOT]),
+        or_(
+            and_(_slots.c.id == _SLOT, _claimable()),
+            and_(_slots.c.id == _OLD_SLOT, _slots.c.booked_count > 0),
+        ),
+    )
+    .values(
+        booked_count=_slots.c.booked_count + case((_slots.c.id == _SLOT, 1), else_=-1),
+        updated_at=_NOW,
+    )
+    .returning(_slots.c.id, *_SLOT_FACTS)
+)
+
+
+async def quick_move(
+    session: AsyncSession, booking_id: int, slot_id: int, *, now: datetime | None
+) -> Booking | None:
+    """The booking moved to ``slot_id`` for a plain request, or None: the full path decides."""
+    try:
+        async with write_transaction(session):
+            moment = now or now_utc()
+            params: dict[str, Any] = {
+                "claim_booking_id": booking_id,
+                "claim_slot_id": slot_id,
+                "availability_now": moment,
+            }
+            conn = await session.connection()
+            if _is_postgres(session):
+                # The full path's lock order: the booking, then both slots in id order.
+                old_id = (await conn.execute(_LOCK_BOOKING, params)).scalar_one_or_none()
+                if old_id is None:
+                    raise _Refused
+                params["claim_old_slot_id"] = old_id
+                await conn.execute(_LOCK_TWO_SLOTS, params)
+            moved = (await conn.execute(_MOVE, params)).first()
+            if moved is None:
+                raise _Refused
+            old_id = moved.rescheduled_from_slot_id
+            params["claim_old_slot_id"] = old_id
+            seats = {row.id: row for row in await conn.execute(_SWAP_SEATS, params)}
+            target = seats.get(slot_id)
+            if target is None:
+                raise _Refused
+            if old_id in seats:
+                audit.record(session, audit.UPDATE, "available_slot", [old_id], ["booked_count"])
+                seat_watch.seats_opened(session, [old_id])
+            audit.record(session, audit.UPDATE, "available_slot", [slot_id], ["booked_count"])
+            changed = ["available_slot_id", "rescheduled_from_slot_id", "reschedule_count"]
+            if moved.resource_id is not None:
+                changed.append("resource_id")
+            audit.record(session, audit.UPDATE, "booking", [booking_id], changed)
+            events.record_event(
+                session,
+                type=events.BOOKING_RESCHEDULED,
+                provider_id=target.provider_id,
+                slot_id=slot_id,
+                previous_slot_id=old_id,
+                booking_id=booking_id,
+                series_id=target.series_id,
+                start_time=target.start_time,
+                end_time=target.end_time,
+            )
+    except (_Refused, IntegrityError):
+        return None
+    return Booking(**dict(moved._mapping))
