@@ -24,12 +24,19 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, and_, bindparam, case, exists, func, insert, or_, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models.platform import audit, events, seat_watch
+from models.platform import audit, events
 from models.platform.base import UTCDateTime
 from models.platform.db import write_transaction
+from models.platform.driver_writes import (
+    DriverConflict,
+    Program,
+    WritePlan,
+    recorded_rows,
+    run_program,
+    seat_opened,
+)
 from models.platform.entities import (
     ENDED_BOOKING_STATUSES,
     AppointmentType,
@@ -82,7 +89,7 @@ def _patient_free(slot_id: Any, patient_id: Any) -> Any:
     return ~exists().where(
         b.available_slot_id == slot_id,
         b.patient_id == patient_id,
-        b.status.not_in(ENDED_BOOKING_STATUSES),
+        *(b.status != status for status in ENDED_BOOKING_STATUSES),
         or_(b.status != BookingStatus.PENDING, b.pending_expires_at > _NOW),
     )
 
@@ -123,7 +130,20 @@ _CLAIM = (
     .values(booked_count=_slots.c.booked_count + 1, updated_at=_NOW)
     .returning(*_SLOT_FACTS)
 )
-_INSERT_BOOKING = insert(_bookings).returning(_bookings.c.id)
+_BOOKING_VALUES = (
+    "available_slot_id",
+    "patient_id",
+    "appointment_type",
+    "notes",
+    "status",
+    "reschedule_count",
+    "resource_id",
+    "created_at",
+    "updated_at",
+)
+LOCK_SLOT = WritePlan(_LOCK_SLOT)
+CLAIM = WritePlan(_CLAIM)
+INSERT_BOOKING = WritePlan(insert(_bookings).returning(_bookings.c.id), _BOOKING_VALUES)
 
 
 class _Refused(Exception):
@@ -132,6 +152,58 @@ class _Refused(Exception):
 
 def _is_postgres(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "postgresql"
+
+
+def _book(
+    session: AsyncSession, params: dict[str, Any], notes: str | None, moment: datetime
+) -> Program:
+    if _is_postgres(session):
+        yield LOCK_SLOT, params
+    claimed = yield CLAIM, params
+    if not claimed:
+        return None
+    slot = claimed[0]
+    slot_id = params["claim_slot_id"]
+    values: dict[str, Any] = {
+        "available_slot_id": slot_id,
+        "patient_id": params["claim_patient_id"],
+        "appointment_type": params["claim_type"] or slot.appointment_type,
+        "notes": notes,
+        "status": BookingStatus.CONFIRMED,
+        "reschedule_count": 0,
+        "resource_id": slot.resource_id if slot.resource_kind is not None else None,
+        "created_at": moment,
+        "updated_at": moment,
+    }
+    booking_id = (yield INSERT_BOOKING, values)[0].id
+    # As the full path's entries: the seat, then the booking's fields set.
+    audit.record(session, audit.UPDATE, "available_slot", [slot_id], ["booked_count"])
+    audit.record(
+        session,
+        audit.CREATE,
+        "booking",
+        [booking_id],
+        [name for name in _BOOKING_VALUES[:-2] if values[name] is not None],
+    )
+    events.record_event(
+        session,
+        type=events.BOOKING_CREATED,
+        provider_id=slot.provider_id,
+        slot_id=slot_id,
+        booking_id=booking_id,
+        series_id=slot.series_id,
+        start_time=slot.start_time,
+        end_time=slot.end_time,
+    )
+    yield from recorded_rows(session)
+    return Booking(
+        id=booking_id,
+        cancellation_reason=None,
+        cancelled_at=None,
+        rescheduled_from_slot_id=None,
+        pending_expires_at=None,
+        **values,
+    )
 
 
 async def quick_book(
@@ -153,53 +225,14 @@ async def quick_book(
                 "claim_type": appointment_type,
                 "availability_now": moment,
             }
-            conn = await session.connection()
-            if _is_postgres(session):
-                await conn.execute(_LOCK_SLOT, params)
-            slot = (await conn.execute(_CLAIM, params)).first()
-            if slot is None:
+            booking: Booking | None = await run_program(
+                session, _book(session, params, notes, moment)
+            )
+            if booking is None:
                 raise _Refused
-            values: dict[str, Any] = {
-                "available_slot_id": slot_id,
-                "patient_id": patient_id,
-                "appointment_type": appointment_type or slot.appointment_type,
-                "notes": notes,
-                "status": BookingStatus.CONFIRMED,
-                "reschedule_count": 0,
-                "resource_id": slot.resource_id if slot.resource_kind is not None else None,
-                "created_at": moment,
-                "updated_at": moment,
-            }
-            booking_id = (await conn.execute(_INSERT_BOOKING, values)).scalar_one()
-            # As the full path's entries: the seat, then the booking's fields set.
-            audit.record(session, audit.UPDATE, "available_slot", [slot_id], ["booked_count"])
-            audit.record(
-                session,
-                audit.CREATE,
-                "booking",
-                [booking_id],
-                [name for name, value in values.items() if value is not None],
-            )
-            events.record_event(
-                session,
-                type=events.BOOKING_CREATED,
-                provider_id=slot.provider_id,
-                slot_id=slot_id,
-                booking_id=booking_id,
-                series_id=slot.series_id,
-                start_time=slot.start_time,
-                end_time=slot.end_time,
-            )
-    except (_Refused, IntegrityError):
+    except (_Refused, DriverConflict):
         return None
-    return Booking(
-        id=booking_id,
-        cancellation_reason=None,
-        cancelled_at=None,
-        rescheduled_from_slot_id=None,
-        pending_expires_at=None,
-        **values,
-    )
+    return booking
 
 
 _old = _slots.alias("old_slot")
@@ -274,54 +307,68 @@ _SWAP_SEATS = (
 )
 
 
+LOCK_BOOKING = WritePlan(_LOCK_BOOKING)
+LOCK_TWO_SLOTS = WritePlan(_LOCK_TWO_SLOTS)
+MOVE = WritePlan(_MOVE)
+SWAP_SEATS = WritePlan(_SWAP_SEATS)
+
+
+def _move(session: AsyncSession, params: dict[str, Any]) -> Program:
+    if _is_postgres(session):
+        # The full path's lock order: the booking, then both slots in id order.
+        locked = yield LOCK_BOOKING, params
+        if not locked:
+            return None
+        params["claim_old_slot_id"] = locked[0].available_slot_id
+        yield LOCK_TWO_SLOTS, params
+    rows = yield MOVE, params
+    if not rows:
+        return None
+    moved = rows[0]
+    old_id = params["claim_old_slot_id"] = moved.rescheduled_from_slot_id
+    slot_id = params["claim_slot_id"]
+    seats = {row.id: row for row in (yield SWAP_SEATS, params)}
+    target = seats.get(slot_id)
+    if target is None:
+        # The booking moved already: the transaction must roll back.
+        raise _Refused
+    if old_id in seats:
+        audit.record(session, audit.UPDATE, "available_slot", [old_id], ["booked_count"])
+        yield from seat_opened(session, old_id, params["availability_now"])
+    audit.record(session, audit.UPDATE, "available_slot", [slot_id], ["booked_count"])
+    changed = ["available_slot_id", "rescheduled_from_slot_id", "reschedule_count"]
+    if moved.resource_id is not None:
+        changed.append("resource_id")
+    audit.record(session, audit.UPDATE, "booking", [moved.id], changed)
+    events.record_event(
+        session,
+        type=events.BOOKING_RESCHEDULED,
+        provider_id=target.provider_id,
+        slot_id=slot_id,
+        previous_slot_id=old_id,
+        booking_id=moved.id,
+        series_id=target.series_id,
+        start_time=target.start_time,
+        end_time=target.end_time,
+    )
+    yield from recorded_rows(session)
+    return Booking(**dict(moved._mapping))
+
+
 async def quick_move(
     session: AsyncSession, booking_id: int, slot_id: int, *, now: datetime | None
 ) -> Booking | None:
     """The booking moved to ``slot_id`` for a plain request, or None: the full path decides."""
     try:
         async with write_transaction(session):
-            moment = now or now_utc()
             params: dict[str, Any] = {
                 "claim_booking_id": booking_id,
                 "claim_slot_id": slot_id,
-                "availability_now": moment,
+                "availability_now": now or now_utc(),
             }
-            conn = await session.connection()
-            if _is_postgres(session):
-                # The full path's lock order: the booking, then both slots in id order.
-                old_id = (await conn.execute(_LOCK_BOOKING, params)).scalar_one_or_none()
-                if old_id is None:
-                    raise _Refused
-                params["claim_old_slot_id"] = old_id
-                await conn.execute(_LOCK_TWO_SLOTS, params)
-            moved = (await conn.execute(_MOVE, params)).first()
-            if moved is None:
+            booking: Booking | None = await run_program(session, _move(session, params))
+            if booking is None:
                 raise _Refused
-            old_id = moved.rescheduled_from_slot_id
-            params["claim_old_slot_id"] = old_id
-            seats = {row.id: row for row in await conn.execute(_SWAP_SEATS, params)}
-            target = seats.get(slot_id)
-            if target is None:
-                raise _Refused
-            if old_id in seats:
-                audit.record(session, audit.UPDATE, "available_slot", [old_id], ["booked_count"])
-                seat_watch.seats_opened(session, [old_id])
-            audit.record(session, audit.UPDATE, "available_slot", [slot_id], ["booked_count"])
-            changed = ["available_slot_id", "rescheduled_from_slot_id", "reschedule_count"]
-            if moved.resource_id is not None:
-                changed.append("resource_id")
-            audit.record(session, audit.UPDATE, "booking", [booking_id], changed)
-            events.record_event(
-                session,
-                type=events.BOOKING_RESCHEDULED,
-                provider_id=target.provider_id,
-                slot_id=slot_id,
-                previous_slot_id=old_id,
-                booking_id=booking_id,
-                series_id=target.series_id,
-                start_time=target.start_time,
-                end_time=target.end_time,
-            )
-    except (_Refused, IntegrityError):
+    except (_Refused, DriverConflict):
         return None
-    return Booking(**dict(moved._mapping))
+    return booking

@@ -24,9 +24,17 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models.platform import events, seat_watch
+from models.platform import audit, events, seat_watch
 from models.platform.base import UTCDateTime
 from models.platform.db import is_constraint_violation, read_rows, write_transaction
+from models.platform.driver_writes import (
+    DriverConflict,
+    Program,
+    WritePlan,
+    recorded_rows,
+    run_program,
+    seat_opened,
+)
 from models.platform.entities import (
     MAX_ID,
     RECURRENCE_PATTERNS,
@@ -442,11 +450,97 @@ def created_record(slot: AvailableSlot, valid: ValidSlot) -> SlotRecord:
     )
 
 
+# The columns a new slot is written with (``new_slot_row``'s, the seat count and times).
+_NEW_SLOT_COLUMNS = (
+    "provider_id",
+    "start_time",
+    "end_time",
+    "duration_minutes",
+    "appointment_type",
+    "admin_closed",
+    "capacity",
+    "booked_count",
+    "recurring",
+    "recurrence_pattern",
+    "recurrence_rule",
+    "series_id",
+    "resource_kind",
+    "created_at",
+    "updated_at",
+)
+
+
+_new_slots = cast(Table, AvailableSlot.__table__)
+
+
+def _new_value(name: str) -> Any:
+    return bindparam(f"new_{name}", type_=_new_slots.c[name].type)
+
+
+# One statement: the slot is inserted only where it overlaps no slot and no time off of
+# its provider (a refusal inserts nothing, and the full path then says which).
+_INSERT_IF_FREE = (
+    _new_slots.insert()
+    .from_select(
+        list(_NEW_SLOT_COLUMNS),
+        select(*(_new_value(name) for name in _NEW_SLOT_COLUMNS)).where(
+            ~exists().where(
+                _new_slots.c.provider_id == _new_value("provider_id"),
+                _new_slots.c.start_time < _new_value("end_time"),
+                _new_slots.c.end_time > _new_value("start_time"),
+            ),
+            ~time_off_covers(
+                _new_value("provider_id"), _new_value("start_time"), _new_value("end_time")
+            ),
+        ),
+    )
+    .returning(_new_slots.c.id)
+)
+
+
+INSERT_IF_FREE = WritePlan(_INSERT_IF_FREE)
+
+
+def _insert_program(session: AsyncSession, slot: AvailableSlot) -> Program:
+    params = {f"new_{name}": getattr(slot, name) for name in _NEW_SLOT_COLUMNS}
+    inserted = yield INSERT_IF_FREE, params
+    if not inserted:
+        return None
+    slot.id = inserted[0].id
+    fields = [name for name in _NEW_SLOT_COLUMNS[:-2] if getattr(slot, name) is not None]
+    audit.record(session, audit.CREATE, "available_slot", [slot.id], fields)
+    events.slot_event(session, events.SLOT_CREATED, slot)
+    yield from seat_opened(session, slot.id, slot.created_at)
+    yield from recorded_rows(session)
+    return slot
+
+
+async def _insert_if_free(session: AsyncSession, valid: ValidSlot) -> SlotRecord | None:
+    """The slot stored by one folded statement, or None (nothing written) on any clash."""
+    slot = new_slot_row(valid)
+    try:
+        async with write_transaction(session):
+            slot.booked_count = 0
+            slot.created_at = slot.updated_at = now_utc()
+            if await run_program(session, _insert_program(session, slot)) is None:
+                raise _Clash
+    except (_Clash, DriverConflict):
+        return None
+    return created_record(slot, valid)
+
+
+class _Clash(Exception):
+    """The new slot overlaps a slot or a time off: nothing was written."""
+
+
 async def create_single_slot(
     session: AsyncSession, data: SlotInput, *, now: datetime | None = None
 ) -> SlotRecord:
     """Validate and store one slot; 422 on bad fields, 409 on overlap."""
     valid = await validate_new_slot(session, data, now=now)
+    quick = await _insert_if_free(session, valid)
+    if quick is not None:
+        return quick
     try:
         async with write_transaction(session):
             await raise_if_overlapping(session, valid.provider_id, valid.start_time, valid.end_time)
