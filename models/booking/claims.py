@@ -28,9 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.platform import audit, events
 from models.platform.base import UTCDateTime
-from models.platform.db import write_transaction
 from models.platform.driver_writes import (
-    DriverConflict,
     Program,
     WritePlan,
     recorded_rows,
@@ -46,7 +44,6 @@ from models.platform.entities import (
     Patient,
     Provider,
 )
-from models.platform.timeutil import now_utc
 from models.scheduling.availability import slot_open_clause
 from models.scheduling.booking_rules import RULES
 
@@ -146,10 +143,6 @@ CLAIM = WritePlan(_CLAIM)
 INSERT_BOOKING = WritePlan(insert(_bookings).returning(_bookings.c.id), _BOOKING_VALUES)
 
 
-class _Refused(Exception):
-    """The folded statement claimed nothing: the full path says why."""
-
-
 def _is_postgres(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
@@ -213,25 +206,17 @@ async def quick_book(
     patient_id: int,
     appointment_type: str | None,
     notes: str | None,
-    now: datetime | None,
+    moment: datetime,
 ) -> Booking | None:
-    """A confirmed booking of a plain request, or None when the full path must decide."""
-    try:
-        async with write_transaction(session):
-            moment = now or now_utc()
-            params = {
-                "claim_slot_id": slot_id,
-                "claim_patient_id": patient_id,
-                "claim_type": appointment_type,
-                "availability_now": moment,
-            }
-            booking: Booking | None = await run_program(
-                session, _book(session, params, notes, moment)
-            )
-            if booking is None:
-                raise _Refused
-    except (_Refused, DriverConflict):
-        return None
+    """A confirmed booking of a plain request, in the caller's write transaction; None
+    (nothing written) when the full path must decide, in the same transaction."""
+    params = {
+        "claim_slot_id": slot_id,
+        "claim_patient_id": patient_id,
+        "claim_type": appointment_type,
+        "availability_now": moment,
+    }
+    booking: Booking | None = await run_program(session, _book(session, params, notes, moment))
     return booking
 
 
@@ -331,7 +316,7 @@ def _move(session: AsyncSession, params: dict[str, Any]) -> Program:
     target = seats.get(slot_id)
     if target is None:
         # The booking moved already: the transaction must roll back.
-        raise _Refused
+        raise MoveUndone
     if old_id in seats:
         audit.record(session, audit.UPDATE, "available_slot", [old_id], ["booked_count"])
         yield from seat_opened(session, old_id, params["availability_now"])
@@ -355,20 +340,19 @@ def _move(session: AsyncSession, params: dict[str, Any]) -> Program:
     return Booking(**dict(moved._mapping))
 
 
+class MoveUndone(Exception):
+    """The new seat was not taken after the booking moved: the transaction must roll back."""
+
+
 async def quick_move(
-    session: AsyncSession, booking_id: int, slot_id: int, *, now: datetime | None
+    session: AsyncSession, booking_id: int, slot_id: int, *, moment: datetime
 ) -> Booking | None:
-    """The booking moved to ``slot_id`` for a plain request, or None: the full path decides."""
-    try:
-        async with write_transaction(session):
-            params: dict[str, Any] = {
-                "claim_booking_id": booking_id,
-                "claim_slot_id": slot_id,
-                "availability_now": now or now_utc(),
-            }
-            booking: Booking | None = await run_program(session, _move(session, params))
-            if booking is None:
-                raise _Refused
-    except (_Refused, DriverConflict):
-        return None
+    """The booking moved to ``slot_id`` for a plain request, in the caller's write
+    transaction; None (nothing written) when the full path must decide."""
+    params: dict[str, Any] = {
+        "claim_booking_id": booking_id,
+        "claim_slot_id": slot_id,
+        "availability_now": moment,
+    }
+    booking: Booking | None = await run_program(session, _move(session, params))
     return booking

@@ -515,34 +515,20 @@ def _insert_program(session: AsyncSession, slot: AvailableSlot) -> Program:
     return slot
 
 
-async def _insert_if_free(session: AsyncSession, valid: ValidSlot) -> SlotRecord | None:
-    """The slot stored by one folded statement, or None (nothing written) on any clash."""
-    slot = new_slot_row(valid)
-    try:
-        async with write_transaction(session):
-            slot.booked_count = 0
-            slot.created_at = slot.updated_at = now_utc()
-            if await run_program(session, _insert_program(session, slot)) is None:
-                raise _Clash
-    except (_Clash, DriverConflict):
-        return None
-    return created_record(slot, valid)
-
-
-class _Clash(Exception):
-    """The new slot overlaps a slot or a time off: nothing was written."""
-
-
 async def create_single_slot(
     session: AsyncSession, data: SlotInput, *, now: datetime | None = None
 ) -> SlotRecord:
     """Validate and store one slot; 422 on bad fields, 409 on overlap."""
     valid = await validate_new_slot(session, data, now=now)
-    quick = await _insert_if_free(session, valid)
-    if quick is not None:
-        return quick
     try:
         async with write_transaction(session):
+            # One folded statement; if it inserted nothing (a clash), nothing was written
+            # and the checks below say which, in this transaction.
+            quick = new_slot_row(valid)
+            quick.booked_count = 0
+            quick.created_at = quick.updated_at = now_utc()
+            if await run_program(session, _insert_program(session, quick)) is not None:
+                return created_record(quick, valid)
             await raise_if_overlapping(session, valid.provider_id, valid.start_time, valid.end_time)
             await raise_if_time_off(session, valid.provider_id, valid.start_time, valid.end_time)
             slot = new_slot_row(valid)
@@ -552,8 +538,8 @@ async def create_single_slot(
             seat_watch.seats_opened(session, [slot.id])
             # Everything the reply shows is known now: no read back.
             created = created_record(slot, valid)
-    except IntegrityError as exc:
-        if not is_constraint_violation(exc, OVERLAP_CONSTRAINT):
+    except (IntegrityError, DriverConflict) as exc:
+        if isinstance(exc, IntegrityError) and not is_constraint_violation(exc, OVERLAP_CONSTRAINT):
             raise
         raise await _conflict_from_database(
             session, valid.provider_id, valid.start_time, valid.end_time, None
