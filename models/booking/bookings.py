@@ -613,7 +613,7 @@ async def _cutoff(
     session: AsyncSession, slot: AvailableSlot, kind: str, now: datetime
 ) -> str | None:
     """The message if the provider's ``kind`` cutoff (cancellation, reschedule) has passed."""
-    provider = await session.get(Provider, slot.provider_id)
+    provider = await session.get(Provider, slot.provider_id, populate_existing=True)
     assert provider is not None
     minutes = getattr(provider, f"{kind}_cutoff_minutes")
     return cutoff_error(minutes, kind, slot.start_time, now)

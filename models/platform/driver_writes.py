@@ -218,7 +218,13 @@ async def run_program(session: AsyncSession, program: Program) -> Any:
                 context.run, _drive_sync, driver._conn, dialect, program, counted
             )
         else:
-            result = await _drive_async(driver, dialect, program, counted)
+            adapted = raw.dbapi_connection
+            async with adapted._execute_mutex:  # type: ignore[union-attr]
+                # The adapter begins its transaction lazily, at the first statement it
+                # runs: begun here, the program's statements are inside it.
+                if adapted._transaction is None:  # type: ignore[union-attr]
+                    await adapted._start_transaction()  # type: ignore[union-attr]
+                result = await _drive_async(driver, dialect, program, counted)
     finally:
         dispatch = connection.sync_engine.dispatch
         if dispatch.before_cursor_execute:
