@@ -23,7 +23,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, case, exists, func, insert, or_, select, update
+from sqlalchemy import (
+    BindParameter,
+    Table,
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.platform import audit, events
@@ -54,10 +66,10 @@ _patients = cast(Table, Patient.__table__)
 _types = cast(Table, AppointmentType.__table__)
 
 _NOW = bindparam("availability_now", type_=UTCDateTime())
-_SLOT = bindparam("claim_slot_id")
-_PATIENT = bindparam("claim_patient_id")
+_SLOT: BindParameter[Any] = bindparam("claim_slot_id")
+_PATIENT: BindParameter[Any] = bindparam("claim_patient_id")
 _TYPE = bindparam("claim_type", type_=_bookings.c.appointment_type.type)
-_BOOKING = bindparam("claim_booking_id")
+_BOOKING: BindParameter[Any] = bindparam("claim_booking_id")
 
 
 def _no_rules(provider_id: Any) -> Any:
@@ -223,7 +235,7 @@ async def quick_book(
 _old = _slots.alias("old_slot")
 _old_providers = _providers.alias("old_provider")
 _new = _slots.alias("new_slot")
-_OLD_SLOT = bindparam("claim_old_slot_id")
+_OLD_SLOT: BindParameter[Any] = bindparam("claim_old_slot_id")
 
 _LOCK_BOOKING = (
     select(_bookings.c.available_slot_id).where(_bookings.c.id == _BOOKING).with_for_update()

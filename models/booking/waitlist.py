@@ -399,7 +399,7 @@ async def _offer(
     )
 
 
-def _wanted(slot_test: Any) -> Select[tuple[int]]:
+def _wanted(slot_test: Any) -> Select[Any]:
     """Slots passing ``slot_test``, open now, that some waiting entry matches."""
     entry = WaitlistEntry
     matching = exists().where(

@@ -208,6 +208,7 @@ async def run_program(session: AsyncSession, program: Program) -> Any:
     connection = await session.connection()
     raw = await connection.get_raw_connection()
     driver = raw.driver_connection
+    assert driver is not None
     dialect = connection.dialect
     counted = _Counted()
     try:

@@ -116,7 +116,7 @@ async def test_a_folded_booking_stores_and_answers_as_the_full_path(factory, ses
     patient = (await factory.patient()).id
     folded_slot = await _slot(session, provider, 30, appointment_type="therapy")
     full_slot = await _slot(session, provider, 40, appointment_type="therapy")
-    outcomes = []
+    outcomes: list[tuple[dict[str, Any], list[Any], int]] = []
     for slot, full in ((folded_slot, False), (full_slot, True)):
         audit_mark, event_mark = await _last_audit(session), await _last_event(session)
         data = BookingInput(available_slot_id=slot.id, patient_id=patient, notes="n")
@@ -133,17 +133,17 @@ async def test_a_folded_booking_stores_and_answers_as_the_full_path(factory, ses
         ]
         assert (events[0].start_time, events[0].end_time) == (slot.start_time, slot.end_time)
         outcomes.append((shape, trail, len(seen)))
-    (folded, folded_trail, folded_count), (full, full_trail, full_count) = outcomes
-    assert folded_trail == full_trail, (folded_trail, full_trail)
-    assert _same_kind(folded) == _same_kind(full)
-    assert folded_count < full_count
+    (folded, folded_trail, folded_count), (whole, whole_trail, whole_count) = outcomes
+    assert folded_trail == whole_trail, (folded_trail, whole_trail)
+    assert _same_kind(folded) == _same_kind(whole)
+    assert folded_count < whole_count
 
 
 async def test_a_folded_move_stores_and_answers_as_the_full_path(factory, session):
     provider = (await factory.provider()).id
     other = (await factory.provider("Ann", "Lee")).id
     patient = (await factory.patient()).id
-    outcomes = []
+    outcomes: list[tuple[dict[str, Any], list[Any], int]] = []
     for hours, full in ((30, False), (60, True)):
         old = await _slot(session, provider, hours)
         new = await _slot(session, other, hours + 5)
@@ -170,10 +170,10 @@ async def test_a_folded_move_stores_and_answers_as_the_full_path(factory, sessio
             ("booking.rescheduled", new.id, old.id, booked_id)
         ]
         outcomes.append((shape, await _trail(session, audit_mark), len(seen)))
-    (folded, folded_trail, folded_count), (full, full_trail, full_count) = outcomes
-    assert folded_trail == full_trail
-    assert _same_kind(folded) == _same_kind(full)
-    assert folded_count < full_count
+    (folded, folded_trail, folded_count), (whole, whole_trail, whole_count) = outcomes
+    assert folded_trail == whole_trail
+    assert _same_kind(folded) == _same_kind(whole)
+    assert folded_count < whole_count
 
 
 async def test_a_folded_refusal_is_the_full_paths(factory, session):
@@ -199,7 +199,7 @@ async def test_statements_do_not_grow_with_the_waitlist(factory, session):
     provider_id = (await factory.provider()).id
     # Waiting for days far from the seats below: they match none of them.
     later = date.today() + timedelta(days=60)
-    counts = []
+    counts: list[tuple[int, int, int]] = []
     for waiting in (0, 25):
         for index in range(waiting):
             await create_entry(

@@ -45,7 +45,9 @@ class Write:
 
 
 # Ids no world has (or of the wrong type): the same answer in both worlds.
-ODD_IDS = st.sampled_from((0, -1, "12", None, True, 99_999_999_999, 2**70, 1.5, [], {}))
+ODD_IDS: st.SearchStrategy[Any] = st.sampled_from(
+    (0, -1, "12", None, True, 99_999_999_999, 2**70, 1.5, [], {})
+)
 
 
 def _id(place: str, plain: bool, draw: st.DrawFn) -> Any:
@@ -88,13 +90,18 @@ def writes(draw: st.DrawFn) -> Write:
             "start_time": start.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
             "end_time": end.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
         }
-        typed = (("appointment_type", TYPES), ("capacity", st.integers(-1, 120)))
+        typed: tuple[tuple[str, st.SearchStrategy[Any]], ...] = (
+            ("appointment_type", TYPES),
+            ("capacity", st.integers(-1, 120)),
+        )
         for name, values in typed:
             if draw(st.booleans()):
                 fields[name] = draw(values if plain else st.one_of(values, WRONG))
         if not plain and draw(st.booleans()):
             fields["recurring"] = draw(FLAGS)
-    raw, content_type, idempotent, query = None, "application/json", False, ""
+    raw: bytes | None = None
+    content_type: str | None = "application/json"
+    idempotent, query = False, ""
     book_id: Any = "@booking"
     token = "admin"
     odd = (
