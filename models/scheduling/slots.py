@@ -256,9 +256,18 @@ async def _load_provider(
 
 
 async def validate_new_slot(
-    session: AsyncSession, data: SlotInput, *, now: datetime | None = None
+    session: AsyncSession,
+    data: SlotInput,
+    *,
+    now: datetime | None = None,
+    provider_later: bool = False,
 ) -> ValidSlot:
-    """All field checks of a new slot, reported together; raises ValidationFailed."""
+    """All field checks of a new slot, reported together; raises ValidationFailed.
+
+    ``provider_later``: when every other field is right, the provider is not read (the
+    ``provider`` of the result is None): the caller's write checks it and reads it, and
+    calls :func:`check_provider` if that write refuses.
+    """
     now = now or now_utc()
     errors = FieldErrors()
     provider_id = _int_field(errors, "provider_id", data.provider_id)
@@ -277,7 +286,9 @@ async def validate_new_slot(
     capacity = check_capacity(errors, data.value("capacity"))
     resource_kind = data.value("resource_kind")
     await check_resource_kind(session, errors, resource_kind)
-    provider = await _load_provider(session, errors, provider_id)
+    provider = None
+    if errors or not provider_later:
+        provider = await _load_provider(session, errors, provider_id)
     errors.raise_if_any()
     assert provider_id is not None and start is not None and end is not None
     recurring = bool(data.value("recurring", False))
@@ -473,6 +484,15 @@ _NEW_SLOT_COLUMNS = (
 _new_slots = cast(Table, AvailableSlot.__table__)
 
 
+async def check_provider(session: AsyncSession, valid: ValidSlot) -> None:
+    """The provider ``validate_new_slot(provider_later=True)`` left unread: its errors
+    (as that check reports them), or its row in ``valid.provider``."""
+    if valid.provider is None:
+        errors = FieldErrors()
+        valid.provider = await _load_provider(session, errors, valid.provider_id)
+        errors.raise_if_any()
+
+
 def _new_value(name: str) -> Any:
     return bindparam(f"new_{name}", type_=_new_slots.c[name].type)
 
@@ -492,6 +512,10 @@ _INSERT_IF_FREE = (
             ~time_off_covers(
                 _new_value("provider_id"), _new_value("start_time"), _new_value("end_time")
             ),
+            exists().where(
+                _provider_table.c.id == _new_value("provider_id"),
+                _provider_table.c.active.is_(True),
+            ),
         ),
     )
     .returning(_new_slots.c.id)
@@ -499,14 +523,17 @@ _INSERT_IF_FREE = (
 
 
 INSERT_IF_FREE = WritePlan(_INSERT_IF_FREE)
+PROVIDER_ROW = WritePlan(_PROVIDER_BY_ID)
 
 
-def _insert_program(session: AsyncSession, slot: AvailableSlot) -> Program:
+def _insert_program(session: AsyncSession, slot: AvailableSlot, valid: ValidSlot) -> Program:
     params = {f"new_{name}": getattr(slot, name) for name in _NEW_SLOT_COLUMNS}
     inserted = yield INSERT_IF_FREE, params
     if not inserted:
         return None
     slot.id = inserted[0].id
+    if valid.provider is None:
+        valid.provider = (yield PROVIDER_ROW, {"provider_id": slot.provider_id})[0]
     fields = [name for name in _NEW_SLOT_COLUMNS[:-2] if getattr(slot, name) is not None]
     audit.record(session, audit.CREATE, "available_slot", [slot.id], fields)
     events.slot_event(session, events.SLOT_CREATED, slot)
@@ -519,7 +546,7 @@ async def create_single_slot(
     session: AsyncSession, data: SlotInput, *, now: datetime | None = None
 ) -> SlotRecord:
     """Validate and store one slot; 422 on bad fields, 409 on overlap."""
-    valid = await validate_new_slot(session, data, now=now)
+    valid = await validate_new_slot(session, data, now=now, provider_later=True)
     try:
         async with write_transaction(session):
             # One folded statement; if it inserted nothing (a clash), nothing was written
@@ -527,8 +554,9 @@ async def create_single_slot(
             quick = new_slot_row(valid)
             quick.booked_count = 0
             quick.created_at = quick.updated_at = now_utc()
-            if await run_program(session, _insert_program(session, quick)) is not None:
+            if await run_program(session, _insert_program(session, quick, valid)) is not None:
                 return created_record(quick, valid)
+            await check_provider(session, valid)
             await raise_if_overlapping(session, valid.provider_id, valid.start_time, valid.end_time)
             await raise_if_time_off(session, valid.provider_id, valid.start_time, valid.end_time)
             slot = new_slot_row(valid)
