@@ -56,6 +56,7 @@ from models.platform.entities import (
     Patient,
     Provider,
 )
+from models.platform.errors import SlotNotAvailable
 from models.scheduling.availability import slot_open_clause
 from models.scheduling.booking_rules import RULES
 
@@ -150,6 +151,16 @@ _BOOKING_VALUES = (
     "created_at",
     "updated_at",
 )
+# Why a claim took nothing, when the answer is the usual one (the slot is full).
+_WHY_NOT = select(
+    (_slots.c.start_time > _NOW).label("future"),
+    slot_open_clause().label("open"),
+    select(_patients.c.active)
+    .where(_patients.c.id == _PATIENT)
+    .scalar_subquery()
+    .label("patient_active"),
+).where(_slots.c.id == _SLOT)
+WHY_NOT = WritePlan(_WHY_NOT)
 LOCK_SLOT = WritePlan(_LOCK_SLOT)
 CLAIM = WritePlan(_CLAIM)
 INSERT_BOOKING = WritePlan(insert(_bookings).returning(_bookings.c.id), _BOOKING_VALUES)
@@ -166,6 +177,10 @@ def _book(
         yield LOCK_SLOT, params
     claimed = yield CLAIM, params
     if not claimed:
+        why = yield WHY_NOT, params
+        if why and why[0].future and why[0].patient_active and not why[0].open:
+            # What the full path concludes here: fields right, no free seat (409).
+            raise SlotNotAvailable()
         return None
     slot = claimed[0]
     slot_id = params["claim_slot_id"]

@@ -13,6 +13,7 @@ by the lane itself (its counters tell if it silently handed it on).
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -187,7 +188,8 @@ def _request(write: Write, world: World, tokens: dict[str, str]) -> tuple[str, d
     if write.idempotent:
         headers["idempotency-key"] = uuid.uuid4().hex
     root = "available_slot" if write.route == "slot" else "book"
-    body = write.raw if write.raw is not None else orjson.dumps({root: _fill(write.fields, world)})
+    # The stdlib encoder: it writes integers of any size, as a client may send them.
+    body = write.raw if write.raw is not None else json.dumps({root: _fill(write.fields, world)})
     if write.route == "book":
         url = BOOKS
     elif write.route == "slot":
