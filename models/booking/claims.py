@@ -252,14 +252,23 @@ _old_providers = _providers.alias("old_provider")
 _new = _slots.alias("new_slot")
 _OLD_SLOT: BindParameter[Any] = bindparam("claim_old_slot_id")
 
-_LOCK_BOOKING = (
-    select(_bookings.c.available_slot_id).where(_bookings.c.id == _BOOKING).with_for_update()
-)
-_LOCK_TWO_SLOTS = (
+# PostgreSQL, one statement: the booking's row (the sub-select, run first), then its slot
+# and the new one in id order, as the full path locks them.
+_LOCK_MOVE = (
     select(_slots.c.id)
-    .where(_slots.c.id.in_([_SLOT, _OLD_SLOT]))
+    .where(
+        _slots.c.id.in_(
+            [
+                select(_bookings.c.available_slot_id)
+                .where(_bookings.c.id == _BOOKING)
+                .with_for_update()
+                .scalar_subquery(),
+                _SLOT,
+            ]
+        )
+    )
     .order_by(_slots.c.id)
-    .with_for_update()
+    .with_for_update(of=_slots)
 )
 
 
@@ -319,20 +328,14 @@ _SWAP_SEATS = (
 )
 
 
-LOCK_BOOKING = WritePlan(_LOCK_BOOKING)
-LOCK_TWO_SLOTS = WritePlan(_LOCK_TWO_SLOTS)
+LOCK_MOVE = WritePlan(_LOCK_MOVE)
 MOVE = WritePlan(_MOVE)
 SWAP_SEATS = WritePlan(_SWAP_SEATS)
 
 
 def _move(session: AsyncSession, params: dict[str, Any]) -> Program:
     if _is_postgres(session):
-        # The full path's lock order: the booking, then both slots in id order.
-        locked = yield LOCK_BOOKING, params
-        if not locked:
-            return None
-        params["claim_old_slot_id"] = locked[0].available_slot_id
-        yield LOCK_TWO_SLOTS, params
+        yield LOCK_MOVE, params
     rows = yield MOVE, params
     if not rows:
         return None
