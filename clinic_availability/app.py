@@ -36,6 +36,7 @@ from models.platform.sessions import create_sessionmaker
 from models.platform.users import flush_last_use
 from rest_compat.errors import install_error_handlers
 from rest_compat.fast_reads import FastSlotReads
+from rest_compat.fast_writes import FastWrites
 from rest_compat.fhir import router as fhir_router
 from rest_compat.guards import install_request_guards
 from rest_compat.idempotency import document_idempotency_header
@@ -134,6 +135,12 @@ def install_pipeline(app: FastAPI, settings: Settings, graphql: ExplorerRouter) 
     def pipeline(inner: ASGIApp) -> ASGIApp:
         if settings.fast_lane:
             inner = app.state.slot_reads = FastSlotReads(
+                inner,
+                sessionmaker=app.state.sessionmaker,
+                settings=settings,
+                base_path=BASE_PATH,
+            )
+            inner = app.state.hot_writes = FastWrites(
                 inner,
                 sessionmaker=app.state.sessionmaker,
                 settings=settings,

@@ -39,11 +39,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import contains_eager
 from sqlalchemy.orm.attributes import set_committed_value
 
-from models.booking import requests, waitlist
+from models.booking import claims, requests, waitlist
 from models.booking.resources import give_back_unused, take_resource
 from models.platform import audit, events, seat_watch
 from models.platform.base import UTCDateTime, utcnow
 from models.platform.db import is_constraint_violation, read_rows, write_transaction
+from models.platform.driver_writes import DriverConflict
 from models.platform.entities import (
     MAX_ID,
     AvailableSlot,
@@ -380,6 +381,7 @@ async def create_booking(
     *,
     now: datetime | None = None,
     notes_max_length: int = NOTES_MAX_LENGTH,
+    full: bool = False,
 ) -> Booking:
     """Book a patient into a slot: 422 on bad fields, 409 if the slot has no free seat.
 
@@ -396,9 +398,24 @@ async def create_booking(
     override = _override_flag(errors, data.override_rules)
     pending = requests.check_create_status(errors, data.status)
     given_expiry = requests.check_expiry(errors, data.pending_expires_at, pending=pending)
+    plain = not errors and hold_id is None and not pending and not override and not full
     try:
         async with write_transaction(session):
             moment = now or now_utc()
+            if plain:
+                assert slot_id is not None and patient_id is not None
+                # Claimed by one folded statement; if it claimed nothing, nothing was
+                # written and the checks below find why, in this transaction.
+                quick = await claims.quick_book(
+                    session,
+                    slot_id=slot_id,
+                    patient_id=patient_id,
+                    appointment_type=data.appointment_type,
+                    notes=notes,
+                    moment=moment,
+                )
+                if quick is not None:
+                    return quick
             slot = await _lock_slot(session, slot_id) if slot_id is not None else None
             _check_slot(errors, slot, slot_id, moment)
             _check_patient(errors, patient_id, await _patient_active(session, patient_id))
@@ -446,6 +463,11 @@ async def create_booking(
             if override:
                 audit.record(session, audit.OVERRIDE_RULES, "booking", [booking.id], [])
             events.booking_event(session, events.BOOKING_CREATED, booking, slot)
+    except DriverConflict:
+        # A constraint refused the folded write (a race): the full path tells which.
+        return await create_booking(
+            session, data, now=now, notes_max_length=notes_max_length, full=True
+        )
     except IntegrityError as exc:
         if not is_constraint_violation(exc, ACTIVE_SLOT_INDEX, ACTIVE_SLOT_COLUMNS):
             raise
@@ -616,6 +638,7 @@ async def reschedule_booking(
     data: RescheduleInput,
     *,
     now: datetime | None = None,
+    full: bool = False,
 ) -> Booking:
     """Move an active booking to another slot (same or another provider) in one transaction.
 
@@ -630,9 +653,16 @@ async def reschedule_booking(
     slot_id = _id_field(errors, "available_slot_id", data.available_slot_id)
     hold_id = None if _blank(data.hold_id) else _id_field(errors, "hold_id", data.hold_id)
     override = _override_flag(errors, data.override_rules)
+    plain = not errors and hold_id is None and not override and not full
     try:
         async with write_transaction(session):
             moment = now or now_utc()
+            if plain:
+                assert slot_id is not None
+                # As in create_booking: nothing written unless the move is done.
+                quick = await claims.quick_move(session, booking_id, slot_id, moment=moment)
+                if quick is not None:
+                    return quick
             booking = (
                 await session.execute(
                     select(Booking)
@@ -696,6 +726,9 @@ async def reschedule_booking(
                 start_time=target.start_time,
                 end_time=target.end_time,
             )
+    except (DriverConflict, claims.MoveUndone):
+        # The folded move was refused by a constraint (a race): the full path decides.
+        return await reschedule_booking(session, booking_id, data, now=now, full=True)
     except IntegrityError as exc:
         if not is_constraint_violation(exc, ACTIVE_SLOT_INDEX, ACTIVE_SLOT_COLUMNS):
             raise

@@ -23,13 +23,15 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, exists, func, or_, select, text, update
+from sqlalchemy import ColumnElement, Select, bindparam, exists, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from models.booking.resources import take_resource
 from models.platform import audit, events, seat_watch
+from models.platform.base import UTCDateTime, utcnow
 from models.platform.db import write_transaction
+from models.platform.driver_writes import WritePlan
 from models.platform.entities import (
     AvailableSlot,
     Booking,
@@ -433,9 +435,8 @@ async def _offer(
     return True
 
 
-async def _wanted_slots(session: AsyncSession, slot_ids: list[int], now: datetime) -> list[int]:
-    """Those of ``slot_ids`` open now that some waiting entry matches (one statement per
-    chunk of ids; a bulk creation of slots costs no statement per slot)."""
+def _wanted(slot_test: Any) -> Select[Any]:
+    """Slots passing ``slot_test``, open now, that some waiting entry matches."""
     entry = WaitlistEntry
     matching = exists().where(
         entry.status == WaitlistStatus.WAITING,
@@ -447,19 +448,28 @@ async def _wanted_slots(session: AsyncSession, slot_ids: list[int], now: datetim
             entry.appointment_type == AvailableSlot.appointment_type,
         ),
     )
+    return (
+        select(AvailableSlot.id)
+        .where(slot_test, AvailableSlot.start_time > _WANTED_NOW, slot_bookable_clause(), matching)
+        .order_by(AvailableSlot.id)
+    )
+
+
+# Built once: the same name as slot_bookable_clause's instant, given at execution.
+_WANTED_NOW = bindparam("availability_now", callable_=utcnow, type_=UTCDateTime())
+_WANTED_SLOTS = _wanted(AvailableSlot.id.in_(bindparam("wanted_ids", expanding=True)))
+# One slot (``wanted_id``) at ``availability_now``: a writer that frees a seat may run it
+# among its own statements and name the slot to ``seat_watch`` only when it returns a row.
+WANTED_SLOT = _wanted(AvailableSlot.id == bindparam("wanted_id"))
+
+
+async def _wanted_slots(session: AsyncSession, slot_ids: list[int], now: datetime) -> list[int]:
+    """Those of ``slot_ids`` open now that some waiting entry matches (one statement per
+    chunk of ids; a bulk creation of slots costs no statement per slot)."""
     wanted: list[int] = []
     for start in range(0, len(slot_ids), 5000):
         chunk = slot_ids[start : start + 5000]
-        rows = await session.execute(
-            select(AvailableSlot.id)
-            .where(
-                AvailableSlot.id.in_(chunk),
-                AvailableSlot.start_time > now,
-                slot_bookable_clause(now),
-                matching,
-            )
-            .order_by(AvailableSlot.id)
-        )
+        rows = await session.execute(_WANTED_SLOTS, {"wanted_ids": chunk, "availability_now": now})
         wanted.extend(rows.scalars())
     return wanted
 
@@ -500,4 +510,4 @@ async def _on_seats_opened(session: AsyncSession, slot_ids: set[int]) -> None:
     await offer_freed_seats(session, slot_ids)
 
 
-seat_watch.on_seats_opened(_on_seats_opened)
+seat_watch.on_seats_opened(_on_seats_opened, probe=WritePlan(WANTED_SLOT))

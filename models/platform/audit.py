@@ -224,6 +224,19 @@ def _pending(session: Session) -> list[dict[str, Any]]:
     return pending
 
 
+def take_recorded(session: AsyncSession | Session) -> list[dict[str, Any]]:
+    """The entries recorded and not yet written, for a caller that writes them itself in
+    the transaction (then calls :func:`written`); the commit hook no longer sees them."""
+    sync = session.sync_session if isinstance(session, AsyncSession) else session
+    rows: list[dict[str, Any]] = sync.info.pop(_PENDING, None) or []
+    return rows
+
+
+async def written(session: AsyncSession) -> None:
+    """Entries taken with :func:`take_recorded` were written: tell the change listeners."""
+    await session.run_sync(_notify_change_listeners)
+
+
 def _write(session: Session, rows: list[dict[str, Any]]) -> None:
     """Entries inserted on the session's connection, as one statement without RETURNING."""
     session.connection().execute(insert(AuditEntry), rows)

@@ -213,6 +213,16 @@ def _insert_pending(session: Session) -> None:
         session.info[_WROTE] = True
 
 
+def take_recorded(session: AsyncSession | Session) -> list[dict[str, Any]]:
+    """The events recorded and not yet written, for a caller that inserts them itself as
+    the transaction's last statement (the commit listeners still hear of them)."""
+    sync = _sync(session)
+    rows: list[dict[str, Any]] = sync.info.pop(_PENDING, None) or []
+    if rows:
+        sync.info[_WROTE] = True
+    return rows
+
+
 def _after_commit(session: Session) -> None:
     if session.info.pop(_WROTE, False):
         for listener in _commit_listeners:

@@ -9,6 +9,7 @@ offers them), so a freed seat is offered in the transaction that freed it.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,6 +17,9 @@ Listener = Callable[[AsyncSession, set[int]], Awaitable[None]]
 
 _OPENED = "clinic_seats_opened"
 _listeners: list[Listener] = []
+# Statements (``wanted_id``, ``availability_now``) that return a row when a listener has
+# something to do for a slot; writers may run them with their own and skip the others.
+_probes: list[Any] = []
 
 
 def seats_opened(session: AsyncSession, slot_ids: Iterable[int]) -> None:
@@ -23,9 +27,19 @@ def seats_opened(session: AsyncSession, slot_ids: Iterable[int]) -> None:
     session.sync_session.info.setdefault(_OPENED, set()).update(slot_ids)
 
 
-def on_seats_opened(listener: Listener) -> None:
+def on_seats_opened(listener: Listener, *, probe: Any = None) -> None:
+    """Run ``listener`` before commit; ``probe``: its test of one slot (see ``probes``)."""
     if listener not in _listeners:
         _listeners.append(listener)
+        _probes.append(probe)
+
+
+def probes() -> list[Any] | None:
+    """Each listener's probe (a ``driver_writes.WritePlan``), or None if one has none: a
+    writer that ran them all and got no row need not name the slot."""
+    if any(probe is None for probe in _probes):
+        return None
+    return list(_probes)
 
 
 def forget(session: AsyncSession) -> None:

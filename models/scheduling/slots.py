@@ -24,9 +24,17 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models.platform import events, seat_watch
+from models.platform import audit, events, seat_watch
 from models.platform.base import UTCDateTime
 from models.platform.db import is_constraint_violation, read_rows, write_transaction
+from models.platform.driver_writes import (
+    DriverConflict,
+    Program,
+    WritePlan,
+    recorded_rows,
+    run_program,
+    seat_opened,
+)
 from models.platform.entities import (
     MAX_ID,
     RECURRENCE_PATTERNS,
@@ -249,9 +257,18 @@ async def _load_provider(
 
 
 async def validate_new_slot(
-    session: AsyncSession, data: SlotInput, *, now: datetime | None = None
+    session: AsyncSession,
+    data: SlotInput,
+    *,
+    now: datetime | None = None,
+    provider_later: bool = False,
 ) -> ValidSlot:
-    """All field checks of a new slot, reported together; raises ValidationFailed."""
+    """All field checks of a new slot, reported together; raises ValidationFailed.
+
+    ``provider_later``: when every other field is right, the provider is not read (the
+    ``provider`` of the result is None): the caller's write checks it and reads it, and
+    calls :func:`check_provider` if that write refuses.
+    """
     now = now or now_utc()
     errors = FieldErrors()
     provider_id = _int_field(errors, "provider_id", data.provider_id)
@@ -270,7 +287,9 @@ async def validate_new_slot(
     capacity = check_capacity(errors, data.value("capacity"))
     resource_kind = data.value("resource_kind")
     await check_resource_kind(session, errors, resource_kind)
-    provider = await _load_provider(session, errors, provider_id)
+    provider = None
+    if errors or not provider_later:
+        provider = await _load_provider(session, errors, provider_id)
     errors.raise_if_any()
     assert provider_id is not None and start is not None and end is not None
     recurring = bool(data.value("recurring", False))
@@ -443,13 +462,102 @@ def created_record(slot: AvailableSlot, valid: ValidSlot) -> SlotRecord:
     )
 
 
+# The columns a new slot is written with (``new_slot_row``'s, the seat count and times).
+_NEW_SLOT_COLUMNS = (
+    "provider_id",
+    "start_time",
+    "end_time",
+    "duration_minutes",
+    "appointment_type",
+    "admin_closed",
+    "capacity",
+    "booked_count",
+    "recurring",
+    "recurrence_pattern",
+    "recurrence_rule",
+    "series_id",
+    "resource_kind",
+    "created_at",
+    "updated_at",
+)
+
+
+_new_slots = cast(Table, AvailableSlot.__table__)
+
+
+async def check_provider(session: AsyncSession, valid: ValidSlot) -> None:
+    """The provider ``validate_new_slot(provider_later=True)`` left unread: its errors
+    (as that check reports them), or its row in ``valid.provider``."""
+    if valid.provider is None:
+        errors = FieldErrors()
+        valid.provider = await _load_provider(session, errors, valid.provider_id)
+        errors.raise_if_any()
+
+
+def _new_value(name: str) -> Any:
+    return bindparam(f"new_{name}", type_=_new_slots.c[name].type)
+
+
+# One statement: the slot is inserted only where it overlaps no slot and no time off of
+# its provider (a refusal inserts nothing, and the full path then says which).
+_INSERT_IF_FREE = (
+    _new_slots.insert()
+    .from_select(
+        list(_NEW_SLOT_COLUMNS),
+        select(*(_new_value(name) for name in _NEW_SLOT_COLUMNS)).where(
+            ~exists().where(
+                _new_slots.c.provider_id == _new_value("provider_id"),
+                _new_slots.c.start_time < _new_value("end_time"),
+                _new_slots.c.end_time > _new_value("start_time"),
+            ),
+            ~time_off_covers(
+                _new_value("provider_id"), _new_value("start_time"), _new_value("end_time")
+            ),
+            exists().where(
+                _provider_table.c.id == _new_value("provider_id"),
+                _provider_table.c.active.is_(True),
+            ),
+        ),
+    )
+    .returning(_new_slots.c.id)
+)
+
+
+INSERT_IF_FREE = WritePlan(_INSERT_IF_FREE)
+PROVIDER_ROW = WritePlan(_PROVIDER_BY_ID)
+
+
+def _insert_program(session: AsyncSession, slot: AvailableSlot, valid: ValidSlot) -> Program:
+    params = {f"new_{name}": getattr(slot, name) for name in _NEW_SLOT_COLUMNS}
+    inserted = yield INSERT_IF_FREE, params
+    if not inserted:
+        return None
+    slot.id = inserted[0].id
+    if valid.provider is None:
+        valid.provider = (yield PROVIDER_ROW, {"provider_id": slot.provider_id})[0]
+    fields = [name for name in _NEW_SLOT_COLUMNS[:-2] if getattr(slot, name) is not None]
+    audit.record(session, audit.CREATE, "available_slot", [slot.id], fields)
+    events.slot_event(session, events.SLOT_CREATED, slot)
+    yield from seat_opened(session, slot.id, slot.created_at)
+    yield from recorded_rows(session)
+    return slot
+
+
 async def create_single_slot(
     session: AsyncSession, data: SlotInput, *, now: datetime | None = None
 ) -> SlotRecord:
     """Validate and store one slot; 422 on bad fields, 409 on overlap."""
-    valid = await validate_new_slot(session, data, now=now)
+    valid = await validate_new_slot(session, data, now=now, provider_later=True)
     try:
         async with write_transaction(session):
+            # One folded statement; if it inserted nothing (a clash), nothing was written
+            # and the checks below say which, in this transaction.
+            quick = new_slot_row(valid)
+            quick.booked_count = 0
+            quick.created_at = quick.updated_at = now_utc()
+            if await run_program(session, _insert_program(session, quick, valid)) is not None:
+                return created_record(quick, valid)
+            await check_provider(session, valid)
             await raise_if_overlapping(session, valid.provider_id, valid.start_time, valid.end_time)
             await raise_if_time_off(session, valid.provider_id, valid.start_time, valid.end_time)
             slot = new_slot_row(valid)
@@ -459,8 +567,8 @@ async def create_single_slot(
             seat_watch.seats_opened(session, [slot.id])
             # Everything the reply shows is known now: no read back.
             created = created_record(slot, valid)
-    except IntegrityError as exc:
-        if not is_constraint_violation(exc, OVERLAP_CONSTRAINT):
+    except (IntegrityError, DriverConflict) as exc:
+        if isinstance(exc, IntegrityError) and not is_constraint_violation(exc, OVERLAP_CONSTRAINT):
             raise
         raise await _conflict_from_database(
             session, valid.provider_id, valid.start_time, valid.end_time, None

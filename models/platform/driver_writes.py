@@ -1,0 +1,236 @@
+"""Hot writes run as a short program of statements straight on the driver connection.
+
+A write of a few statements, each depending on the rows of the one before, is written as
+a generator: it yields ``(plan, params)`` and receives the rows. On aiosqlite the whole
+program runs in the connection's worker thread, one thread hand-off for all of it (the
+engine's cursor costs three or four per statement); on asyncpg each statement is one
+round trip on the prepared-statement cache, without the engine's per-statement work.
+The program runs inside the session's write transaction, on its connection, so BEGIN,
+COMMIT, ROLLBACK and the session's commit hooks stay as they are. Statement listeners of
+the engine hear every statement, as from the engine.
+
+Audit entries and events recorded in the session (``audit.record``,
+``events.record_event``) can be written by the program's last statements
+(:func:`recorded_rows`) instead of by the commit hooks.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import sqlite3
+from collections.abc import Generator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import ClauseElement, Row, Table, insert
+from sqlalchemy.engine.interfaces import Dialect
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.compiler import SQLCompiler
+
+from models.platform import audit, events, seat_watch
+from models.platform.driver_reads import DriverPlan
+from models.platform.entities import AuditEntry
+from models.platform.event_tables import AvailabilityEvent
+
+# One step: a statement and its parameters (a list of them: executemany, no rows back).
+Step = tuple["WritePlan", Mapping[str, Any] | Sequence[Mapping[str, Any]]]
+Program = Generator[Step, list[Row[Any]], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class WritePlan:
+    """A statement compiled once per dialect."""
+
+    stmt: ClauseElement
+    column_keys: tuple[str, ...] | None = None
+
+    def for_dialect(self, dialect: Dialect) -> DriverPlan:
+        cache: dict[str, DriverPlan] = _plans.setdefault(id(self), {})
+        plan = cache.get(dialect.name)
+        if plan is None:
+            plan = cache[dialect.name] = _compile(dialect, self.stmt, self.column_keys)
+        return plan
+
+
+_plans: dict[int, dict[str, DriverPlan]] = {}
+
+
+def _compile(dialect: Dialect, stmt: ClauseElement, keys: tuple[str, ...] | None) -> DriverPlan:
+    from sqlalchemy.engine.result import result_tuple
+
+    compiled = stmt.compile(dialect=dialect, column_keys=list(keys) if keys else None)
+    assert isinstance(compiled, SQLCompiler) and compiled.positional
+    sql = compiled.string
+    assert "POSTCOMPILE" not in sql, "expanding parameters are not for the driver"
+    result_columns = compiled._result_columns
+    processors = tuple(
+        entry.type._cached_result_processor(dialect, None) for entry in result_columns
+    )
+    binds = {name: process for name, process in compiled._bind_processors.items()}
+    assert all(callable(process) for process in binds.values())
+    return DriverPlan(
+        sql=sql,
+        compiled=compiled,
+        names=tuple(compiled.positiontup or ()),
+        binds=binds,  # type: ignore[arg-type]
+        columns=processors if any(p is not None for p in processors) else None,
+        make_row=result_tuple([entry.keyname for entry in result_columns]),
+    )
+
+
+_AUDIT_KEYS = (
+    "occurred_at",
+    "user_id",
+    "token_id",
+    "action",
+    "entity",
+    "entity_id",
+    "changed_fields",
+    "request_id",
+)
+_EVENT_KEYS = (
+    "type",
+    "provider_id",
+    "slot_id",
+    "previous_slot_id",
+    "booking_id",
+    "series_id",
+    "hold_id",
+    "time_off_id",
+    "external_calendar_id",
+    "waitlist_entry_id",
+    "start_time",
+    "end_time",
+    "occurred_at",
+    "request_id",
+)
+INSERT_AUDIT = WritePlan(insert(cast(Table, AuditEntry.__table__)), _AUDIT_KEYS)
+INSERT_EVENTS = WritePlan(insert(cast(Table, AvailabilityEvent.__table__)), _EVENT_KEYS)
+
+
+def recorded_rows(session: AsyncSession) -> Program:
+    """Steps writing the audit entries and events recorded so far (taken from the session,
+    so the commit hooks do not write them again): one statement each."""
+    entries = audit.take_recorded(session)
+    if entries:
+        yield INSERT_AUDIT, entries
+    announced = events.take_recorded(session)
+    if announced:
+        yield INSERT_EVENTS, announced
+
+
+def seat_opened(session: AsyncSession, slot_id: int, now: datetime) -> Program:
+    """Steps that name ``slot_id`` to ``seat_watch`` only if a listener's probe finds work
+    for it (a waiting entry matches): usually one statement and nothing more."""
+    checks = seat_watch.probes()
+    if checks is None:
+        seat_watch.seats_opened(session, [slot_id])
+        return
+    for probe in checks:
+        found = yield probe, {"wanted_id": slot_id, "availability_now": now}
+        if found:
+            seat_watch.seats_opened(session, [slot_id])
+            return
+
+
+class DriverConflict(Exception):
+    """The database refused a write for a constraint (unique, exclusion, foreign key)."""
+
+
+def _integrity(exc: BaseException) -> bool:
+    if isinstance(exc, sqlite3.IntegrityError):
+        return True
+    sqlstate = getattr(exc, "sqlstate", None)
+    return isinstance(sqlstate, str) and sqlstate.startswith("23")
+
+
+class _Counted:
+    """The statements run, reported to the engine's listeners from the event loop."""
+
+    def __init__(self) -> None:
+        self.sql: list[tuple[str, Any]] = []
+
+
+def _drive_sync(connection: Any, dialect: Dialect, program: Program, counted: _Counted) -> Any:
+    """Run ``program`` on a sqlite3 connection (in aiosqlite's worker thread)."""
+    # A generator starts with None.
+    rows: Any = None
+    try:
+        while True:
+            plan_of, params = program.send(rows)
+            plan = plan_of.for_dialect(dialect)
+            if isinstance(params, Mapping):
+                arguments = plan.arguments(params)
+                counted.sql.append((plan.sql, arguments))
+                cursor = connection.execute(plan.sql, arguments)
+                rows = plan.rows(cursor.fetchall()) if cursor.description else []
+            else:
+                many = [plan.arguments(one) for one in params]
+                counted.sql.append((plan.sql, many))
+                connection.executemany(plan.sql, many)
+                rows = []
+    except StopIteration as done:
+        return done.value
+    except Exception as exc:
+        if _integrity(exc):
+            raise DriverConflict() from exc
+        raise
+
+
+async def _drive_async(driver: Any, dialect: Dialect, program: Program, counted: _Counted) -> Any:
+    """Run ``program`` on an asyncpg connection."""
+    # A generator starts with None.
+    rows: Any = None
+    try:
+        while True:
+            plan_of, params = program.send(rows)
+            plan = plan_of.for_dialect(dialect)
+            if isinstance(params, Mapping):
+                arguments = plan.arguments(params)
+                counted.sql.append((plan.sql, arguments))
+                rows = plan.rows(await driver.fetch(plan.sql, *arguments))
+            else:
+                many = [plan.arguments(one) for one in params]
+                counted.sql.append((plan.sql, many))
+                await driver.executemany(plan.sql, many)
+                rows = []
+    except StopIteration as done:
+        return done.value
+    except Exception as exc:
+        if _integrity(exc):
+            raise DriverConflict() from exc
+        raise
+
+
+async def run_program(session: AsyncSession, program: Program) -> Any:
+    """Run ``program`` in the session's current transaction; its return value."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver = raw.driver_connection
+    assert driver is not None
+    dialect = connection.dialect
+    counted = _Counted()
+    try:
+        if dialect.driver == "aiosqlite":
+            # The request's context (who acts, the request id) goes along to the thread.
+            context = contextvars.copy_context()
+            result = await driver._execute(  # type: ignore[union-attr]
+                context.run, _drive_sync, driver._conn, dialect, program, counted
+            )
+        else:
+            adapted = raw.dbapi_connection
+            async with adapted._execute_mutex:  # type: ignore[union-attr]
+                # The adapter begins its transaction lazily, at the first statement it
+                # runs: begun here, the program's statements are inside it.
+                if adapted._transaction is None:  # type: ignore[union-attr]
+                    await adapted._start_transaction()  # type: ignore[union-attr]
+                result = await _drive_async(driver, dialect, program, counted)
+    finally:
+        dispatch = connection.sync_engine.dispatch
+        if dispatch.before_cursor_execute:
+            for sql, arguments in counted.sql:
+                dispatch.before_cursor_execute(None, None, sql, arguments, None, False)
+    if any(sql == INSERT_AUDIT.for_dialect(dialect).sql for sql, _ in counted.sql):
+        await audit.written(session)
+    return result
