@@ -21,6 +21,9 @@ async def test_unexpected_database_error_is_logged_without_notes(
     monkeypatch.setattr(booking_ops, "is_constraint_violation", lambda *_args: False)
     monkeypatch.setattr(booking_ops, "_claim_seat", _always_claims)
     monkeypatch.setattr(booking_ops, "_patient_booked", _never_booked)
+    # The folded claim would refuse first (the seat is taken): the full path's checks,
+    # patched to pass, leave the INSERT to meet the database's own refusal.
+    monkeypatch.setattr(booking_ops.claims, "quick_book", _not_folded)
     await factory.booking(slot, patient, notes=CANARY)
     seen = log_canary.records_seen
 
@@ -40,6 +43,10 @@ async def _always_claims(*_args: object) -> bool:
 
 async def _never_booked(*_args: object) -> bool:
     return False
+
+
+async def _not_folded(*_args: object, **_kwargs: object) -> None:
+    return None
 
 
 async def test_graphql_errors_with_notes_in_the_document(http, auth, factory):

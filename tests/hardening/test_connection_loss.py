@@ -149,10 +149,12 @@ async def test_connection_killed_mid_request_is_503_then_recovers(
     if backend != "postgresql":
         pytest.skip("kills PostgreSQL backends")
     provider = await factory.provider()
-    # Runs inside the write transaction: the connection in use dies under it.
-    real = slot_ops.raise_if_overlapping
+    # Runs inside the write transaction, once it holds its connection: the connection in
+    # use dies under it.
+    real = slot_ops.run_program
 
-    async def killed_first(*args: Any, **kwargs: Any) -> Any:
+    async def killed_first(session: Any, *args: Any, **kwargs: Any) -> Any:
+        await session.execute(text("SELECT 1"))
         admin = create_engine(database_url)
         try:
             async with admin.connect() as conn:
@@ -165,9 +167,9 @@ async def test_connection_killed_mid_request_is_503_then_recovers(
                 await conn.commit()
         finally:
             await admin.dispose()
-        return await real(*args, **kwargs)
+        return await real(session, *args, **kwargs)
 
-    monkeypatch.setattr(slot_ops, "raise_if_overlapping", killed_first)
+    monkeypatch.setattr(slot_ops, "run_program", killed_first)
     start = future(30)
     body = {
         "available_slot": {
@@ -179,7 +181,7 @@ async def test_connection_killed_mid_request_is_503_then_recovers(
     response = await client.post(SLOTS, json=body, headers=auth)
     assert response.status_code == 503
     assert response.headers["retry-after"] == "1"
-    monkeypatch.setattr(slot_ops, "raise_if_overlapping", real)
+    monkeypatch.setattr(slot_ops, "run_program", real)
     assert await db_count("available_slots") == 0
     retry = await client.post(SLOTS, json=body, headers=auth)
     assert retry.status_code == 201

@@ -211,6 +211,7 @@ def test_one_pipeline_outside_everything_and_one_rest_layer(app: Any) -> None:
     from clinic_availability.pipeline import RequestPipeline
     from gql.post_lane import GraphQLPostLane
     from rest_compat.fast_reads import FastSlotReads
+    from rest_compat.fast_writes import FastWrites
     from rest_compat.guards import RestGuards
 
     stack = app.build_middleware_stack()
@@ -224,4 +225,4 @@ def test_one_pipeline_outside_everything_and_one_rest_layer(app: Any) -> None:
     ours = [kind for kind in layers if kind.__module__.split(".")[0] != "fastapi"]
     ours = [kind for kind in ours if not kind.__module__.startswith("starlette")]
     # The fast lanes answer their requests themselves, or hand them on untouched.
-    assert ours == [RequestPipeline, GraphQLPostLane, FastSlotReads, RestGuards]
+    assert ours == [RequestPipeline, GraphQLPostLane, FastWrites, FastSlotReads, RestGuards]
