@@ -43,6 +43,24 @@ _TAG = re.compile(r"[A-Za-z0-9-]{1,35}")
 _BOOLEANS = {"true": True, "false": False}
 
 
+def lane_admin(
+    sent: dict[bytes, bytes], sessionmaker: async_sessionmaker[AsyncSession], settings: Settings
+) -> Principal | None:
+    """The admin whose token (in ``sent``, the token headers by name, each given once) the
+    process has recently seen; None sends the request on to the full stack."""
+    try:
+        text = token_of(
+            *(sent[name].decode("ascii") if name in sent else None for name in TOKEN_HEADERS)
+        )
+    except UnicodeDecodeError:
+        return None
+    if not text:
+        return None
+    return cached_admin(
+        sessionmaker.kw.get("bind"), text, cache_seconds=settings.token_cache_seconds
+    )
+
+
 class _Unplain(Exception):
     """A parameter this lane does not read exactly as FastAPI would: the full stack reads it."""
 
@@ -206,19 +224,7 @@ class FastSlotReads:
                 if name in sent:
                     return None
                 sent[name] = value
-        try:
-            text = token_of(
-                *(sent[name].decode("ascii") if name in sent else None for name in TOKEN_HEADERS)
-            )
-        except UnicodeDecodeError:
-            return None
-        if not text:
-            return None
-        return cached_admin(
-            self.sessionmaker.kw.get("bind"),
-            text,
-            cache_seconds=self.settings.token_cache_seconds,
-        )
+        return lane_admin(sent, self.sessionmaker, self.settings)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "GET" or scope.get("root_path"):

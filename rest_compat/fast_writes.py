@@ -25,14 +25,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from common.request_context import set_principal
 from common.settings import Settings
 from common.strict_numbers import plain_id
-from common.tokens import token_of
 from models.platform.errors import DomainError
-from models.platform.users import Principal, cached_admin
+from models.platform.users import Principal
 from rest_compat import books, slots
 from rest_compat.errors import domain_error_response
+from rest_compat.fast_reads import TOKEN_HEADERS, lane_admin
 from rest_compat.limits import buffered_receive, read_body
 
-TOKEN_HEADERS = (b"x-user-token", b"authorization")
 JSON_TYPE = b"application/json"
 RESCHEDULE_SUFFIX = "/reschedule"
 
@@ -149,19 +148,7 @@ class FastWrites:
             sent[name] = value
         if sent.get(b"content-type") != JSON_TYPE:
             return None
-        try:
-            text = token_of(
-                *(sent[name].decode("ascii") if name in sent else None for name in TOKEN_HEADERS)
-            )
-        except UnicodeDecodeError:
-            return None
-        if not text:
-            return None
-        return cached_admin(
-            self.sessionmaker.kw.get("bind"),
-            text,
-            cache_seconds=self.settings.token_cache_seconds,
-        )
+        return lane_admin(sent, self.sessionmaker, self.settings)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
