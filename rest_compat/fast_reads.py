@@ -43,6 +43,29 @@ _TAG = re.compile(r"[A-Za-z0-9-]{1,35}")
 _BOOLEANS = {"true": True, "false": False}
 
 
+async def answer_taken(
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    *,
+    principal: Principal,
+    matched: SimpleNamespace,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    call: Callable[[AsyncSession], Awaitable[Response]],
+) -> None:
+    """Answer a request a lane has taken: the principal and route the audit trail and the
+    access log read, one request session, the domain's refusals in the contract's shape."""
+    set_principal(principal)
+    scope.setdefault("state", {})["principal"] = principal
+    scope["route"] = matched
+    async with RequestSession(sessionmaker) as session:
+        try:
+            response = await call(session)
+        except DomainError as exc:
+            response = domain_error_response(exc)
+    await response(scope, receive, send)
+
+
 def lane_admin(
     sent: dict[bytes, bytes], sessionmaker: async_sessionmaker[AsyncSession], settings: Settings
 ) -> Principal | None:
@@ -247,16 +270,16 @@ class FastSlotReads:
             await self.app(scope, receive, send)
             return
         self.answered += 1
-        set_principal(principal)
-        scope.setdefault("state", {})["principal"] = principal
-        scope["route"] = self.matched[route.template]
         if route.wants_request:
             arguments["request"] = Request(scope, receive)
         if route.wants_settings:
             arguments["settings"] = self.settings
-        async with RequestSession(self.sessionmaker) as session:
-            try:
-                response = await route.handler(_admin=principal, session=session, **arguments)
-            except DomainError as exc:
-                response = domain_error_response(exc)
-        await response(scope, receive, send)
+        await answer_taken(
+            scope,
+            receive,
+            send,
+            principal=principal,
+            matched=self.matched[route.template],
+            sessionmaker=self.sessionmaker,
+            call=lambda session: route.handler(_admin=principal, session=session, **arguments),
+        )

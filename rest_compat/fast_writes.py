@@ -22,14 +22,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from common.request_context import set_principal
 from common.settings import Settings
 from common.strict_numbers import plain_id
-from models.platform.errors import DomainError
 from models.platform.users import Principal
 from rest_compat import books, slots
-from rest_compat.errors import domain_error_response
-from rest_compat.fast_reads import TOKEN_HEADERS, lane_admin
+from rest_compat.fast_reads import TOKEN_HEADERS, answer_taken, lane_admin
 from rest_compat.limits import buffered_receive, read_body
 
 JSON_TYPE = b"application/json"
@@ -178,14 +175,14 @@ class FastWrites:
             await self.app(scope, buffered_receive(raw, receive), send)
             return
         self.answered += 1
-        set_principal(principal)
-        scope.setdefault("state", {})["principal"] = principal
-        scope["route"] = self.matched[route.template]
-        async with self.sessionmaker() as session:
-            try:
-                response = await route.call(
-                    body, principal, session, settings=self.settings, **arguments
-                )
-            except DomainError as exc:
-                response = domain_error_response(exc)
-        await response(scope, receive, send)
+        await answer_taken(
+            scope,
+            receive,
+            send,
+            principal=principal,
+            matched=self.matched[route.template],
+            sessionmaker=self.sessionmaker,
+            call=lambda session: route.call(
+                body, principal, session, settings=self.settings, **arguments
+            ),
+        )
