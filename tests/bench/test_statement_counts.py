@@ -2,40 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event
 
 from models.booking.bookings import BookingInput, create_booking
 from tests.factories import BOOKS, SLOTS, future
+from tests.statements import counted_statements
 
 ROWS = 12
 DAY = future(72).date()
 SLOT_FIELDS = "id startTime endTime provider { id firstName lastName }"
-
-
-class Counter:
-    def __init__(self) -> None:
-        self.statements: list[str] = []
-
-    def __call__(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if not statement.startswith("BEGIN"):
-            self.statements.append(statement)
-
-
-@contextmanager
-def counting(app: Any) -> Iterator[Counter]:
-    counter = Counter()
-    engine = app.state.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", counter)
-    try:
-        yield counter
-    finally:
-        event.remove(engine, "before_cursor_execute", counter)
 
 
 @pytest.fixture
@@ -56,15 +34,15 @@ async def clinic(factory: Any, session: Any) -> dict[str, Any]:
 
 
 async def _rest_count(client: Any, app: Any, auth: Any, url: str, size: int) -> int:
-    with counting(app) as counter:
+    with counted_statements(app, begin=False) as statements:
         response = await client.get(url, params={"page_size": size}, headers=auth)
     assert response.status_code == 200, response.text
     assert len(response.json()) == min(size, int(response.headers["X-Total-Count"]))
-    return len(counter.statements)
+    return len(statements)
 
 
 async def _graphql_count(client: Any, app: Any, auth: Any, query: str, size: int) -> int:
-    with counting(app) as counter:
+    with counted_statements(app, begin=False) as statements:
         response = await client.post(
             "/graphql", json={"query": query, "variables": {"first": size}}, headers=auth
         )
@@ -72,7 +50,7 @@ async def _graphql_count(client: Any, app: Any, auth: Any, query: str, size: int
     assert "errors" not in body, body
     connection = next(iter(body["data"].values()))
     assert len(connection["edges"]) == min(size, connection["totalCount"])
-    return len(counter.statements)
+    return len(statements)
 
 
 @pytest.mark.parametrize(

@@ -7,13 +7,12 @@ stores and answers, and their statement count must not grow with the waitlist.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.booking.bookings import (
@@ -28,6 +27,7 @@ from models.platform.event_tables import AvailabilityEvent
 from models.scheduling.slots import SlotInput, create_single_slot
 from tests.bookings.helpers import stored_booking, stored_slot
 from tests.factories import future
+from tests.statements import counted_statements
 
 BOOKING_FIELDS = (
     "available_slot_id",
@@ -44,21 +44,9 @@ BOOKING_FIELDS = (
 )
 
 
-@contextmanager
-def statements(session: AsyncSession) -> Iterator[list[str]]:
+def statements(session: AsyncSession) -> AbstractContextManager[list[str]]:
     """The statements the session's engine runs inside the block (BEGIN aside)."""
-    seen: list[str] = []
-    engine = session.bind.sync_engine  # type: ignore[union-attr]
-
-    def note(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
-        if not sql.startswith("BEGIN"):
-            seen.append(sql)
-
-    event.listen(engine, "before_cursor_execute", note)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", note)
+    return counted_statements(session.bind, begin=False)
 
 
 async def _trail(session: AsyncSession, after: int) -> list[tuple[str, str, list[str]]]:

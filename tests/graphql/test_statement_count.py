@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
-from typing import Any
-
-from sqlalchemy import event
 
 from tests.factories import future
 from tests.graphql.helpers import gql
+from tests.statements import counted_statements
 
 PAGE = """query($first: Int!) {
   availableSlots(first: $first) {
@@ -19,21 +15,6 @@ PAGE = """query($first: Int!) {
     edges { cursor node { id startTime provider { id firstName lastName timeZone } } }
   }
 }"""
-
-
-@contextmanager
-def counted_statements(app: Any) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
-    engine = app.state.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 async def test_page_of_slots_costs_constant_statements(app, client, auth, factory):

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event
 
 from tests.factories import BASE, Factory, future, iso
+from tests.statements import counted_statements
 
 CREATE = f"{BASE}/providers/available_slots/create_in_batch"
 DESTROY = f"{BASE}/providers/available_slots/destroy_in_batch"
@@ -20,21 +18,6 @@ IN_BATCH = "Time slot conflicts with another slot of this batch"
 
 def slot(start: datetime, minutes: int = 60, **extra: Any) -> dict[str, Any]:
     return {"start_time": iso(start), "end_time": iso(start + timedelta(minutes=minutes)), **extra}
-
-
-@contextmanager
-def counted_statements(app: Any) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
-    engine = app.state.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 async def test_documented_example(client, auth, factory: Factory, db_count):
