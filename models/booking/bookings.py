@@ -62,6 +62,7 @@ from models.platform.errors import (
     SlotNotAvailable,
     ValidationFailed,
 )
+from models.platform.join_order import LeftFirstJoin
 from models.platform.pagination import Page, PageRequest, keyset_order, keyset_past
 from models.platform.timeutil import day_end, day_start, now_utc
 from models.scheduling.appointment_types import (
@@ -826,9 +827,17 @@ def booking_page_rows(shape: _Shape) -> Select[Any]:
     columns = [*_BOOKING_COLUMNS, _slots.c.start_time.label("slot_start_time")]
     if shape.notes:
         columns.append(_bookings.c.notes)
+    on_slot = _slots.c.id == _bookings.c.available_slot_id
+    # Without a filter that picks out a few bookings, the page walks slots in start order
+    # and stops after it, rather than reading and sorting every booking.
+    joined = (
+        _bookings.join(_slots, on_slot)
+        if shape.patient or shape.slot or shape.status
+        else LeftFirstJoin(_slots, _bookings, on_slot)
+    )
     stmt = (
         select(*columns)
-        .select_from(_bookings.join(_slots, _slots.c.id == _bookings.c.available_slot_id))
+        .select_from(joined)
         .where(*conditions)
         .order_by(*keyset_order(key, backward=shape.backward))
     )
