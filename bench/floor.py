@@ -321,7 +321,7 @@ class Floor:
         day = _midnight(_day(params, "date"))
         now = datetime.now(UTC)
         args = (provider, self.db.ts(day), self.db.ts(day + timedelta(days=1)), self.db.ts(now))
-        rows = await self.db.fetch(SEARCH_SQL, *args, duration, size, (page - 1) * size)
+        rows = await self.db.fetch_quick(SEARCH_SQL, *args, duration, size, (page - 1) * size)
         total = rows[0][0] if rows else 0
         return 200, [_slot(row, 1) for row in rows], _page_headers(total, page, size)
 
@@ -338,7 +338,7 @@ class Floor:
         return 200, {"options": [_slot(row) for row in rows]}, []
 
     async def get_slot(self, slot_id: int) -> Reply:
-        rows = await self.db.fetch(GET_SQL, slot_id)
+        rows = await self.db.fetch_quick(GET_SQL, slot_id)
         if not rows:
             raise Invalid(404, "Not found")
         return 200, _slot(rows[0]), []

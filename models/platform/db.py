@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import (
 from models.platform import seat_watch
 from models.platform.cursors import time_id_cursor
 from models.platform.driver_reads import DriverPlan, RetryOnEngine, driver_rows, plan_for
+from models.platform.loop_reads import LoopReader
 
 _IMMEDIATE = "clinic_sqlite_immediate"
 
@@ -175,7 +176,7 @@ def _mirror_statements(source: AsyncEngine, target: AsyncEngine) -> None:
 class Reader:
     """Runs a pure read as one statement on the read engine."""
 
-    __slots__ = ("_plans", "engine")
+    __slots__ = ("_plans", "engine", "loop_reader")
 
     # Statements read through here are module-level or cached per shape: a bounded set.
     MAX_PLANS = 1024
@@ -183,15 +184,30 @@ class Reader:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._plans: dict[Executable, DriverPlan | None] = {}
+        self.loop_reader = LoopReader.for_url(engine.url, prepare_sqlite)
+        if self.loop_reader is not None:
+            event.listen(engine.sync_engine, "engine_disposed", self._disposed)
+
+    def _disposed(self, _engine: Any) -> None:
+        if self.loop_reader is not None:
+            self.loop_reader.close()
 
     async def rows(
-        self, stmt: Executable, params: Mapping[str, Any] | None = None
+        self, stmt: Executable, params: Mapping[str, Any] | None = None, *, quick: bool = False
     ) -> Sequence[Row[Any]]:
         plan = self._plans.get(stmt, _UNPLANNED)
         if plan is _UNPLANNED:
             if len(self._plans) >= self.MAX_PLANS:
                 self._plans.clear()
             plan = self._plans[stmt] = plan_for(self.engine, stmt)
+        if plan is not None and quick and self.loop_reader is not None:
+            arguments = plan.arguments(params)
+            raw = self.loop_reader.rows(plan.sql, arguments)
+            if raw is not None:
+                dispatch = self.engine.sync_engine.dispatch
+                if dispatch.before_cursor_execute:
+                    dispatch.before_cursor_execute(None, None, plan.sql, arguments, None, False)
+                return plan.rows(raw)
         if plan is not None:
             try:
                 return await driver_rows(self.engine, plan, params)  # type: ignore[arg-type]
@@ -214,14 +230,22 @@ _UNPLANNED: Any = object()
 
 
 async def read_rows(
-    session: AsyncSession, stmt: Executable, params: Mapping[str, Any] | None = None
+    session: AsyncSession,
+    stmt: Executable,
+    params: Mapping[str, Any] | None = None,
+    *,
+    quick: bool = False,
 ) -> Sequence[Row[Any]]:
     """Rows of a Core read: inside a transaction on the session (it sees its own writes),
-    otherwise on the read engine without a transaction."""
+    otherwise on the read engine without a transaction.
+
+    ``quick``: the statement reads a few rows by key, whatever the size of the tables
+    (one record, one provider's day); on a SQLite file it runs on the event loop's
+    thread (:mod:`models.platform.loop_reads`)."""
     reader: Reader | None = session.info.get(READER)
     if reader is None or session.in_transaction():
         return (await session.execute(stmt, params)).all()
-    return await reader.rows(stmt, params)
+    return await reader.rows(stmt, params, quick=quick)
 
 
 # SQLite takes one writer at a time: writers of this process queue here, awake, instead
@@ -255,22 +279,7 @@ def _configure_sqlite(engine: AsyncEngine, *, reads_only: bool = False) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        if engine.url.database not in (None, "", ":memory:"):
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
-        # Days in a provider's time zone (booking rules), as PostgreSQL's AT TIME ZONE.
-        dbapi_connection.create_function(
-            LOCAL_DAY_FUNCTION, 2, _sqlite_local_day, deterministic=True
-        )
-        dbapi_connection.create_function(
-            TIME_ID_CURSOR_FUNCTION, 2, _sqlite_time_id_cursor, deterministic=True
-        )
-        dbapi_connection.create_function(NODE_ID_FUNCTION, 2, _sqlite_node_id, deterministic=True)
-        dbapi_connection.create_function(BASE64_FUNCTION, 1, _sqlite_base64, deterministic=True)
+        prepare_sqlite(dbapi_connection, wal=engine.url.database not in (None, "", ":memory:"))
 
     if reads_only:
         return
@@ -279,6 +288,24 @@ def _configure_sqlite(engine: AsyncEngine, *, reads_only: bool = False) -> None:
     def _on_begin(conn: Any) -> None:
         immediate = conn.get_execution_options().get(_IMMEDIATE, False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def prepare_sqlite(dbapi_connection: Any, *, wal: bool = False) -> None:
+    """Pragmas and SQL functions every connection to the database has."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    if wal:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+    # Days in a provider's time zone (booking rules), as PostgreSQL's AT TIME ZONE.
+    dbapi_connection.create_function(LOCAL_DAY_FUNCTION, 2, _sqlite_local_day, deterministic=True)
+    dbapi_connection.create_function(
+        TIME_ID_CURSOR_FUNCTION, 2, _sqlite_time_id_cursor, deterministic=True
+    )
+    dbapi_connection.create_function(NODE_ID_FUNCTION, 2, _sqlite_node_id, deterministic=True)
+    dbapi_connection.create_function(BASE64_FUNCTION, 1, _sqlite_base64, deterministic=True)
 
 
 LOCAL_DAY_FUNCTION = "clinic_local_day"

@@ -319,7 +319,7 @@ def page_params(params: dict[str, Any], first: int) -> dict[str, Any]:
 async def one_json(session: AsyncSession, statement: Select[Any], params: dict[str, Any]) -> str:
     """The ``body`` of a one-record statement (:func:`one_statement`); NotFound without
     the record."""
-    rows = await read_rows(session, statement, params)
+    rows = await read_rows(session, statement, params, quick=True)
     if not rows or rows[0].body is None:
         raise NotFound()
     return str(rows[0].body)

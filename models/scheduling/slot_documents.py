@@ -157,7 +157,8 @@ async def slot_document(
     if not shape.keyset:
         params["page_offset"] = page.offset
     dialect = dialect_of(session)
-    [row] = await read_rows(session, _document_statement(shape, dialect), params)
+    statement = _document_statement(shape, dialect)
+    [row] = await read_rows(session, statement, params, quick=filters.few)
     return SlotDocument(body=row.body or "[]", total=row.total)
 
 

@@ -123,10 +123,16 @@ def _page_statement(picks: Picks, shape: SlotShape, dialect: str) -> Select[Any]
 
 
 async def _page(
-    session: AsyncSession, picks: Picks, shape: SlotShape, params: dict[str, Any], first: int
+    session: AsyncSession,
+    picks: Picks,
+    shape: SlotShape,
+    params: dict[str, Any],
+    first: int,
+    *,
+    quick: bool = False,
 ) -> str:
     statement = _page_statement(picks, shape, dialect_of(session))
-    [row] = await read_rows(session, statement, page_params(params, first))
+    [row] = await read_rows(session, statement, page_params(params, first), quick=quick)
     return str(row.body)
 
 
@@ -149,7 +155,7 @@ async def slot_page_json(
     """``list_slots``'s page of ``first`` slots past ``after`` (before it when
     ``backward``) in the shape of ``picks``."""
     shape, params = slot_query(filters, zone, after=after, backward=backward)
-    return await _page(session, picks, shape, params, first)
+    return await _page(session, picks, shape, params, first, quick=filters.few)
 
 
 async def search_page_json(
@@ -178,4 +184,5 @@ async def search_page_json(
         after=after,
         backward=backward,
     )
-    return await _page(session, picks, shape, params, first)
+    quick = SlotFilters(provider_id=provider_id, start_date=on_date, end_date=on_date).few
+    return await _page(session, picks, shape, params, first, quick=quick)

@@ -162,6 +162,18 @@ class SlotFilters:
     available: bool | None = None
     appointment_type: str | None = None
 
+    @property
+    def few(self) -> bool:
+        """One provider's week at most: a few rows whatever the clinic's size, read as a
+        quick read (``read_rows``)."""
+        if self.provider_id is None or self.start_date is None or self.end_date is None:
+            return False
+        return (self.end_date - self.start_date).days < QUICK_DAYS
+
+
+# The longest span of one provider's slots read as a quick read.
+QUICK_DAYS = 7
+
 
 # A day that does not parse: the message names the format expected.
 INVALID_DAY = "is invalid (expected YYYY-MM-DD)"
@@ -620,7 +632,7 @@ SlotView = Row[Any] | AvailableSlot | SlotRecord
 
 async def get_slot(session: AsyncSession, slot_id: int) -> Row[Any]:
     """One slot row with its provider's columns (see ``SLOT_COLUMNS``)."""
-    rows = await read_rows(session, _SLOT_BY_ID, {"slot_id": slot_id})
+    rows = await read_rows(session, _SLOT_BY_ID, {"slot_id": slot_id}, quick=True)
     if not rows:
         raise NotFound()
     return rows[0]
@@ -967,11 +979,13 @@ async def _slot_page(
     shape: SlotShape,
     params: dict[str, Any],
     page: PageRequest,
+    *,
+    quick: bool = False,
 ) -> Page[Row[Any]]:
     params["page_limit"] = page.page_size
     if not shape.keyset:
         params["page_offset"] = page.offset
-    rows: Sequence[Row[Any]] = await read_rows(session, _page_statement(shape), params)
+    rows: Sequence[Row[Any]] = await read_rows(session, _page_statement(shape), params, quick=quick)
     if rows:
         total = rows[0].total
     else:
@@ -997,7 +1011,7 @@ async def list_slots(
     ``backward`` reads the other way (the rows before ``after``, latest first).
     """
     shape, params = slot_query(filters, zone, after=after, backward=backward)
-    return await _slot_page(session, shape, params, page)
+    return await _slot_page(session, shape, params, page, quick=filters.few)
 
 
 async def check_search(
@@ -1039,7 +1053,8 @@ async def search_slots(
         after=after,
         backward=backward,
     )
-    return await _slot_page(session, shape, params, page)
+    quick = SlotFilters(provider_id=provider_id, start_date=on_date, end_date=on_date).few
+    return await _slot_page(session, shape, params, page, quick=quick)
 
 
 def search_query(

@@ -49,6 +49,8 @@ async def test_a_read_on_a_dead_connection_is_retried_once(
     reader: Reader | None = session.info.get(READER)
     if reader is None:
         pytest.skip("no separate read engine")
+    # The worker threads' path (a quick read on a SQLite file would be the loop's).
+    monkeypatch.setattr(reader, "loop_reader", None)
     real = Reader._rows
     calls: list[str] = []
 
