@@ -15,11 +15,11 @@ from models.scheduling import series as series_ops
 from models.scheduling import slots as slot_ops
 from models.scheduling.series import preview_creation
 from models.scheduling.series_changes import Scope, delete_scoped, parse_scope, update_scoped
-from models.scheduling.slot_documents import search_document, slot_document
+from models.scheduling.slot_documents import one_slot_document, search_document, slot_document
 from models.scheduling.slots import SlotInput
 from rest_compat.pagination import document_response, page_request
 from rest_compat.render import slot_json
-from rest_compat.responses import JSONBody
+from rest_compat.responses import JSONBody, RawJSONBody
 from rest_compat.schemas import (
     AUTH_ERRORS,
     MAX_ID,
@@ -166,7 +166,7 @@ async def create_available_slot(
     summary="Get an available slot",
 )
 async def get_available_slot(slot_id: SlotId, _admin: AdminDep, session: SessionDep) -> Response:
-    return JSONBody(slot_json(await slot_ops.get_slot(session, slot_id)))
+    return RawJSONBody(await one_slot_document(session, slot_id))
 
 
 @router.put(

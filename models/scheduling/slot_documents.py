@@ -25,6 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.platform.db import read_rows
+from models.platform.errors import NotFound
 from models.platform.json_text import JsonText, instant_text
 from models.platform.pagination import PageRequest
 from models.platform.record_render import dialect_of
@@ -56,32 +57,50 @@ def _key(name: str) -> Any:
     return literal_column(f"'{name}'")
 
 
+def _slot_rows() -> Select[Any]:
+    """The columns of the documented slot object (conditions to be added)."""
+    c = SLOTS_TABLE.c
+    return select(
+        c.id,
+        c.provider_id,
+        c.start_time,
+        c.end_time,
+        c.appointment_type,
+        slot_open_clause().label("available"),
+        c.recurring,
+        c.recurrence_pattern,
+        c.created_at,
+        c.updated_at,
+        c.capacity,
+        c.booked_count,
+        c.resource_kind,
+        c.resource_id,
+        PROVIDERS_TABLE.c.first_name,
+        PROVIDERS_TABLE.c.last_name,
+    ).select_from(SLOTS_WITH_PROVIDER)
+
+
+@lru_cache(maxsize=4)
+def _one_statement(dialect: str) -> Select[Any]:
+    row = _slot_rows().where(SLOTS_TABLE.c.id == bindparam("slot_id")).subquery("slot")
+    return select(_item(row.c, dialect).label("body"))
+
+
+async def one_slot_document(session: AsyncSession, slot_id: int) -> str:
+    """One slot as the documented Available Slot Response (JSON text); NotFound without it."""
+    rows = await read_rows(
+        session, _one_statement(dialect_of(session)), {"slot_id": slot_id}, quick=True
+    )
+    if not rows:
+        raise NotFound()
+    return str(rows[0].body)
+
+
 @lru_cache(maxsize=512)
 def _document_statement(shape: SlotShape, dialect: str) -> Select[Any]:
     conditions = shape_conditions(shape)
     c = SLOTS_TABLE.c
-    matching = (
-        select(
-            c.id,
-            c.provider_id,
-            c.start_time,
-            c.end_time,
-            c.appointment_type,
-            slot_open_clause().label("available"),
-            c.recurring,
-            c.recurrence_pattern,
-            c.created_at,
-            c.updated_at,
-            c.capacity,
-            c.booked_count,
-            c.resource_kind,
-            c.resource_id,
-            PROVIDERS_TABLE.c.first_name,
-            PROVIDERS_TABLE.c.last_name,
-        )
-        .select_from(SLOTS_WITH_PROVIDER)
-        .where(*conditions)
-    )
+    matching = _slot_rows().where(*conditions)
     if shape.rules and not shape.keyset:
         # The booking rules are correlated subqueries per slot: a search (one day) checks
         # them once per slot, then counts and pages the same rows.
@@ -108,8 +127,13 @@ def _document_statement(shape: SlotShape, dialect: str) -> Select[Any]:
 def _page_json(rows: Any, dialect: str) -> Any:
     """The documented slot objects of ``rows``, as one JSON array in start order."""
     r = rows.c
+    return JsonText(dialect).array(_item(r, dialect), rows, r.start_time, r.id)
+
+
+def _item(r: Any, dialect: str) -> Any:
+    """The documented slot object of a row of ``_slot_rows``' columns."""
     js = JsonText(dialect)
-    item = js.object([
+    return js.object([
         ("id", js.integer(r.id)),
         ("provider_id", js.integer(r.provider_id)),
         ("start_time", js.string(instant_text(r.start_time, dialect))),
@@ -130,7 +154,6 @@ def _page_json(rows: Any, dialect: str) -> Any:
         ("resource_kind", js.string(r.resource_kind)),
         ("resource_id", js.integer(r.resource_id)),
     ])  # fmt: skip
-    return js.array(item, rows, r.start_time, r.id)
 
 
 async def slot_document(
