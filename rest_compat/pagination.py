@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -51,15 +52,37 @@ def page_headers(request: Request, page: Page[Any]) -> dict[str, str]:
 def _link_head(url: URL) -> str:
     """``url.include_query_params(page=..., page_size=...)`` up to where the page goes: the
     address, ``?`` and the other parameters in their order (worked out once, not per link)."""
-    kept = urlencode(
-        [
-            (name, value)
-            for name, value in parse_qsl(url.query, keep_blank_values=True)
-            if name not in ("page", "page_size")
-        ]
-    )
+    kept = _plain_kept(url.query)
+    if kept is None:
+        kept = urlencode(
+            [
+                (name, value)
+                for name, value in parse_qsl(url.query, keep_blank_values=True)
+                if name not in ("page", "page_size")
+            ]
+        )
     address = str(url.replace(query="-"))[:-1]
     return f"{address}{kept}&" if kept else address
+
+
+# A name or value that decoding and encoding again leave as it is.
+_PLAIN_PART = re.compile(r"[A-Za-z0-9_.\-]*(?:=[A-Za-z0-9_.\-]*)?")
+
+
+def _plain_kept(query: str) -> str | None:
+    """The query's other parameters as ``urlencode(parse_qsl(...))`` writes them, where
+    every part is plain (then that is the identity, give or take ``=`` and empty parts);
+    None otherwise."""
+    kept = []
+    for part in query.split("&"):
+        if not part:
+            continue
+        if _PLAIN_PART.fullmatch(part) is None:
+            return None
+        name, _, value = part.partition("=")
+        if name not in ("page", "page_size"):
+            kept.append(f"{name}={value}")
+    return "&".join(kept)
 
 
 def page_response(request: Request, page: Page[Any], items: list[Any]) -> JSONBody:
