@@ -44,7 +44,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.utils.await_maybe import await_maybe
 
 from gql.plan.compiler import CompiledOperation, NotPlannable, RootField, compile_operation
-from gql.plan.rendered import RenderedJson, RenderFailed, rendering
+from gql.plan.rendered import PICKS, RenderedJson, RenderFailed
 
 logger = logging.getLogger("clinic_availability.graphql.plan")
 
@@ -194,12 +194,14 @@ async def _root_field(
         )
         resolve = field_def.resolve or executor.field_resolver
         if render and root.picks is not None:
+            picked = PICKS.set(root.picks)
             try:
-                with rendering(root.picks):
-                    result = await await_maybe(resolve(executor.root_value, info, **args))
+                result = await await_maybe(resolve(executor.root_value, info, **args))
             except RenderFailed:
                 logger.exception("rendering %s failed", root.key)
                 result = None
+            finally:
+                PICKS.reset(picked)
             if type(result) is RenderedJson:
                 counts.rendered += 1
                 return orjson.Fragment(result.text)
