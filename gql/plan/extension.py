@@ -194,9 +194,13 @@ async def _root_field(
         )
         resolve = field_def.resolve or executor.field_resolver
         if render and root.picks is not None:
+            direct = root.direct
             picked = PICKS.set(root.picks)
             try:
-                result = await await_maybe(resolve(executor.root_value, info, **args))
+                if direct is not None:
+                    result = await await_maybe(direct(executor.root_value, info, args))
+                else:
+                    result = await await_maybe(resolve(executor.root_value, info, **args))
             except RenderFailed:
                 logger.exception("rendering %s failed", root.key)
                 result = None

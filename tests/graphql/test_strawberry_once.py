@@ -1,4 +1,4 @@
-"""Inputs built once per schema configuration build what Strawberry's conversion builds."""
+"""Inputs and root resolvers the plan handles as Strawberry would, with its work done once."""
 
 from __future__ import annotations
 
@@ -48,3 +48,16 @@ def test_filter_built_as_strawberry_builds_it(value: dict[str, Any]) -> None:
         definition.from_input = built_once
     assert type(fast) is AvailableSlotFilter
     assert vars(fast) == vars(reference)
+
+
+def test_rendered_roots_are_called_directly() -> None:
+    """Every root field the database renders has nothing around its resolver, so the plan
+    calls it as Strawberry would (the rendered tests compare the replies)."""
+    from gql.plan.direct import direct_call
+    from gql.plan.rendered import ROOTS
+
+    schema = build_schema()._schema
+    query = schema.query_type
+    assert query is not None
+    for name in ROOTS:
+        assert direct_call(schema, query.fields[name]) is not None, name
