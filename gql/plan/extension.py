@@ -44,6 +44,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.utils.await_maybe import await_maybe
 
 from gql.plan.compiler import CompiledOperation, NotPlannable, RootField, compile_operation
+from gql.plan.prepared import PreparedOperation
 from gql.plan.rendered import PICKS, RenderedJson, RenderFailed
 
 logger = logging.getLogger("clinic_availability.graphql.plan")
@@ -100,6 +101,10 @@ class DocumentPlan:
     # limits, by the page sizes given), as the fast lane found them: whether they pass.
     checked: dict[tuple[Any, ...], bool] = field(default_factory=dict)
     page_variables: tuple[str, ...] | None = None
+    # What the fast lane's executors share (``gql.plan.prepared``), once one was built;
+    # ``preparable`` False where it cannot be shared.
+    prepared: PreparedOperation | None = None
+    preparable: bool = True
 
 
 def analyse(document: DocumentNode, operation_name: str | None) -> DocumentPlan | None:
