@@ -40,6 +40,7 @@ from gql.idempotency import IDEMPOTENCY_HEADER
 from gql.limits import limit_errors, measure, nul_argument, page_variables
 from gql.media import JSON, negotiate
 from gql.plan.extension import DocumentPlan, PlanCache, run_plan, variant_key
+from gql.plan.prepared import PreparedOperation
 from gql.schema import limit_policy
 from models.platform.sessions import RequestSession
 from models.platform.users import cached_admin
@@ -118,22 +119,13 @@ class FastQueries:
             return None
         if holds_invalid_unicode([query, name, variables, document_id, extensions]):
             return None
-        document = plan.document
         if not self._within_limits(plan, variables, name) or invalid_text_field(variables or {}):
             return None
         async with RequestSession(self.sessionmaker) as session:
             context = self.make_context(connection, session)
             context._principal = principal
-            executor = Executor.build(
-                self.schema,
-                document,
-                None,
-                context,
-                variables,
-                name,
-                is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]
-            )
-            if isinstance(executor, list):
+            executor = self._executor(plan, context, variables, name)
+            if executor is None:
                 return None
             compiled = plan.variants.get(variant_key(plan, executor))
             if compiled is None or any(
@@ -149,6 +141,35 @@ class FastQueries:
             operation = executor.operation.name
             self.on_answer(operation.value if operation is not None else None)
         return Response(orjson.dumps({"data": result.data}), media_type=JSON)
+
+    def _executor(
+        self,
+        plan: DocumentPlan,
+        context: Context,
+        variables: dict[str, Any] | None,
+        name: str | None,
+    ) -> Executor | None:
+        """The executor graphql-core builds for this request; None on variable errors."""
+        prepared = plan.prepared
+        if prepared is not None:
+            executor = prepared.executor(context, variables)
+            if executor is not None:
+                return executor
+        built = Executor.build(
+            self.schema,
+            plan.document,
+            None,
+            context,
+            variables,
+            name,
+            is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]
+        )
+        if isinstance(built, list):
+            return None
+        if prepared is None and plan.preparable:
+            plan.prepared = PreparedOperation.of(built)
+            plan.preparable = plan.prepared is not None
+        return built
 
     def _within_limits(
         self, plan: DocumentPlan, variables: dict[str, Any] | None, name: str | None

@@ -10,6 +10,7 @@ from strawberry.types import Info
 
 from common.settings import limits_of
 from gql.context import Context
+from gql.input_building import built_once
 from gql.pagination import (
     After,
     Before,
@@ -33,6 +34,7 @@ from models.scheduling.slots import SlotInput
 DATE_HELP = "A calendar day, YYYY-MM-DD, in the clinic time zone."
 
 
+@built_once
 @strawberry.input(description="Filters of availableSlots; all optional, combined with AND.")
 class AvailableSlotFilter:
     provider_id: int | None = strawberry.field(default=None, description="This provider's slots.")

@@ -48,6 +48,7 @@ from graphql.execution.collect_fields import (
 from graphql.execution.executor import Executor, to_nodes
 from graphql.language import FieldNode
 
+from gql.plan.direct import DirectCall, direct_call
 from gql.plan.rendered import ROOTS, NotRendered, root_picks
 from models.platform.record_render import Picks
 
@@ -79,6 +80,9 @@ class RootField:
     picks: Picks | None = None
     # A root field the domain renders, in a selection it does not: counted as a fallback.
     declined: bool = False
+    # The root resolver called as Strawberry calls it (see ``gql.plan.direct``), where
+    # nothing else wraps it; None: through Strawberry's wrapper.
+    direct: DirectCall | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +155,7 @@ class _Compiler:
                     bool(field_def.args or node.arguments),
                     picks,
                     declined,
+                    direct_call(self.schema, field_def) if picks is not None else None,
                 )
             )
         return CompiledOperation(root_type, tuple(roots))

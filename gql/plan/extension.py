@@ -44,7 +44,8 @@ from strawberry.extensions import SchemaExtension
 from strawberry.utils.await_maybe import await_maybe
 
 from gql.plan.compiler import CompiledOperation, NotPlannable, RootField, compile_operation
-from gql.plan.rendered import RenderedJson, RenderFailed, rendering
+from gql.plan.prepared import PreparedOperation
+from gql.plan.rendered import PICKS, RenderedJson, RenderFailed
 
 logger = logging.getLogger("clinic_availability.graphql.plan")
 
@@ -100,6 +101,10 @@ class DocumentPlan:
     # limits, by the page sizes given), as the fast lane found them: whether they pass.
     checked: dict[tuple[Any, ...], bool] = field(default_factory=dict)
     page_variables: tuple[str, ...] | None = None
+    # What the fast lane's executors share (``gql.plan.prepared``), once one was built;
+    # ``preparable`` False where it cannot be shared.
+    prepared: PreparedOperation | None = None
+    preparable: bool = True
 
 
 def analyse(document: DocumentNode, operation_name: str | None) -> DocumentPlan | None:
@@ -194,12 +199,18 @@ async def _root_field(
         )
         resolve = field_def.resolve or executor.field_resolver
         if render and root.picks is not None:
+            direct = root.direct
+            picked = PICKS.set(root.picks)
             try:
-                with rendering(root.picks):
+                if direct is not None:
+                    result = await await_maybe(direct(executor.root_value, info, args))
+                else:
                     result = await await_maybe(resolve(executor.root_value, info, **args))
             except RenderFailed:
                 logger.exception("rendering %s failed", root.key)
                 result = None
+            finally:
+                PICKS.reset(picked)
             if type(result) is RenderedJson:
                 counts.rendered += 1
                 return orjson.Fragment(result.text)

@@ -13,8 +13,7 @@ the plan places that text into the response unchanged.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -79,7 +78,8 @@ SCALAR_KINDS = {
     "ID": NODE_ID,
 }
 
-_PICKS: ContextVar[Picks | None] = ContextVar("rendered_picks", default=None)
+# Set by the plan around a root resolver it asks to render.
+PICKS: ContextVar[Picks | None] = ContextVar("rendered_picks", default=None)
 
 
 class NotRendered(Exception):
@@ -99,16 +99,7 @@ class RenderedJson:
 
 def rendered_picks() -> Picks | None:
     """The shape the running root resolver renders its answer in, if the plan asks."""
-    return _PICKS.get()
-
-
-@contextmanager
-def rendering(picks: Picks) -> Iterator[None]:
-    token = _PICKS.set(picks)
-    try:
-        yield
-    finally:
-        _PICKS.reset(token)
+    return PICKS.get()
 
 
 async def rendered(text: Awaitable[str]) -> Any:

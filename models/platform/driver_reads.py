@@ -10,10 +10,10 @@ engine would. Statement listeners of the engine still hear every statement.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ClauseElement, Executable, Row
+from sqlalchemy import BindParameter, ClauseElement, Executable, Row
 from sqlalchemy.engine.result import result_tuple
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -33,7 +33,36 @@ class DriverPlan:
     columns: tuple[Processor | None, ...] | None
     make_row: Callable[[Sequence[Any]], Row[Any]]
 
+    # Per position: the bind's name and key, its processed constant (or _GIVEN when the
+    # value comes from the call or a callable), the parameter and its processor; None
+    # where ``construct_params`` itself must be asked (escaped names, ``.params()``).
+    positions: tuple[_Position, ...] | None = field(default=None, init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "positions", _positions(self.compiled, self.names, self.binds))
+
     def arguments(self, params: Mapping[str, Any] | None) -> list[Any]:
+        positions = self.positions
+        if positions is None:
+            return self._constructed(params)
+        given = params or {}
+        out = []
+        for name, key, constant, bind, process in positions:
+            if key in given:
+                value = given[key]
+            elif name in given:
+                value = given[name]
+            elif constant is not _GIVEN:
+                out.append(constant)
+                continue
+            elif bind.required:
+                return self._constructed(params)  # which raises as the engine would
+            else:
+                value = bind.effective_value
+            out.append(process(value) if process is not None and value is not None else value)
+        return out
+
+    def _constructed(self, params: Mapping[str, Any] | None) -> list[Any]:
         values = self.compiled.construct_params(params)
         binds = self.binds
         out = []
@@ -56,6 +85,42 @@ class DriverPlan:
             )
             for values in raw
         ]
+
+
+_GIVEN = object()
+_Position = tuple[str, str, Any, BindParameter[Any], "Processor | None"]
+
+
+def _positions(
+    compiled: SQLCompiler, names: tuple[str, ...], binds: Mapping[str, Processor]
+) -> tuple[_Position, ...] | None:
+    """What ``construct_params`` does per call, worked out once: the statement's own
+    values (literals) processed already, the rest looked up by key, then by name."""
+    if compiled.escaped_bind_names or getattr(compiled, "_collected_params", None):
+        return None
+    by_name: dict[str, BindParameter[Any]] = {}
+    for bind, name in compiled.bind_names.items():
+        seen = by_name.get(name)
+        if (
+            seen is not None
+            and seen is not bind
+            and not (seen.required and bind.required and seen.key == bind.key)
+        ):
+            return None  # two parameters under one name: construct_params decides
+        by_name[name] = bind
+    positions: list[_Position] = []
+    for name in names:
+        found = by_name.get(name)
+        if found is None:
+            return None
+        bind = found
+        process = binds.get(name)
+        constant: Any = _GIVEN
+        if not bind.required and not bind.callable:
+            value = bind.value
+            constant = process(value) if process is not None and value is not None else value
+        positions.append((name, bind.key, constant, bind, process))
+    return tuple(positions)
 
 
 def plan_for(engine: AsyncEngine, stmt: Executable) -> DriverPlan | None:

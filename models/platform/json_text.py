@@ -33,11 +33,17 @@ def instant_text(column: Any, dialect: str) -> Sql:
             literal_column('\'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"\''),
         )
     # Stored as fixed-width naive UTC text; a server default may lack the fraction.
+    # Positions written into the statement: parameters would be bound on every run.
+    one: Sql = literal_column("1")
+    ten: Sql = literal_column("10")
+    twelve: Sql = literal_column("12")
     text = cast(column, Text)
     return (
-        func.substr(text, 1, 10)
+        func.substr(text, one, ten)
         .op("||")(literal_column("'T'"))
-        .op("||")(func.substr(func.substr(text, 12).op("||")(literal_column("'.000'")), 1, 12))
+        .op("||")(
+            func.substr(func.substr(text, twelve).op("||")(literal_column("'.000'")), one, twelve)
+        )
         .op("||")(literal_column("'Z'"))
     )
 
@@ -112,7 +118,7 @@ class JsonText:
             return func.coalesce(cast(value, Text), sql_text("null"))
         return case(
             (value.is_(None), sql_text("null")),
-            (value != 0, sql_text("true")),
+            (value != literal_column("0"), sql_text("true")),
             else_=sql_text("false"),
         )
 

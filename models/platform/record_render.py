@@ -112,6 +112,27 @@ def check(picks: Picks, record: Record) -> None:
             raise Unrenderable(pick.name)
 
 
+def columns_of(picks: Picks, record: Record) -> frozenset[str] | None:
+    """The row columns the object of ``picks`` reads (pages: its nodes' and edges'), so a
+    statement selects only those; None where a nested list reads rows of its own."""
+    needed: set[str] = set()
+
+    def walk(picks: Picks, record: Record) -> bool:
+        for pick in picks:
+            if not pick.name:
+                continue
+            if pick.name in record.lists:
+                return False
+            if pick.name in record.objects:
+                if not walk(pick.sub, record.objects[pick.name][0]):
+                    return False
+            elif record.values[pick.name][1]:
+                needed.add(record.values[pick.name][1])
+        return True
+
+    return frozenset(needed) if walk(picks, record) else None
+
+
 def dialect_of(session: AsyncSession) -> str:
     # The sync session's own bind: the async one's property translates it on every call.
     bind = session.sync_session.bind

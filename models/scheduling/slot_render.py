@@ -26,6 +26,7 @@ from models.platform.record_render import (
     Listing,
     Picks,
     Record,
+    columns_of,
     dialect_of,
     one_json,
     one_statement,
@@ -84,10 +85,23 @@ RENDERED_SLOT_COLUMNS = (
 )
 
 
+_RENDERED_KEYS = frozenset(column.key for column in RENDERED_SLOT_COLUMNS)
+
+
+def slot_columns(picks: Picks, record: Record) -> tuple[Any, ...]:
+    """The columns of ``RENDERED_SLOT_COLUMNS`` the object of ``picks`` reads, and the
+    page order's (an unread column, such as a slot's availability, is not computed)."""
+    needed = columns_of(picks, record)
+    if needed is None or not needed <= _RENDERED_KEYS:
+        return RENDERED_SLOT_COLUMNS
+    kept = needed | {"id", "start_time"}
+    return tuple(column for column in RENDERED_SLOT_COLUMNS if column.key in kept)
+
+
 @lru_cache(maxsize=256)
 def _one_statement(picks: Picks, dialect: str) -> Select[Any]:
     row = (
-        select(*RENDERED_SLOT_COLUMNS)
+        select(*slot_columns(picks, SLOT))
         .select_from(SLOTS_WITH_PROVIDER)
         .where(SLOTS_TABLE.c.id == bindparam("slot_id"))
         .subquery("slot")
@@ -95,12 +109,15 @@ def _one_statement(picks: Picks, dialect: str) -> Select[Any]:
     return one_statement(picks, SLOT, row, dialect)
 
 
-def slot_listing(shape: SlotShape, dialect: str) -> Listing:
-    """The slots of a page of ``shape`` (``slot_query``'s parameters), in (start, id) order."""
+def slot_listing(
+    shape: SlotShape, dialect: str, columns: tuple[Any, ...] = RENDERED_SLOT_COLUMNS
+) -> Listing:
+    """The slots of a page of ``shape`` (``slot_query``'s parameters), in (start, id) order,
+    as rows of ``columns``."""
     conditions = shape_conditions(shape)
     c = SLOTS_TABLE.c
     rows = (
-        select(*RENDERED_SLOT_COLUMNS)
+        select(*columns)
         .select_from(SLOTS_WITH_PROVIDER)
         .where(*conditions, *((keyset_condition(backward=shape.backward),) if shape.keyset else ()))
         .order_by(*keyset_order((c.start_time, c.id), backward=shape.backward))
@@ -119,7 +136,8 @@ def slot_listing(shape: SlotShape, dialect: str) -> Listing:
 
 @lru_cache(maxsize=512)
 def _page_statement(picks: Picks, shape: SlotShape, dialect: str) -> Select[Any]:
-    return page_statement(picks, SLOT, slot_listing(shape, dialect), dialect)
+    listing = slot_listing(shape, dialect, slot_columns(picks, PAGE))
+    return page_statement(picks, SLOT, listing, dialect)
 
 
 async def _page(

@@ -1,0 +1,80 @@
+"""Root resolvers called the way Strawberry calls them, with the per-request work done once.
+
+For a root field whose Strawberry field has a resolver and nothing around it (no field
+extensions, no exception handler that could apply), Strawberry's own wrapper converts
+the arguments (working out each one's GraphQL name and type again), builds the ``Info``
+and calls the resolver. :func:`direct_call` works the names and types out when the plan
+is compiled: a scalar's value is handed over as Strawberry hands it (unconverted), any
+other argument goes through Strawberry's own ``convert_argument``, and the resolver gets
+the same positional and keyword arguments. Anything else keeps Strawberry's wrapper.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from graphql import GraphQLField, GraphQLResolveInfo, GraphQLSchema
+from strawberry.relay import GlobalID
+from strawberry.scalars import is_scalar
+from strawberry.types.arguments import convert_argument
+from strawberry.types.base import StrawberryMaybe, StrawberryOptional, StrawberryType
+from strawberry.types.field import StrawberryField
+
+DEFINITION = "strawberry-definition"
+DirectCall = Callable[[Any, GraphQLResolveInfo, dict[str, Any]], Any]
+
+
+def direct_call(schema: GraphQLSchema, field_def: GraphQLField) -> DirectCall | None:
+    """The resolver of ``field_def`` called as Strawberry calls it, or None where
+    Strawberry's wrapper does more than that."""
+    strawberry_schema = getattr(schema, "_strawberry_schema", None)
+    field = (field_def.extensions or {}).get(DEFINITION)
+    if strawberry_schema is None or type(field) is not StrawberryField:
+        return None
+    resolver = field.base_resolver
+    converter = strawberry_schema.schema_converter
+    if (
+        resolver is None
+        or field.extensions
+        or resolver.parent_parameter is not None
+        or resolver.root_parameter is not None
+        or converter._get_field_exception_handlers(field)
+    ):
+        return None
+    config = converter.config
+    registry = converter.scalar_registry
+    arguments = []
+    for argument in field.arguments:
+        type_ = argument.type
+        if isinstance(type_, StrawberryMaybe):
+            return None
+        inner = type_.of_type if isinstance(type_, StrawberryOptional) else type_
+        plain = (
+            not isinstance(inner, StrawberryType)
+            and inner is not GlobalID
+            and is_scalar(inner, registry)
+        )
+        name = config.name_converter.from_argument(argument)
+        arguments.append((name, argument.python_name, type_, plain))
+    with_self = resolver.self_parameter is not None
+    info_name = resolver.info_parameter.name if resolver.info_parameter is not None else None
+    info_class = config.info_class
+
+    def call(source: Any, raw_info: GraphQLResolveInfo, given: dict[str, Any]) -> Any:
+        info = info_class(_raw_info=raw_info, _field=field)
+        kwargs: dict[str, Any] = {}
+        for name, python_name, type_, plain in arguments:
+            if name in given:
+                value = given[name]
+                kwargs[python_name] = (
+                    value
+                    if plain
+                    else convert_argument(value, type_, registry, config, info, path=(name,))
+                )
+        if info_name is not None:
+            kwargs[info_name] = info
+        positional = [source] if with_self else []
+        return field.get_result(source, info=info, args=positional, kwargs=kwargs)
+
+    return call

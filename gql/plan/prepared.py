@@ -1,0 +1,102 @@
+"""Executors for a planned document, built without redoing what depends on it alone.
+
+graphql-core's ``Executor.build`` finds the operation and the fragments and works out
+each variable's signature (its type from the document) on every request, then coerces the
+variables. :class:`PreparedOperation` keeps what the first successful build found and
+coerces each request's variables with graphql-core's own functions, in the order and with
+the checks ``coerce_variable_values`` applies; anything it would report an error for, or
+fill from a default, is left to ``Executor.build`` (which reports it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from graphql import GraphQLError, GraphQLSchema, OperationDefinitionNode, Undefined
+from graphql.execution.executor import (
+    Executor,
+    FragmentDetails,
+    default_field_resolver,
+    default_type_resolver,
+)
+from graphql.execution.get_variable_signature import get_variable_signature
+from graphql.execution.values import (
+    GraphQLVariableSignature,
+    VariableValues,
+    VariableValueSource,
+    coerce_input_value,
+    input_is_nested_too_deeply,
+)
+from graphql.language import FragmentDefinitionNode
+from graphql.type import is_non_null_type
+from strawberry.execution import optimized_is_awaitable
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedOperation:
+    schema: GraphQLSchema
+    operation: OperationDefinitionNode
+    fragment_definitions: dict[str, FragmentDefinitionNode]
+    fragments: dict[str, FragmentDetails]
+    # Per variable: its signature, and whether the document gives it a default.
+    variables: tuple[tuple[GraphQLVariableSignature, bool], ...]
+
+    @classmethod
+    def of(cls, executor: Executor) -> PreparedOperation | None:
+        """What ``executor`` (built for the planned document) found, or None where a
+        fragment or a variable needs more than this class does."""
+        if any(details.variable_signatures for details in executor.fragments.values()):
+            return None
+        variables = []
+        for node in executor.operation.variable_definitions or ():
+            signature = get_variable_signature(executor.schema, node)
+            if isinstance(signature, GraphQLError):
+                return None
+            variables.append((signature, node.default_value is not None))
+        return cls(
+            executor.schema,
+            executor.operation,
+            executor.fragment_definitions,
+            executor.fragments,
+            tuple(variables),
+        )
+
+    def executor(self, context: Any, given: dict[str, Any] | None) -> Executor | None:
+        """The executor ``Executor.build`` would make for these variables, or None where
+        it must build (and report) it."""
+        inputs = given or {}
+        sources: dict[str, VariableValueSource] = {}
+        coerced: dict[str, Any] = {}
+        for signature, has_default in self.variables:
+            name = signature.name
+            value = inputs.get(name, Undefined)
+            if value is Undefined:
+                if has_default or is_non_null_type(signature.type):
+                    return None
+                sources[name] = VariableValueSource(signature)
+                continue
+            sources[name] = VariableValueSource(signature, value)
+            if input_is_nested_too_deeply(value, signature.type):
+                return None
+            converted = coerce_input_value(value, signature.type)
+            if converted is Undefined:
+                return None
+            coerced[name] = converted
+        return Executor(
+            self.schema,
+            self.fragment_definitions,
+            self.fragments,
+            None,
+            context,
+            self.operation,
+            VariableValues(sources, coerced),
+            default_field_resolver,
+            default_type_resolver,
+            default_field_resolver,
+            False,
+            None,
+            optimized_is_awaitable,  # type: ignore[arg-type]
+            None,
+            hide_suggestions=False,
+        )
