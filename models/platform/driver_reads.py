@@ -47,29 +47,43 @@ class DriverPlan:
             return self._constructed(params)
         given = params or {}
         out = []
+        # A parameter used at several positions (the time "now" in each rule's subquery)
+        # is processed once, as ``construct_params`` gives one value per name.
+        done: dict[str, Any] = {}
         for name, key, constant, bind, process in positions:
+            if constant is not _GIVEN and key not in given and name not in given:
+                out.append(constant)
+                continue
+            if name in done:
+                out.append(done[name])
+                continue
             if key in given:
                 value = given[key]
             elif name in given:
                 value = given[name]
-            elif constant is not _GIVEN:
-                out.append(constant)
-                continue
             elif bind.required:
                 return self._constructed(params)  # which raises as the engine would
             else:
                 value = bind.effective_value
-            out.append(process(value) if process is not None and value is not None else value)
+            value = process(value) if process is not None and value is not None else value
+            done[name] = value
+            out.append(value)
         return out
 
     def _constructed(self, params: Mapping[str, Any] | None) -> list[Any]:
         values = self.compiled.construct_params(params)
         binds = self.binds
         out = []
+        done: dict[str, Any] = {}
         for name in self.names:
+            if name in done:
+                out.append(done[name])
+                continue
             value = values[name]
             process = binds.get(name)
-            out.append(process(value) if process is not None and value is not None else value)
+            value = process(value) if process is not None and value is not None else value
+            done[name] = value
+            out.append(value)
         return out
 
     def rows(self, raw: Sequence[Sequence[Any]]) -> list[Row[Any]]:

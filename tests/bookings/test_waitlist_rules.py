@@ -118,7 +118,7 @@ async def test_a_types_buffers_and_the_providers_caps_keep_offers_back(
 
     # Caps: the provider's day is full with one booking.
     capped = await factory.provider("Cap", "Ped")
-    day = future(72)
+    day = future(72).replace(hour=9)  # both slots on one day, at any hour of the run
     first = await factory.slot(capped, start=day)
     second = await factory.slot(capped, start=day + timedelta(hours=2))
     await _book(client, auth, factory, first.id)
