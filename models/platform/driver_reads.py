@@ -115,11 +115,7 @@ def _positions(
     by_name: dict[str, BindParameter[Any]] = {}
     for bind, name in compiled.bind_names.items():
         seen = by_name.get(name)
-        if (
-            seen is not None
-            and seen is not bind
-            and not (seen.required and bind.required and seen.key == bind.key)
-        ):
+        if seen is not None and seen is not bind and not _same_parameter(seen, bind):
             return None  # two parameters under one name: construct_params decides
         by_name[name] = bind
     positions: list[_Position] = []
@@ -135,6 +131,23 @@ def _positions(
             constant = process(value) if process is not None and value is not None else value
         positions.append((name, bind.key, constant, bind, process))
     return tuple(positions)
+
+
+def _same_parameter(one: BindParameter[Any], other: BindParameter[Any]) -> bool:
+    """Two parameter objects of one name that any call gives the same value (the same
+    ``bindparam("now")`` written in several subqueries)."""
+    if one.key != other.key or one.type._type_affinity is not other.type._type_affinity:
+        return False
+    if one.required and other.required:
+        return True
+    if one.callable or other.callable:
+        # One call per read and name (``arguments`` keeps the first value).
+        return one.callable is other.callable and one.required == other.required
+    return (
+        one.required == other.required
+        and type(one.value) is type(other.value)
+        and one.value == other.value
+    )
 
 
 def plan_for(engine: AsyncEngine, stmt: Executable) -> DriverPlan | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -18,7 +19,8 @@ from models.platform.db import READER, Reader, create_engine, writer_lock
 from models.platform.driver_reads import RetryOnEngine, driver_rows, plan_for
 from models.platform.entities import ApiToken, AvailableSlot
 from models.platform.users import flush_last_use, hash_token
-from models.scheduling.slots import _SLOT_BY_ID, get_slot
+from models.scheduling.slot_documents import _document_statement
+from models.scheduling.slots import _SLOT_BY_ID, SlotFilters, get_slot, slot_query
 from tests.factories import SLOTS, Factory, future, iso
 
 
@@ -174,3 +176,36 @@ async def test_reads_survive_a_server_side_disconnect(
         response = await client.get(f"{SLOTS}/{slot.id}", headers=auth)
         assert response.status_code == 200, response.text
         assert response.json()["id"] == slot.id
+
+
+async def test_a_search_statement_takes_its_arguments_from_positions(
+    session: AsyncSession, factory: Factory
+) -> None:
+    """The search's "now", written in each rule's subquery, is one parameter to the
+    position table (not a fallback to ``construct_params``), and gives the same values."""
+    reader: Reader | None = session.info.get(READER)
+    if reader is None:
+        pytest.skip("no separate read engine")
+    provider = await factory.provider()
+    on_day = future(48).date()
+    shape, params = slot_query(
+        SlotFilters(provider_id=provider.id, start_date=on_day, end_date=on_day, available=True),
+        ZoneInfo("UTC"),
+        future_after=future(0),
+        min_duration=30,
+        rules=True,
+    )
+    params.update(page_limit=25, page_offset=0, availability_now=future(0))
+    statement = _document_statement(shape, reader.engine.dialect.name)
+    plan = plan_for(reader.engine, statement)
+    assert plan is not None and plan.positions is not None
+    # SQLite's parameters are positional: one per place it is written.
+    expected_places = 1 if reader.engine.dialect.name == "postgresql" else 2
+    assert plan.names.count("availability_now") >= expected_places
+    expected = plan._constructed(params)
+    assert plan.arguments(params) == expected
+    # Not given: the parameters' own function, called once for every position of it.
+    del params["availability_now"]
+    values = plan.arguments(params)
+    nows = {values[i] for i, name in enumerate(plan.names) if name == "availability_now"}
+    assert len(nows) == 1
