@@ -243,14 +243,17 @@ async def quick_book(
     moment: datetime,
 ) -> Booking | None:
     """A confirmed booking of a plain request, in the caller's write transaction; None
-    (nothing written) when the full path must decide, in the same transaction."""
+    (nothing written) when the full path must decide, in the same transaction. A booking
+    ends the transaction: the caller only commits it."""
     params = {
         "claim_slot_id": slot_id,
         "claim_patient_id": patient_id,
         "claim_type": appointment_type,
         "availability_now": moment,
     }
-    booking: Booking | None = await run_program(session, _book(session, params, notes, moment))
+    booking: Booking | None = await run_program(
+        session, _book(session, params, notes, moment), last=True
+    )
     return booking
 
 
@@ -386,11 +389,12 @@ async def quick_move(
     session: AsyncSession, booking_id: int, slot_id: int, *, moment: datetime
 ) -> Booking | None:
     """The booking moved to ``slot_id`` for a plain request, in the caller's write
-    transaction; None (nothing written) when the full path must decide."""
+    transaction; None (nothing written) when the full path must decide. A move ends the
+    transaction: the caller only commits it."""
     params: dict[str, Any] = {
         "claim_booking_id": booking_id,
         "claim_slot_id": slot_id,
         "availability_now": moment,
     }
-    booking: Booking | None = await run_program(session, _move(session, params))
+    booking: Booking | None = await run_program(session, _move(session, params), last=True)
     return booking

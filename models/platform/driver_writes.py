@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextvars
 import sqlite3
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from models.platform import audit, events, seat_watch
+from models.platform.db import settled, take_begin
 from models.platform.driver_reads import DriverPlan
 from models.platform.entities import AuditEntry
 from models.platform.event_tables import AvailabilityEvent
@@ -152,11 +153,23 @@ class _Counted:
         self.sql: list[tuple[str, Any]] = []
 
 
-def _drive_sync(connection: Any, dialect: Dialect, program: Program, counted: _Counted) -> Any:
-    """Run ``program`` on a sqlite3 connection (in aiosqlite's worker thread)."""
+def _drive_sync(
+    connection: Any,
+    dialect: Dialect,
+    program: Program,
+    counted: _Counted,
+    begin: str | None,
+    finish: Callable[[Any], bool] | None,
+) -> tuple[Any, bool]:
+    """Run ``program`` on a sqlite3 connection (in aiosqlite's worker thread), after the
+    transaction's ``begin``; then commit if ``finish(result)`` says so. The program's
+    result, and whether it committed."""
     # A generator starts with None.
     rows: Any = None
     try:
+        if begin is not None:
+            counted.sql.append((begin, ()))
+            connection.execute(begin)
         while True:
             plan_of, params = program.send(rows)
             plan = plan_of.for_dialect(dialect)
@@ -171,11 +184,15 @@ def _drive_sync(connection: Any, dialect: Dialect, program: Program, counted: _C
                 connection.executemany(plan.sql, many)
                 rows = []
     except StopIteration as done:
-        return done.value
+        result = done.value
     except Exception as exc:
         if _integrity(exc):
             raise DriverConflict() from exc
         raise
+    if finish is not None and finish(result):
+        connection.commit()
+        return result, True
+    return result, False
 
 
 async def _drive_async(driver: Any, dialect: Dialect, program: Program, counted: _Counted) -> Any:
@@ -203,21 +220,50 @@ async def _drive_async(driver: Any, dialect: Dialect, program: Program, counted:
         raise
 
 
-async def run_program(session: AsyncSession, program: Program) -> Any:
-    """Run ``program`` in the session's current transaction; its return value."""
+def _nothing_left(session: AsyncSession) -> Callable[[Any], bool]:
+    """Whether a program's result ends its transaction: a result, and nothing the commit
+    would still write or run (entries, events, opened seats, objects, a savepoint, a
+    listener of audited changes)."""
+    sync = session.sync_session
+
+    def finish(result: Any) -> bool:
+        return (
+            result is not None
+            and not (audit.has_recorded(sync) or events.has_recorded(sync))
+            and not seat_watch.has_opened(sync)
+            and not (sync.new or sync.dirty or sync.deleted)
+            and not sync.in_nested_transaction()
+            and audit.change_listeners_idle()
+        )
+
+    return finish
+
+
+async def run_program(session: AsyncSession, program: Program, *, last: bool = False) -> Any:
+    """Run ``program`` in the session's current transaction; its return value.
+
+    ``last``: if the program returns something other than None, the caller does nothing
+    more in the transaction but commit it. On SQLite the program then commits in its own
+    thread hand-off when nothing else waits for the commit.
+    """
     connection = await session.connection()
     raw = await connection.get_raw_connection()
     driver = raw.driver_connection
     assert driver is not None
     dialect = connection.dialect
     counted = _Counted()
+    committed = False
     try:
         if dialect.driver == "aiosqlite":
+            begin = take_begin(raw.info)
+            finish = _nothing_left(session) if last else None
             # The request's context (who acts, the request id) goes along to the thread.
             context = contextvars.copy_context()
-            result = await driver._execute(  # type: ignore[union-attr]
-                context.run, _drive_sync, driver._conn, dialect, program, counted
+            result, committed = await driver._execute(  # type: ignore[union-attr]
+                context.run, _drive_sync, driver._conn, dialect, program, counted, begin, finish
             )
+            if committed:
+                settled(raw.info)
         else:
             adapted = raw.dbapi_connection
             async with adapted._execute_mutex:  # type: ignore[union-attr]
@@ -231,6 +277,9 @@ async def run_program(session: AsyncSession, program: Program) -> Any:
         if dispatch.before_cursor_execute:
             for sql, arguments in counted.sql:
                 dispatch.before_cursor_execute(None, None, sql, arguments, None, False)
-    if any(sql == INSERT_AUDIT.for_dialect(dialect).sql for sql, _ in counted.sql):
+    # (A program that committed had no change listener to tell.)
+    if not committed and any(
+        sql == INSERT_AUDIT.for_dialect(dialect).sql for sql, _ in counted.sql
+    ):
         await audit.written(session)
     return result

@@ -555,7 +555,8 @@ async def create_single_slot(
             quick = new_slot_row(valid)
             quick.booked_count = 0
             quick.created_at = quick.updated_at = now_utc()
-            if await run_program(session, _insert_program(session, quick, valid)) is not None:
+            program = _insert_program(session, quick, valid)
+            if await run_program(session, program, last=True) is not None:
                 return created_record(quick, valid)
             await check_provider(session, valid)
             await raise_if_overlapping(session, valid.provider_id, valid.start_time, valid.end_time)
