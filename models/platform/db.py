@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import (
     AsyncSession,
     create_async_engine,
 )
+from sqlalchemy.util import await_
 
 from models.platform import seat_watch
 from models.platform.cursors import time_id_cursor
@@ -58,7 +59,7 @@ def create_engine(
     connect_args = (
         _asyncpg_arguments(parsed, behind_pooler) if parsed.get_driver_name() == "asyncpg" else {}
     )
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         echo=echo,
         hide_parameters=hide_parameters,
@@ -70,6 +71,33 @@ def create_engine(
         pool_timeout=POOL_TIMEOUT,
         connect_args=connect_args,
     )
+    if parsed.get_driver_name() == "asyncpg" and not behind_pooler:
+        _ping_with_begin(engine)
+    return engine
+
+
+def _ping_with_begin(engine: AsyncEngine) -> None:
+    """The checkout's ping is the BEGIN of the transaction that follows it.
+
+    The adapter pings with BEGIN, an empty query and ROLLBACK (three round trips, so that
+    a pooler in transaction mode keeps the ping on one server connection); every checkout
+    of this engine's connections begins a transaction, whose BEGIN the adapter would send
+    with the first statement. Sent at checkout, it finds a dead connection as the ping
+    does (the pool then replaces it) and the transaction needs no other. A connection
+    returned without a statement is rolled back on return, as any begun one.
+    """
+    dialect = engine.sync_engine.dialect
+    ping = dialect.do_ping
+
+    def do_ping(dbapi_connection: Any) -> bool:
+        if dbapi_connection._transaction is not None or (
+            dbapi_connection.isolation_level == "autocommit"
+        ):
+            return bool(ping(dbapi_connection))
+        await_(dbapi_connection._start_transaction())
+        return True
+
+    dialect.do_ping = do_ping  # type: ignore[method-assign]
 
 
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ClauseElement, Row, Table, insert
+from sqlalchemy import ClauseElement, Row, Table, bindparam, insert, literal_column, select
 from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -41,10 +41,11 @@ Program = Generator[Step, list[Row[Any]], Any]
 
 @dataclass(frozen=True, slots=True)
 class WritePlan:
-    """A statement compiled once per dialect."""
+    """A statement compiled once per dialect (``writes_audit``: it inserts audit entries)."""
 
     stmt: ClauseElement
     column_keys: tuple[str, ...] | None = None
+    writes_audit: bool = False
 
     def for_dialect(self, dialect: Dialect) -> DriverPlan:
         cache: dict[str, DriverPlan] = _plans.setdefault(id(self), {})
@@ -106,17 +107,64 @@ _EVENT_KEYS = (
     "occurred_at",
     "request_id",
 )
-INSERT_AUDIT = WritePlan(insert(cast(Table, AuditEntry.__table__)), _AUDIT_KEYS)
-INSERT_EVENTS = WritePlan(insert(cast(Table, AvailabilityEvent.__table__)), _EVENT_KEYS)
+_AUDIT_TABLE = cast(Table, AuditEntry.__table__)
+_EVENT_TABLE = cast(Table, AvailabilityEvent.__table__)
+INSERT_AUDIT = WritePlan(insert(_AUDIT_TABLE), _AUDIT_KEYS, writes_audit=True)
+INSERT_EVENTS = WritePlan(insert(_EVENT_TABLE), _EVENT_KEYS)
+
+# PostgreSQL: a few entries and events in one statement (data-modifying CTEs), per count.
+_MAX_FOLDED = 8
+_folded_plans: dict[tuple[int, int], WritePlan] = {}
+
+
+def _rows_insert(table: Table, keys: tuple[str, ...], prefix: str, count: int) -> Any:
+    return insert(table).values(
+        [
+            {key: bindparam(f"{prefix}{n}_{key}", type_=table.c[key].type) for key in keys}
+            for n in range(count)
+        ]
+    )
+
+
+def _folded_plan(entries: int, announced: int) -> WritePlan:
+    plan = _folded_plans.get((entries, announced))
+    if plan is None:
+        stmt: Any = (
+            select(literal_column("1").label("done"))
+            .add_cte(_rows_insert(_AUDIT_TABLE, _AUDIT_KEYS, "a", entries).cte("audit_rows"))
+            .add_cte(_rows_insert(_EVENT_TABLE, _EVENT_KEYS, "e", announced).cte("event_rows"))
+        )
+        plan = _folded_plans[(entries, announced)] = WritePlan(stmt, writes_audit=True)
+    return plan
+
+
+def _folded_params(
+    entries: list[dict[str, Any]], announced: list[dict[str, Any]]
+) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for prefix, rows in (("a", entries), ("e", announced)):
+        for n, row in enumerate(rows):
+            params.update({f"{prefix}{n}_{key}": value for key, value in row.items()})
+    return params
 
 
 def recorded_rows(session: AsyncSession) -> Program:
     """Steps writing the audit entries and events recorded so far (taken from the session,
-    so the commit hooks do not write them again): one statement each."""
+    so the commit hooks do not write them again): one statement each, or on PostgreSQL
+    one for both."""
     entries = audit.take_recorded(session)
+    announced = events.take_recorded(session)
+    if (
+        entries
+        and announced
+        and len(entries) <= _MAX_FOLDED
+        and len(announced) <= _MAX_FOLDED
+        and session.get_bind().dialect.name == "postgresql"
+    ):
+        yield _folded_plan(len(entries), len(announced)), _folded_params(entries, announced)
+        return
     if entries:
         yield INSERT_AUDIT, entries
-    announced = events.take_recorded(session)
     if announced:
         yield INSERT_EVENTS, announced
 
@@ -151,6 +199,7 @@ class _Counted:
 
     def __init__(self) -> None:
         self.sql: list[tuple[str, Any]] = []
+        self.audited = False
 
 
 def _drive_sync(
@@ -173,6 +222,7 @@ def _drive_sync(
         while True:
             plan_of, params = program.send(rows)
             plan = plan_of.for_dialect(dialect)
+            counted.audited = counted.audited or plan_of.writes_audit
             if isinstance(params, Mapping):
                 arguments = plan.arguments(params)
                 counted.sql.append((plan.sql, arguments))
@@ -203,6 +253,7 @@ async def _drive_async(driver: Any, dialect: Dialect, program: Program, counted:
         while True:
             plan_of, params = program.send(rows)
             plan = plan_of.for_dialect(dialect)
+            counted.audited = counted.audited or plan_of.writes_audit
             if isinstance(params, Mapping):
                 arguments = plan.arguments(params)
                 counted.sql.append((plan.sql, arguments))
@@ -278,8 +329,6 @@ async def run_program(session: AsyncSession, program: Program, *, last: bool = F
             for sql, arguments in counted.sql:
                 dispatch.before_cursor_execute(None, None, sql, arguments, None, False)
     # (A program that committed had no change listener to tell.)
-    if not committed and any(
-        sql == INSERT_AUDIT.for_dialect(dialect).sql for sql, _ in counted.sql
-    ):
+    if counted.audited and not committed:
         await audit.written(session)
     return result
