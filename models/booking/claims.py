@@ -46,7 +46,6 @@ from models.platform.driver_writes import (
     WritePlan,
     recorded_rows,
     run_program,
-    seat_opened,
 )
 from models.platform.entities import (
     ENDED_BOOKING_STATUSES,
@@ -358,9 +357,10 @@ def _move(session: AsyncSession, params: dict[str, Any]) -> Program:
     if target is None:
         # The booking moved already: the transaction must roll back.
         raise MoveUndone
+    opened = None
     if old_id in seats:
         audit.record(session, audit.UPDATE, "available_slot", [old_id], ["booked_count"])
-        yield from seat_opened(session, old_id, params["availability_now"])
+        opened = (old_id, params["availability_now"])
     audit.record(session, audit.UPDATE, "available_slot", [slot_id], ["booked_count"])
     changed = ["available_slot_id", "rescheduled_from_slot_id", "reschedule_count"]
     if moved.resource_id is not None:
@@ -377,7 +377,7 @@ def _move(session: AsyncSession, params: dict[str, Any]) -> Program:
         start_time=target.start_time,
         end_time=target.end_time,
     )
-    yield from recorded_rows(session)
+    yield from recorded_rows(session, opened=opened)
     return Booking(**dict(moved._mapping))
 
 

@@ -112,9 +112,10 @@ _EVENT_TABLE = cast(Table, AvailabilityEvent.__table__)
 INSERT_AUDIT = WritePlan(insert(_AUDIT_TABLE), _AUDIT_KEYS, writes_audit=True)
 INSERT_EVENTS = WritePlan(insert(_EVENT_TABLE), _EVENT_KEYS)
 
-# PostgreSQL: a few entries and events in one statement (data-modifying CTEs), per count.
+# PostgreSQL: a few entries and events in one statement (data-modifying CTEs), with the
+# waitlist probes of an opened seat, per count of rows and probes.
 _MAX_FOLDED = 8
-_folded_plans: dict[tuple[int, int], WritePlan] = {}
+_folded_plans: dict[tuple[int, int, tuple[int, ...]], WritePlan] = {}
 
 
 def _rows_insert(table: Table, keys: tuple[str, ...], prefix: str, count: int) -> Any:
@@ -126,15 +127,21 @@ def _rows_insert(table: Table, keys: tuple[str, ...], prefix: str, count: int) -
     )
 
 
-def _folded_plan(entries: int, announced: int) -> WritePlan:
-    plan = _folded_plans.get((entries, announced))
+def _folded_plan(entries: int, announced: int, checks: tuple[WritePlan, ...]) -> WritePlan:
+    key = (entries, announced, tuple(id(check) for check in checks))
+    plan = _folded_plans.get(key)
     if plan is None:
+        # The probes read what the earlier statements wrote (the freed seat), not these
+        # rows, which they do not look at.
+        found = [
+            cast(Any, check.stmt).exists().label(f"found_{n}") for n, check in enumerate(checks)
+        ]
         stmt: Any = (
-            select(literal_column("1").label("done"))
+            select(*found or [literal_column("1").label("done")])
             .add_cte(_rows_insert(_AUDIT_TABLE, _AUDIT_KEYS, "a", entries).cte("audit_rows"))
             .add_cte(_rows_insert(_EVENT_TABLE, _EVENT_KEYS, "e", announced).cte("event_rows"))
         )
-        plan = _folded_plans[(entries, announced)] = WritePlan(stmt, writes_audit=True)
+        plan = _folded_plans[key] = WritePlan(stmt, writes_audit=True)
     return plan
 
 
@@ -148,21 +155,31 @@ def _folded_params(
     return params
 
 
-def recorded_rows(session: AsyncSession) -> Program:
+def recorded_rows(session: AsyncSession, *, opened: tuple[int, datetime] | None = None) -> Program:
     """Steps writing the audit entries and events recorded so far (taken from the session,
     so the commit hooks do not write them again): one statement each, or on PostgreSQL
-    one for both."""
+    one for both. ``opened``: a slot whose seat opened and the time, for
+    :func:`seat_opened` (on PostgreSQL its probes go in the same statement)."""
     entries = audit.take_recorded(session)
     announced = events.take_recorded(session)
+    checks = seat_watch.probes() if opened is not None else []
     if (
         entries
         and announced
+        and checks is not None
         and len(entries) <= _MAX_FOLDED
         and len(announced) <= _MAX_FOLDED
         and session.get_bind().dialect.name == "postgresql"
     ):
-        yield _folded_plan(len(entries), len(announced)), _folded_params(entries, announced)
+        params = _folded_params(entries, announced)
+        if opened is not None:
+            params.update(wanted_id=opened[0], availability_now=opened[1])
+        found = yield _folded_plan(len(entries), len(announced), tuple(checks)), params
+        if opened is not None and any(found[0]):
+            seat_watch.seats_opened(session, [opened[0]])
         return
+    if opened is not None:
+        yield from seat_opened(session, *opened)
     if entries:
         yield INSERT_AUDIT, entries
     if announced:
@@ -329,6 +346,6 @@ async def run_program(session: AsyncSession, program: Program, *, last: bool = F
             for sql, arguments in counted.sql:
                 dispatch.before_cursor_execute(None, None, sql, arguments, None, False)
     # (A program that committed had no change listener to tell.)
-    if counted.audited and not committed:
+    if counted.audited and not committed and not audit.change_listeners_idle():
         await audit.written(session)
     return result
