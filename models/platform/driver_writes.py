@@ -81,7 +81,7 @@ def _compile(dialect: Dialect, stmt: ClauseElement, keys: tuple[str, ...] | None
     )
 
 
-_AUDIT_KEYS = (
+AUDIT_KEYS = (
     "occurred_at",
     "user_id",
     "token_id",
@@ -91,7 +91,7 @@ _AUDIT_KEYS = (
     "changed_fields",
     "request_id",
 )
-_EVENT_KEYS = (
+EVENT_KEYS = (
     "type",
     "provider_id",
     "slot_id",
@@ -107,10 +107,10 @@ _EVENT_KEYS = (
     "occurred_at",
     "request_id",
 )
-_AUDIT_TABLE = cast(Table, AuditEntry.__table__)
-_EVENT_TABLE = cast(Table, AvailabilityEvent.__table__)
-INSERT_AUDIT = WritePlan(insert(_AUDIT_TABLE), _AUDIT_KEYS, writes_audit=True)
-INSERT_EVENTS = WritePlan(insert(_EVENT_TABLE), _EVENT_KEYS)
+AUDIT_TABLE = cast(Table, AuditEntry.__table__)
+EVENT_TABLE = cast(Table, AvailabilityEvent.__table__)
+INSERT_AUDIT = WritePlan(insert(AUDIT_TABLE), AUDIT_KEYS, writes_audit=True)
+INSERT_EVENTS = WritePlan(insert(EVENT_TABLE), EVENT_KEYS)
 
 # PostgreSQL: a few entries and events in one statement (data-modifying CTEs), with the
 # waitlist probes of an opened seat, per count of rows and probes.
@@ -138,8 +138,8 @@ def _folded_plan(entries: int, announced: int, checks: tuple[WritePlan, ...]) ->
         ]
         stmt: Any = (
             select(*found or [literal_column("1").label("done")])
-            .add_cte(_rows_insert(_AUDIT_TABLE, _AUDIT_KEYS, "a", entries).cte("audit_rows"))
-            .add_cte(_rows_insert(_EVENT_TABLE, _EVENT_KEYS, "e", announced).cte("event_rows"))
+            .add_cte(_rows_insert(AUDIT_TABLE, AUDIT_KEYS, "a", entries).cte("audit_rows"))
+            .add_cte(_rows_insert(EVENT_TABLE, EVENT_KEYS, "e", announced).cte("event_rows"))
         )
         plan = _folded_plans[key] = WritePlan(stmt, writes_audit=True)
     return plan
