@@ -35,6 +35,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    union_all,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -42,11 +43,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models.platform import audit, events
 from models.platform.base import UTCDateTime
 from models.platform.driver_writes import (
+    AUDIT_KEYS,
+    AUDIT_TABLE,
+    EVENT_KEYS,
+    EVENT_TABLE,
     Program,
     WritePlan,
     recorded_rows,
     run_program,
-    seat_opened,
 )
 from models.platform.entities import (
     ENDED_BOOKING_STATUSES,
@@ -173,6 +177,88 @@ CLAIM = WritePlan(_CLAIM)
 INSERT_BOOKING = WritePlan(insert(_bookings).returning(_bookings.c.id), _BOOKING_VALUES)
 
 
+_NEW_BOOKING = (
+    insert(_bookings)
+    .values(
+        {name: bindparam(f"nb_{name}", type_=_bookings.c[name].type) for name in _BOOKING_VALUES}
+    )
+    .returning(_bookings.c.id)
+    .cte("new_booking")
+)
+
+
+def _row_values(table: Table, keys: tuple[str, ...], prefix: str, new_id: str | None) -> Any:
+    """A row of bound values, the new booking's id as ``new_id``."""
+    return select(
+        *(
+            _NEW_BOOKING.c.id.label(key)
+            if key == new_id
+            else bindparam(f"{prefix}_{key}", type_=table.c[key].type)
+            for key in keys
+        )
+    )
+
+
+# PostgreSQL: a plain booking's row, its entries (the seat's, then the booking's) and its
+# event in one statement (data-modifying CTEs).
+_BOOK_WITH_ROWS = (
+    select(_NEW_BOOKING.c.id)
+    .add_cte(
+        insert(AUDIT_TABLE)
+        .from_select(
+            list(AUDIT_KEYS),
+            union_all(
+                _row_values(AUDIT_TABLE, AUDIT_KEYS, "a0", None),
+                _row_values(AUDIT_TABLE, AUDIT_KEYS, "a1", "entity_id"),
+            ),
+        )
+        .cte("new_booking_entries")
+    )
+    .add_cte(
+        insert(EVENT_TABLE)
+        .from_select(list(EVENT_KEYS), _row_values(EVENT_TABLE, EVENT_KEYS, "e0", "booking_id"))
+        .cte("new_booking_event")
+    )
+)
+BOOK_WITH_ROWS = WritePlan(_BOOK_WITH_ROWS, writes_audit=True)
+
+
+def _folded_booking_params(
+    values: dict[str, Any], entries: list[dict[str, Any]], announced: list[dict[str, Any]]
+) -> dict[str, Any]:
+    assert len(entries) == 2 and len(announced) == 1
+    params = {f"nb_{name}": value for name, value in values.items()}
+    for prefix, row in (("a0", entries[0]), ("a1", entries[1]), ("e0", announced[0])):
+        params.update({f"{prefix}_{key}": value for key, value in row.items()})
+    return params
+
+
+def _record_booking(
+    session: AsyncSession, slot: Any, values: dict[str, Any], booking_id: int | None
+) -> None:
+    """As the full path's entries: the seat, then the booking's fields set; its event.
+    (``booking_id`` None: the statement writing them fills it in.)"""
+    slot_id = values["available_slot_id"]
+    audit.record(session, audit.UPDATE, "available_slot", [slot_id], ["booked_count"])
+    audit.record(
+        session,
+        audit.CREATE,
+        "booking",
+        [booking_id],
+        [name for name in _BOOKING_VALUES[:-2] if values[name] is not None],
+    )
+    events.record_event(
+        session,
+        type=events.BOOKING_CREATED,
+        provider_id=slot.provider_id,
+        slot_id=slot_id,
+        booking_id=booking_id,
+        series_id=slot.series_id,
+        start_time=slot.start_time,
+        end_time=slot.end_time,
+    )
+
+
 def _is_postgres(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
@@ -202,27 +288,18 @@ def _book(
         "created_at": moment,
         "updated_at": moment,
     }
-    booking_id = (yield INSERT_BOOKING, values)[0].id
-    # As the full path's entries: the seat, then the booking's fields set.
-    audit.record(session, audit.UPDATE, "available_slot", [slot_id], ["booked_count"])
-    audit.record(
-        session,
-        audit.CREATE,
-        "booking",
-        [booking_id],
-        [name for name in _BOOKING_VALUES[:-2] if values[name] is not None],
-    )
-    events.record_event(
-        session,
-        type=events.BOOKING_CREATED,
-        provider_id=slot.provider_id,
-        slot_id=slot_id,
-        booking_id=booking_id,
-        series_id=slot.series_id,
-        start_time=slot.start_time,
-        end_time=slot.end_time,
-    )
-    yield from recorded_rows(session)
+    sync = session.sync_session
+    if _is_postgres(session) and not (audit.has_recorded(sync) or events.has_recorded(sync)):
+        # One statement: the booking, its two entries and its event.
+        _record_booking(session, slot, values, None)
+        rows = _folded_booking_params(
+            values, audit.take_recorded(session), events.take_recorded(session)
+        )
+        booking_id = (yield BOOK_WITH_ROWS, rows)[0].id
+    else:
+        booking_id = (yield INSERT_BOOKING, values)[0].id
+        _record_booking(session, slot, values, booking_id)
+        yield from recorded_rows(session)
     return Booking(
         id=booking_id,
         cancellation_reason=None,
@@ -243,14 +320,17 @@ async def quick_book(
     moment: datetime,
 ) -> Booking | None:
     """A confirmed booking of a plain request, in the caller's write transaction; None
-    (nothing written) when the full path must decide, in the same transaction."""
+    (nothing written) when the full path must decide, in the same transaction. A booking
+    ends the transaction: the caller only commits it."""
     params = {
         "claim_slot_id": slot_id,
         "claim_patient_id": patient_id,
         "claim_type": appointment_type,
         "availability_now": moment,
     }
-    booking: Booking | None = await run_program(session, _book(session, params, notes, moment))
+    booking: Booking | None = await run_program(
+        session, _book(session, params, notes, moment), last=True
+    )
     return booking
 
 
@@ -355,9 +435,10 @@ def _move(session: AsyncSession, params: dict[str, Any]) -> Program:
     if target is None:
         # The booking moved already: the transaction must roll back.
         raise MoveUndone
+    opened = None
     if old_id in seats:
         audit.record(session, audit.UPDATE, "available_slot", [old_id], ["booked_count"])
-        yield from seat_opened(session, old_id, params["availability_now"])
+        opened = (old_id, params["availability_now"])
     audit.record(session, audit.UPDATE, "available_slot", [slot_id], ["booked_count"])
     changed = ["available_slot_id", "rescheduled_from_slot_id", "reschedule_count"]
     if moved.resource_id is not None:
@@ -374,7 +455,7 @@ def _move(session: AsyncSession, params: dict[str, Any]) -> Program:
         start_time=target.start_time,
         end_time=target.end_time,
     )
-    yield from recorded_rows(session)
+    yield from recorded_rows(session, opened=opened)
     return Booking(**dict(moved._mapping))
 
 
@@ -386,11 +467,12 @@ async def quick_move(
     session: AsyncSession, booking_id: int, slot_id: int, *, moment: datetime
 ) -> Booking | None:
     """The booking moved to ``slot_id`` for a plain request, in the caller's write
-    transaction; None (nothing written) when the full path must decide."""
+    transaction; None (nothing written) when the full path must decide. A move ends the
+    transaction: the caller only commits it."""
     params: dict[str, Any] = {
         "claim_booking_id": booking_id,
         "claim_slot_id": slot_id,
         "availability_now": moment,
     }
-    booking: Booking | None = await run_program(session, _move(session, params))
+    booking: Booking | None = await run_program(session, _move(session, params), last=True)
     return booking

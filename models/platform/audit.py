@@ -63,12 +63,29 @@ IGNORED_FIELDS = frozenset({"id", "created_at", "updated_at", "last_used_at"})
 
 # Called with each session that is about to write audited changes (idempotency marks).
 _change_listeners: list[Callable[[Session], None]] = []
+# Per listener: whether it would do nothing now (None: it may always act).
+_change_idle: list[Callable[[], bool] | None] = []
 
 
-def on_audited_change(listener: Callable[[Session], None]) -> None:
-    """Run ``listener(session)`` in every transaction that writes an audit entry."""
+def on_audited_change(
+    listener: Callable[[Session], None], *, idle: Callable[[], bool] | None = None
+) -> None:
+    """Run ``listener(session)`` in every transaction that writes an audit entry;
+    ``idle()``, if given, says the listener would do nothing in the current context."""
     if listener not in _change_listeners:
         _change_listeners.append(listener)
+        _change_idle.append(idle)
+
+
+def change_listeners_idle() -> bool:
+    """Every change listener would do nothing now: an audit entry needs no further work
+    in its transaction."""
+    return all(idle is not None and idle() for idle in _change_idle)
+
+
+def has_recorded(session: Session) -> bool:
+    """Entries recorded and not yet written (the commit hook would write them)."""
+    return bool(session.info.get(_PENDING))
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import (
     AsyncSession,
     create_async_engine,
 )
+from sqlalchemy.util import await_
 
 from models.platform import seat_watch
 from models.platform.cursors import time_id_cursor
@@ -59,7 +60,7 @@ def create_engine(
     connect_args = (
         _asyncpg_arguments(parsed, behind_pooler) if parsed.get_driver_name() == "asyncpg" else {}
     )
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         echo=echo,
         hide_parameters=hide_parameters,
@@ -71,6 +72,33 @@ def create_engine(
         pool_timeout=POOL_TIMEOUT,
         connect_args=connect_args,
     )
+    if parsed.get_driver_name() == "asyncpg" and not behind_pooler:
+        _ping_with_begin(engine)
+    return engine
+
+
+def _ping_with_begin(engine: AsyncEngine) -> None:
+    """The checkout's ping is the BEGIN of the transaction that follows it.
+
+    The adapter pings with BEGIN, an empty query and ROLLBACK (three round trips, so that
+    a pooler in transaction mode keeps the ping on one server connection); every checkout
+    of this engine's connections begins a transaction, whose BEGIN the adapter would send
+    with the first statement. Sent at checkout, it finds a dead connection as the ping
+    does (the pool then replaces it) and the transaction needs no other. A connection
+    returned without a statement is rolled back on return, as any begun one.
+    """
+    dialect = engine.sync_engine.dialect
+    ping = dialect.do_ping
+
+    def do_ping(dbapi_connection: Any) -> bool:
+        if dbapi_connection._transaction is not None or (
+            dbapi_connection.isolation_level == "autocommit"
+        ):
+            return bool(ping(dbapi_connection))
+        await_(dbapi_connection._start_transaction())
+        return True
+
+    dialect.do_ping = do_ping  # type: ignore[method-assign]
 
 
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -277,17 +305,80 @@ def _configure_sqlite(engine: AsyncEngine, *, reads_only: bool = False) -> None:
     """
 
     @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+    def _on_connect(dbapi_connection: Any, record: Any) -> None:
+        record.info.pop(_BEGIN, None)
+        record.info.pop(_SETTLED, None)
         dbapi_connection.isolation_level = None
         prepare_sqlite(dbapi_connection, wal=engine.url.database not in (None, "", ":memory:"))
 
     if reads_only:
         return
 
+    # BEGIN waits for the transaction's first statement and goes to the worker thread
+    # with it (or with a driver program, ``take_begin``): aiosqlite pays a thread hand-off
+    # per call, and a BEGIN of its own cost three. A COMMIT or ROLLBACK the connection
+    # does not need (no statement since BEGIN, or the transaction already ended) is
+    # skipped, the ROLLBACK of a connection going back to the pool included.
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
         immediate = conn.get_execution_options().get(_IMMEDIATE, False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        info = conn.connection.info
+        info.pop(_SETTLED, None)
+        info[_BEGIN] = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute", insert=True)
+    def _begin_first(
+        conn: Any, cursor: Any, _statement: Any, _params: Any, context: Any, _many: bool
+    ) -> None:
+        # (Driver programs report their statements with no connection.)
+        begin = conn.connection.info.pop(_BEGIN, None) if conn is not None else None
+        if begin is not None:
+            # The statement listeners hear of it first, as of any statement.
+            conn.dispatch.before_cursor_execute(conn, cursor, begin, (), context, False)
+            cursor.execute(begin)
+
+    dialect = engine.sync_engine.dialect
+    commit, rollback = dialect.do_commit, dialect.do_rollback
+
+    def _ending(end: Any) -> Any:
+        def do_end(dbapi_connection: Any) -> None:
+            try:
+                info = dbapi_connection.info
+            except (AttributeError, NotImplementedError):
+                # Not a pooled connection (the dialect's first connect): as always.
+                info = None
+            if info is None:
+                end(dbapi_connection)
+                return
+            if info.pop(_BEGIN, None) is not None or info.get(_SETTLED):
+                info[_SETTLED] = True
+                return
+            end(dbapi_connection)
+            info[_SETTLED] = True
+
+        return do_end
+
+    dialect.do_commit = _ending(commit)  # type: ignore[method-assign]
+    dialect.do_rollback = _ending(rollback)  # type: ignore[method-assign]
+
+
+# On a SQLite write connection (its pool record's ``info``): the BEGIN its transaction has
+# not run yet, and that no transaction is open (committed or rolled back since BEGIN).
+_BEGIN = "clinic_begin_pending"
+_SETTLED = "clinic_settled"
+
+
+def take_begin(connection_info: dict[str, Any]) -> str | None:
+    """The BEGIN the SQLite transaction still owes, for a caller that runs it itself just
+    before its first statement (then the transaction is open)."""
+    begin: str | None = connection_info.pop(_BEGIN, None)
+    return begin
+
+
+def settled(connection_info: dict[str, Any]) -> None:
+    """The caller committed the SQLite transaction itself: the session's COMMIT, and the
+    ROLLBACK on release, have nothing to do."""
+    connection_info[_SETTLED] = True
 
 
 def prepare_sqlite(dbapi_connection: Any, *, wal: bool = False) -> None:

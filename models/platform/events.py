@@ -223,6 +223,11 @@ def take_recorded(session: AsyncSession | Session) -> list[dict[str, Any]]:
     return rows
 
 
+def has_recorded(session: Session) -> bool:
+    """Events recorded and not yet written (the commit hook would write them)."""
+    return bool(session.info.get(_PENDING))
+
+
 def _after_commit(session: Session) -> None:
     if session.info.pop(_WROTE, False):
         for listener in _commit_listeners:

@@ -255,13 +255,17 @@ def _mark_changed(session: Session) -> None:
     )
 
 
+def _no_reservation() -> bool:
+    return active_reservation.get() is None
+
+
 def _forget_mark(session: Session) -> None:
     session.info.pop(_MARKED, None)
 
 
 def install_idempotency_hooks() -> None:
     """Mark reservations from the audit hook (idempotent)."""
-    on_audited_change(_mark_changed)
+    on_audited_change(_mark_changed, idle=_no_reservation)
     for name in ("after_commit", "after_rollback"):
         if not event.contains(Session, name, _forget_mark):
             event.listen(Session, name, _forget_mark)

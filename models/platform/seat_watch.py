@@ -42,6 +42,12 @@ def probes() -> list[Any] | None:
     return list(_probes)
 
 
+def has_opened(session: Any) -> bool:
+    """Slots named in this transaction (``session``: the sync session) wait for the
+    listeners."""
+    return bool(session.info.get(_OPENED))
+
+
 def forget(session: AsyncSession) -> None:
     session.sync_session.info.pop(_OPENED, None)
 

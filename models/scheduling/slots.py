@@ -33,7 +33,6 @@ from models.platform.driver_writes import (
     WritePlan,
     recorded_rows,
     run_program,
-    seat_opened,
 )
 from models.platform.entities import (
     MAX_ID,
@@ -535,23 +534,37 @@ _INSERT_IF_FREE = (
 )
 
 
+_INSERTED = _INSERT_IF_FREE.cte("inserted_slot")
+# PostgreSQL: the insert and, beside the new slot's id, its provider's row (as
+# _PROVIDER_BY_ID reads it), in one statement.
+_INSERT_WITH_PROVIDER = select(
+    _INSERTED.c.id.label("new_slot_id"), *_PROVIDER_BY_ID.selected_columns
+).where(_provider_table.c.id == _new_value("provider_id"))
+
 INSERT_IF_FREE = WritePlan(_INSERT_IF_FREE)
+INSERT_WITH_PROVIDER = WritePlan(_INSERT_WITH_PROVIDER)
 PROVIDER_ROW = WritePlan(_PROVIDER_BY_ID)
 
 
 def _insert_program(session: AsyncSession, slot: AvailableSlot, valid: ValidSlot) -> Program:
     params = {f"new_{name}": getattr(slot, name) for name in _NEW_SLOT_COLUMNS}
-    inserted = yield INSERT_IF_FREE, params
-    if not inserted:
-        return None
-    slot.id = inserted[0].id
+    if valid.provider is None and session.get_bind().dialect.name == "postgresql":
+        rows = yield INSERT_WITH_PROVIDER, params
+        if not rows:
+            return None
+        slot.id = rows[0].new_slot_id
+        valid.provider = rows[0]
+    else:
+        inserted = yield INSERT_IF_FREE, params
+        if not inserted:
+            return None
+        slot.id = inserted[0].id
     if valid.provider is None:
         valid.provider = (yield PROVIDER_ROW, {"provider_id": slot.provider_id})[0]
     fields = [name for name in _NEW_SLOT_COLUMNS[:-2] if getattr(slot, name) is not None]
     audit.record(session, audit.CREATE, "available_slot", [slot.id], fields)
     events.slot_event(session, events.SLOT_CREATED, slot)
-    yield from seat_opened(session, slot.id, slot.created_at)
-    yield from recorded_rows(session)
+    yield from recorded_rows(session, opened=(slot.id, slot.created_at))
     return slot
 
 
@@ -567,7 +580,8 @@ async def create_single_slot(
             quick = new_slot_row(valid)
             quick.booked_count = 0
             quick.created_at = quick.updated_at = now_utc()
-            if await run_program(session, _insert_program(session, quick, valid)) is not None:
+            program = _insert_program(session, quick, valid)
+            if await run_program(session, program, last=True) is not None:
                 return created_record(quick, valid)
             await check_provider(session, valid)
             await raise_if_overlapping(session, valid.provider_id, valid.start_time, valid.end_time)
