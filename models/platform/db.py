@@ -23,7 +23,13 @@ from sqlalchemy.util import await_
 
 from models.platform import seat_watch
 from models.platform.cursors import time_id_cursor
-from models.platform.driver_reads import DriverPlan, RetryOnEngine, driver_rows, plan_for
+from models.platform.driver_reads import (
+    DriverPlan,
+    RetryOnEngine,
+    driver_rows,
+    plan_for,
+    report_statement,
+)
 from models.platform.loop_reads import LoopReader
 
 _IMMEDIATE = "clinic_sqlite_immediate"
@@ -240,9 +246,7 @@ class Reader:
             arguments = plan.arguments(params)
             raw = self.loop_reader.rows(plan.sql, arguments)
             if raw is not None:
-                dispatch = self.engine.sync_engine.dispatch
-                if dispatch.before_cursor_execute:
-                    dispatch.before_cursor_execute(None, None, plan.sql, arguments, None, False)
+                report_statement(self.engine, plan.sql, arguments)
                 return plan.rows(raw)
         if plan is not None:
             try:

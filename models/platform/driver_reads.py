@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import BindParameter, ClauseElement, Executable, Row
+from sqlalchemy.engine import Engine
 from sqlalchemy.engine.result import result_tuple
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -65,8 +66,7 @@ class DriverPlan:
                 return self._constructed(params)  # which raises as the engine would
             else:
                 value = bind.effective_value
-            value = process(value) if process is not None and value is not None else value
-            done[name] = value
+            value = done[name] = _processed(process, value)
             out.append(value)
         return out
 
@@ -79,10 +79,7 @@ class DriverPlan:
             if name in done:
                 out.append(done[name])
                 continue
-            value = values[name]
-            process = binds.get(name)
-            value = process(value) if process is not None and value is not None else value
-            done[name] = value
+            value = done[name] = _processed(binds.get(name), values[name])
             out.append(value)
         return out
 
@@ -99,6 +96,10 @@ class DriverPlan:
             )
             for values in raw
         ]
+
+
+def _processed(process: Processor | None, value: Any) -> Any:
+    return process(value) if process is not None and value is not None else value
 
 
 _GIVEN = object()
@@ -127,8 +128,7 @@ def _positions(
         process = binds.get(name)
         constant: Any = _GIVEN
         if not bind.required and not bind.callable:
-            value = bind.value
-            constant = process(value) if process is not None and value is not None else value
+            constant = _processed(process, bind.value)
         positions.append((name, bind.key, constant, bind, process))
     return tuple(positions)
 
@@ -148,6 +148,14 @@ def _same_parameter(one: BindParameter[Any], other: BindParameter[Any]) -> bool:
         and type(one.value) is type(other.value)
         and one.value == other.value
     )
+
+
+def report_statement(engine: AsyncEngine | Engine, sql: str, arguments: Any) -> None:
+    """Tell ``engine``'s statement listeners of a statement run on the driver (they hear
+    it as from the engine, without a connection or cursor)."""
+    dispatch = (engine.sync_engine if isinstance(engine, AsyncEngine) else engine).dispatch
+    if dispatch.before_cursor_execute:
+        dispatch.before_cursor_execute(None, None, sql, arguments, None, False)
 
 
 def plan_for(engine: AsyncEngine, stmt: Executable) -> DriverPlan | None:
@@ -200,9 +208,7 @@ async def driver_rows(
     pool = engine.sync_engine.pool
     fairy = await greenlet_spawn(pool.connect)
     try:
-        dispatch = engine.sync_engine.dispatch
-        if dispatch.before_cursor_execute:
-            dispatch.before_cursor_execute(None, None, plan.sql, arguments, None, False)
+        report_statement(engine, plan.sql, arguments)
         driver = fairy.driver_connection
         if engine.dialect.driver == "asyncpg":
             raw = await driver.fetch(plan.sql, *arguments)  # type: ignore[union-attr]

@@ -30,7 +30,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 
 from models.platform import audit, events, seat_watch
 from models.platform.db import settled, take_begin
-from models.platform.driver_reads import DriverPlan
+from models.platform.driver_reads import DriverPlan, report_statement
 from models.platform.entities import AuditEntry
 from models.platform.event_tables import AvailabilityEvent
 
@@ -341,10 +341,8 @@ async def run_program(session: AsyncSession, program: Program, *, last: bool = F
                     await adapted._start_transaction()  # type: ignore[union-attr]
                 result = await _drive_async(driver, dialect, program, counted)
     finally:
-        dispatch = connection.sync_engine.dispatch
-        if dispatch.before_cursor_execute:
-            for sql, arguments in counted.sql:
-                dispatch.before_cursor_execute(None, None, sql, arguments, None, False)
+        for sql, arguments in counted.sql:
+            report_statement(connection.sync_engine, sql, arguments)
     # (A program that committed had no change listener to tell.)
     if counted.audited and not committed and not audit.change_listeners_idle():
         await audit.written(session)
