@@ -9,8 +9,6 @@ keyset order reversed; the rows are put back in the list's order here.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,7 +17,7 @@ from typing import Annotated, Generic, TypeVar
 import strawberry
 
 from common.settings import Settings
-from models.platform.cursors import time_id_cursor
+from models.platform.cursors import encode_cursor, key_parts, time_id_cursor
 from models.platform.errors import FieldErrors, ValidationFailed
 from models.platform.pagination import Page, PageRequest
 from models.platform.timeutil import in_range
@@ -124,14 +122,8 @@ def page_window(
     )
 
 
-def encode_cursor(*parts: object) -> str:
-    text = "|".join(part.isoformat() if isinstance(part, datetime) else str(part) for part in parts)
-    return base64.urlsafe_b64encode(text.encode()).decode()
-
-
 def encode_time_id_cursor(moment: datetime, ident: int) -> str:
-    """``encode_cursor(moment, ident)``, written out: one per listed slot (the database
-    writes the same cursor for rendered pages)."""
+    """A slot's cursor (the database writes the same cursor for rendered pages)."""
     return time_id_cursor(moment, ident)
 
 
@@ -141,8 +133,8 @@ def _invalid_cursor(field: str) -> ValidationFailed:
 
 def decode_cursor(cursor: str, field: str = "after") -> list[str]:
     try:
-        return base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
-    except (ValueError, UnicodeDecodeError, binascii.Error) as exc:
+        return key_parts(cursor)
+    except ValueError as exc:
         raise _invalid_cursor(field) from exc
 
 

@@ -22,7 +22,6 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.util import await_
 
 from models.platform import seat_watch
-from models.platform.cursors import time_id_cursor
 from models.platform.driver_reads import (
     DriverPlan,
     RetryOnEngine,
@@ -404,17 +403,11 @@ def prepare_sqlite(dbapi_connection: Any, *, wal: bool = False) -> None:
     cursor.close()
     # Days in a provider's time zone (booking rules), as PostgreSQL's AT TIME ZONE.
     dbapi_connection.create_function(LOCAL_DAY_FUNCTION, 2, _sqlite_local_day, deterministic=True)
-    dbapi_connection.create_function(
-        TIME_ID_CURSOR_FUNCTION, 2, _sqlite_time_id_cursor, deterministic=True
-    )
     dbapi_connection.create_function(NODE_ID_FUNCTION, 2, _sqlite_node_id, deterministic=True)
-    dbapi_connection.create_function(BASE64_FUNCTION, 1, _sqlite_base64, deterministic=True)
 
 
 LOCAL_DAY_FUNCTION = "clinic_local_day"
-TIME_ID_CURSOR_FUNCTION = "clinic_time_id_cursor"
 NODE_ID_FUNCTION = "clinic_node_id"
-BASE64_FUNCTION = "clinic_base64"
 
 
 def _sqlite_local_day(instant: str | None, zone: str | None) -> str | None:
@@ -428,32 +421,11 @@ def _sqlite_local_day(instant: str | None, zone: str | None) -> str | None:
         return None
 
 
-def _sqlite_time_id_cursor(instant: str | None, ident: int | None) -> str | None:
-    """The keyset cursor of a stored UTC instant and an id (``time_id_cursor``)."""
-    if instant is None or ident is None:
-        return None
-    # Called once per row of a page: the stored text (``YYYY-MM-DD HH:MM:SS[.ffffff]``)
-    # is rewritten as ``isoformat`` writes it without parsing it, where it has that form.
-    size = len(instant)
-    if (size == 26 or size == 19) and instant[10] == " " and type(ident) is int:
-        fraction = instant[19:] if size == 26 and instant[19:] != ".000000" else ""
-        text = f"{instant[:10]}T{instant[11:19]}{fraction}+00:00|{ident}"
-        return base64.urlsafe_b64encode(text.encode()).decode()
-    return time_id_cursor(datetime.fromisoformat(instant).replace(tzinfo=UTC), ident)
-
-
 def _sqlite_node_id(type_name: str, ident: int | None) -> str | None:
     """A record's global id: base64 of ``TypeName:id`` (standard alphabet, padded)."""
     if ident is None:
         return None
     return base64.b64encode(f"{type_name}:{ident}".encode()).decode()
-
-
-def _sqlite_base64(text: str | None) -> str | None:
-    """Standard base64 of a text's UTF-8 bytes (PostgreSQL's ``encode(..., 'base64')``)."""
-    if text is None:
-        return None
-    return base64.b64encode(str(text).encode()).decode()
 
 
 @asynccontextmanager

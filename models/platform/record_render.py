@@ -17,13 +17,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, Text, bindparam, case, cast, func, literal_column, select
+from sqlalchemy import Select, Text, bindparam, case, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.platform.db import (
-    BASE64_FUNCTION,
     NODE_ID_FUNCTION,
-    TIME_ID_CURSOR_FUNCTION,
     read_rows,
 )
 from models.platform.errors import NotFound
@@ -139,41 +137,35 @@ def dialect_of(session: AsyncSession) -> str:
     return bind.dialect.name if bind is not None else "sqlite"
 
 
-def base64_text(text: Sql, dialect: str) -> Sql:
-    """Standard base64 of a short text (PostgreSQL breaks lines only past 76 characters)."""
-    if dialect != "postgresql":
-        return getattr(func, BASE64_FUNCTION)(text)
-    return func.encode(func.convert_to(text, sql_text("UTF8")), sql_text("base64"))
-
-
 def node_id(node_type: str, column: Any, dialect: str) -> Sql:
     """``encode_node_id(node_type, id)``, computed by the database (null for a null id)."""
     if dialect != "postgresql":
         return getattr(func, NODE_ID_FUNCTION)(sql_text(node_type), column)
-    return base64_text(concat([f"{node_type}:", cast(column, Text)]), dialect)
+    text = concat([f"{node_type}:", cast(column, Text)])
+    return func.encode(func.convert_to(text, sql_text("UTF8")), sql_text("base64"))
+
+
+def hex_text(text: Sql, dialect: str) -> Sql:
+    """Lower-case hex of a text's UTF-8 bytes, written by the database itself."""
+    if dialect == "postgresql":
+        return func.encode(func.convert_to(text, sql_text("UTF8")), sql_text("hex"))
+    return func.lower(func.hex(text))
 
 
 def time_id_cursor(moment: Any, ident: Any, dialect: str) -> Sql:
     """``time_id_cursor(moment, id)`` of a row, computed by the database."""
-    if dialect != "postgresql":
-        return func.coalesce(getattr(func, TIME_ID_CURSOR_FUNCTION)(moment, ident), sql_text(""))
-    utc = moment.op("AT TIME ZONE")(sql_text("UTC"))
-    fraction = func.nullif(func.to_char(utc, sql_text(".US")), sql_text(".000000"))
-    iso = concat(
-        [
-            func.to_char(utc, sql_text('YYYY-MM-DD"T"HH24:MI:SS')),
-            func.coalesce(fraction, sql_text("")),
-            "+00:00|",
-            cast(ident, Text),
-        ]
-    )
-    encoded = func.encode(func.convert_to(iso, sql_text("UTF8")), sql_text("base64"))
-    return func.translate(encoded, literal_column("E'+/\\n'"), sql_text("-_"))
+    if dialect == "postgresql":
+        utc = moment.op("AT TIME ZONE")(sql_text("UTC"))
+        instant = func.to_char(utc, sql_text("YYYY-MM-DD HH24:MI:SS.US"))
+    else:
+        # The stored text, ``YYYY-MM-DD HH:MM:SS`` with or without ``.ffffff``.
+        instant = func.substr(concat([cast(moment, Text), ".000000"]), 1, 26)
+    return hex_text(concat([instant, "+00:00|", cast(ident, Text)]), dialect)
 
 
 def id_cursor(ident: Any, dialect: str) -> Sql:
-    """``encode_cursor(id)``: base64 of the id's digits (no ``+`` or ``/`` can occur)."""
-    return base64_text(cast(ident, Text), dialect)
+    """``encode_cursor(id)``: the hex of the id's digits."""
+    return hex_text(cast(ident, Text), dialect)
 
 
 def _text_list(js: JsonText, column: Any, dialect: str, upper: bool) -> Sql:
