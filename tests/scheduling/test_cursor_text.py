@@ -81,7 +81,7 @@ def test_a_cursor_that_is_not_one_is_invalid(cursor: str) -> None:
 
 
 async def test_the_database_writes_the_cursor(session: AsyncSession) -> None:
-    dialect = session.bind.dialect.name
+    dialect = record_render.dialect_of(session)
     moment = datetime(2030, 1, 2, 3, 4, 5, 60, tzinfo=UTC)
     expression = record_render.time_id_cursor(
         bindparam("moment", moment, DateTime(timezone=True)),
