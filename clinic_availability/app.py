@@ -95,6 +95,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ),
         default_response_class=JSONBody,
         lifespan=lifespan,
+        telemetry=None
+        if settings.opentelemetry
+        else {"tracing": False, "metrics": False, "logs": False},
         # /docs is the self-hosted page below; FastAPI's own pages load from a CDN.
         docs_url=None,
         redoc_url=None,

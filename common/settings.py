@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     # code: REST slot list, search and get-one (cached admin token, plain parameters) and
     # every GraphQL POST.
     fast_lane: bool = True
+    # FastAPI's own OpenTelemetry spans, metrics and logs of each request, sent to the
+    # providers an OpenTelemetry SDK set up in this process. Off, FastAPI does not look
+    # for providers on every request.
+    opentelemetry: bool = False
 
     graphiql: bool = True
     introspection: bool = True

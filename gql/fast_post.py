@@ -33,7 +33,7 @@ from strawberry.execution import optimized_is_awaitable
 
 from common.request_context import set_principal
 from common.settings import Settings
-from common.text_checks import holds_invalid_unicode, invalid_text_field
+from common.text_checks import invalid_text_field
 from gql.context import Context, token_from
 from gql.documents import DocumentRegistry
 from gql.idempotency import IDEMPOTENCY_HEADER
@@ -117,9 +117,11 @@ class FastQueries:
         _found, plan = self.cache.get((query, name))
         if plan is None:
             return None
-        if holds_invalid_unicode([query, name, variables, document_id, extensions]):
+        # The view plans a query and operation name only once it found them Unicode text;
+        # what else the request holds is checked here (no lone surrogate, no NUL).
+        if invalid_text_field([variables, document_id, extensions]) is not None:
             return None
-        if not self._within_limits(plan, variables, name) or invalid_text_field(variables or {}):
+        if not self._within_limits(plan, variables, name):
             return None
         async with RequestSession(self.sessionmaker) as session:
             context = self.make_context(connection, session)

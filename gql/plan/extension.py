@@ -141,6 +141,8 @@ def analyse(document: DocumentNode, operation_name: str | None) -> DocumentPlan 
 
 
 def variant_key(plan: DocumentPlan, executor: Executor) -> tuple[Any, ...]:
+    if not plan.conditions:
+        return ()
     coerced = executor.variable_values.coerced
     return tuple(coerced.get(name) for name in plan.conditions)
 

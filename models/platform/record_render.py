@@ -145,27 +145,26 @@ def node_id(node_type: str, column: Any, dialect: str) -> Sql:
     return func.encode(func.convert_to(text, sql_text("UTF8")), sql_text("base64"))
 
 
-def hex_text(text: Sql, dialect: str) -> Sql:
-    """Lower-case hex of a text's UTF-8 bytes, written by the database itself."""
-    if dialect == "postgresql":
-        return func.encode(func.convert_to(text, sql_text("UTF8")), sql_text("hex"))
-    return func.lower(func.hex(text))
-
-
 def time_id_cursor(moment: Any, ident: Any, dialect: str) -> Sql:
     """``time_id_cursor(moment, id)`` of a row, computed by the database."""
     if dialect == "postgresql":
         utc = moment.op("AT TIME ZONE")(sql_text("UTC"))
-        instant = func.to_char(utc, sql_text("YYYY-MM-DD HH24:MI:SS.US"))
+        instant = func.to_char(utc, sql_text("YYYYMMDDHH24MISSUS"))
     else:
         # The stored text, ``YYYY-MM-DD HH:MM:SS`` with or without ``.ffffff``.
-        instant = func.substr(concat([cast(moment, Text), ".000000"]), 1, 26)
-    return hex_text(concat([instant, "+00:00|", cast(ident, Text)]), dialect)
+        text = concat([cast(moment, Text), ".000000"])
+        instant = concat([func.substr(text, start, size) for start, size in _STORED_DIGITS])
+    return concat([instant, ".", cast(ident, Text)])
+
+
+# Where the digits of a stored SQLite timestamp are: year, month, day, hour, minute,
+# second, microseconds.
+_STORED_DIGITS = ((1, 4), (6, 2), (9, 2), (12, 2), (15, 2), (18, 2), (21, 6))
 
 
 def id_cursor(ident: Any, dialect: str) -> Sql:
-    """``encode_cursor(id)``: the hex of the id's digits."""
-    return hex_text(cast(ident, Text), dialect)
+    """``encode_cursor(id)``: the id's digits."""
+    return cast(ident, Text)
 
 
 def _text_list(js: JsonText, column: Any, dialect: str, upper: bool) -> Sql:

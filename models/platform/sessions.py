@@ -25,7 +25,8 @@ class RequestSession:
     """``async with RequestSession(sessionmaker) as session``: one request's session,
     closed as ``async with sessionmaker()`` closes it. A session that never began a
     transaction (its reads went to the read engine) holds no connection: it is closed
-    in place, without the greenlet and the shielded task a close that releases one needs."""
+    in place, without the greenlet and the shielded task a close that releases one needs,
+    and one that holds no object either has nothing to close."""
 
     __slots__ = ("session",)
 
@@ -36,7 +37,8 @@ class RequestSession:
         return self.session
 
     async def __aexit__(self, *exc: object) -> None:
-        if self.session.sync_session.in_transaction():
+        sync = self.session.sync_session
+        if sync.in_transaction():
             await self.session.__aexit__(*exc)
-        else:
-            self.session.sync_session.close()
+        elif sync.identity_map or sync.new or sync.deleted:
+            sync.close()
