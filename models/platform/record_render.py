@@ -147,6 +147,7 @@ def node_id(node_type: str, column: Any, dialect: str) -> Sql:
 
 def time_id_cursor(moment: Any, ident: Any, dialect: str) -> Sql:
     """``time_id_cursor(moment, id)`` of a row, computed by the database."""
+    instant: Sql
     if dialect == "postgresql":
         utc = moment.op("AT TIME ZONE")(sql_text("UTC"))
         instant = func.to_char(utc, sql_text("YYYYMMDDHH24MISSUS"))
