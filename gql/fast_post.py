@@ -123,7 +123,7 @@ class FastQueries:
             return None
         if not self._within_limits(plan, variables, name):
             return None
-        async with RequestSession(self.sessionmaker) as session:
+        async with RequestSession(self.sessionmaker, reuse=True) as session:
             context = self.make_context(connection, session)
             context._principal = principal
             executor = self._executor(plan, context, variables, name)

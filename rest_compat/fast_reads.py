@@ -52,13 +52,15 @@ async def answer_taken(
     matched: SimpleNamespace,
     sessionmaker: async_sessionmaker[AsyncSession],
     call: Callable[[AsyncSession], Awaitable[Response]],
+    reads: bool = False,
 ) -> None:
     """Answer a request a lane has taken: the principal and route the audit trail and the
-    access log read, one request session, the domain's refusals in the contract's shape."""
+    access log read, one request session, the domain's refusals in the contract's shape.
+    ``reads``: ``call`` only reads, and nothing keeps its session (which may serve again)."""
     set_principal(principal)
     scope.setdefault("state", {})["principal"] = principal
     scope["route"] = matched
-    async with RequestSession(sessionmaker) as session:
+    async with RequestSession(sessionmaker, reuse=reads) as session:
         try:
             response = await call(session)
         except DomainError as exc:
@@ -282,4 +284,5 @@ class FastSlotReads:
             matched=self.matched[route.template],
             sessionmaker=self.sessionmaker,
             call=lambda session: route.handler(_admin=principal, session=session, **arguments),
+            reads=True,
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import weakref
+
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from models.platform.audit import install_audit_hooks
@@ -21,17 +23,36 @@ def create_sessionmaker(
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False, info=info)
 
 
+# Sessions the fast lanes left as they found them, kept per sessionmaker for the next
+# request: making one (a Session, its identity map, the async proxy's registration) costs
+# more than many a read it serves.
+_idle: weakref.WeakKeyDictionary[async_sessionmaker[AsyncSession], list[AsyncSession]] = (
+    weakref.WeakKeyDictionary()
+)
+MAX_IDLE = 64
+
+
 class RequestSession:
     """``async with RequestSession(sessionmaker) as session``: one request's session,
     closed as ``async with sessionmaker()`` closes it. A session that never began a
     transaction (its reads went to the read engine) holds no connection: it is closed
     in place, without the greenlet and the shielded task a close that releases one needs,
-    and one that holds no object either has nothing to close."""
+    and one that holds no object either has nothing to close.
 
-    __slots__ = ("session",)
+    ``reuse``: the caller keeps no reference to the session once the block ends (no task
+    or reply holds it), so a session left as new (no transaction, no object, its ``info``
+    as the sessionmaker gives it) serves a later request instead of a new one.
+    """
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
-        self.session = sessionmaker()
+    __slots__ = ("reuse", "session", "sessionmaker")
+
+    def __init__(
+        self, sessionmaker: async_sessionmaker[AsyncSession], *, reuse: bool = False
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.reuse = reuse
+        idle = _idle.get(sessionmaker) if reuse else None
+        self.session = idle.pop() if idle else sessionmaker()
 
     async def __aenter__(self) -> AsyncSession:
         return self.session
@@ -42,3 +63,9 @@ class RequestSession:
             await self.session.__aexit__(*exc)
         elif sync.identity_map or sync.new or sync.deleted:
             sync.close()
+        elif self.reuse and sync.info == self.sessionmaker.kw.get("info", {}):
+            idle = _idle.get(self.sessionmaker)
+            if idle is None:
+                idle = _idle[self.sessionmaker] = []
+            if len(idle) < MAX_IDLE:
+                idle.append(self.session)

@@ -29,3 +29,30 @@ async def test_an_object_added_and_never_committed_is_not_written_and_let_go(app
     async with app.state.sessionmaker() as check:
         found = await check.scalars(select(Provider).where(Provider.first_name == "Pending"))
         assert found.all() == []
+
+
+async def test_a_session_left_as_new_serves_the_next_request_that_allows_it(app: Any) -> None:
+    maker = app.state.sessionmaker
+    async with RequestSession(maker, reuse=True) as first:
+        await first.execute(select(1))
+        await first.commit()
+    async with RequestSession(maker, reuse=True) as second:
+        assert second is first
+    async with RequestSession(maker) as third:
+        assert third is not first  # a caller that may keep its session gets a new one
+    async with RequestSession(maker, reuse=True) as again:
+        assert again is first
+
+
+async def test_a_session_that_kept_something_is_not_reused(app: Any) -> None:
+    maker = app.state.sessionmaker
+    async with RequestSession(maker, reuse=True) as marked:
+        marked.info["mark"] = True
+    async with RequestSession(maker, reuse=True) as holding:
+        assert holding is not marked
+        provider = await Factory(holding).provider()
+        await holding.commit()
+    assert provider not in holding
+    async with RequestSession(maker, reuse=True) as fresh:
+        assert fresh is not marked and fresh is not holding
+        assert "mark" not in fresh.info and len(fresh.identity_map) == 0
