@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, Text, bindparam, case, cast, func, select
+from sqlalchemy import Select, Text, bindparam, case, cast, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.platform.db import (
@@ -152,15 +152,15 @@ def time_id_cursor(moment: Any, ident: Any, dialect: str) -> Sql:
         utc = moment.op("AT TIME ZONE")(sql_text("UTC"))
         instant = func.to_char(utc, sql_text("YYYYMMDDHH24MISSUS"))
     else:
-        # The stored text, ``YYYY-MM-DD HH:MM:SS`` with or without ``.ffffff``.
-        text = concat([cast(moment, Text), ".000000"])
-        instant = concat([func.substr(text, start, size) for start, size in _STORED_DIGITS])
+        # The stored text, ``YYYY-MM-DD HH:MM:SS`` with or without ``.ffffff``, to its
+        # twenty digits (positions written into the statement, not bound on every run).
+        stored = func.substr(
+            concat([cast(moment, Text), ".000000"]), literal_column("1"), literal_column("26")
+        )
+        instant = stored
+        for separator in ("-", " ", ":", "."):
+            instant = func.replace(instant, sql_text(separator), sql_text(""))
     return concat([instant, ".", cast(ident, Text)])
-
-
-# Where the digits of a stored SQLite timestamp are: year, month, day, hour, minute,
-# second, microseconds.
-_STORED_DIGITS = ((1, 4), (6, 2), (9, 2), (12, 2), (15, 2), (18, 2), (21, 6))
 
 
 def id_cursor(ident: Any, dialect: str) -> Sql:
