@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-from graphql import GraphQLSchema
+from graphql import GraphQLSchema, NameNode
 from graphql.execution.executor import Executor
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.datastructures import Headers
@@ -39,8 +39,9 @@ from gql.documents import DocumentRegistry
 from gql.idempotency import IDEMPOTENCY_HEADER
 from gql.limits import limit_errors, measure, nul_argument, page_variables
 from gql.media import JSON, negotiate
-from gql.plan.extension import DocumentPlan, PlanCache, run_plan, variant_key
-from gql.plan.prepared import PreparedOperation
+from gql.plan.extension import DocumentPlan, PlanCache, run_plan, variant_key, variant_of
+from gql.plan.lean import run_lean
+from gql.plan.prepared import Coerced, PreparedOperation
 from gql.schema import limit_policy
 from models.platform.sessions import RequestSession
 from models.platform.users import cached_admin
@@ -75,6 +76,10 @@ class FastQueries:
         self.on_answer = on_answer
         self.documents = documents
         self.answered = 0  # requests answered here, for tests and diagnostics
+        # Of those, answered by the lean roots (``gql.plan.lean``); and requests the lean
+        # roots left to the view (a refusal, a variable they do not take as given).
+        self.lean_answered = 0
+        self.lean_declined = 0
 
     async def answer(self, scope: Scope, body: bytes) -> Response | None:
         """The reply, or None when the view must answer."""
@@ -126,7 +131,20 @@ class FastQueries:
         async with RequestSession(self.sessionmaker, reuse=True) as session:
             context = self.make_context(connection, session)
             context._principal = principal
-            executor = self._executor(plan, context, variables, name)
+            prepared = plan.prepared
+            found = prepared.coerce(variables) if prepared is not None else None
+            if found is not None:
+                compiled = plan.variants.get(variant_of(plan, found[1]))
+                if compiled is not None and compiled.lean is not None:
+                    set_principal(principal)
+                    data = await run_lean(compiled.lean, context, found[1])
+                    if data is None:
+                        self.lean_declined += 1
+                        return None
+                    self.lean_answered += 1
+                    self.cache.rendered += len(compiled.lean)
+                    return self._reply(data, prepared.operation.name)  # type: ignore[union-attr]
+            executor = self._executor(plan, context, variables, name, found)
             if executor is None:
                 return None
             compiled = plan.variants.get(variant_key(plan, executor))
@@ -138,11 +156,13 @@ class FastQueries:
             result = await run_plan(executor, compiled, self.cache, True)
         if result.errors:
             return None
+        return self._reply(result.data, executor.operation.name)
+
+    def _reply(self, data: Any, operation: NameNode | None) -> Response:
         self.answered += 1
         if self.on_answer is not None:
-            operation = executor.operation.name
             self.on_answer(operation.value if operation is not None else None)
-        return Response(orjson.dumps({"data": result.data}), media_type=JSON)
+        return Response(orjson.dumps({"data": data}), media_type=JSON)
 
     def _executor(
         self,
@@ -150,11 +170,12 @@ class FastQueries:
         context: Context,
         variables: dict[str, Any] | None,
         name: str | None,
+        coerced: Coerced | None = None,
     ) -> Executor | None:
         """The executor graphql-core builds for this request; None on variable errors."""
         prepared = plan.prepared
         if prepared is not None:
-            executor = prepared.executor(context, variables)
+            executor = prepared.executor(context, variables, coerced)
             if executor is not None:
                 return executor
         built = Executor.build(

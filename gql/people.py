@@ -18,10 +18,12 @@ from gql.pagination import (
     decode_id_cursor,
     page_window,
 )
+from gql.plan.lean import renders
 from gql.plan.rendered import rendered, rendered_picks
 from gql.types import Patient, Provider
 from models.platform.entities import Patient as PatientRow
 from models.platform.entities import Provider as ProviderRow
+from models.platform.record_render import Picks
 from models.scheduling import people, provider_render
 from models.scheduling.provider_matching import MATCHING_FIELDS
 
@@ -127,6 +129,10 @@ def _id_cursor(row: ProviderRow | PatientRow) -> tuple[int]:
     return (row.id,)
 
 
+async def _one_provider(context: Context, picks: Picks, id: int) -> str:
+    return await provider_render.provider_json(context.session, picks, id)
+
+
 @strawberry.type
 class PeopleQuery:
     @strawberry.field(description="Providers in id order; `active` filters.")
@@ -166,6 +172,7 @@ class PeopleQuery:
         return connection(page, window, Provider.from_row, _id_cursor)
 
     @strawberry.field(description="One provider by id.")
+    @renders(_one_provider)
     async def provider(
         self,
         info: Info[Context, None],
@@ -173,7 +180,7 @@ class PeopleQuery:
     ) -> Provider:
         await info.context.require_admin()
         if (picks := rendered_picks()) is not None:
-            return await rendered(provider_render.provider_json(info.context.session, picks, id))
+            return await rendered(_one_provider(info.context, picks, id))
         return Provider.from_row(await people.get_provider(info.context.session, id))
 
     @strawberry.field(description="Patients in id order; `active` filters.")

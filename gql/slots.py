@@ -22,10 +22,12 @@ from gql.pagination import (
     encode_time_id_cursor,
     page_window,
 )
+from gql.plan.lean import renders
 from gql.plan.rendered import rendered, rendered_picks
 from gql.types import AvailableSlot, RecurrencePattern, pattern_value
 from models.platform.entities import AvailableSlot as SlotRow
 from models.platform.errors import FieldErrors
+from models.platform.record_render import Picks
 from models.scheduling import series as series_ops
 from models.scheduling import slot_render
 from models.scheduling import slots as slot_ops
@@ -140,6 +142,10 @@ def slot_cursor(row: SlotRow | Any) -> str:
     return encode_time_id_cursor(row.start_time, row.id)
 
 
+async def _one_slot(context: Context, picks: Picks, id: int) -> str:
+    return await slot_render.slot_json(context.session, picks, id)
+
+
 @strawberry.type
 class SlotQuery:
     @strawberry.field(description="Slots in time order, filtered; keyset-paginated.")
@@ -249,6 +255,7 @@ class SlotQuery:
         return connection(page, window, AvailableSlot.from_row, slot_cursor)
 
     @strawberry.field(description="One slot by id.")
+    @renders(_one_slot)
     async def available_slot(
         self,
         info: Info[Context, None],
@@ -256,7 +263,7 @@ class SlotQuery:
     ) -> AvailableSlot:
         await info.context.require_admin()
         if (picks := rendered_picks()) is not None:
-            return await rendered(slot_render.slot_json(info.context.session, picks, id))
+            return await rendered(_one_slot(info.context, picks, id))
         return AvailableSlot.from_row(await slot_ops.get_slot(info.context.session, id))
 
 

@@ -49,6 +49,7 @@ from graphql.execution.executor import Executor, to_nodes
 from graphql.language import FieldNode
 
 from gql.plan.direct import DirectCall, direct_call
+from gql.plan.lean import LeanRoot, lean_roots
 from gql.plan.rendered import ROOTS, NotRendered, root_picks
 from models.platform.record_render import Picks
 
@@ -89,6 +90,9 @@ class RootField:
 class CompiledOperation:
     root_type: GraphQLObjectType
     roots: tuple[RootField, ...]
+    # The roots as the fast lane calls them without an executor (``gql.plan.lean``), where
+    # every one can be.
+    lean: tuple[LeanRoot, ...] | None = None
 
 
 def compile_operation(
@@ -158,7 +162,8 @@ class _Compiler:
                     direct_call(self.schema, field_def) if picks is not None else None,
                 )
             )
-        return CompiledOperation(root_type, tuple(roots))
+        lean = lean_roots(self.schema, tuple(roots), root_type.name) if self.render else None
+        return CompiledOperation(root_type, tuple(roots), lean)
 
     def value(self, type_: GraphQLOutputType, details: FieldDetailsList) -> Complete:
         """Completes a value of ``type_`` (None included)."""

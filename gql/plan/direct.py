@@ -25,9 +25,8 @@ DEFINITION = "strawberry-definition"
 DirectCall = Callable[[Any, GraphQLResolveInfo, dict[str, Any]], Any]
 
 
-def direct_call(schema: GraphQLSchema, field_def: GraphQLField) -> DirectCall | None:
-    """The resolver of ``field_def`` called as Strawberry calls it, or None where
-    Strawberry's wrapper does more than that."""
+def _strawberry_field(schema: GraphQLSchema, field_def: GraphQLField) -> StrawberryField | None:
+    """The field's Strawberry definition where its resolver has nothing around it."""
     strawberry_schema = getattr(schema, "_strawberry_schema", None)
     field = (field_def.extensions or {}).get(DEFINITION)
     if strawberry_schema is None or type(field) is not StrawberryField:
@@ -42,6 +41,15 @@ def direct_call(schema: GraphQLSchema, field_def: GraphQLField) -> DirectCall | 
         or converter._get_field_exception_handlers(field)
     ):
         return None
+    return field
+
+
+def _arguments(
+    schema: GraphQLSchema, field: StrawberryField
+) -> list[tuple[str, str, Any, bool]] | None:
+    """Per argument: its GraphQL name, Python name, type and whether Strawberry hands its
+    value over unconverted; None for an argument this module does not call with."""
+    converter = schema._strawberry_schema.schema_converter  # type: ignore[attr-defined]
     config = converter.config
     registry = converter.scalar_registry
     arguments = []
@@ -57,6 +65,31 @@ def direct_call(schema: GraphQLSchema, field_def: GraphQLField) -> DirectCall | 
         )
         name = config.name_converter.from_argument(argument)
         arguments.append((name, argument.python_name, type_, plain))
+    return arguments
+
+
+def plain_arguments(schema: GraphQLSchema, field_def: GraphQLField) -> dict[str, str] | None:
+    """GraphQL name to Python name of each argument, where the resolver is called as
+    :func:`direct_call` calls it and every argument is handed over unconverted."""
+    field = _strawberry_field(schema, field_def)
+    arguments = _arguments(schema, field) if field is not None else None
+    if arguments is None or not all(plain for *_, plain in arguments):
+        return None
+    return {name: python_name for name, python_name, _type, _plain in arguments}
+
+
+def direct_call(schema: GraphQLSchema, field_def: GraphQLField) -> DirectCall | None:
+    """The resolver of ``field_def`` called as Strawberry calls it, or None where
+    Strawberry's wrapper does more than that."""
+    field = _strawberry_field(schema, field_def)
+    arguments = _arguments(schema, field) if field is not None else None
+    if field is None or arguments is None:
+        return None
+    resolver = field.base_resolver
+    assert resolver is not None
+    converter = schema._strawberry_schema.schema_converter  # type: ignore[attr-defined]
+    config = converter.config
+    registry = converter.scalar_registry
     with_self = resolver.self_parameter is not None
     info_name = resolver.info_parameter.name if resolver.info_parameter is not None else None
     info_class = config.info_class

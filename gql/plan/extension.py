@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Hashable
+from collections.abc import AsyncIterator, Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -141,9 +141,11 @@ def analyse(document: DocumentNode, operation_name: str | None) -> DocumentPlan 
 
 
 def variant_key(plan: DocumentPlan, executor: Executor) -> tuple[Any, ...]:
-    if not plan.conditions:
-        return ()
-    coerced = executor.variable_values.coerced
+    return variant_of(plan, executor.variable_values.coerced) if plan.conditions else ()
+
+
+def variant_of(plan: DocumentPlan, coerced: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The compiled variant for these coerced variables (the ``@include``/``@skip`` ones)."""
     return tuple(coerced.get(name) for name in plan.conditions)
 
 

@@ -32,6 +32,9 @@ from graphql.language import FragmentDefinitionNode
 from graphql.type import is_non_null_type
 from strawberry.execution import optimized_is_awaitable
 
+# A request's variables: their sources, and their coerced values by name.
+Coerced = tuple[dict[str, VariableValueSource], dict[str, Any]]
+
 
 @dataclass(frozen=True, slots=True)
 class PreparedOperation:
@@ -62,9 +65,9 @@ class PreparedOperation:
             tuple(variables),
         )
 
-    def executor(self, context: Any, given: dict[str, Any] | None) -> Executor | None:
-        """The executor ``Executor.build`` would make for these variables, or None where
-        it must build (and report) it."""
+    def coerce(self, given: dict[str, Any] | None) -> Coerced | None:
+        """The variables' sources and coerced values as ``Executor.build`` finds them, or
+        None where it must build (and report) them."""
         inputs = given or {}
         sources: dict[str, VariableValueSource] = {}
         coerced: dict[str, Any] = {}
@@ -83,6 +86,20 @@ class PreparedOperation:
             if converted is Undefined:
                 return None
             coerced[name] = converted
+        return sources, coerced
+
+    def executor(
+        self,
+        context: Any,
+        given: dict[str, Any] | None,
+        coerced: Coerced | None = None,
+    ) -> Executor | None:
+        """The executor ``Executor.build`` would make for these variables (``coerced``:
+        what :meth:`coerce` gave for them), or None where it must build (and report) it."""
+        found = coerced if coerced is not None else self.coerce(given)
+        if found is None:
+            return None
+        sources, values = found
         return Executor(
             self.schema,
             self.fragment_definitions,
@@ -90,7 +107,7 @@ class PreparedOperation:
             None,
             context,
             self.operation,
-            VariableValues(sources, coerced),
+            VariableValues(sources, values),
             default_field_resolver,
             default_type_resolver,
             default_field_resolver,

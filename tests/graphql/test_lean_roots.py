@@ -1,0 +1,100 @@
+"""Root fields the fast lane answers from the domain's renderer alone (``gql.plan.lean``)
+answer as the full stack does, byte for byte, and the lane counts what it took."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from common.settings import Settings
+from tests.factories import Factory, future
+from tests.lanes import comparable, lane_and_full, send
+
+SLOT = "id providerId startTime endTime available recurrencePattern provider { id lastName }"
+ONE = f"query One($id: Int!) {{ availableSlot(id: $id) {{ {SLOT} }} }}"
+
+
+def _lean(app: Any) -> int:
+    fast = getattr(app.state, "graphql_fast", None)
+    return fast.lean_answered if fast is not None else 0
+
+
+def _json(query: str, variables: dict[str, Any] | None = None, **more: Any) -> bytes:
+    return orjson.dumps({"query": query, "variables": variables, **more})
+
+
+async def test_lean_roots_answer_as_the_full_stack(settings: Settings, factory: Factory) -> None:
+    cached = settings.model_copy(update={"token_cache_seconds": 60})
+    async with lane_and_full(cached) as (lane, full):
+        provider = await factory.provider(last_name="Lean")
+        slot = await factory.slot(provider, start=future(30))
+        admin = {"X-User-Token": await factory.token(), "content-type": "application/json"}
+        taken = [
+            _json(ONE, {"id": slot.id}),
+            _json(f"{{ availableSlot(id: {slot.id}) {{ {SLOT} }} }}"),  # a literal
+            _json(
+                "query Two($s: Int!, $p: Int!) { first: availableSlot(id: $s) { id } "
+                "__typename who: provider(id: $p) { __typename id firstName } "
+                "again: availableSlot(id: $s) { endTime } }",
+                {"s": slot.id, "p": provider.id},
+            ),
+            _json(
+                "query Cond($id: Int!, $more: Boolean!) { availableSlot(id: $id) "
+                "{ id provider @include(if: $more) { lastName } } }",
+                {"id": slot.id, "more": False},
+            ),
+        ]
+        left = [
+            _json(ONE, {"id": 999_999}),  # not found: an error the view writes
+            _json(ONE, {}),  # a required variable left out
+            _json(ONE, {"id": "x"}),
+            _json(ONE, {"id": None}),
+        ]
+        on = cached.graphql_rendered_json and cached.graphql_compiled_plan
+        for body in taken + left:
+            for _ in range(3):  # the first sight compiles, the second prepares
+                expected = comparable(
+                    await send(full, "POST", "/graphql", content=body, headers=admin)
+                )
+                before = _lean(lane)
+                answered = comparable(
+                    await send(lane, "POST", "/graphql", content=body, headers=admin)
+                )
+                assert answered == expected, body
+            if body in taken:
+                assert b'"errors"' not in answered[2]
+            if on:
+                assert _lean(lane) - before == (1 if body in taken else 0), body
+        if not on:
+            assert getattr(lane.state, "graphql_fast", None) is None
+            return
+        fast: Any = lane.state.graphql_fast
+        # The refusal reached the lean roots and was left to the view; the others never
+        # got past the variables' coercion.
+        assert fast.lean_declined >= 2
+        assert lane.state.graphql_plan.fallbacks == 0
+
+
+async def test_a_root_without_a_renderer_is_not_lean(settings: Settings, factory: Factory) -> None:
+    cached = settings.model_copy(update={"token_cache_seconds": 60})
+    async with lane_and_full(cached) as (lane, _full):
+        provider = await factory.provider()
+        await factory.slot(provider, start=future(30))
+        admin = {"X-User-Token": await factory.token(), "content-type": "application/json"}
+        page = _json(
+            "query P($first: Int) { availableSlots(first: $first) { nodes { id } } }", {"first": 2}
+        )
+        mixed = _json(
+            "query M($id: Int!) { providers { nodes { id } } provider(id: $id) { id } }",
+            {"id": provider.id},
+        )
+        for body in (page, mixed):
+            for _ in range(3):
+                reply = await send(lane, "POST", "/graphql", content=body, headers=admin)
+                assert reply.status_code == 200 and "errors" not in reply.json()
+        fast: Any = getattr(lane.state, "graphql_fast", None)
+        if cached.graphql_rendered_json and cached.graphql_compiled_plan:
+            assert fast.answered >= 4 and fast.lean_answered == 0
+        else:
+            assert fast is None
