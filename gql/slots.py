@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.types import Info
 
-from common.settings import limits_of
+from common.settings import Settings, limits_of
 from gql.context import Context
 from gql.input_building import built_once
 from gql.pagination import (
@@ -17,6 +17,7 @@ from gql.pagination import (
     Connection,
     First,
     Last,
+    PageWindow,
     connection,
     decode_time_id_cursor,
     encode_time_id_cursor,
@@ -146,6 +147,52 @@ async def _one_slot(context: Context, picks: Picks, id: int) -> str:
     return await slot_render.slot_json(context.session, picks, id)
 
 
+def _search_request(
+    settings: Settings,
+    day: date | None,
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+) -> tuple[date | None, PageWindow]:
+    """The search's day and page window, as checked; ValidationFailed otherwise."""
+    errors = FieldErrors()
+    on_date, _ = slot_ops.check_filters(errors, start_date=day)
+    if errors.has("start_date"):
+        errors.fields["date"] = errors.fields.pop("start_date")
+    errors.raise_if_any()
+    return on_date, page_window(first, settings, after=after, last=last, before=before)
+
+
+async def _search_page(
+    context: Context,
+    picks: Picks,
+    *,
+    provider_id: int | None = None,
+    date: date | None = None,
+    duration: int | None = None,
+    appointment_type: str | None = None,
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
+) -> str:
+    settings = context.settings
+    on_date, window = _search_request(settings, date, first, after, last, before)
+    return await slot_render.search_page_json(
+        context.session,
+        picks,
+        provider_id=provider_id,
+        on_date=on_date,
+        duration=duration,
+        appointment_type=appointment_type,
+        first=window.first,
+        zone=settings.clinic_zone,
+        after=decode_time_id_cursor(window.cursor, window.cursor_field),
+        backward=window.backward,
+    )
+
+
 @strawberry.type
 class SlotQuery:
     @strawberry.field(description="Slots in time order, filtered; keyset-paginated.")
@@ -201,6 +248,7 @@ class SlotQuery:
     @strawberry.field(
         description="Available future slots at least `duration` minutes long, on `date`."
     )
+    @renders(_search_page)
     async def search_available_slots(
         self,
         info: Info[Context, None],
@@ -219,28 +267,23 @@ class SlotQuery:
         before: Before = None,
     ) -> Connection[AvailableSlot]:
         await info.context.require_admin()
-        settings = info.context.settings
-        errors = FieldErrors()
-        on_date, _ = slot_ops.check_filters(errors, start_date=date)
-        if errors.has("start_date"):
-            errors.fields["date"] = errors.fields.pop("start_date")
-        errors.raise_if_any()
-        window = page_window(first, settings, after=after, last=last, before=before)
         if (picks := rendered_picks()) is not None:
-            return await rendered(
-                slot_render.search_page_json(
-                    info.context.session,
+            return await rendered(  # type: ignore[no-any-return]
+                _search_page(
+                    info.context,
                     picks,
                     provider_id=provider_id,
-                    on_date=on_date,
+                    date=date,
                     duration=duration,
                     appointment_type=appointment_type,
-                    first=window.first,
-                    zone=settings.clinic_zone,
-                    after=decode_time_id_cursor(window.cursor, window.cursor_field),
-                    backward=window.backward,
+                    first=first,
+                    after=after,
+                    last=last,
+                    before=before,
                 )
             )
+        settings = info.context.settings
+        on_date, window = _search_request(settings, date, first, after, last, before)
         page = await slot_ops.search_slots(
             info.context.session,
             provider_id=provider_id,

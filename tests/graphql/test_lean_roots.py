@@ -45,7 +45,19 @@ async def test_lean_roots_answer_as_the_full_stack(settings: Settings, factory: 
                 {"id": slot.id, "more": False},
             ),
         ]
+        taken.append(
+            _json(
+                "query S($p: Int, $d: Date, $n: Int) { searchAvailableSlots(providerId: $p, "
+                "date: $d, duration: $n, first: 5) { totalCount pageInfo { hasNextPage "
+                "endCursor } edges { cursor node { id startTime } } } }",
+                {"p": provider.id, "d": str(slot.start_time.date()), "n": 30},
+            )
+        )
         left = [
+            _json(
+                "query S($d: Date) { searchAvailableSlots(date: $d, first: 0) { totalCount } }",
+                {"d": "2030-01-01"},
+            ),  # a refusal (first below one): the view writes it
             _json(ONE, {"id": 999_999}),  # not found: an error the view writes
             _json(ONE, {}),  # a required variable left out
             _json(ONE, {"id": "x"}),
