@@ -133,7 +133,7 @@ class FastQueries:
             context._principal = principal
             prepared = plan.prepared
             found = prepared.coerce(variables) if prepared is not None else None
-            if found is not None:
+            if prepared is not None and found is not None:
                 compiled = plan.variants.get(variant_of(plan, found[1]))
                 if compiled is not None and compiled.lean is not None:
                     set_principal(principal)
@@ -143,7 +143,7 @@ class FastQueries:
                         return None
                     self.lean_answered += 1
                     self.cache.rendered += len(compiled.lean)
-                    return self._reply(data, prepared.operation.name)  # type: ignore[union-attr]
+                    return self._reply(data, prepared.operation.name)
             executor = self._executor(plan, context, variables, name, found)
             if executor is None:
                 return None
