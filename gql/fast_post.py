@@ -128,7 +128,8 @@ class FastQueries:
             return None
         if not self._within_limits(plan, variables, name):
             return None
-        async with RequestSession(self.sessionmaker, reuse=True) as session:
+        request_session = RequestSession(self.sessionmaker)
+        async with request_session as session:
             context = self.make_context(connection, session)
             context._principal = principal
             prepared = plan.prepared
@@ -143,6 +144,10 @@ class FastQueries:
                         return None
                     self.lean_answered += 1
                     self.cache.rendered += len(compiled.lean)
+                    # The renderers were awaited one by one: nothing they started holds
+                    # the session now. (graphql-core's executor may leave a field's task
+                    # running past an error, so its session is never handed on.)
+                    request_session.reuse = True
                     return self._reply(data, prepared.operation.name)
             executor = self._executor(plan, context, variables, name, found)
             if executor is None:

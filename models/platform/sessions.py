@@ -41,7 +41,8 @@ class RequestSession:
 
     ``reuse``: the caller keeps no reference to the session once the block ends (no task
     or reply holds it), so a session left as new (no transaction, no object, its ``info``
-    as the sessionmaker gives it) serves a later request instead of a new one.
+    as the sessionmaker gives it) serves a later request instead of a new one. A caller
+    may set it inside the block, once it knows.
     """
 
     __slots__ = ("reuse", "session", "sessionmaker")
@@ -51,7 +52,7 @@ class RequestSession:
     ) -> None:
         self.sessionmaker = sessionmaker
         self.reuse = reuse
-        idle = _idle.get(sessionmaker) if reuse else None
+        idle = _idle.get(sessionmaker)
         self.session = idle.pop() if idle else sessionmaker()
 
     async def __aenter__(self) -> AsyncSession:

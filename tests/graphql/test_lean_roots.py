@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 
 from common.settings import Settings
+from models.platform.sessions import _idle
 from tests.factories import Factory, future
 from tests.lanes import comparable, lane_and_full, send
 
@@ -106,7 +107,14 @@ async def test_a_root_without_a_renderer_is_not_lean(settings: Settings, factory
                 reply = await send(lane, "POST", "/graphql", content=body, headers=admin)
                 assert reply.status_code == 200 and "errors" not in reply.json()
         fast: Any = getattr(lane.state, "graphql_fast", None)
-        if cached.graphql_rendered_json and cached.graphql_compiled_plan:
-            assert fast.answered >= 4 and fast.lean_answered == 0
-        else:
+        if not (cached.graphql_rendered_json and cached.graphql_compiled_plan):
             assert fast is None
+            return
+        assert fast.answered >= 4 and fast.lean_answered == 0
+        # graphql-core's executor may leave a field's task running past an error: a
+        # session it ran with is never handed to another request.
+        assert not _idle.get(lane.state.sessionmaker)
+        one = _json("query O($id: Int!) { provider(id: $id) { id } }", {"id": provider.id})
+        for _ in range(3):
+            await send(lane, "POST", "/graphql", content=one, headers=admin)
+        assert fast.lean_answered == 1 and len(_idle[lane.state.sessionmaker]) == 1
