@@ -25,8 +25,11 @@ DEFINITION = "strawberry-definition"
 DirectCall = Callable[[Any, GraphQLResolveInfo, dict[str, Any]], Any]
 
 
-def _strawberry_field(schema: GraphQLSchema, field_def: GraphQLField) -> StrawberryField | None:
-    """The field's Strawberry definition where its resolver has nothing around it."""
+def _strawberry_field(
+    schema: GraphQLSchema, field_def: GraphQLField
+) -> tuple[StrawberryField, Any] | None:
+    """The field's Strawberry definition, with the schema's converter, where its resolver
+    has nothing around it."""
     strawberry_schema = getattr(schema, "_strawberry_schema", None)
     field = (field_def.extensions or {}).get(DEFINITION)
     if strawberry_schema is None or type(field) is not StrawberryField:
@@ -41,15 +44,12 @@ def _strawberry_field(schema: GraphQLSchema, field_def: GraphQLField) -> Strawbe
         or converter._get_field_exception_handlers(field)
     ):
         return None
-    return field
+    return field, converter
 
 
-def _arguments(
-    schema: GraphQLSchema, field: StrawberryField
-) -> list[tuple[str, str, Any, bool]] | None:
+def _arguments(field: StrawberryField, converter: Any) -> list[tuple[str, str, Any, bool]] | None:
     """Per argument: its GraphQL name, Python name, type and whether Strawberry hands its
     value over unconverted; None for an argument this module does not call with."""
-    converter = schema._strawberry_schema.schema_converter  # type: ignore[attr-defined]
     config = converter.config
     registry = converter.scalar_registry
     arguments = []
@@ -71,8 +71,8 @@ def _arguments(
 def plain_arguments(schema: GraphQLSchema, field_def: GraphQLField) -> dict[str, str] | None:
     """GraphQL name to Python name of each argument, where the resolver is called as
     :func:`direct_call` calls it and every argument is handed over unconverted."""
-    field = _strawberry_field(schema, field_def)
-    arguments = _arguments(schema, field) if field is not None else None
+    found = _strawberry_field(schema, field_def)
+    arguments = _arguments(*found) if found is not None else None
     if arguments is None or not all(plain for *_, plain in arguments):
         return None
     return {name: python_name for name, python_name, _type, _plain in arguments}
@@ -81,13 +81,13 @@ def plain_arguments(schema: GraphQLSchema, field_def: GraphQLField) -> dict[str,
 def direct_call(schema: GraphQLSchema, field_def: GraphQLField) -> DirectCall | None:
     """The resolver of ``field_def`` called as Strawberry calls it, or None where
     Strawberry's wrapper does more than that."""
-    field = _strawberry_field(schema, field_def)
-    arguments = _arguments(schema, field) if field is not None else None
-    if field is None or arguments is None:
+    found = _strawberry_field(schema, field_def)
+    arguments = _arguments(*found) if found is not None else None
+    if found is None or arguments is None:
         return None
+    field, converter = found
     resolver = field.base_resolver
     assert resolver is not None
-    converter = schema._strawberry_schema.schema_converter  # type: ignore[attr-defined]
     config = converter.config
     registry = converter.scalar_registry
     with_self = resolver.self_parameter is not None

@@ -33,7 +33,6 @@ from models.platform.record_render import Picks
 Render = Callable[..., Awaitable[str]]
 Resolver = TypeVar("Resolver", bound=Callable[..., Any])
 _RENDER = "__rendered_by__"
-_VARIABLE = object()
 
 
 def renders(render: Render) -> Callable[[Resolver], Resolver]:
@@ -54,7 +53,7 @@ class LeanRoot:
     render: Render | None
     picks: Picks
     # Per argument: its Python name, the variable giving it (or None) and its value
-    # otherwise; and whether a null variable is refused there.
+    # otherwise (None for a variable); and whether a null variable is refused there.
     arguments: tuple[tuple[str, str | None, Any, bool], ...]
     constant: str = ""
 
@@ -77,7 +76,7 @@ def lean_roots(
 
 def _lean_root(schema: GraphQLSchema, root: Any) -> LeanRoot | None:
     field_def = root.field_def
-    if root.picks is None or root.direct is None or len(root.details) != 1:
+    if root.picks is None or len(root.details) != 1:
         return None
     detail = root.details[0]
     if detail.fragment_variable_values is not None:
@@ -101,7 +100,7 @@ def _lean_root(schema: GraphQLSchema, root: Any) -> LeanRoot | None:
             if argument.default_value is not Undefined:
                 arguments.append((python_name, None, argument.default_value, required))
         elif isinstance(node, VariableNode):
-            arguments.append((python_name, node.name.value, _VARIABLE, required))
+            arguments.append((python_name, node.name.value, None, required))
         else:
             value = value_from_ast(node, argument.type)
             if value is Undefined:

@@ -154,10 +154,9 @@ def time_id_cursor(moment: Any, ident: Any, dialect: str) -> Sql:
     else:
         # The stored text, ``YYYY-MM-DD HH:MM:SS`` with or without ``.ffffff``, to its
         # twenty digits (positions written into the statement, not bound on every run).
-        stored = func.substr(
+        instant = func.substr(
             concat([cast(moment, Text), ".000000"]), literal_column("1"), literal_column("26")
         )
-        instant = stored
         for separator in ("-", " ", ":", "."):
             instant = func.replace(instant, sql_text(separator), sql_text(""))
     return concat([instant, ".", cast(ident, Text)])
