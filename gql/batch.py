@@ -21,11 +21,10 @@ from gql.pagination import (
     page_window,
 )
 from gql.plan.rendered import rendered, rendered_picks
-from gql.slots import AvailableSlotFilter
+from gql.slots import AvailableSlotFilter, checked_filter
 from gql.types import AvailableSlot, Provider
 from models.platform.errors import FieldErrors
 from models.scheduling import provider_slots_render
-from models.scheduling import slots as slot_ops
 from models.scheduling.batch import BatchFailure, create_batch, delete_batch
 from models.scheduling.provider_slots import (
     DEFAULT_SLOTS_PER_PROVIDER,
@@ -147,18 +146,8 @@ class BatchQuery:
     ) -> Connection[ProviderAvailableSlots]:
         await info.context.require_admin()
         settings = info.context.settings
-        wanted = filter or AvailableSlotFilter()
         errors = FieldErrors()
-        filters = await slot_ops.checked_slot_filters(
-            info.context.session,
-            errors,
-            provider_id=wanted.provider_id,
-            start_date=wanted.start_date,
-            end_date=wanted.end_date,
-            available=wanted.available,
-            appointment_type=wanted.appointment_type,
-            max_range_days=settings.max_query_range_days,
-        )
+        filters = await checked_filter(info.context.session, errors, filter, settings)
         if not 1 <= slots_per_provider <= MAX_SLOTS_PER_PROVIDER:
             errors.add(
                 "slots_per_provider", f"must be less than or equal to {MAX_SLOTS_PER_PROVIDER}"

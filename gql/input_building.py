@@ -78,3 +78,8 @@ def built_once(cls: T) -> T:
     definition = get_object_definition(cls, strict=True)
     definition.from_input = _Builder(definition)
     return cls
+
+
+def is_built_once(definition: StrawberryObjectDefinition) -> bool:
+    """Whether ``definition`` is built by :class:`_Builder` (which never reads ``Info``)."""
+    return isinstance(definition.from_input, _Builder)

@@ -6,6 +6,7 @@ from datetime import date, datetime
 from typing import Annotated, Any
 
 import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
 from common.settings import Settings, limits_of
@@ -147,6 +148,64 @@ async def _one_slot(context: Context, picks: Picks, id: int) -> str:
     return await slot_render.slot_json(context.session, picks, id)
 
 
+async def checked_filter(
+    session: AsyncSession,
+    errors: FieldErrors,
+    filter: AvailableSlotFilter | None,
+    settings: Settings,
+) -> slot_ops.SlotFilters:
+    """The slot filter as the domain checks it; its errors added to ``errors``."""
+    wanted = filter or AvailableSlotFilter()
+    return await slot_ops.checked_slot_filters(
+        session,
+        errors,
+        provider_id=wanted.provider_id,
+        start_date=wanted.start_date,
+        end_date=wanted.end_date,
+        available=wanted.available,
+        appointment_type=wanted.appointment_type,
+        max_range_days=settings.max_query_range_days,
+    )
+
+
+async def _slot_request(
+    context: Context,
+    filter: AvailableSlotFilter | None,
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+) -> tuple[slot_ops.SlotFilters, PageWindow]:
+    """The list's filters and page window, as checked; ValidationFailed otherwise."""
+    settings = context.settings
+    errors = FieldErrors()
+    filters = await checked_filter(context.session, errors, filter, settings)
+    errors.raise_if_any()
+    return filters, page_window(first, settings, after=after, last=last, before=before)
+
+
+async def _slot_page(
+    context: Context,
+    picks: Picks,
+    *,
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
+    filter: AvailableSlotFilter | None = None,
+) -> str:
+    filters, window = await _slot_request(context, filter, first, after, last, before)
+    return await slot_render.slot_page_json(
+        context.session,
+        picks,
+        filters,
+        first=window.first,
+        zone=context.settings.clinic_zone,
+        after=decode_time_id_cursor(window.cursor, window.cursor_field),
+        backward=window.backward,
+    )
+
+
 def _search_request(
     settings: Settings,
     day: date | None,
@@ -196,6 +255,7 @@ async def _search_page(
 @strawberry.type
 class SlotQuery:
     @strawberry.field(description="Slots in time order, filtered; keyset-paginated.")
+    @renders(_slot_page)
     async def available_slots(
         self,
         info: Info[Context, None],
@@ -208,33 +268,20 @@ class SlotQuery:
         ] = None,
     ) -> Connection[AvailableSlot]:
         await info.context.require_admin()
-        settings = info.context.settings
-        wanted = filter or AvailableSlotFilter()
-        errors = FieldErrors()
-        filters = await slot_ops.checked_slot_filters(
-            info.context.session,
-            errors,
-            provider_id=wanted.provider_id,
-            start_date=wanted.start_date,
-            end_date=wanted.end_date,
-            available=wanted.available,
-            appointment_type=wanted.appointment_type,
-            max_range_days=settings.max_query_range_days,
-        )
-        errors.raise_if_any()
-        window = page_window(first, settings, after=after, last=last, before=before)
         if (picks := rendered_picks()) is not None:
-            return await rendered(
-                slot_render.slot_page_json(
-                    info.context.session,
+            return await rendered(  # type: ignore[no-any-return]
+                _slot_page(
+                    info.context,
                     picks,
-                    filters,
-                    first=window.first,
-                    zone=settings.clinic_zone,
-                    after=decode_time_id_cursor(window.cursor, window.cursor_field),
-                    backward=window.backward,
+                    first=first,
+                    after=after,
+                    last=last,
+                    before=before,
+                    filter=filter,
                 )
             )
+        settings = info.context.settings
+        filters, window = await _slot_request(info.context, filter, first, after, last, before)
         page = await slot_ops.list_slots(
             info.context.session,
             filters,

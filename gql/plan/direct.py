@@ -12,14 +12,24 @@ the same positional and keyword arguments. Anything else keeps Strawberry's wrap
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from graphql import GraphQLField, GraphQLResolveInfo, GraphQLSchema
 from strawberry.relay import GlobalID
 from strawberry.scalars import is_scalar
 from strawberry.types.arguments import convert_argument
-from strawberry.types.base import StrawberryMaybe, StrawberryOptional, StrawberryType
+from strawberry.types.base import (
+    StrawberryList,
+    StrawberryMaybe,
+    StrawberryOptional,
+    StrawberryType,
+    get_object_definition,
+)
 from strawberry.types.field import StrawberryField
+from strawberry.types.lazy_type import LazyType
+
+from gql.input_building import is_built_once
 
 DEFINITION = "strawberry-definition"
 DirectCall = Callable[[Any, GraphQLResolveInfo, dict[str, Any]], Any]
@@ -68,14 +78,56 @@ def _arguments(field: StrawberryField, converter: Any) -> list[tuple[str, str, A
     return arguments
 
 
-def plain_arguments(schema: GraphQLSchema, field_def: GraphQLField) -> dict[str, str] | None:
-    """GraphQL name to Python name of each argument, where the resolver is called as
-    :func:`direct_call` calls it and every argument is handed over unconverted."""
+# An argument's Python name, and how its value is converted (None: handed over as is).
+LeanArgument = tuple[str, "Callable[[Any], Any] | None"]
+
+
+def lean_arguments(
+    schema: GraphQLSchema, field_def: GraphQLField
+) -> dict[str, LeanArgument] | None:
+    """Per GraphQL argument name: its Python name and Strawberry's own conversion of its
+    value (None for a scalar's, handed over unconverted), where the resolver is called as
+    :func:`direct_call` calls it and no conversion reads the request's ``Info``."""
     found = _strawberry_field(schema, field_def)
     arguments = _arguments(*found) if found is not None else None
-    if arguments is None or not all(plain for *_, plain in arguments):
+    if found is None or arguments is None:
         return None
-    return {name: python_name for name, python_name, _type, _plain in arguments}
+    converter = found[1]
+    lean: dict[str, LeanArgument] = {}
+    for name, python_name, type_, plain in arguments:
+        if plain:
+            lean[name] = (python_name, None)
+            continue
+        if not _without_info(type_):
+            return None
+        lean[name] = (
+            python_name,
+            partial(
+                convert_argument,
+                type_=type_,
+                scalar_registry=converter.scalar_registry,
+                config=converter.config,
+                path=(name,),
+            ),
+        )
+    return lean
+
+
+def _without_info(type_: Any) -> bool:
+    """Whether converting a value of ``type_`` never reads ``Info``: scalars, enums, lists
+    of them and input objects built by Strawberry itself or by ``gql.input_building``."""
+    while isinstance(type_, StrawberryOptional | StrawberryList):
+        type_ = type_.of_type
+    if isinstance(type_, StrawberryMaybe | LazyType) or type_ is GlobalID:
+        return False
+    definition = get_object_definition(type_)
+    if definition is None:
+        return True
+    if definition.from_input is not None and not is_built_once(definition):
+        return False
+    return all(
+        _without_info(field.resolve_type(type_definition=definition)) for field in definition.fields
+    )
 
 
 def direct_call(schema: GraphQLSchema, field_def: GraphQLField) -> DirectCall | None:

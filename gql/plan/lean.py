@@ -4,7 +4,8 @@ Strawberry's per-request objects.
 A root resolver that renders (``gql.plan.rendered``) names the function it renders with
 (:func:`renders`): ``render(context, picks, **arguments)``, the same call the resolver
 makes once it has checked the caller. Where a compiled root field has such a function,
-Strawberry hands its arguments over unconverted (scalars, see ``gql.plan.direct``) and
+its arguments are converted without the request's ``Info`` (scalars handed over as they
+are, input objects built by Strawberry's own conversion, see ``gql.plan.direct``) and
 the request gives each as a variable or a literal, the fast lane calls that function
 with the request's coerced variables: no executor, no resolve info, no ``Info``. Anything
 that would answer otherwise (a variable left out or null where the argument needs it, a
@@ -27,10 +28,11 @@ from graphql import (
     value_from_ast,
 )
 
-from gql.plan.direct import DEFINITION, plain_arguments
+from gql.plan.direct import DEFINITION, lean_arguments
 from models.platform.record_render import Picks
 
 Render = Callable[..., Awaitable[str]]
+Convert = Callable[[Any], Any]
 Resolver = TypeVar("Resolver", bound=Callable[..., Any])
 _RENDER = "__rendered_by__"
 
@@ -52,9 +54,10 @@ class LeanRoot:
     # None for ``__typename``, answered as ``constant``.
     render: Render | None
     picks: Picks
-    # Per argument: its Python name, the variable giving it (or None) and its value
-    # otherwise (None for a variable); and whether a null variable is refused there.
-    arguments: tuple[tuple[str, str | None, Any, bool], ...]
+    # Per argument: its Python name; the variable giving it (or None); its value otherwise
+    # (for a variable, the argument's default or Undefined); whether a null variable is
+    # refused there; and Strawberry's conversion of its value (None: handed over as is).
+    arguments: tuple[tuple[str, str | None, Any, bool, Convert | None], ...]
     constant: str = ""
 
 
@@ -84,28 +87,31 @@ def _lean_root(schema: GraphQLSchema, root: Any) -> LeanRoot | None:
     field = (field_def.extensions or {}).get(DEFINITION)
     resolver = getattr(field, "base_resolver", None)
     render = getattr(getattr(resolver, "wrapped_func", None), _RENDER, None)
-    plain = plain_arguments(schema, field_def)
-    if render is None or plain is None:
+    lean = lean_arguments(schema, field_def)
+    if render is None or lean is None:
         return None
     given = {argument.name.value: argument.value for argument in detail.node.arguments or ()}
-    arguments: list[tuple[str, str | None, Any, bool]] = []
+    arguments: list[tuple[str, str | None, Any, bool, Convert | None]] = []
     for name, argument in field_def.args.items():
-        python_name = plain.get(name)
-        if python_name is None:
+        if name not in lean:
             return None
+        python_name, convert = lean[name]
         required = is_non_null_type(argument.type)
         node = given.get(name)
         if node is None:
             # As graphql-core gives it: the argument's default, else nothing.
             if argument.default_value is not Undefined:
-                arguments.append((python_name, None, argument.default_value, required))
+                default = argument.default_value
+                arguments.append((python_name, None, default, required, convert))
         elif isinstance(node, VariableNode):
-            arguments.append((python_name, node.name.value, None, required))
+            # Used when the request leaves the variable out (graphql-core's rule).
+            default = argument.default_value
+            arguments.append((python_name, node.name.value, default, required, convert))
         else:
             value = value_from_ast(node, argument.type)
             if value is Undefined:
                 return None
-            arguments.append((python_name, None, value, required))
+            arguments.append((python_name, None, value, required, convert))
     return LeanRoot(root.key, render, root.picks, tuple(arguments))
 
 
@@ -121,15 +127,19 @@ async def run_lean(
             data[root.key] = root.constant
             continue
         kwargs: dict[str, Any] = {}
-        for python_name, variable, value, required in root.arguments:
-            if variable is not None:
-                if variable not in coerced:
-                    return None  # its default, or an error: graphql-core decides
-                value = coerced[variable]
-                if value is None and required:
-                    return None
-            kwargs[python_name] = value
         try:
+            for python_name, variable, value, required, convert in root.arguments:
+                if variable is not None:
+                    if variable in coerced:
+                        value = coerced[variable]
+                        if value is None and required:
+                            return None
+                    elif value is Undefined:
+                        if required:
+                            return None  # an error: graphql-core writes it
+                        continue  # left out: the resolver's own default
+                # Converted per request: an input object is built afresh each time.
+                kwargs[python_name] = value if convert is None else convert(value)
             text = await render(context, root.picks, **kwargs)
         except Exception:  # a refusal or a failure: the full path answers it
             return None

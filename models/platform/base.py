@@ -1,5 +1,6 @@
 """Declarative base and the column types every table shares."""
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,6 +38,25 @@ class UTCDateTime(TypeDecorator[datetime]):
         if dialect.name == "sqlite":
             return value.replace(tzinfo=None)
         return value
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        """On SQLite, the stored text written in one step (a parameter of almost every
+        read); the same text as ``process_bind_param`` then SQLite's own processor."""
+        default = super().bind_processor(dialect)
+        if dialect.name != "sqlite" or default is None:
+            return default
+
+        def process(value: Any) -> Any:
+            if type(value) is not datetime:
+                return default(value)
+            if value.tzinfo is not UTC:
+                value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+            text = value.isoformat(" ")[:-6]  # without "+00:00"
+            return text if value.microsecond else text + ".000000"
+
+        # Only where SQLite's processor writes that text (its format is configurable).
+        samples = (datetime(2030, 1, 2, 3, 4, 5, 6, tzinfo=UTC), datetime(999, 1, 1))
+        return process if all(process(v) == default(v) for v in samples) else default
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, Text, bindparam, case, cast, func, literal_column, select
+from sqlalchemy import Integer, Select, Text, bindparam, case, cast, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.platform.db import (
@@ -251,6 +251,11 @@ class Listing:
     backward: bool = False
 
 
+def _page_first() -> Any:
+    # One type wherever it is used, so the driver plan reads it as one parameter.
+    return bindparam("page_first", type_=Integer)
+
+
 def page_statement(
     picks: Picks, node: Record, listing: Listing, dialect: str, *, shown_ids: str = ""
 ) -> Select[Any]:
@@ -263,7 +268,7 @@ def page_statement(
     page = select(*rows.c, order.label("rn")).cte("page")
     p = page.c
     js = JsonText(dialect)
-    shown = p.rn <= bindparam("page_first")
+    shown = p.rn <= _page_first()
     # The list's order: reading order, reversed for a page read backwards.
     listed = p.rn.desc() if listing.backward else p.rn
     pairs: list[tuple[str, Sql | str]] = []
@@ -297,7 +302,7 @@ def page_statement(
 def _page_info(picks: Picks, page: Any, listing: Listing) -> Sql:
     p = page.c
     rows = select(func.count()).select_from(page).scalar_subquery()
-    more = case((rows > bindparam("page_first"), sql_text("true")), else_=sql_text("false"))
+    more = case((rows > _page_first(), sql_text("true")), else_=sql_text("false"))
     # As the rows path answers: a page read past a cursor has a neighbour on that side.
     moved = "true" if listing.keyset else "false"
     pairs: list[tuple[str, Sql | str]] = []
@@ -313,7 +318,7 @@ def _page_info(picks: Picks, page: Any, listing: Listing) -> Sql:
             # The edge's row found first, so that only its cursor is written (ordering
             # the shown rows by a cursor column would write every row's).
             bound = func.max if listing.backward != last else func.min
-            edge = select(bound(p.rn)).where(p.rn <= bindparam("page_first")).scalar_subquery()
+            edge = select(bound(p.rn)).where(p.rn <= _page_first()).scalar_subquery()
             cursor = (
                 select(concat(['"', listing.cursor(p), '"'])).where(p.rn == edge).scalar_subquery()
             )

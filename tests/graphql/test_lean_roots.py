@@ -54,7 +54,23 @@ async def test_lean_roots_answer_as_the_full_stack(settings: Settings, factory: 
                 {"p": provider.id, "d": str(slot.start_time.date()), "n": 30},
             )
         )
+        day = str(slot.start_time.date())
+        week = (
+            "query W($f: AvailableSlotFilter, $n: Int) { availableSlots(first: $n, filter: $f) "
+            "{ totalCount pageInfo { hasNextPage endCursor } edges { cursor node { id } } } }"
+        )
+        taken += [
+            # An input object, given by a variable and as a literal.
+            _json(week, {"f": {"startDate": day, "endDate": day, "providerId": provider.id}}),
+            _json(week, {"n": 1}),
+            _json(
+                f'{{ availableSlots(filter: {{ startDate: "{day}", available: true }}) '
+                "{ nodes { id startTime } } }"
+            ),
+        ]
         left = [
+            # A refusal of the filter (a range ending before it starts): the view writes it.
+            _json(week, {"f": {"startDate": day, "endDate": "2000-01-01"}}),
             _json(
                 "query S($d: Date) { searchAvailableSlots(date: $d, first: 0) { totalCount } }",
                 {"d": "2030-01-01"},
@@ -85,7 +101,7 @@ async def test_lean_roots_answer_as_the_full_stack(settings: Settings, factory: 
         fast: Any = lane.state.graphql_fast
         # The refusal reached the lean roots and was left to the view; the others never
         # got past the variables' coercion.
-        assert fast.lean_declined >= 2
+        assert fast.lean_declined >= 3
         assert lane.state.graphql_plan.fallbacks == 0
 
 
@@ -96,7 +112,7 @@ async def test_a_root_without_a_renderer_is_not_lean(settings: Settings, factory
         await factory.slot(provider, start=future(30))
         admin = {"X-User-Token": await factory.token(), "content-type": "application/json"}
         page = _json(
-            "query P($first: Int) { availableSlots(first: $first) { nodes { id } } }", {"first": 2}
+            "query P($first: Int) { providers(first: $first) { nodes { id } } }", {"first": 2}
         )
         mixed = _json(
             "query M($id: Int!) { providers { nodes { id } } provider(id: $id) { id } }",

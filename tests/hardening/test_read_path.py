@@ -19,8 +19,10 @@ import models.platform.db
 from models.platform.db import READER, Reader, create_engine, writer_lock
 from models.platform.driver_reads import RetryOnEngine, driver_rows, plan_for
 from models.platform.entities import ApiToken, AvailableSlot
+from models.platform.record_render import Pick, page_params
 from models.platform.users import flush_last_use, hash_token
 from models.scheduling.slot_documents import _document_statement
+from models.scheduling.slot_render import _page_statement
 from models.scheduling.slots import _SLOT_BY_ID, SlotFilters, get_slot, slot_query
 from tests.factories import SLOTS, Factory, future, iso
 
@@ -210,6 +212,35 @@ async def test_a_search_statement_takes_its_arguments_from_positions(
     values = plan.arguments(params)
     nows = {values[i] for i, name in enumerate(plan.names) if name == "availability_now"}
     assert len(nows) == 1
+
+
+async def test_a_rendered_page_takes_its_arguments_from_positions(
+    session: AsyncSession, factory: Factory
+) -> None:
+    """A GraphQL page's statement writes its page size in several places (the edges, the
+    end cursor, hasNextPage): one parameter of one type, read from the position table."""
+    reader: Reader | None = session.info.get(READER)
+    if reader is None:
+        pytest.skip("no separate read engine")
+    provider = await factory.provider()
+    day = future(48).date()
+    node = (Pick("id", "id"), Pick("startTime", "start_time"))
+    picks = (
+        Pick("totalCount", "total_count"),
+        Pick("pageInfo", "page_info", sub=(Pick("h", "has_next_page"), Pick("e", "end_cursor"))),
+        Pick("edges", "edges", sub=(Pick("cursor", "cursor"), Pick("node", "node", sub=node))),
+    )
+    shape, params = slot_query(
+        SlotFilters(provider_id=provider.id, start_date=day, end_date=day), ZoneInfo("UTC")
+    )
+    statement = _page_statement(picks, shape, reader.engine.dialect.name)
+    plan = plan_for(reader.engine, statement)
+    assert plan is not None and plan.positions is not None
+    assert plan.names.count("page_first") >= (
+        1 if reader.engine.dialect.name == "postgresql" else 3
+    )
+    params = page_params(params, 7)
+    assert plan.arguments(params) == plan._constructed(params)
 
 
 def test_asyncpg_keeps_rendered_statements_prepared() -> None:
