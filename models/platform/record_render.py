@@ -46,6 +46,14 @@ class Pick:
     name: str
     constant: str = ""
     sub: tuple[Pick, ...] = ()
+    # Statements are cached by their picks on every request: the hash is worked out once.
+    _hash: int = field(default=0, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.key, self.name, self.constant, self.sub)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
 
 Picks = tuple[Pick, ...]

@@ -121,7 +121,13 @@ async def test_compiled_queries_answer_as_the_view(settings: Settings, factory: 
         patient = await factory.token(role="patient")
         for _round in range(2):  # the first sight compiles; the second may go fast
             for body in FAST_BODIES:
-                for token in ({"X-User-Token": admin}, {"X-User-Token": patient}, {}):
+                for token in (
+                    {"X-User-Token": admin},
+                    {"X-User-Token": patient},
+                    {},
+                    {"Authorization": f"Bearer {admin}"},
+                    {"Authorization": "Bearer nobody", "X-User-Token": admin},
+                ):
                     for accept in (None, "application/graphql-response+json"):
                         headers = {"content-type": "application/json", **token}
                         if accept:
@@ -133,9 +139,11 @@ async def test_compiled_queries_answer_as_the_view(settings: Settings, factory: 
         if not cached.graphql_rendered_json or not cached.graphql_compiled_plan:
             assert fast is None
             return
-        # Admin, plain JSON, second round: the slot page, both single slots but the
-        # missing one (an error), __typename, the named operation, the mixed one, providers.
-        assert fast.answered == 6
+        # Admin (by either header; X-User-Token first), plain JSON: the slot page, both
+        # single slots but the missing one (an error), __typename, the named operation, the
+        # mixed one, providers; in the second round, and in the first by the Bearer token
+        # and the pair of headers, sent once the X-User-Token request compiled the document.
+        assert fast.answered == 6 + 6 * 2 * 2
         assert lane.state.graphql_plan.fallbacks == 0
 
 
