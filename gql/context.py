@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
@@ -17,6 +17,15 @@ from models.platform.users import Principal, authenticate
 
 def token_from(request: HTTPConnection) -> str | None:
     return request_token(request)
+
+
+class ContextFactory(Protocol):
+    """Makes one request's context; ``token``: the caller's token where the caller read
+    it already (else it is read from ``request``)."""
+
+    def __call__(
+        self, request: HTTPConnection, session: AsyncSession, token: str | None = None
+    ) -> Context: ...
 
 
 @dataclass

@@ -34,7 +34,7 @@ from common.request_context import set_principal
 from common.settings import Settings
 from common.text_checks import invalid_text_field
 from common.tokens import token_of
-from gql.context import Context
+from gql.context import Context, ContextFactory
 from gql.documents import DocumentRegistry
 from gql.idempotency import IDEMPOTENCY_HEADER
 from gql.limits import limit_errors, measure, nul_argument, page_variables
@@ -74,7 +74,7 @@ class FastQueries:
         *,
         schema: GraphQLSchema,
         cache: PlanCache,
-        make_context: Callable[[HTTPConnection, AsyncSession], Context],
+        make_context: ContextFactory,
         sessionmaker: async_sessionmaker[AsyncSession],
         settings: Settings,
         on_answer: OnAnswer | None = None,
@@ -143,7 +143,7 @@ class FastQueries:
             return None
         request_session = RequestSession(self.sessionmaker)
         async with request_session as session:
-            context = self.make_context(HTTPConnection(scope), session)
+            context = self.make_context(HTTPConnection(scope), session, token)
             context._principal = principal
             prepared = plan.prepared
             found = prepared.coerce(variables) if prepared is not None else None

@@ -8,22 +8,18 @@ GET and subscriptions over WebSocket included, goes on to the full stack.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from types import SimpleNamespace
 
 from cross_web import HTTPException
 from fastapi import BackgroundTasks, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from starlette.requests import HTTPConnection
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gql.context import Context
+from gql.context import ContextFactory
 from gql.fast_post import FastQueries, read_body, replay
 from gql.router import ExplorerRouter
 from models.platform.sessions import RequestSession
-
-ContextFactory = Callable[[HTTPConnection, AsyncSession], Context]
 
 
 class GraphQLPostLane:

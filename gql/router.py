@@ -30,7 +30,7 @@ from common import json_nesting
 from common.deps import SessionDep
 from common.settings import Settings
 from common.text_checks import holds_invalid_unicode
-from gql.context import Context, token_from
+from gql.context import Context, ContextFactory, token_from
 from gql.documents import DocumentRefused, DocumentRegistry, document_policy
 from gql.errors import refusal_error
 from gql.idempotency import IDEMPOTENCY_HEADER, ReplayedResult, run_idempotently
@@ -98,7 +98,7 @@ class ExplorerRouter(GraphQLRouter[Context, None]):
 
     ide_page: IdePage | None = None
     # The context of one request, for callers that run the view without FastAPI's routing.
-    make_context: Callable[[HTTPConnection, AsyncSession], Context] | None = None
+    make_context: ContextFactory | None = None
     graphql_transport_ws_handler_class = LiveWSHandler
     limit_policy: LimitPolicy | None = None
     # Told the name and type of each operation refused before it runs (log and metrics).
@@ -289,8 +289,11 @@ def graphql_router(
 ) -> ExplorerRouter:
     """The router; the application passes its explorer page and observing extensions."""
 
-    def make_context(request: HTTPConnection, session: AsyncSession) -> Context:
-        return Context(settings=settings, session=session, token=token_from(request))
+    def make_context(
+        request: HTTPConnection, session: AsyncSession, token: str | None = None
+    ) -> Context:
+        token = token if token is not None else token_from(request)
+        return Context(settings=settings, session=session, token=token)
 
     async def context_getter(request: HTTPConnection, session: SessionDep) -> Context:
         return make_context(request, session)
