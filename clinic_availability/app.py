@@ -11,6 +11,7 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
 from clinic_availability.calendar_syncs import calendar_syncs
+from clinic_availability.collector import freeze_startup_objects
 from clinic_availability.docs import docs_router, install_openapi
 from clinic_availability.explorer import explorer_page
 from clinic_availability.hold_sweeper import hold_sweeper
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        freeze_startup_objects()
         hub: EventHub = _app.state.event_hub
         await hub.start()
         try:
