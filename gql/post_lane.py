@@ -16,8 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from common.asgi import buffered_receive
 from gql.context import ContextFactory
-from gql.fast_post import FastQueries, read_body, replay
+from gql.fast_post import FastQueries, read_body
 from gql.router import ExplorerRouter
 from models.platform.sessions import RequestSession
 
@@ -66,7 +67,7 @@ class GraphQLPostLane:
             if reply is not None:
                 await reply(scope, receive, send)
                 return
-            receive = replay(body, receive)
+            receive = buffered_receive(body, receive)
         request = Request(scope, receive)
         # The sub-response as FastAPI makes it: no length, no status until one is set.
         sub_response = Response()
