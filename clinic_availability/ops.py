@@ -37,6 +37,7 @@ from strawberry.extensions import SchemaExtension
 
 from clinic_availability.logging import RequestInfo, request_info_var
 from clinic_availability.migrate import head_revision
+from clinic_availability.request_tally import RequestTally, TallyCounter, TallyHistogram
 from common.settings import Settings
 from gql.plan.extension import FALLBACK_REASONS
 from models.platform.errors import Unauthenticated
@@ -91,32 +92,43 @@ class Metrics:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.requests = Counter(
+        # Multiprocess mode: counters live in files shared by the workers; a scrape reads
+        # them all (the pool gauges stay this worker's own). Otherwise the per-request
+        # series are plain numbers (``request_tally``).
+        shared = bool(os.environ.get(MULTIPROC_ENV))
+        counter: Any = Counter if shared else TallyCounter
+        histogram: Any = Histogram if shared else TallyHistogram
+        registry = {"registry": self.registry} if shared else {}
+        self.requests = counter(
             "clinic_http_requests",
             "HTTP requests by method, route template and status",
             ["method", "route", "status"],
-            registry=self.registry,
+            **registry,
         )
-        self.latency = Histogram(
+        self.latency = histogram(
             "clinic_http_request_duration_seconds",
             "HTTP request duration by method and route template",
             ["method", "route"],
             buckets=LATENCY_BUCKETS,
-            registry=self.registry,
+            **registry,
         )
-        self.operations = Counter(
+        self.operations = counter(
             "clinic_graphql_operations",
             "GraphQL operations by name, type and outcome",
             ["operation", "type", "outcome"],
-            registry=self.registry,
+            **registry,
         )
-        self.operation_latency = Histogram(
+        self.operation_latency = histogram(
             "clinic_graphql_operation_duration_seconds",
             "GraphQL request duration by operation name and type",
             ["operation", "type"],
             buckets=LATENCY_BUCKETS,
-            registry=self.registry,
+            **registry,
         )
+        if not shared:
+            self.registry.register(
+                RequestTally(self.requests, self.latency, self.operations, self.operation_latency)
+            )
         self.plan_fallbacks = Counter(
             "clinic_graphql_plan_fallbacks",
             "GraphQL root fields the database renders, answered otherwise, by reason "
@@ -128,10 +140,8 @@ class Metrics:
             self.plan_fallbacks.labels(reason)
         pool = PoolCollector(engine)
         self.registry.register(pool)
-        # Multiprocess mode: counters live in files shared by the workers; a scrape reads
-        # them all (the pool gauges stay this worker's own).
         self.exposed = self.registry
-        if os.environ.get(MULTIPROC_ENV):
+        if shared:
             self.exposed = CollectorRegistry(auto_describe=True)
             MultiProcessCollector(self.exposed)
             self.exposed.register(pool)
@@ -143,6 +153,8 @@ class Metrics:
     def _operation_label(self, name: str | None) -> str:
         if not name:
             return "anonymous"
+        if name in self._operation_names:
+            return name
         if not _OPERATION_NAME.fullmatch(name):
             return OTHER_OPERATION
         if name not in self._operation_names:

@@ -26,8 +26,7 @@ from graphql import GraphQLSchema, NameNode
 from graphql.execution.executor import Executor
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import HTTPConnection
-from starlette.responses import Response
-from starlette.types import Receive, Scope
+from starlette.types import Receive, Scope, Send
 from strawberry.execution import optimized_is_awaitable
 
 from common.request_context import set_principal
@@ -51,6 +50,7 @@ BODY_KEYS = frozenset({"query", "variables", "operationName", "documentId", "ext
 MAX_CHECKED = 64
 _ABSENT = object()
 _SCALARS = (type(None), int, float, str, bool)
+_NUL_ESCAPE = b"\\u0000"
 OnAnswer = Callable[[str | None], None]
 
 
@@ -95,7 +95,7 @@ class FastQueries:
         self.lean_answered = 0
         self.lean_declined = 0
 
-    async def answer(self, scope: Scope, body: bytes) -> Response | None:
+    async def answer(self, scope: Scope, body: bytes) -> JSONReply | None:
         """The reply, or None when the view must answer."""
         head = _head(scope)
         if head.get(b"content-type") != JSON or _IDEMPOTENCY in head:
@@ -136,8 +136,10 @@ class FastQueries:
         if plan is None:
             return None
         # The view plans a query and operation name only once it found them Unicode text;
-        # what else the request holds is checked here (no lone surrogate, no NUL).
-        if invalid_text_field([variables, document_id, extensions]) is not None:
+        # what else the request holds is checked here (no lone surrogate, no NUL). JSON
+        # that orjson reads holds neither but through a ``\u0000`` escape (it refuses
+        # lone surrogates and raw control characters).
+        if _NUL_ESCAPE in body and invalid_text_field([variables, document_id, extensions]):
             return None
         if not self._within_limits(plan, variables, name):
             return None
@@ -146,12 +148,12 @@ class FastQueries:
             context = self.make_context(HTTPConnection(scope), session, token)
             context._principal = principal
             prepared = plan.prepared
-            found = prepared.coerce(variables) if prepared is not None else None
-            if prepared is not None and found is not None:
-                compiled = plan.variants.get(variant_of(plan, found[1]))
+            values = prepared.values(variables) if prepared is not None else None
+            if prepared is not None and values is not None:
+                compiled = plan.variants.get(variant_of(plan, values))
                 if compiled is not None and compiled.lean is not None:
                     set_principal(principal)
-                    data = await run_lean(compiled.lean, context, found[1])
+                    data = await run_lean(compiled.lean, context, values)
                     if data is None:
                         self.lean_declined += 1
                         return None
@@ -162,6 +164,9 @@ class FastQueries:
                     # running past an error, so its session is never handed on.)
                     request_session.reuse = True
                     return self._reply(data, prepared.operation.name)
+            found = (
+                prepared.coerce(variables) if prepared is not None and values is not None else None
+            )
             executor = self._executor(plan, context, variables, name, found)
             if executor is None:
                 return None
@@ -176,11 +181,11 @@ class FastQueries:
             return None
         return self._reply(result.data, executor.operation.name)
 
-    def _reply(self, data: Any, operation: NameNode | None) -> Response:
+    def _reply(self, data: Any, operation: NameNode | None) -> JSONReply:
         self.answered += 1
         if self.on_answer is not None:
             self.on_answer(operation.value if operation is not None else None)
-        return Response(orjson.dumps({"data": data}), media_type=JSON)
+        return JSONReply(orjson.dumps({"data": data}))
 
     def _executor(
         self,
@@ -220,6 +225,10 @@ class FastQueries:
         names = plan.page_variables
         if names is None:
             names = plan.page_variables = page_variables(plan.document)
+        if not names:  # the figures do not depend on the variables
+            known = plan.checked.get((name,))
+            if known is not None:
+                return known
         given = variables or {}
         values = [given.get(variable, _ABSENT) for variable in names]
         key: tuple[Any, ...] | None = None
@@ -241,6 +250,24 @@ class FastQueries:
                 plan.checked.clear()
             plan.checked[key] = passed
         return passed
+
+
+class JSONReply:
+    """A 200 with a JSON body, sent as Starlette's ``Response(body, media_type=JSON)``
+    sends it (the same headers in the same order), without its per-response setup."""
+
+    __slots__ = ("body",)
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [(b"content-length", str(len(self.body)).encode()), _JSON_TYPE]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": self.body})
+
+
+_JSON_TYPE = (b"content-type", JSON.encode("latin-1"))
 
 
 async def read_body(receive: Receive) -> bytes:

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from common.asgi import buffered_receive
+from common.asgi import buffered_receive, unread_body
 from gql.context import ContextFactory
 from gql.fast_post import FastQueries, read_body
 from gql.router import ExplorerRouter
@@ -59,15 +59,18 @@ class GraphQLPostLane:
             return
         scope["route"] = self.matched
         if self.fast is not None:
-            try:
-                body = await read_body(receive)
-            except ConnectionAbortedError:
-                return  # the client left before sending its body
+            # The pipeline read the whole body already (under its size cap).
+            body = unread_body(receive)
+            if body is None:
+                try:
+                    body = await read_body(receive)
+                except ConnectionAbortedError:
+                    return  # the client left before sending its body
+                receive = buffered_receive(body, receive)
             reply = await self.fast.answer(scope, body)
             if reply is not None:
                 await reply(scope, receive, send)
                 return
-            receive = buffered_receive(body, receive)
         request = Request(scope, receive)
         # The sub-response as FastAPI makes it: no length, no status until one is set.
         sub_response = Response()

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
 
 from fastapi import Request
-from starlette.datastructures import URL
 
 from common.settings import Settings
 from models.platform.errors import FieldErrors
@@ -40,28 +38,56 @@ def page_headers(request: Request, page: Page[Any]) -> dict[str, str]:
         links["prev"] = min(page.page - 1, page.total_pages)
     if page.has_next:
         links["next"] = page.page + 1
-    head = _link_head(request.url)
+    head = _link_head_of(request)
     parts = []
     for rel in ("next", "prev", "first", "last"):
-        if rel in links:
+        if rel not in links:
+            continue
+        if head is None:
+            url = request.url.include_query_params(page=links[rel], page_size=page.page_size)
+            parts.append(f'<{url}>; rel="{rel}"')
+        else:
             parts.append(f'<{head}page={links[rel]}&page_size={page.page_size}>; rel="{rel}"')
     headers["Link"] = ", ".join(parts)
     return headers
 
 
-def _link_head(url: URL) -> str:
-    """``url.include_query_params(page=..., page_size=...)`` up to where the page goes: the
-    address, ``?`` and the other parameters in their order (worked out once, not per link)."""
-    kept = _plain_kept(url.query)
+# A query of plain parts only: ``URL.query`` is then the raw query string as it is.
+_PLAIN_QUERY = re.compile(rb"[A-Za-z0-9_.\-=&]*")
+# The address part of ``request.url`` by what Starlette builds it from (a bounded memo:
+# the host header is the client's).
+_ADDRESSES: dict[tuple[Any, ...], str] = {}
+_MAX_ADDRESSES = 256
+
+
+def _link_head_of(request: Request) -> str | None:
+    """What ``request.url.include_query_params(page=..., page_size=...)`` writes before
+    the page: the address, ``?`` and the other parameters in their order, then ``&``
+    (worked out once per request, and without building the URL where the request's
+    address was seen before). None where the query is not plain: then each link is
+    Starlette's own."""
+    scope = request.scope
+    query: bytes = scope.get("query_string", b"")
+    if _PLAIN_QUERY.fullmatch(query) is None:
+        return None
+    kept = _plain_kept(query.decode("ascii"))
     if kept is None:
-        kept = urlencode(
-            [
-                (name, value)
-                for name, value in parse_qsl(url.query, keep_blank_values=True)
-                if name not in ("page", "page_size")
-            ]
-        )
-    address = str(url.replace(query="-"))[:-1]
+        return None
+    host = next((value for name, value in scope["headers"] if name == b"host"), None)
+    server = scope.get("server")
+    # Starlette's URL reads these (and the query only for whether there is one).
+    key = (
+        scope.get("scheme", "http"),
+        host,
+        tuple(server) if server is not None else None,
+        scope["path"],
+        bool(query),
+    )
+    address = _ADDRESSES.get(key)
+    if address is None:
+        if len(_ADDRESSES) >= _MAX_ADDRESSES:
+            _ADDRESSES.clear()
+        address = _ADDRESSES[key] = str(request.url.replace(query="-"))[:-1]
     return f"{address}{kept}&" if kept else address
 
 

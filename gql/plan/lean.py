@@ -22,7 +22,10 @@ from typing import Any, TypeVar
 import orjson
 from graphql import (
     GraphQLSchema,
+    ListValueNode,
+    ObjectValueNode,
     Undefined,
+    ValueNode,
     VariableNode,
     is_non_null_type,
     value_from_ast,
@@ -108,11 +111,23 @@ def _lean_root(schema: GraphQLSchema, root: Any) -> LeanRoot | None:
             default = argument.default_value
             arguments.append((python_name, node.name.value, default, required, convert))
         else:
+            if _holds_variable(node):
+                return None  # a literal with variables inside: graphql-core's to build
             value = value_from_ast(node, argument.type)
             if value is Undefined:
                 return None
             arguments.append((python_name, None, value, required, convert))
     return LeanRoot(root.key, render, root.picks, tuple(arguments))
+
+
+def _holds_variable(node: ValueNode) -> bool:
+    if isinstance(node, VariableNode):
+        return True
+    if isinstance(node, ObjectValueNode):
+        return any(_holds_variable(field.value) for field in node.fields)
+    if isinstance(node, ListValueNode):
+        return any(_holds_variable(value) for value in node.values)
+    return False
 
 
 async def run_lean(

@@ -13,7 +13,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from graphql import GraphQLError, GraphQLSchema, OperationDefinitionNode, Undefined
+from graphql import (
+    GRAPHQL_MAX_INT,
+    GRAPHQL_MIN_INT,
+    GraphQLBoolean,
+    GraphQLError,
+    GraphQLID,
+    GraphQLInputType,
+    GraphQLInt,
+    GraphQLNamedType,
+    GraphQLSchema,
+    GraphQLString,
+    OperationDefinitionNode,
+    Undefined,
+    is_named_type,
+)
 from graphql.execution.executor import (
     Executor,
     FragmentDetails,
@@ -32,6 +46,26 @@ from graphql.language import FragmentDefinitionNode
 from graphql.type import is_non_null_type
 from strawberry.execution import optimized_is_awaitable
 
+# Built-in scalars whose coercion returns a value of this exact type as it is.
+_AS_GIVEN: dict[GraphQLNamedType, type] = {
+    GraphQLString: str,
+    GraphQLBoolean: bool,
+    GraphQLID: str,
+}
+
+
+def _scalar_of(type_: GraphQLInputType) -> GraphQLNamedType | None:
+    inner = type_.of_type if is_non_null_type(type_) else type_  # type: ignore[union-attr]
+    return inner if is_named_type(inner) else None
+
+
+def _as_given(named: GraphQLNamedType | None, value: Any) -> bool:
+    """Whether coercing ``value`` to the built-in scalar ``named`` returns it unchanged."""
+    if named is GraphQLInt:
+        return type(value) is int and GRAPHQL_MIN_INT <= value <= GRAPHQL_MAX_INT
+    return named is not None and type(value) is _AS_GIVEN.get(named)
+
+
 # A request's variables: their sources, and their coerced values by name.
 Coerced = tuple[dict[str, VariableValueSource], dict[str, Any]]
 
@@ -44,6 +78,9 @@ class PreparedOperation:
     fragments: dict[str, FragmentDetails]
     # Per variable: its signature, and whether the document gives it a default.
     variables: tuple[tuple[GraphQLVariableSignature, bool], ...]
+    # Per variable: its type, where that is a named type, non-null or not (what
+    # :meth:`values` checks first); None for a list.
+    named: tuple[GraphQLNamedType | None, ...] = ()
 
     @classmethod
     def of(cls, executor: Executor) -> PreparedOperation | None:
@@ -63,6 +100,7 @@ class PreparedOperation:
             executor.fragment_definitions,
             executor.fragments,
             tuple(variables),
+            tuple(_scalar_of(signature.type) for signature, _ in variables),
         )
 
     def coerce(self, given: dict[str, Any] | None) -> Coerced | None:
@@ -87,6 +125,29 @@ class PreparedOperation:
                 return None
             coerced[name] = converted
         return sources, coerced
+
+    def values(self, given: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The coerced values of :meth:`coerce` alone (what a renderer reads; the sources
+        are the executor's), or None where ``Executor.build`` must build them."""
+        inputs = given or {}
+        coerced: dict[str, Any] = {}
+        for (signature, has_default), named in zip(self.variables, self.named, strict=True):
+            name = signature.name
+            value = inputs.get(name, Undefined)
+            if value is Undefined:
+                if has_default or is_non_null_type(signature.type):
+                    return None
+                continue
+            if _as_given(named, value):
+                coerced[name] = value  # what coerce_input_value returns for it
+                continue
+            if input_is_nested_too_deeply(value, signature.type):
+                return None
+            converted = coerce_input_value(value, signature.type)
+            if converted is Undefined:
+                return None
+            coerced[name] = converted
+        return coerced
 
     def executor(
         self,

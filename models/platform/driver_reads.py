@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import BindParameter, ClauseElement, Executable, Row
@@ -34,30 +35,24 @@ class DriverPlan:
     columns: tuple[Processor | None, ...] | None
     make_row: Callable[[Sequence[Any]], Row[Any]]
 
-    # Per position: the bind's name and key, its processed constant (or _GIVEN when the
-    # value comes from the call or a callable), the parameter and its processor; None
-    # where ``construct_params`` itself must be asked (escaped names, ``.params()``).
-    positions: tuple[_Position, ...] | None = field(default=None, init=False, compare=False)
+    # What ``construct_params`` does per call, worked out once (None where
+    # ``construct_params`` itself must be asked: escaped names, ``.params()``).
+    positions: _Positions | None = field(default=None, init=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "positions", _positions(self.compiled, self.names, self.binds))
 
-    def arguments(self, params: Mapping[str, Any] | None) -> list[Any]:
+    def arguments(self, params: Mapping[str, Any] | None) -> tuple[Any, ...]:
         positions = self.positions
         if positions is None:
             return self._constructed(params)
         given = params or {}
-        out = []
-        # A parameter used at several positions (the time "now" in each rule's subquery)
-        # is processed once, as ``construct_params`` gives one value per name.
-        done: dict[str, Any] = {}
-        for name, key, constant, bind, process in positions:
-            if constant is not _GIVEN and key not in given and name not in given:
-                out.append(constant)
-                continue
-            if name in done:
-                out.append(done[name])
-                continue
+        if given and not positions.fixed_names.isdisjoint(given):
+            return self._constructed(params)  # a statement's own value given anew
+        # One value per name (the time "now" is written in each rule's subquery), placed
+        # at each of its positions.
+        values = list(positions.template)
+        for index, name, key, bind, process in positions.read:
             if key in given:
                 value = given[key]
             elif name in given:
@@ -66,11 +61,10 @@ class DriverPlan:
                 return self._constructed(params)  # which raises as the engine would
             else:
                 value = bind.effective_value
-            value = done[name] = _processed(process, value)
-            out.append(value)
-        return out
+            values[index] = process(value) if process is not None and value is not None else value
+        return positions.place(values)
 
-    def _constructed(self, params: Mapping[str, Any] | None) -> list[Any]:
+    def _constructed(self, params: Mapping[str, Any] | None) -> tuple[Any, ...]:
         values = self.compiled.construct_params(params)
         binds = self.binds
         out = []
@@ -81,7 +75,7 @@ class DriverPlan:
                 continue
             value = done[name] = _processed(binds.get(name), values[name])
             out.append(value)
-        return out
+        return tuple(out)
 
     def rows(self, raw: Sequence[Sequence[Any]]) -> list[Row[Any]]:
         make_row, columns = self.make_row, self.columns
@@ -102,13 +96,25 @@ def _processed(process: Processor | None, value: Any) -> Any:
     return process(value) if process is not None and value is not None else value
 
 
-_GIVEN = object()
-_Position = tuple[str, str, Any, BindParameter[Any], "Processor | None"]
+_Read = tuple[int, str, str, BindParameter[Any], "Processor | None"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Positions:
+    # One value per distinct parameter name: the statement's own values processed
+    # already, None where each call gives it.
+    template: tuple[Any, ...]
+    # The names each call reads: (index into the values, name, key, parameter, processor).
+    read: tuple[_Read, ...]
+    # Names and keys of the statement's own values (given anew, construct_params decides).
+    fixed_names: frozenset[str]
+    # The values at every position of the SQL text, from the values by name.
+    place: Callable[[Sequence[Any]], tuple[Any, ...]]
 
 
 def _positions(
     compiled: SQLCompiler, names: tuple[str, ...], binds: Mapping[str, Processor]
-) -> tuple[_Position, ...] | None:
+) -> _Positions | None:
     """What ``construct_params`` does per call, worked out once: the statement's own
     values (literals) processed already, the rest looked up by key, then by name."""
     if compiled.escaped_bind_names or getattr(compiled, "_collected_params", None):
@@ -119,18 +125,40 @@ def _positions(
         if seen is not None and seen is not bind and not _same_parameter(seen, bind):
             return None  # two parameters under one name: construct_params decides
         by_name[name] = bind
-    positions: list[_Position] = []
+    index_of: dict[str, int] = {}
+    template: list[Any] = []
+    read: list[_Read] = []
+    fixed: set[str] = set()
     for name in names:
+        if name in index_of:
+            continue
         found = by_name.get(name)
         if found is None:
             return None
         bind = found
+        index_of[name] = len(template)
         process = binds.get(name)
-        constant: Any = _GIVEN
         if not bind.required and not bind.callable:
-            constant = _processed(process, bind.value)
-        positions.append((name, bind.key, constant, bind, process))
-    return tuple(positions)
+            template.append(_processed(process, bind.value))
+            fixed.update((name, bind.key))
+        else:
+            template.append(None)
+            read.append((index_of[name], name, bind.key, bind, process))
+    return _Positions(
+        template=tuple(template),
+        read=tuple(read),
+        fixed_names=frozenset(fixed),
+        place=_placer(tuple(index_of[name] for name in names)),
+    )
+
+
+def _placer(indexes: tuple[int, ...]) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
+    if not indexes:
+        return lambda _values: ()
+    if len(indexes) == 1:
+        only = indexes[0]
+        return lambda values: (values[only],)
+    return itemgetter(*indexes)  # type: ignore[return-value]
 
 
 def _same_parameter(one: BindParameter[Any], other: BindParameter[Any]) -> bool:

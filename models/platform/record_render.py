@@ -345,6 +345,7 @@ async def one_json(session: AsyncSession, statement: Select[Any], params: dict[s
     """The ``body`` of a one-record statement (:func:`one_statement`); NotFound without
     the record."""
     rows = await read_rows(session, statement, params, quick=True)
-    if not rows or rows[0].body is None:
+    body = rows[0][0] if rows else None
+    if body is None:
         raise NotFound()
-    return str(rows[0].body)
+    return str(body)

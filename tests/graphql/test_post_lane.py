@@ -32,6 +32,11 @@ async def _post(app: Any, content: bytes, headers: dict[str, str]) -> httpx.Resp
     return await send(app, "POST", "/graphql", content=content, headers=headers)
 
 
+LITERAL_FILTER_QUERY = (
+    "query N($t: String) { availableSlots(first: 1, filter: {appointmentType: $t}) { totalCount } }"
+)
+
+
 def _json(query: str, variables: dict[str, Any] | None = None, **more: Any) -> bytes:
     return orjson.dumps({"query": query, "variables": variables, **more})
 
@@ -106,6 +111,13 @@ FAST_BODIES = [
     _json("{ a: availableSlots(first: 1) { nodes { id } } b: __typename }"),
     _json("{ providers { nodes { id } } }"),
     _json("{ patients { nodes { id } } }"),  # not rendered: the view answers it
+    # Text no field accepts (a NUL, sent as the escape ``\u0000``), even in a variable the
+    # document does not declare: the view refuses it. Without it, the page goes fast.
+    _json(SLOTS_QUERY, {"first": 2, "note": "x\x00"}),
+    _json(SLOTS_QUERY, {"first": 2, "note": "x"}),
+    # A literal input object with a variable inside: graphql-core builds it.
+    _json(LITERAL_FILTER_QUERY, {"t": "x"}),
+    _json(LITERAL_FILTER_QUERY, {"t": None}),
 ]
 
 
@@ -143,7 +155,9 @@ async def test_compiled_queries_answer_as_the_view(settings: Settings, factory: 
         # single slots but the missing one (an error), __typename, the named operation, the
         # mixed one, providers; in the second round, and in the first by the Bearer token
         # and the pair of headers, sent once the X-User-Token request compiled the document.
-        assert fast.answered == 6 + 6 * 2 * 2
+        # The page with an extra variable and the literal filter with a null variable
+        # (documents compiled by an earlier body): all three senders, both rounds.
+        assert fast.answered == 6 + 6 * 2 * 2 + 2 * 3 * 2
         assert lane.state.graphql_plan.fallbacks == 0
 
 
@@ -222,3 +236,14 @@ async def test_documents_named_by_id_go_fast_as_their_text(
         assert lane.state.graphql_plan.fallbacks == 0
         ok = orjson.loads(expected[2])
         assert ok["data"]["availableSlots"]["totalCount"] == 3
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'"\\ud800"', b'"\\udc00x"', b'"a\x00"', b'"a\x1f"', b'"\xed\xa0\x80"'],
+)
+def test_json_the_lane_reads_holds_no_lone_surrogate_or_raw_control(body: bytes) -> None:
+    """The lane checks variables for invalid text only where the body has a ``\\u0000``
+    escape: orjson refuses lone surrogates and raw control characters itself."""
+    with pytest.raises(orjson.JSONDecodeError):
+        orjson.loads(body)

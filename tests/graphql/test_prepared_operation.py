@@ -7,9 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from graphql import parse
+from graphql import Undefined, parse
 from graphql.execution.executor import Executor
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+import gql.plan.prepared as prepared_module
 from gql.plan.prepared import PreparedOperation
 from gql.schema import build_schema
 
@@ -82,3 +85,62 @@ def _sources(executor: Executor) -> dict[str, Any]:
         )
         for name, source in executor.variable_values.sources.items()
     }
+
+
+SCALARS_DOCUMENT = """
+query S($i: Int, $s: String!, $b: Boolean, $d: ID, $f: Float, $l: [Int!]) {
+  availableSlot(id: 1) { id }
+}
+"""
+SCALAR_VALUE = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**33), max_value=2**33),
+    st.floats(allow_nan=True),
+    st.text(max_size=4),
+    st.lists(st.integers(-3, 3), max_size=2),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(["i", "s", "b", "d", "f", "l"]), SCALAR_VALUE))
+def test_values_are_the_coerced_values(variables: dict[str, Any]) -> None:
+    """``values`` (what the lean roots read) equals what ``Executor.build`` coerces, and
+    declines exactly where it reports an error."""
+    schema = build_schema()._schema
+    document = parse(SCALARS_DOCUMENT)
+    first = Executor.build(schema, document, None, None, {"s": "x"}, None)
+    assert isinstance(first, Executor)
+    prepared = PreparedOperation.of(first)
+    assert prepared is not None
+    built = Executor.build(schema, document, None, None, variables, None)
+    values = prepared.values(variables)
+    if isinstance(built, list):
+        assert values is None
+        return
+    assert values is not None
+    assert values == built.variable_values.coerced
+    assert {k: type(v) for k, v in values.items()} == {
+        k: type(v) for k, v in built.variable_values.coerced.items()
+    }
+
+
+def test_plain_scalars_are_taken_as_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An Int within 32 bits, a String, a Boolean and an ID string are not coerced again."""
+    schema = build_schema()._schema
+    first = Executor.build(schema, parse(SCALARS_DOCUMENT), None, None, {"s": "x"}, None)
+    assert isinstance(first, Executor)
+    prepared = PreparedOperation.of(first)
+    assert prepared is not None
+    calls: list[tuple[Any, ...]] = []
+
+    def coerce(*args: Any) -> Any:
+        calls.append(args)
+        return Undefined
+
+    monkeypatch.setattr(prepared_module, "coerce_input_value", coerce)
+    plain = {"i": 2**31 - 1, "s": "é", "b": False, "d": "7"}
+    assert prepared.values(plain) == plain
+    assert calls == []
+    assert prepared.values({"s": "x", "i": 2**31}) is None  # out of range: coerced (refused)
+    assert len(calls) == 1

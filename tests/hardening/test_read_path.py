@@ -262,3 +262,25 @@ def test_asyncpg_keeps_rendered_statements_prepared() -> None:
     arguments = _asyncpg_arguments(make_url("postgresql+asyncpg://db.example/clinic"))
     assert arguments["max_cacheable_statement_size"] == MAX_CACHED_STATEMENT
     assert MAX_CACHED_STATEMENT >= 10 * size and MAX_CACHED_STATEMENT >= 10 * 20 * 1024
+
+
+def test_driver_arguments_place_each_value_at_every_position() -> None:
+    """A value used at several positions is read and processed once; the statement's own
+    values stay, unless the call gives one anew (then as ``construct_params`` gives it)."""
+    from sqlalchemy import Integer, bindparam, literal_column
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine("sqlite+aiosqlite://")
+    own = bindparam("own", 5, type_=Integer)
+    given = bindparam("given", type_=Integer)
+    statement = select(
+        (given + own + given + literal_column("1")).label("a"), (own * given).label("b")
+    )
+    plan = plan_for(engine, statement)
+    assert plan is not None and plan.positions is not None
+    assert plan.names == ("given", "own", "given", "own", "given")
+    assert plan.arguments({"given": 3}) == (3, 5, 3, 5, 3) == plan._constructed({"given": 3})
+    assert plan.arguments({"given": 3, "own": 9}) == (3, 9, 3, 9, 3)
+    assert plan.arguments({"given": 3, "own": 9}) == plan._constructed({"given": 3, "own": 9})
+    with pytest.raises(Exception, match="given"):
+        plan.arguments({})  # a required value left out: as the engine refuses it
