@@ -66,6 +66,18 @@ def _as_given(named: GraphQLNamedType | None, value: Any) -> bool:
     return named is not None and type(value) is _AS_GIVEN.get(named)
 
 
+def _coerced(
+    value: Any, signature: GraphQLVariableSignature, named: GraphQLNamedType | None
+) -> Any:
+    """A given variable's value as graphql-core coerces it; Undefined where it reports an
+    error."""
+    if _as_given(named, value):
+        return value  # what coerce_input_value returns for it
+    if input_is_nested_too_deeply(value, signature.type):
+        return Undefined
+    return coerce_input_value(value, signature.type)
+
+
 # A request's variables: their sources, and their coerced values by name.
 Coerced = tuple[dict[str, VariableValueSource], dict[str, Any]]
 
@@ -106,24 +118,16 @@ class PreparedOperation:
     def coerce(self, given: dict[str, Any] | None) -> Coerced | None:
         """The variables' sources and coerced values as ``Executor.build`` finds them, or
         None where it must build (and report) them."""
+        coerced = self.values(given)
+        if coerced is None:
+            return None
         inputs = given or {}
-        sources: dict[str, VariableValueSource] = {}
-        coerced: dict[str, Any] = {}
-        for signature, has_default in self.variables:
-            name = signature.name
-            value = inputs.get(name, Undefined)
-            if value is Undefined:
-                if has_default or is_non_null_type(signature.type):
-                    return None
-                sources[name] = VariableValueSource(signature)
-                continue
-            sources[name] = VariableValueSource(signature, value)
-            if input_is_nested_too_deeply(value, signature.type):
-                return None
-            converted = coerce_input_value(value, signature.type)
-            if converted is Undefined:
-                return None
-            coerced[name] = converted
+        sources = {
+            signature.name: VariableValueSource(signature, inputs[signature.name])
+            if signature.name in inputs
+            else VariableValueSource(signature)
+            for signature, _ in self.variables
+        }
         return sources, coerced
 
     def values(self, given: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -138,12 +142,7 @@ class PreparedOperation:
                 if has_default or is_non_null_type(signature.type):
                     return None
                 continue
-            if _as_given(named, value):
-                coerced[name] = value  # what coerce_input_value returns for it
-                continue
-            if input_is_nested_too_deeply(value, signature.type):
-                return None
-            converted = coerce_input_value(value, signature.type)
+            converted = _coerced(value, signature, named)
             if converted is Undefined:
                 return None
             coerced[name] = converted
