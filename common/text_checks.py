@@ -26,13 +26,15 @@ def _first_field(value: Any, name: str, bad: Any) -> str | None:
         return name if bad(value) else None
     if isinstance(value, dict):
         for key, item in value.items():
-            found = _first_field(key, name, bad) or _first_field(item, str(key), bad)
-            if found:
+            found = _first_field(key, name, bad)
+            if found is None:
+                found = _first_field(item, str(key), bad)
+            if found is not None:  # a field may be named "" too
                 return found
     elif isinstance(value, list):
         for item in value:
             found = _first_field(item, name, bad)
-            if found:
+            if found is not None:
                 return found
     return None
 

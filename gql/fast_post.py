@@ -139,7 +139,10 @@ class FastQueries:
         # what else the request holds is checked here (no lone surrogate, no NUL). JSON
         # that orjson reads holds neither but through a ``\u0000`` escape (it refuses
         # lone surrogates and raw control characters).
-        if _NUL_ESCAPE in body and invalid_text_field([variables, document_id, extensions]):
+        if (
+            _NUL_ESCAPE in body
+            and invalid_text_field([variables, document_id, extensions]) is not None
+        ):
             return None
         if not self._within_limits(plan, variables, name):
             return None
@@ -165,7 +168,9 @@ class FastQueries:
                     request_session.reuse = True
                     return self._reply(data, prepared.operation.name)
             found = (
-                prepared.coerce(variables) if prepared is not None and values is not None else None
+                prepared.coerce(variables, values)
+                if prepared is not None and values is not None
+                else None
             )
             executor = self._executor(plan, context, variables, name, found)
             if executor is None:

@@ -115,10 +115,13 @@ class PreparedOperation:
             tuple(_scalar_of(signature.type) for signature, _ in variables),
         )
 
-    def coerce(self, given: dict[str, Any] | None) -> Coerced | None:
+    def coerce(
+        self, given: dict[str, Any] | None, values: dict[str, Any] | None = None
+    ) -> Coerced | None:
         """The variables' sources and coerced values as ``Executor.build`` finds them, or
-        None where it must build (and report) them."""
-        coerced = self.values(given)
+        None where it must build (and report) them (``values``: what :meth:`values` gave
+        for them already)."""
+        coerced = values if values is not None else self.values(given)
         if coerced is None:
             return None
         inputs = given or {}

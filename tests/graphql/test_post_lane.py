@@ -114,6 +114,7 @@ FAST_BODIES = [
     # Text no field accepts (a NUL, sent as the escape ``\u0000``), even in a variable the
     # document does not declare: the view refuses it. Without it, the page goes fast.
     _json(SLOTS_QUERY, {"first": 2, "note": "x\x00"}),
+    _json(SLOTS_QUERY, {"first": 2, "": "x\x00"}),
     _json(SLOTS_QUERY, {"first": 2, "note": "x"}),
     # A literal input object with a variable inside: graphql-core builds it.
     _json(LITERAL_FILTER_QUERY, {"t": "x"}),
