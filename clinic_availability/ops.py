@@ -155,12 +155,9 @@ class Metrics:
             return "anonymous"
         if name in self._operation_names:
             return name
-        if not _OPERATION_NAME.fullmatch(name):
+        if not _OPERATION_NAME.fullmatch(name) or len(self._operation_names) >= MAX_OPERATION_NAMES:
             return OTHER_OPERATION
-        if name not in self._operation_names:
-            if len(self._operation_names) >= MAX_OPERATION_NAMES:
-                return OTHER_OPERATION
-            self._operation_names.add(name)
+        self._operation_names.add(name)
         return name
 
     def observe(self, info: RequestInfo) -> None:

@@ -52,8 +52,6 @@ def page_headers(request: Request, page: Page[Any]) -> dict[str, str]:
     return headers
 
 
-# A query of plain parts only: ``URL.query`` is then the raw query string as it is.
-_PLAIN_QUERY = re.compile(rb"[A-Za-z0-9_.\-=&]*")
 # The address part of ``request.url`` by what Starlette builds it from (a bounded memo:
 # the host header is the client's).
 _ADDRESSES: dict[tuple[Any, ...], str] = {}
@@ -68,9 +66,8 @@ def _link_head_of(request: Request) -> str | None:
     Starlette's own."""
     scope = request.scope
     query: bytes = scope.get("query_string", b"")
-    if _PLAIN_QUERY.fullmatch(query) is None:
-        return None
-    kept = _plain_kept(query.decode("ascii"))
+    # Plain parts are ASCII: ``URL.query`` is then the raw query string as it is.
+    kept = _plain_kept(query.decode("latin-1"))
     if kept is None:
         return None
     host = next((value for name, value in scope["headers"] if name == b"host"), None)
