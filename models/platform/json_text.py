@@ -6,18 +6,46 @@ concatenated text, keys written once when the statement is built, values quoted 
 database's own JSON quoting (``to_json`` and ``json_quote`` escape exactly as orjson
 does: quote, backslash and control characters, nothing else), so both databases give
 the compact form, byte for byte, keys in the order given.
+
+On SQLite a whole object is one ``printf`` (its keys in the format, its values as
+arguments, nested objects and timestamps spliced in) rather than a chain of ``||``, each
+of which copies the text built so far.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, Text, case, cast, func, literal_column, select
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 
 Sql = ColumnElement[Any]
+
+# SQLite's limit on a function's arguments is 127 by default; longer texts are joined.
+_PRINTF_ARGUMENTS = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Formatted:
+    """A value SQLite's ``printf`` writes with a conversion of its own (``%.10s``), so
+    that text assembled by :meth:`JsonText.text` needs no function for it."""
+
+    conversion: str
+    value: Sql
+
+
+Part = Sql | str | Formatted
+# Parts of a text written in place (an object's value spliced into its object).
+Parts = tuple[Part, ...]
+Value = Sql | str | Parts
+
+
+def _not_null(column: Any) -> bool:
+    """True for a table column (or a subquery's copy of one) declared NOT NULL."""
+    return getattr(column, "nullable", True) is False
 
 
 def sql_text(value: str) -> Sql:
@@ -110,35 +138,88 @@ class JsonText:
             return func.coalesce(cast(func.to_json(value), Text), sql_text("null"))
         return func.json_quote(value)
 
-    def integer(self, value: Any) -> Sql:
+    def integer(self, value: Any) -> Value:
+        if not self.postgresql and _not_null(value):
+            return (value,)  # printf writes an integer's digits, as CAST does
         return func.coalesce(cast(value, Text), sql_text("null"))
 
     def boolean(self, value: Any) -> Sql:
         if self.postgresql:
             return func.coalesce(cast(value, Text), sql_text("null"))
-        return case(
-            (value.is_(None), sql_text("null")),
-            (value != literal_column("0"), sql_text("true")),
-            else_=sql_text("false"),
+        # ``value`` read once: a flattened subquery's column is its whole expression.
+        named = case(
+            (literal_column("1"), sql_text("true")),
+            (literal_column("0"), sql_text("false")),
+            value=value != literal_column("0"),
         )
+        return func.coalesce(named, sql_text("null"))
 
-    @staticmethod
-    def object(pairs: Sequence[tuple[str, Sql | str]]) -> Sql:
-        """``{"key":value,...}``: each value is JSON text (an expression, or a str written
-        as is, such as a constant's JSON)."""
-        parts: list[Sql | str] = ["{"]
+    def instant(self, column: Any) -> Value:
+        """A timestamp as a JSON string (``instant_text``); null when NULL."""
+        if self.postgresql or not _not_null(column):
+            return self.string(instant_text(column, "postgresql" if self.postgresql else ""))
+        # The stored text's date and time, as instant_text cuts them, written by printf.
+        time = func.substr(column, literal_column("12")).op("||")(literal_column("'.000'"))
+        return ('"', Formatted("%.10s", column), "T", Formatted("%.12s", time), 'Z"')
+
+    def text(self, parts: Sequence[Part]) -> Sql:
+        """The parts (literal text, text expressions, never NULL) written one after another."""
+        if self.postgresql:
+            assert not any(isinstance(part, Formatted) for part in parts)
+            return concat(parts)  # type: ignore[arg-type]  # no Formatted, checked above
+        if all(isinstance(part, str) for part in parts):
+            return sql_text("".join(parts))  # type: ignore[arg-type]  # all str, checked above
+        texts: list[Sql] = []
+        formats: list[str] = []
+        values: list[Sql] = []
+        for part in parts:
+            if isinstance(part, str):
+                formats.append(part.replace("%", "%%"))
+                continue
+            if len(values) == _PRINTF_ARGUMENTS:
+                texts.append(func.printf(sql_text("".join(formats)), *values, type_=Text))
+                formats, values = [], []
+            if isinstance(part, Formatted):
+                formats.append(part.conversion)
+                values.append(part.value)
+            else:
+                formats.append("%s")
+                values.append(part)
+        texts.append(func.printf(sql_text("".join(formats)), *values, type_=Text))
+        return concat(texts)
+
+    def object_parts(self, pairs: Sequence[tuple[str, Value]]) -> Parts:
+        """``{"key":value,...}`` as parts: each value is JSON text (an expression, parts, or
+        a str written as is, such as a constant's JSON)."""
+        parts: list[Part] = ["{"]
         for index, (key, value) in enumerate(pairs):
             parts.append(("," if index else "") + json.dumps(key, ensure_ascii=False) + ":")
-            parts.append(value)
+            if isinstance(value, tuple):
+                parts.extend(value)
+            else:
+                parts.append(value)
         parts.append("}")
-        return concat(parts)
+        return tuple(parts)
+
+    def object(self, pairs: Sequence[tuple[str, Value]]) -> Sql:
+        """``{"key":value,...}`` (as :meth:`object_parts`) as one text expression."""
+        return self.text(self.object_parts(pairs))
+
+    def value(self, value: Value) -> Sql:
+        """A value (an expression, parts, or a str) as one text expression."""
+        if isinstance(value, tuple):
+            return self.text(value)
+        if isinstance(value, str):
+            return sql_text(value)
+        return value
 
     def array(
-        self, item: Sql, source: Any, *order_by: Any, where: Any = None, outer: Any = None
+        self, item: Value, source: Any, *order_by: Any, where: Any = None, outer: Any = None
     ) -> Sql:
         """``[item,...]`` over the rows of ``source`` in ``order_by`` order, as a scalar
         subquery (``[]`` without rows); ``where`` may name the enclosing query's ``outer``
         row source (a correlated list)."""
+        item = self.value(item)
         if self.postgresql:
             joined = func.string_agg(item, aggregate_order_by(sql_text(","), *order_by))
             inner = select(joined).select_from(source)
@@ -155,4 +236,4 @@ class JsonText:
                 ordered = ordered.correlate(outer)
             rows = ordered.subquery()
             inner = select(func.group_concat(rows.c.item, sql_text(","))).select_from(rows)
-        return concat(["[", func.coalesce(inner.scalar_subquery(), sql_text("")), "]"])
+        return self.text(["[", func.coalesce(inner.scalar_subquery(), sql_text("")), "]"])

@@ -25,7 +25,7 @@ from models.platform.db import (
     read_rows,
 )
 from models.platform.errors import NotFound
-from models.platform.json_text import JsonText, Sql, concat, day_text, instant_text, sql_text
+from models.platform.json_text import JsonText, Parts, Sql, Value, concat, day_text, sql_text
 
 # What a value is: how it is written, and what a caller may show it as.
 INTEGER, STRING, BOOLEAN, INSTANT = "integer", "string", "boolean", "instant"
@@ -188,14 +188,14 @@ def _text_list(js: JsonText, column: Any, dialect: str, upper: bool) -> Sql:
     return js.array(js.string(value), items, items.c.key)
 
 
-def value(js: JsonText, kind: str, column: Any, dialect: str, node_type: str = "") -> Sql:
+def value(js: JsonText, kind: str, column: Any, dialect: str, node_type: str = "") -> Value:
     """The JSON text of one value of ``kind``."""
     if kind == INTEGER:
         return js.integer(column)
     if kind == BOOLEAN:
         return js.boolean(column)
     if kind == INSTANT:
-        return js.string(instant_text(column, dialect))
+        return js.instant(column)
     if kind == DAY:
         return js.string(day_text(column, dialect))
     if kind == ENUM:
@@ -207,9 +207,9 @@ def value(js: JsonText, kind: str, column: Any, dialect: str, node_type: str = "
     return js.string(column)
 
 
-def record_object(js: JsonText, picks: Picks, record: Record, columns: Any, dialect: str) -> Sql:
+def record_object(js: JsonText, picks: Picks, record: Record, columns: Any, dialect: str) -> Parts:
     """The object of ``picks`` over one row's ``columns`` (nested objects from the same row)."""
-    pairs: list[tuple[str, Sql | str]] = []
+    pairs: list[tuple[str, Value]] = []
     for pick in picks:
         if not pick.name:
             pairs.append((pick.key, pick.constant))
@@ -226,12 +226,13 @@ def record_object(js: JsonText, picks: Picks, record: Record, columns: Any, dial
         else:
             kind, column = record.values[pick.name]
             pairs.append((pick.key, value(js, kind, columns[column], dialect, record.node_type)))
-    return js.object(pairs)
+    return js.object_parts(pairs)
 
 
 def one_statement(picks: Picks, record: Record, row: Any, dialect: str) -> Select[Any]:
     """``body``: one row of the subquery ``row`` as the object of ``picks``."""
-    body = record_object(JsonText(dialect), picks, record, row.c, dialect)
+    js = JsonText(dialect)
+    body = js.text(record_object(js, picks, record, row.c, dialect))
     return select(body.label("body")).select_from(row)
 
 
@@ -279,24 +280,24 @@ def page_statement(
     shown = p.rn <= _page_first()
     # The list's order: reading order, reversed for a page read backwards.
     listed = p.rn.desc() if listing.backward else p.rn
-    pairs: list[tuple[str, Sql | str]] = []
+    pairs: list[tuple[str, Value]] = []
     for pick in picks:
         if not pick.name:
             pairs.append((pick.key, pick.constant))
         elif pick.name == "total_count":
             pairs.append((pick.key, cast(listing.total.scalar_subquery(), Text)))
         elif pick.name == "page_info":
-            pairs.append((pick.key, _page_info(pick.sub, page, listing)))
+            pairs.append((pick.key, _page_info(js, pick.sub, page, listing)))
         elif pick.name == "nodes":
             item = record_object(js, pick.sub, node, p, dialect)
             pairs.append((pick.key, js.array(item, page, listed, where=shown)))
         else:  # edges
-            edge: list[tuple[str, Sql | str]] = []
+            edge: list[tuple[str, Value]] = []
             for part in pick.sub:
                 if not part.name:
                     edge.append((part.key, part.constant))
                 elif part.name == "cursor":
-                    edge.append((part.key, concat(['"', listing.cursor(p), '"'])))
+                    edge.append((part.key, ('"', listing.cursor(p), '"')))
                 else:
                     edge.append((part.key, record_object(js, part.sub, node, p, dialect)))
             pairs.append((pick.key, js.array(js.object(edge), page, listed, where=shown)))
@@ -307,13 +308,13 @@ def page_statement(
     return select(*columns)
 
 
-def _page_info(picks: Picks, page: Any, listing: Listing) -> Sql:
+def _page_info(js: JsonText, picks: Picks, page: Any, listing: Listing) -> Parts:
     p = page.c
     rows = select(func.count()).select_from(page).scalar_subquery()
     more = case((rows > _page_first(), sql_text("true")), else_=sql_text("false"))
     # As the rows path answers: a page read past a cursor has a neighbour on that side.
     moved = "true" if listing.keyset else "false"
-    pairs: list[tuple[str, Sql | str]] = []
+    pairs: list[tuple[str, Value]] = []
     for pick in picks:
         if not pick.name:
             pairs.append((pick.key, pick.constant))
@@ -331,7 +332,7 @@ def _page_info(picks: Picks, page: Any, listing: Listing) -> Sql:
                 select(concat(['"', listing.cursor(p), '"'])).where(p.rn == edge).scalar_subquery()
             )
             pairs.append((pick.key, func.coalesce(cursor, sql_text("null"))))
-    return JsonText.object(pairs)
+    return js.object_parts(pairs)
 
 
 def page_params(params: dict[str, Any], first: int) -> dict[str, Any]:

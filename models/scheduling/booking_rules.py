@@ -279,7 +279,21 @@ def rule_conditions(
         .correlate(AvailableSlot)
     )
     caps = [not_(period_at_limit(rule, period)) for rule, period in CAPS]
-    return and_(outside, not_(_buffer_clash(type_key)), *caps)
+    checks = and_(outside, not_(_buffer_clash(type_key)), *caps)
+    if type_key is not None:
+        return checks  # the type's buffers apply whatever the provider's rules
+    # Most providers set no rule: one look at the provider answers for all of them, where
+    # each check would look it up again (once per slot and rule).
+    ruled = aliased(Provider)
+    has_rules = (
+        exists()
+        .where(
+            ruled.id == AvailableSlot.provider_id,
+            or_(*(getattr(ruled, rule).is_not(None) for rule in RULES)),
+        )
+        .correlate(AvailableSlot)
+    )
+    return or_(not_(has_rules), checks)
 
 
 async def rule_errors(

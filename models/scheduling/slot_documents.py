@@ -21,12 +21,13 @@ from sqlalchemy import (
     func,
     literal_column,
     select,
+    true,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.platform.db import read_rows
 from models.platform.errors import NotFound
-from models.platform.json_text import JsonText, instant_text
+from models.platform.json_text import JsonText
 from models.platform.pagination import PageRequest
 from models.platform.record_render import dialect_of
 from models.platform.timeutil import now_utc
@@ -57,16 +58,19 @@ def _key(name: str) -> Any:
     return literal_column(f"'{name}'")
 
 
-def _slot_rows() -> Select[Any]:
-    """The columns of the documented slot object (conditions to be added)."""
+def _slot_rows(*, open_only: bool = False) -> Select[Any]:
+    """The columns of the documented slot object (conditions to be added). ``open_only``:
+    the conditions keep only bookable slots, which are open (at the same instant, the
+    statement's), so ``available`` is true without evaluating the rules again."""
     c = SLOTS_TABLE.c
+    available = true() if open_only else slot_open_clause()
     return select(
         c.id,
         c.provider_id,
         c.start_time,
         c.end_time,
         c.appointment_type,
-        slot_open_clause().label("available"),
+        available.label("available"),
         c.recurring,
         c.recurrence_pattern,
         c.created_at,
@@ -83,7 +87,7 @@ def _slot_rows() -> Select[Any]:
 @lru_cache(maxsize=4)
 def _one_statement(dialect: str) -> Select[Any]:
     row = _slot_rows().where(SLOTS_TABLE.c.id == bindparam("slot_id")).subquery("slot")
-    return select(_item(row.c, dialect).label("body"))
+    return select(JsonText(dialect).text(_item(row.c, dialect)).label("body"))
 
 
 async def one_slot_document(session: AsyncSession, slot_id: int) -> str:
@@ -100,7 +104,7 @@ async def one_slot_document(session: AsyncSession, slot_id: int) -> str:
 def _document_statement(shape: SlotShape, dialect: str) -> Select[Any]:
     conditions = shape_conditions(shape)
     c = SLOTS_TABLE.c
-    matching = _slot_rows().where(*conditions)
+    matching = _slot_rows(open_only=shape.available is True).where(*conditions)
     if shape.rules and not shape.keyset:
         # The booking rules are correlated subqueries per slot: a search (one day) checks
         # them once per slot, then counts and pages the same rows.
@@ -133,18 +137,18 @@ def _page_json(rows: Any, dialect: str) -> Any:
 def _item(r: Any, dialect: str) -> Any:
     """The documented slot object of a row of ``_slot_rows``' columns."""
     js = JsonText(dialect)
-    return js.object([
+    return js.object_parts([
         ("id", js.integer(r.id)),
         ("provider_id", js.integer(r.provider_id)),
-        ("start_time", js.string(instant_text(r.start_time, dialect))),
-        ("end_time", js.string(instant_text(r.end_time, dialect))),
+        ("start_time", js.instant(r.start_time)),
+        ("end_time", js.instant(r.end_time)),
         ("appointment_type", js.string(r.appointment_type)),
         ("available", js.boolean(r.available)),
         ("recurring", js.boolean(r.recurring)),
         ("recurrence_pattern", js.string(r.recurrence_pattern)),
-        ("created_at", js.string(instant_text(r.created_at, dialect))),
-        ("updated_at", js.string(instant_text(r.updated_at, dialect))),
-        ("provider", js.object([
+        ("created_at", js.instant(r.created_at)),
+        ("updated_at", js.instant(r.updated_at)),
+        ("provider", js.object_parts([
             ("id", js.integer(r.provider_id)),
             ("first_name", js.string(r.first_name)),
             ("last_name", js.string(r.last_name)),
