@@ -30,9 +30,12 @@ class StatementCounter:
     def __init__(self) -> None:
         self.count = 0
 
-    def __call__(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+    def __call__(
+        self, _conn: Any, _cursor: Any, statement: str, parameters: Any, *_args: Any
+    ) -> tuple[str, Any]:
         if not statement.startswith("BEGIN"):
             self.count += 1
+        return statement, parameters
 
 
 class BenchApp:
@@ -80,6 +83,7 @@ def create_bench_app() -> BenchApp:
     settings = Settings()
     api = create_app(settings)
     counter = StatementCounter()
-    event.listen(api.state.engine.sync_engine, "before_cursor_execute", counter)
+    # retval: called as it is, not through a wrapper (as the floor counts, at no cost).
+    event.listen(api.state.engine.sync_engine, "before_cursor_execute", counter, retval=True)
     api.include_router(defaults_router(settings), prefix=DEFAULTS_PATH, include_in_schema=False)
     return BenchApp(api, Floor(open_floor_db(settings.database_url)), counter)

@@ -204,10 +204,15 @@ def create_read_engine(
 def _mirror_statements(source: AsyncEngine, target: AsyncEngine) -> None:
     dispatch = target.sync_engine.dispatch
 
-    @event.listens_for(source.sync_engine, "before_cursor_execute")
-    def _forward(*args: Any) -> None:
+    # retval: SQLAlchemy calls it as it is (a listener without wraps it in a function that
+    # returns the statement): every quick read reports its statement through here.
+    @event.listens_for(source.sync_engine, "before_cursor_execute", retval=True)
+    def _forward(
+        conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool
+    ) -> tuple[str, Any]:
         if dispatch.before_cursor_execute:
-            dispatch.before_cursor_execute(*args)
+            dispatch.before_cursor_execute(conn, cursor, statement, parameters, context, many)
+        return statement, parameters
 
     @event.listens_for(target.sync_engine, "engine_disposed")
     def _dispose(_engine: Any) -> None:
@@ -337,16 +342,17 @@ def _configure_sqlite(engine: AsyncEngine, *, reads_only: bool = False) -> None:
         info.pop(_SETTLED, None)
         info[_BEGIN] = "BEGIN IMMEDIATE" if immediate else "BEGIN"
 
-    @event.listens_for(engine.sync_engine, "before_cursor_execute", insert=True)
+    @event.listens_for(engine.sync_engine, "before_cursor_execute", insert=True, retval=True)
     def _begin_first(
-        conn: Any, cursor: Any, _statement: Any, _params: Any, context: Any, _many: bool
-    ) -> None:
+        conn: Any, cursor: Any, statement: str, params: Any, context: Any, _many: bool
+    ) -> tuple[str, Any]:
         # (Driver programs report their statements with no connection.)
         begin = conn.connection.info.pop(_BEGIN, None) if conn is not None else None
         if begin is not None:
             # The statement listeners hear of it first, as of any statement.
             conn.dispatch.before_cursor_execute(conn, cursor, begin, (), context, False)
             cursor.execute(begin)
+        return statement, params
 
     dialect = engine.sync_engine.dialect
     commit, rollback = dialect.do_commit, dialect.do_rollback

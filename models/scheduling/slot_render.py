@@ -11,7 +11,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, bindparam, func, select
+from sqlalchemy import Select, bindparam, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.platform.db import read_rows
@@ -136,7 +136,14 @@ def slot_listing(
 
 @lru_cache(maxsize=512)
 def _page_statement(picks: Picks, shape: SlotShape, dialect: str) -> Select[Any]:
-    listing = slot_listing(shape, dialect, slot_columns(picks, PAGE))
+    columns = slot_columns(picks, PAGE)
+    if shape.available is True:
+        # Only bookable slots are listed, which are open (at the statement's instant):
+        # ``available`` is true without evaluating the rules again.
+        columns = tuple(
+            true().label("available") if column.key == "available" else column for column in columns
+        )
+    listing = slot_listing(shape, dialect, columns)
     return page_statement(picks, SLOT, listing, dialect)
 
 
