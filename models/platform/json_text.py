@@ -130,6 +130,7 @@ class JsonText:
     """Builders of JSON text expressions for one dialect."""
 
     def __init__(self, dialect: str) -> None:
+        self.dialect = dialect
         self.postgresql = dialect == "postgresql"
 
     def string(self, value: Any) -> Sql:
@@ -157,7 +158,7 @@ class JsonText:
     def instant(self, column: Any) -> Value:
         """A timestamp as a JSON string (``instant_text``); null when NULL."""
         if self.postgresql or not _not_null(column):
-            return self.string(instant_text(column, "postgresql" if self.postgresql else ""))
+            return self.string(instant_text(column, self.dialect))
         # The stored text's date and time, as instant_text cuts them, written by printf.
         time = func.substr(column, literal_column("12")).op("||")(literal_column("'.000'"))
         return ('"', Formatted("%.10s", column), "T", Formatted("%.12s", time), 'Z"')

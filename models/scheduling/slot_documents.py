@@ -21,7 +21,6 @@ from sqlalchemy import (
     func,
     literal_column,
     select,
-    true,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,7 +30,6 @@ from models.platform.json_text import JsonText
 from models.platform.pagination import PageRequest
 from models.platform.record_render import dialect_of
 from models.platform.timeutil import now_utc
-from models.scheduling.availability import slot_open_clause
 from models.scheduling.slots import (
     PROVIDERS_TABLE,
     SLOTS_TABLE,
@@ -39,6 +37,7 @@ from models.scheduling.slots import (
     SlotFilters,
     SlotKey,
     SlotShape,
+    available_column,
     check_search,
     keyset_condition,
     shape_conditions,
@@ -59,18 +58,16 @@ def _key(name: str) -> Any:
 
 
 def _slot_rows(*, open_only: bool = False) -> Select[Any]:
-    """The columns of the documented slot object (conditions to be added). ``open_only``:
-    the conditions keep only bookable slots, which are open (at the same instant, the
-    statement's), so ``available`` is true without evaluating the rules again."""
+    """The columns of the documented slot object (conditions to be added); ``open_only``
+    as :func:`available_column`'s."""
     c = SLOTS_TABLE.c
-    available = true() if open_only else slot_open_clause()
     return select(
         c.id,
         c.provider_id,
         c.start_time,
         c.end_time,
         c.appointment_type,
-        available.label("available"),
+        available_column(open_only=open_only),
         c.recurring,
         c.recurrence_pattern,
         c.created_at,

@@ -11,7 +11,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, bindparam, func, select, true
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.platform.db import read_rows
@@ -45,6 +45,7 @@ from models.scheduling.slots import (
     SlotFilters,
     SlotKey,
     SlotShape,
+    available_column,
     check_search,
     keyset_condition,
     search_query,
@@ -138,10 +139,9 @@ def slot_listing(
 def _page_statement(picks: Picks, shape: SlotShape, dialect: str) -> Select[Any]:
     columns = slot_columns(picks, PAGE)
     if shape.available is True:
-        # Only bookable slots are listed, which are open (at the statement's instant):
-        # ``available`` is true without evaluating the rules again.
         columns = tuple(
-            true().label("available") if column.key == "available" else column for column in columns
+            available_column(open_only=True) if column.key == "available" else column
+            for column in columns
         )
     listing = slot_listing(shape, dialect, columns)
     return page_statement(picks, SLOT, listing, dialect)

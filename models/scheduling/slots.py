@@ -20,6 +20,7 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    true,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -604,6 +605,15 @@ async def create_single_slot(
 
 SLOTS_TABLE = cast(Table, AvailableSlot.__table__)
 PROVIDERS_TABLE = cast(Table, Provider.__table__)
+
+
+def available_column(*, open_only: bool = False) -> ColumnElement[Any]:
+    """A slot row's ``available``. ``open_only``: the statement's conditions keep only
+    bookable slots, which are open at the same instant (the statement's), so it is true
+    without evaluating the rules again."""
+    return (true() if open_only else slot_open_clause()).label("available")
+
+
 # A slot row as every read returns it: the slot's columns and its provider's, flat.
 SLOT_COLUMNS = (
     SLOTS_TABLE.c.id,
@@ -612,7 +622,7 @@ SLOT_COLUMNS = (
     SLOTS_TABLE.c.end_time,
     SLOTS_TABLE.c.duration_minutes,
     SLOTS_TABLE.c.appointment_type,
-    slot_open_clause().label("available"),
+    available_column(),
     SLOTS_TABLE.c.recurring,
     SLOTS_TABLE.c.recurrence_pattern,
     SLOTS_TABLE.c.recurrence_rule,
