@@ -73,9 +73,11 @@ def lane_admin(
 ) -> Principal | None:
     """The admin whose token (in ``sent``, the token headers by name, each given once) the
     process has recently seen; None sends the request on to the full stack."""
+    user_token, authorization = sent.get(TOKEN_HEADERS[0]), sent.get(TOKEN_HEADERS[1])
     try:
         text = token_of(
-            *(sent[name].decode("ascii") if name in sent else None for name in TOKEN_HEADERS)
+            user_token.decode("ascii") if user_token is not None else None,
+            authorization.decode("ascii") if authorization is not None else None,
         )
     except UnicodeDecodeError:
         return None

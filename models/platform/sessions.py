@@ -45,14 +45,14 @@ class RequestSession:
     may set it inside the block, once it knows.
     """
 
-    __slots__ = ("reuse", "session", "sessionmaker")
+    __slots__ = ("idle", "reuse", "session", "sessionmaker")
 
     def __init__(
         self, sessionmaker: async_sessionmaker[AsyncSession], *, reuse: bool = False
     ) -> None:
         self.sessionmaker = sessionmaker
         self.reuse = reuse
-        idle = _idle.get(sessionmaker)
+        self.idle = idle = _idle.get(sessionmaker)
         self.session = idle.pop() if idle else sessionmaker()
 
     async def __aenter__(self) -> AsyncSession:
@@ -62,10 +62,11 @@ class RequestSession:
         sync = self.session.sync_session
         if sync.in_transaction():
             await self.session.__aexit__(*exc)
-        elif sync.identity_map or sync.new or sync.deleted:
+        # (An object marked deleted is persistent: in the identity map until flushed.)
+        elif sync.identity_map or sync.new:
             sync.close()
         elif self.reuse and sync.info == self.sessionmaker.kw.get("info", {}):
-            idle = _idle.get(self.sessionmaker)
+            idle = self.idle
             if idle is None:
                 idle = _idle[self.sessionmaker] = []
             if len(idle) < MAX_IDLE:

@@ -70,3 +70,26 @@ async def test_search_document_is_the_rows_rendered(session: Any, slots: list[An
     assert document.body.encode() == orjson.dumps(expected)
     assert [slot["id"] for slot in expected] == [slots[0].id, slots[1].id, slots[3].id]
     assert document.total == rows.total == 3
+
+
+@pytest.mark.parametrize(
+    ("number", "size"),
+    [(1, 1), (1, 2), (2, 2), (3, 2), (1, 3), (2, 1), (4, 1), (5, 1)],
+)
+async def test_search_pages_and_totals_are_the_rows_rendered(
+    session: Any, slots: list[Any], number: int, size: int
+) -> None:
+    """Full pages, a last page cut short, pages past the end: the same objects and total
+    as the search in Python, whether the page counts itself or the list is counted."""
+    arguments: dict[str, Any] = {
+        "provider_id": None,
+        "on_date": None,
+        "duration": None,
+        "appointment_type": None,
+        "page": PageRequest(number, size),
+        "zone": ZONE,
+    }
+    rows = await search_slots(session, **arguments)
+    document = await search_document(session, **arguments)
+    assert document.body.encode() == orjson.dumps([slot_json(row) for row in rows.items])
+    assert document.total == rows.total == 3
