@@ -68,6 +68,7 @@ class RequestSession:
         elif self.reuse and sync.info == self.sessionmaker.kw.get("info", {}):
             idle = self.idle
             if idle is None:
-                idle = _idle[self.sessionmaker] = []
+                # (Another request may have made the list since this one began.)
+                idle = _idle.setdefault(self.sessionmaker, [])
             if len(idle) < MAX_IDLE:
                 idle.append(self.session)

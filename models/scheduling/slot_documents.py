@@ -81,6 +81,11 @@ def _slot_rows(*, open_only: bool = False) -> Select[Any]:
     ).select_from(SLOTS_WITH_PROVIDER)
 
 
+def _matching_rows(shape: SlotShape, conditions: Any) -> Select[Any]:
+    """The slot rows a list of ``shape`` holds (``conditions``: its ``shape_conditions``)."""
+    return _slot_rows(open_only=shape.available is True).where(*conditions)
+
+
 @lru_cache(maxsize=4)
 def _one_statement(dialect: str) -> Select[Any]:
     row = _slot_rows().where(SLOTS_TABLE.c.id == bindparam("slot_id")).subquery("slot")
@@ -101,7 +106,7 @@ async def one_slot_document(session: AsyncSession, slot_id: int) -> str:
 def _document_statement(shape: SlotShape, dialect: str) -> Select[Any]:
     conditions = shape_conditions(shape)
     c = SLOTS_TABLE.c
-    matching = _slot_rows(open_only=shape.available is True).where(*conditions)
+    matching = _matching_rows(shape, conditions)
     if shape.rules and not shape.keyset:
         # The booking rules are correlated subqueries per slot: a search (one day) checks
         # them once per slot, then counts and pages the same rows.
@@ -129,8 +134,7 @@ def _document_statement(shape: SlotShape, dialect: str) -> Select[Any]:
 def _rule_page_statement(shape: SlotShape, dialect: str) -> Select[Any]:
     """The page of a list under the booking rules alone: one slot object per row, in
     start order."""
-    matching = _slot_rows(open_only=shape.available is True).where(*shape_conditions(shape))
-    r = matching.subquery("slot").c
+    r = _matching_rows(shape, shape_conditions(shape)).subquery("slot").c
     return (
         select(JsonText(dialect).text(_item(r, dialect)).label("item"))
         .order_by(r.start_time, r.id)
