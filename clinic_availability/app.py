@@ -78,9 +78,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             async with (
                 periodic_extension(_app.state.sessionmaker, settings),
                 hold_sweeper(_app.state.sessionmaker, settings),
-                webhook_dispatch(_app.state.sessionmaker, settings, hub),
+                webhook_dispatch(_app.state.sessionmaker, settings, hub) as dispatcher,
                 calendar_syncs(_app.state.sessionmaker, settings),
             ):
+                _app.state.webhook_dispatcher = dispatcher
                 yield
         finally:
             await hub.stop()

@@ -266,7 +266,11 @@ class WebhookDispatcher:
         return self.settings.webhook_timeout_seconds + 1.0
 
     def _pump(self, webhook_id: int) -> None:
-        """Start queued sends while this webhook and the process have capacity."""
+        """Start queued sends while this webhook and the process have capacity; none
+        once closing (a round that was claiming when :meth:`close` came queues its claims,
+        and they go back)."""
+        if self._closing:
+            return
         queue = self.queues.get(webhook_id)
         now = time.monotonic()
         while (

@@ -338,10 +338,22 @@ async def test_shutdown_lets_sends_in_flight_finish_and_gives_back_the_rest(
 
     provider = await factory.provider()
     async with running(Receiver(delay=0.4)) as receiver:
-        async with serving(settings) as (_app, client):
+        async with serving(settings) as (app, client):
             await _register(client, auth, receiver.url)
             await _create_slots(client, auth, provider.id, 0, 30, {})
-            await wait_for(lambda: len(receiver.got) >= 6, within=30)
+            dispatcher = app.state.webhook_dispatcher
+            queued_at_close = 0
+
+            def close_with_claims_queued() -> bool:
+                # Closed in the same step that sees claims waiting, so some surely are.
+                nonlocal queued_at_close
+                if len(receiver.got) >= 6 and dispatcher.queued:
+                    queued_at_close = dispatcher.queued
+                    dispatcher.close()
+                    return True
+                return False
+
+            await wait_for(close_with_claims_queued, within=30)
         # The server is gone: every send it had begun was answered before it stopped.
         got = receiver.unique_ids()
     await session.rollback()
@@ -356,4 +368,5 @@ async def test_shutdown_lets_sends_in_flight_finish_and_gives_back_the_rest(
     # Never sent: no attempt counted. Those claimed but still queued at shutdown were
     # given back (due from then on, not after their lease).
     assert rest and all(row.status == "pending" and row.attempts == 0 for row in rest)
-    assert any(row.next_attempt_at > row.created_at for row in rest)
+    given_back = [row for row in rest if row.next_attempt_at > row.created_at]
+    assert len(given_back) >= queued_at_close > 0
