@@ -26,39 +26,49 @@ def page_request(
     )
 
 
-def page_headers(request: Request, page: Page[Any]) -> dict[str, str]:
-    headers = {
-        "X-Total-Count": str(page.total),
-        "X-Page": str(page.page),
-        "X-Page-Size": str(page.page_size),
-        "X-Total-Pages": str(page.total_pages),
-    }
-    links = {"first": 1, "last": page.total_pages}
-    if page.page > 1:
-        links["prev"] = min(page.page - 1, page.total_pages)
-    if page.has_next:
-        links["next"] = page.page + 1
+Headers = list[tuple[bytes, bytes]]
+
+
+def page_headers(request: Request, *, page: int, page_size: int, total: int) -> Headers:
+    """X-Total-Count, X-Page, X-Page-Size, X-Total-Pages and Link, as raw header pairs."""
+    total_pages = max(1, -(-total // page_size))
+    # The order the contract's Link lists them in: next, prev, first, last.
+    rels: list[tuple[bytes, int]] = []
+    if page * page_size < total:
+        rels.append((b"next", page + 1))
+    if page > 1:
+        rels.append((b"prev", min(page - 1, total_pages)))
+    rels += ((b"first", 1), (b"last", total_pages))
     head = _link_head_of(request)
-    parts = []
-    for rel in ("next", "prev", "first", "last"):
-        if rel not in links:
-            continue
-        if head is None:
-            url = request.url.include_query_params(page=links[rel], page_size=page.page_size)
-            parts.append(f'<{url}>; rel="{rel}"')
-        else:
-            parts.append(f'<{head}page={links[rel]}&page_size={page.page_size}>; rel="{rel}"')
-    headers["Link"] = ", ".join(parts)
-    return headers
+    if head is None:
+        url = request.url.include_query_params
+        link = ", ".join(
+            f'<{url(page=number, page_size=page_size)}>; rel="{rel.decode()}"'
+            for rel, number in rels
+        ).encode("latin-1")
+    else:
+        link = b", ".join(
+            [
+                b'<%spage=%d&page_size=%d>; rel="%s"' % (head, number, page_size, rel)
+                for rel, number in rels
+            ]
+        )
+    return [
+        (b"x-total-count", b"%d" % total),
+        (b"x-page", b"%d" % page),
+        (b"x-page-size", b"%d" % page_size),
+        (b"x-total-pages", b"%d" % total_pages),
+        (b"link", link),
+    ]
 
 
 # The address part of ``request.url`` by what Starlette builds it from (a bounded memo:
 # the host header is the client's).
-_ADDRESSES: dict[tuple[Any, ...], str] = {}
+_ADDRESSES: dict[tuple[Any, ...], bytes] = {}
 _MAX_ADDRESSES = 256
 
 
-def _link_head_of(request: Request) -> str | None:
+def _link_head_of(request: Request) -> bytes | None:
     """What ``request.url.include_query_params(page=..., page_size=...)`` writes before
     the page: the address, ``?`` and the other parameters in their order, then ``&``
     (worked out once per request, and without building the URL where the request's
@@ -67,10 +77,14 @@ def _link_head_of(request: Request) -> str | None:
     scope = request.scope
     query: bytes = scope.get("query_string", b"")
     # Plain parts are ASCII: ``URL.query`` is then the raw query string as it is.
-    kept = _plain_kept(query.decode("latin-1"))
+    kept = _plain_kept(query)
     if kept is None:
         return None
-    host = next((value for name, value in scope["headers"] if name == b"host"), None)
+    host = None
+    for name, value in scope["headers"]:
+        if name == b"host":  # the first, as Starlette's Headers reads it
+            host = value
+            break
     server = scope.get("server")
     # Starlette's URL reads these (and the query only for whether there is one).
     key = (
@@ -84,35 +98,43 @@ def _link_head_of(request: Request) -> str | None:
     if address is None:
         if len(_ADDRESSES) >= _MAX_ADDRESSES:
             _ADDRESSES.clear()
-        address = _ADDRESSES[key] = str(request.url.replace(query="-"))[:-1]
-    return f"{address}{kept}&" if kept else address
+        url = str(request.url.replace(query="-"))[:-1]
+        address = _ADDRESSES[key] = url.encode("latin-1")
+    return address + kept + b"&" if kept else address
 
 
-# A name or value that decoding and encoding again leave as it is.
-_PLAIN_PART = re.compile(r"[A-Za-z0-9_.\-]*(?:=[A-Za-z0-9_.\-]*)?")
+# A query whose every name and value decoding and encoding again leave as they are.
+_PLAIN_PART = rb"[A-Za-z0-9_.\-]*(?:=[A-Za-z0-9_.\-]*)?"
+_PLAIN_QUERY = re.compile(_PLAIN_PART + rb"(?:&" + _PLAIN_PART + rb")*")
+# The paging parameters of a plain query whose every part is ``name=value``.
+_PAGING_PARTS = re.compile(rb"(?:^|&)page(?:_size)?=[A-Za-z0-9_.\-]*(?=&|$)")
+_PAGING = (b"page", b"page_size")
 
 
-def _plain_kept(query: str) -> str | None:
+def _plain_kept(query: bytes) -> bytes | None:
     """The query's other parameters as ``urlencode(parse_qsl(...))`` writes them, where
     every part is plain (then that is the identity, give or take ``=`` and empty parts);
     None otherwise."""
-    kept = []
-    for part in query.split("&"):
-        if not part:
-            continue
-        if _PLAIN_PART.fullmatch(part) is None:
-            return None
-        name, _, value = part.partition("=")
-        if name not in ("page", "page_size"):
-            kept.append(f"{name}={value}")
-    return "&".join(kept)
+    if _PLAIN_QUERY.fullmatch(query) is None:
+        return None
+    if query.count(b"=") == query.count(b"&") + 1:
+        # Each part holds one ``=`` (none is empty): the paging parts go, the rest stay.
+        return _PAGING_PARTS.sub(b"", query).removeprefix(b"&")
+    return b"&".join(
+        [
+            part if b"=" in part else part + b"="
+            for part in query.split(b"&")
+            if part and part.partition(b"=")[0] not in _PAGING
+        ]
+    )
 
 
 def page_response(request: Request, page: Page[Any], items: list[Any]) -> JSONBody:
-    return JSONBody(items, headers=page_headers(request, page))
+    headers = page_headers(request, page=page.page, page_size=page.page_size, total=page.total)
+    return JSONBody(items, raw_headers=headers)
 
 
 def document_response(request: Request, page: PageRequest, total: int, body: str) -> JSONBody:
     """A page whose JSON the database rendered, with the same headers as ``page_response``."""
-    summary: Page[Any] = Page(items=[], total=total, page=page.page, page_size=page.page_size)
-    return RawJSONBody(body, headers=page_headers(request, summary))
+    headers = page_headers(request, page=page.page, page_size=page.page_size, total=total)
+    return RawJSONBody(body, raw_headers=headers)

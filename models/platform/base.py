@@ -1,5 +1,6 @@
 """Declarative base and the column types every table shares."""
 
+import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -16,6 +17,13 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+# One SQLite bind processor per dialect, shared by every UTCDateTime there (a read that
+# gives one instant under several names processes it once: ``DriverPlan.arguments``).
+_sqlite_processors: weakref.WeakKeyDictionary[Dialect, Callable[[Any], Any]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -45,6 +53,15 @@ class UTCDateTime(TypeDecorator[datetime]):
         default = super().bind_processor(dialect)
         if dialect.name != "sqlite" or default is None:
             return default
+        if type(self) is not UTCDateTime:
+            return self._sqlite_processor(default)
+        shared = _sqlite_processors.get(dialect)
+        if shared is None:
+            shared = _sqlite_processors[dialect] = self._sqlite_processor(default)
+        return shared
+
+    @staticmethod
+    def _sqlite_processor(default: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
         def process(value: Any) -> Any:
             if type(value) is not datetime:

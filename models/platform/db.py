@@ -222,13 +222,16 @@ def _mirror_statements(source: AsyncEngine, target: AsyncEngine) -> None:
 class Reader:
     """Runs a pure read as one statement on the read engine."""
 
-    __slots__ = ("_plans", "engine", "loop_reader")
+    __slots__ = ("_plans", "engine", "loop_reader", "reports_to")
 
     # Statements read through here are module-level or cached per shape: a bounded set.
     MAX_PLANS = 1024
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, reports_to: AsyncEngine | None = None) -> None:
+        """``reports_to``: the engine whose statement listeners hear the reads run on the
+        event loop's thread (the write engine's hear every statement of the process)."""
         self.engine = engine
+        self.reports_to = reports_to or engine
         self._plans: dict[Executable, DriverPlan | None] = {}
         self.loop_reader = LoopReader.for_url(engine.url, prepare_sqlite)
         if self.loop_reader is not None:
@@ -250,7 +253,7 @@ class Reader:
             arguments = plan.arguments(params)
             raw = self.loop_reader.rows(plan.sql, arguments)
             if raw is not None:
-                report_statement(self.engine, plan.sql, arguments)
+                report_statement(self.reports_to, plan.sql, arguments)
                 return plan.rows(raw)
         if plan is not None:
             try:

@@ -52,6 +52,11 @@ class DriverPlan:
         # One value per name (the time "now" is written in each rule's subquery), placed
         # at each of its positions.
         values = list(positions.template)
+        # One instant given under two names (the search's "now" and the rules') is
+        # processed once.
+        last: Any = None
+        last_process: Any = None
+        done: Any = None
         for index, name, key, bind, process in positions.read:
             if key in given:
                 value = given[key]
@@ -61,7 +66,13 @@ class DriverPlan:
                 return self._constructed(params)  # which raises as the engine would
             else:
                 value = bind.effective_value
-            values[index] = process(value) if process is not None and value is not None else value
+            if process is None or value is None:
+                values[index] = value
+            elif value is last and process is last_process:
+                values[index] = done
+            else:
+                last, last_process, done = value, process, process(value)
+                values[index] = done
         return positions.place(values)
 
     def _constructed(self, params: Mapping[str, Any] | None) -> tuple[Any, ...]:

@@ -19,7 +19,7 @@ def create_sessionmaker(
     install_audit_hooks()
     install_idempotency_hooks()
     install_event_hooks()
-    info = {READER: Reader(read_engine)} if read_engine is not None else {}
+    info = {READER: Reader(read_engine, reports_to=engine)} if read_engine is not None else {}
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False, info=info)
 
 

@@ -8,6 +8,7 @@ no arithmetic on them later (buffers, time zones, recurrence, the day after) ove
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 FIRST_YEAR = 1900
@@ -78,6 +79,7 @@ def parse_date(value: object) -> date | None:
     return day if day is not None and in_range(day) else None
 
 
+@lru_cache(maxsize=4096)
 def day_start(day: date, zone: ZoneInfo) -> datetime:
     """The instant a calendar day begins in ``zone``, in UTC."""
     return datetime.combine(day, time.min, tzinfo=zone).astimezone(UTC)

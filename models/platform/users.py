@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import math
 import secrets
 import time
 import weakref
@@ -71,7 +72,10 @@ class _TokenCache:
     """Per-process cache of recent token lookups, keyed by token hash."""
 
     def __init__(self) -> None:
-        self._entries: dict[str, tuple[float, Principal, datetime | None]] = {}
+        # (looked up at, principal, last used, quiet until): monotonic seconds; until
+        # "quiet until" the principal is an admin whose token is neither expired nor due
+        # a last-use note, so a request needs no clock of its own.
+        self._entries: dict[str, tuple[float, Principal, datetime | None, float]] = {}
 
     def get(self, token_hash: str, ttl: float) -> tuple[Principal, datetime | None] | None:
         entry = self._entries.get(token_hash)
@@ -79,10 +83,29 @@ class _TokenCache:
             return None
         return entry[1], entry[2]
 
-    def put(self, token_hash: str, principal: Principal, last_used: datetime | None) -> None:
+    def quiet_admin(self, token_hash: str, ttl: float) -> Principal | None:
+        """The cached admin behind the hash while nothing about it needs checking."""
+        entry = self._entries.get(token_hash)
+        if entry is None:
+            return None
+        moment = time.monotonic()
+        if moment - entry[0] > ttl or moment >= entry[3]:
+            return None
+        return entry[1]
+
+    def put(
+        self, token_hash: str, principal: Principal, last_used: datetime | None, now: datetime
+    ) -> None:
         if len(self._entries) > 10_000:
             self._entries.clear()
-        self._entries[token_hash] = (time.monotonic(), principal, last_used)
+        moment = time.monotonic()
+        quiet = -math.inf
+        if principal.is_admin and last_used is not None:
+            until = last_used + LAST_USED_RESOLUTION
+            if principal.expires_at is not None:
+                until = min(until, principal.expires_at)
+            quiet = moment + (until - now).total_seconds()
+        self._entries[token_hash] = (moment, principal, last_used, quiet)
 
     def clear(self) -> None:
         self._entries.clear()
@@ -191,7 +214,7 @@ async def authenticate(
         principal = Principal(
             user_id=user_id, token_id=token_id, role=Role(role), expires_at=expires_at
         )
-        token_cache.put(token_hash, principal, last_used)
+        token_cache.put(token_hash, principal, last_used, now)
     if principal.expires_at is not None and principal.expires_at <= now:
         raise Unauthenticated()
     _note_use(session.bind, token_hash, principal, last_used, now)
@@ -206,6 +229,9 @@ def cached_admin(engine: object, token: str, *, cache_seconds: float) -> Princip
     if cache_seconds <= 0 or len(token) > 200:
         return None
     token_hash = hash_token(token)
+    quiet = token_cache.quiet_admin(token_hash, cache_seconds)
+    if quiet is not None:
+        return quiet
     cached = token_cache.get(token_hash, cache_seconds)
     if cached is None:
         return None
@@ -226,7 +252,7 @@ def _note_use(
 ) -> None:
     if last_used is None or now - last_used > LAST_USED_RESOLUTION:
         last_use.note(engine, principal.token_id, now)
-        token_cache.put(token_hash, principal, now)
+        token_cache.put(token_hash, principal, now, now)
 
 
 class _LastUse:

@@ -978,7 +978,8 @@ def slot_query(
     if filters.appointment_type is not None:
         params["appointment_type"] = filters.appointment_type
     if future_after is not None:
-        params["now"] = future_after
+        # The rules (holds, notice, caps) judge at the instant the future begins.
+        params["now"] = params["availability_now"] = future_after
     if min_duration is not None:
         params["min_duration"] = min_duration
     if after is not None:

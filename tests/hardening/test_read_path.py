@@ -16,12 +16,13 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import models.platform.db
+from models.platform.base import UTCDateTime
 from models.platform.db import READER, Reader, create_engine, writer_lock
 from models.platform.driver_reads import RetryOnEngine, driver_rows, plan_for
 from models.platform.entities import ApiToken, AvailableSlot
 from models.platform.record_render import Pick, page_params
 from models.platform.users import flush_last_use, hash_token
-from models.scheduling.slot_documents import _document_statement
+from models.scheduling.slot_documents import _document_statement, _rule_page_statement
 from models.scheduling.slot_render import _page_statement
 from models.scheduling.slots import _SLOT_BY_ID, SlotFilters, get_slot, slot_query
 from tests.factories import SLOTS, Factory, future, iso
@@ -212,6 +213,36 @@ async def test_a_search_statement_takes_its_arguments_from_positions(
     values = plan.arguments(params)
     nows = {values[i] for i, name in enumerate(plan.names) if name == "availability_now"}
     assert len(nows) == 1
+
+
+async def test_a_search_gives_its_rules_the_instant_its_future_begins(
+    session: AsyncSession, factory: Factory
+) -> None:
+    """The search's "now" and the rules' are one instant, written as one text."""
+    reader: Reader | None = session.info.get(READER)
+    if reader is None:
+        pytest.skip("no separate read engine")
+    provider = await factory.provider()
+    on_day = future(48).date()
+    shape, params = slot_query(
+        SlotFilters(provider_id=provider.id, start_date=on_day, end_date=on_day, available=True),
+        ZoneInfo("UTC"),
+        future_after=future(0),
+        min_duration=30,
+        rules=True,
+    )
+    assert params["availability_now"] is params["now"]
+    params.update(page_limit=25, page_offset=0)
+    dialect = reader.engine.dialect
+    plan = plan_for(reader.engine, _rule_page_statement(shape, dialect.name))
+    assert plan is not None and plan.positions is not None
+    values = plan.arguments(params)
+    assert values == plan._constructed(params)
+    instants = {values[i] for i, name in enumerate(plan.names) if name.endswith("now")}
+    assert len(instants) == 1
+    if dialect.name == "sqlite":
+        # One processor for every instant of the dialect: the plan processes it once.
+        assert UTCDateTime().bind_processor(dialect) is UTCDateTime().bind_processor(dialect)
 
 
 async def test_a_rendered_page_takes_its_arguments_from_positions(

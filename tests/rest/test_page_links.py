@@ -16,6 +16,11 @@ NAMES = st.sampled_from(["page", "page_size", "provider_id", "start_date", "q", 
 VALUES = st.text(max_size=8) | st.from_regex(r"[A-Za-z0-9_.\-]{0,8}", fullmatch=True)
 
 
+def link_of(request: Request, page: Page[object]) -> str:
+    headers = page_headers(request, page=page.page, page_size=page.page_size, total=page.total)
+    return dict(headers)[b"link"].decode("latin-1")
+
+
 def reference_links(request: Request, page: Page[object]) -> str:
     links = {"first": 1, "last": page.total_pages}
     if page.page > 1:
@@ -59,17 +64,19 @@ def test_links_equal_include_query_params(
         "server": ("testserver", 80),
     }
     summary: Page[object] = Page(items=[], total=total, page=page, page_size=size)
-    assert page_headers(Request(scope), summary)["Link"] == reference_links(Request(scope), summary)
+    assert link_of(Request(scope), summary) == reference_links(Request(scope), summary)
 
 
 def test_a_plain_query_is_kept_without_decoding() -> None:
-    assert _plain_kept("provider_id=1&date=2027-01-10&page=2&page_size=5") == (
-        "provider_id=1&date=2027-01-10"
+    assert _plain_kept(b"provider_id=1&date=2027-01-10&page=2&page_size=5") == (
+        b"provider_id=1&date=2027-01-10"
     )
-    assert _plain_kept("a&&=1&page") == "a=&=1"
+    assert _plain_kept(b"page=1&page_size=2&a=1&page=3") == b"a=1"
+    assert _plain_kept(b"pages=1&page_sizes=2&page") == b"pages=1&page_sizes=2"
+    assert _plain_kept(b"a&&=1&page") == b"a=&=1"
     # Anything that decoding could change goes the long way.
     for query in ("q=a+b", "q=%41", "q=a=b", "é=1", "q=a;b"):
-        assert _plain_kept(query) is None
+        assert _plain_kept(query.encode()) is None
 
 
 # What Starlette builds a request's URL from, odd values included.
@@ -113,7 +120,7 @@ def test_links_equal_include_query_params_for_any_address(
             "server": server,
         }
         expected = reference_links(Request(scope), summary)
-        assert page_headers(Request(scope), summary)["Link"] == expected
+        assert link_of(Request(scope), summary) == expected
 
 
 def test_a_plain_query_takes_the_remembered_address() -> None:
@@ -135,9 +142,9 @@ def test_a_plain_query_takes_the_remembered_address() -> None:
         return Request(scope)
 
     first, second = request(b"provider_id=1&date=2027-01-10"), request(b"provider_id=2&page=3")
-    page_headers(first, summary)
+    link_of(first, summary)
     assert hasattr(first, "_url")  # Starlette's URL, built once for the address
-    link = page_headers(second, summary)["Link"]
+    link = link_of(second, summary)
     assert not hasattr(second, "_url")
     assert link.startswith(
         "<http://clinic.example/v1/admin/clinic/availability/available_slots/search"
