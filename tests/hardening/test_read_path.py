@@ -24,7 +24,7 @@ from models.platform.record_render import Pick, page_params
 from models.platform.users import flush_last_use, hash_token
 from models.scheduling.slot_documents import _document_statement, _rule_page_statement
 from models.scheduling.slot_render import _page_statement
-from models.scheduling.slots import _SLOT_BY_ID, SlotFilters, get_slot, slot_query
+from models.scheduling.slots import _SLOT_BY_ID, SlotFilters, SlotShape, get_slot, slot_query
 from tests.factories import SLOTS, Factory, future, iso
 
 
@@ -182,11 +182,10 @@ async def test_reads_survive_a_server_side_disconnect(
         assert response.json()["id"] == slot.id
 
 
-async def test_a_search_statement_takes_its_arguments_from_positions(
+async def _search_of_a_day(
     session: AsyncSession, factory: Factory
-) -> None:
-    """The search's "now", written in each rule's subquery, is one parameter to the
-    position table (not a fallback to ``construct_params``), and gives the same values."""
+) -> tuple[Reader, SlotShape, dict[str, Any]]:
+    """The read engine's reader, and a search's shape and parameters (one provider's day)."""
     reader: Reader | None = session.info.get(READER)
     if reader is None:
         pytest.skip("no separate read engine")
@@ -199,6 +198,15 @@ async def test_a_search_statement_takes_its_arguments_from_positions(
         min_duration=30,
         rules=True,
     )
+    return reader, shape, params
+
+
+async def test_a_search_statement_takes_its_arguments_from_positions(
+    session: AsyncSession, factory: Factory
+) -> None:
+    """The search's "now", written in each rule's subquery, is one parameter to the
+    position table (not a fallback to ``construct_params``), and gives the same values."""
+    reader, shape, params = await _search_of_a_day(session, factory)
     params.update(page_limit=25, page_offset=0, availability_now=future(0))
     statement = _document_statement(shape, reader.engine.dialect.name)
     plan = plan_for(reader.engine, statement)
@@ -219,18 +227,7 @@ async def test_a_search_gives_its_rules_the_instant_its_future_begins(
     session: AsyncSession, factory: Factory
 ) -> None:
     """The search's "now" and the rules' are one instant, written as one text."""
-    reader: Reader | None = session.info.get(READER)
-    if reader is None:
-        pytest.skip("no separate read engine")
-    provider = await factory.provider()
-    on_day = future(48).date()
-    shape, params = slot_query(
-        SlotFilters(provider_id=provider.id, start_date=on_day, end_date=on_day, available=True),
-        ZoneInfo("UTC"),
-        future_after=future(0),
-        min_duration=30,
-        rules=True,
-    )
+    reader, shape, params = await _search_of_a_day(session, factory)
     assert params["availability_now"] is params["now"]
     params.update(page_limit=25, page_offset=0)
     dialect = reader.engine.dialect
