@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qsl
@@ -51,18 +52,19 @@ async def answer_taken(
     principal: Principal,
     matched: SimpleNamespace,
     sessionmaker: async_sessionmaker[AsyncSession],
-    call: Callable[[AsyncSession], Awaitable[Response]],
+    call: Callable[..., Awaitable[Response]],
     reads: bool = False,
 ) -> None:
     """Answer a request a lane has taken: the principal and route the audit trail and the
     access log read, one request session, the domain's refusals in the contract's shape.
-    ``reads``: ``call`` only reads, and nothing keeps its session (which may serve again)."""
+    ``call`` takes the session as ``session=``. ``reads``: ``call`` only reads, and nothing
+    keeps its session (which may serve again)."""
     set_principal(principal)
     scope.setdefault("state", {})["principal"] = principal
     scope["route"] = matched
     async with RequestSession(sessionmaker, reuse=reads) as session:
         try:
-            response = await call(session)
+            response = await call(session=session)
         except DomainError as exc:
             response = domain_error_response(exc)
     await response(scope, receive, send)
@@ -75,9 +77,10 @@ def lane_admin(
     process has recently seen; None sends the request on to the full stack."""
     user_token, authorization = sent.get(TOKEN_HEADERS[0]), sent.get(TOKEN_HEADERS[1])
     try:
-        text = token_of(
-            user_token.decode("ascii") if user_token is not None else None,
-            authorization.decode("ascii") if authorization is not None else None,
+        text = (
+            user_token.decode("ascii")
+            if user_token  # token_of's first choice
+            else token_of(None, authorization.decode("ascii") if authorization else None)
         )
     except UnicodeDecodeError:
         return None
@@ -301,6 +304,6 @@ class FastSlotReads:
             principal=principal,
             matched=self.matched[route.template],
             sessionmaker=self.sessionmaker,
-            call=lambda session: route.handler(_admin=principal, session=session, **arguments),
+            call=partial(route.handler, _admin=principal, **arguments),
             reads=True,
         )

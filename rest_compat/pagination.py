@@ -130,11 +130,18 @@ def _plain_kept(query: bytes) -> bytes | None:
 
 
 def page_response(request: Request, page: Page[Any], items: list[Any]) -> JSONBody:
-    headers = page_headers(request, page=page.page, page_size=page.page_size, total=page.total)
-    return JSONBody(items, raw_headers=headers)
+    response = JSONBody(items)
+    # First, as they are (Starlette would lower-case and encode each of a mapping's).
+    response.raw_headers[:0] = page_headers(
+        request, page=page.page, page_size=page.page_size, total=page.total
+    )
+    return response
 
 
 def document_response(request: Request, page: PageRequest, total: int, body: str) -> JSONBody:
     """A page whose JSON the database rendered, with the same headers as ``page_response``."""
-    headers = page_headers(request, page=page.page, page_size=page.page_size, total=total)
-    return RawJSONBody(body, raw_headers=headers)
+    response = RawJSONBody(body)
+    response.raw_headers[:0] = page_headers(
+        request, page=page.page, page_size=page.page_size, total=total
+    )
+    return response
