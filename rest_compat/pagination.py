@@ -9,7 +9,7 @@ from fastapi import Request
 
 from common.settings import Settings
 from models.platform.errors import FieldErrors
-from models.platform.pagination import Page, PageRequest
+from models.platform.pagination import Page, PageRequest, total_pages
 from rest_compat.responses import JSONBody, RawJSONBody
 
 
@@ -31,14 +31,14 @@ Headers = list[tuple[bytes, bytes]]
 
 def page_headers(request: Request, *, page: int, page_size: int, total: int) -> Headers:
     """X-Total-Count, X-Page, X-Page-Size, X-Total-Pages and Link, as raw header pairs."""
-    total_pages = max(1, -(-total // page_size))
+    last = total_pages(total, page_size)
     # The order the contract's Link lists them in: next, prev, first, last.
     rels: list[tuple[bytes, int]] = []
     if page * page_size < total:
         rels.append((b"next", page + 1))
     if page > 1:
-        rels.append((b"prev", min(page - 1, total_pages)))
-    rels += ((b"first", 1), (b"last", total_pages))
+        rels.append((b"prev", min(page - 1, last)))
+    rels += ((b"first", 1), (b"last", last))
     head = _link_head_of(request)
     if head is None:
         url = request.url.include_query_params
@@ -57,7 +57,7 @@ def page_headers(request: Request, *, page: int, page_size: int, total: int) -> 
         (b"x-total-count", b"%d" % total),
         (b"x-page", b"%d" % page),
         (b"x-page-size", b"%d" % page_size),
-        (b"x-total-pages", b"%d" % total_pages),
+        (b"x-total-pages", b"%d" % last),
         (b"link", link),
     ]
 

@@ -54,6 +54,11 @@ class PageRequest:
         return cls(page=page, page_size=page_size)
 
 
+def total_pages(total: int, page_size: int) -> int:
+    """How many pages of ``page_size`` a list of ``total`` items takes (at least one)."""
+    return max(1, -(-total // page_size)) if page_size else 1
+
+
 @dataclass(frozen=True, slots=True)
 class Page(Generic[T]):
     items: list[T]
@@ -63,7 +68,7 @@ class Page(Generic[T]):
 
     @property
     def total_pages(self) -> int:
-        return max(1, -(-self.total // self.page_size)) if self.page_size else 1
+        return total_pages(self.total, self.page_size)
 
     @property
     def has_next(self) -> bool:

@@ -228,7 +228,7 @@ def cached_admin(engine: object, token: str, *, cache_seconds: float) -> Princip
     (the caller then takes the full path, :func:`authenticate`, which answers refusals)."""
     if cache_seconds <= 0 or len(token) > 200:
         return None
-    token_hash = hashlib.sha256(token.encode()).hexdigest()  # hash_token, on every request
+    token_hash = hash_token(token)
     quiet = token_cache.quiet_admin(token_hash, cache_seconds)
     if quiet is not None:
         return quiet
