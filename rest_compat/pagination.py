@@ -9,7 +9,7 @@ from fastapi import Request
 
 from common.settings import Settings
 from models.platform.errors import FieldErrors
-from models.platform.pagination import Page, PageRequest, total_pages
+from models.platform.pagination import Page, PageRequest, has_next_page, total_pages
 from rest_compat.responses import JSONBody, RawJSONBody
 
 
@@ -34,7 +34,7 @@ def page_headers(request: Request, *, page: int, page_size: int, total: int) -> 
     last = total_pages(total, page_size)
     # The order the contract's Link lists them in: next, prev, first, last.
     rels: list[tuple[bytes, int]] = []
-    if page * page_size < total:
+    if has_next_page(page, page_size, total):
         rels.append((b"next", page + 1))
     if page > 1:
         rels.append((b"prev", min(page - 1, last)))
@@ -106,8 +106,6 @@ def _link_head_of(request: Request) -> bytes | None:
 # A query whose every name and value decoding and encoding again leave as they are.
 _PLAIN_PART = rb"[A-Za-z0-9_.\-]*(?:=[A-Za-z0-9_.\-]*)?"
 _PLAIN_QUERY = re.compile(_PLAIN_PART + rb"(?:&" + _PLAIN_PART + rb")*")
-# The paging parameters of a plain query whose every part is ``name=value``.
-_PAGING_PARTS = re.compile(rb"(?:^|&)page(?:_size)?=[A-Za-z0-9_.\-]*(?=&|$)")
 _PAGING = (b"page", b"page_size")
 
 
@@ -117,9 +115,6 @@ def _plain_kept(query: bytes) -> bytes | None:
     None otherwise."""
     if _PLAIN_QUERY.fullmatch(query) is None:
         return None
-    if query.count(b"=") == query.count(b"&") + 1:
-        # Each part holds one ``=`` (none is empty): the paging parts go, the rest stay.
-        return _PAGING_PARTS.sub(b"", query).removeprefix(b"&")
     return b"&".join(
         [
             part if b"=" in part else part + b"="
@@ -130,18 +125,15 @@ def _plain_kept(query: bytes) -> bytes | None:
 
 
 def page_response(request: Request, page: Page[Any], items: list[Any]) -> JSONBody:
-    response = JSONBody(items)
-    # First, as they are (Starlette would lower-case and encode each of a mapping's).
-    response.raw_headers[:0] = page_headers(
-        request, page=page.page, page_size=page.page_size, total=page.total
-    )
-    return response
+    return _paged(JSONBody(items), request, page.page, page.page_size, page.total)
 
 
 def document_response(request: Request, page: PageRequest, total: int, body: str) -> JSONBody:
     """A page whose JSON the database rendered, with the same headers as ``page_response``."""
-    response = RawJSONBody(body)
-    response.raw_headers[:0] = page_headers(
-        request, page=page.page, page_size=page.page_size, total=total
-    )
+    return _paged(RawJSONBody(body), request, page.page, page.page_size, total)
+
+
+def _paged(response: JSONBody, request: Request, page: int, page_size: int, total: int) -> JSONBody:
+    # First, as they are (Starlette would lower-case and encode each of a mapping's).
+    response.raw_headers[:0] = page_headers(request, page=page, page_size=page_size, total=total)
     return response

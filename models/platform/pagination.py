@@ -59,6 +59,10 @@ def total_pages(total: int, page_size: int) -> int:
     return max(1, -(-total // page_size)) if page_size else 1
 
 
+def has_next_page(page: int, page_size: int, total: int) -> bool:
+    return page * page_size < total
+
+
 @dataclass(frozen=True, slots=True)
 class Page(Generic[T]):
     items: list[T]
@@ -72,7 +76,7 @@ class Page(Generic[T]):
 
     @property
     def has_next(self) -> bool:
-        return self.page * self.page_size < self.total
+        return has_next_page(self.page, self.page_size, self.total)
 
 
 def keyset_order(columns: Sequence[Any], *, backward: bool = False) -> list[Any]:
